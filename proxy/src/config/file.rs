@@ -1,0 +1,246 @@
+//! The TOML shape of `conf/agent5.toml`.
+//!
+//! This is the user-facing layout only: every field has a default, unknown keys are
+//! refused, and nothing here is trusted until [`super::Config::from_sources`] has
+//! validated it. Defaults live in the `DEFAULT_*` constants so the example config,
+//! the README and the code cannot drift apart silently (a unit test parses the example).
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DEFAULT_ADMIN_DIR: &str = "./admin";
+pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 30;
+pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_JSON_BODY_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_UPLOAD_BODY_BYTES: u64 = 50 * 1024 * 1024;
+pub const DEFAULT_WEBHOOK_BODY_BYTES: u64 = 256 * 1024;
+pub const DEFAULT_WS_MESSAGE_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileConfig {
+    pub server: ServerSection,
+    pub tls: TlsSection,
+    pub auth: AuthSection,
+    pub rate_limit: RateLimitSection,
+    pub cors: CorsSection,
+    pub limits: LimitsSection,
+    pub log: LogSection,
+    pub metrics: MetricsSection,
+    pub store: StoreSection,
+    pub telnyx: TelnyxSection,
+    pub openai: OpenAiSection,
+    pub livekit: LiveKitSection,
+    pub recordings: RecordingsSection,
+    pub dev: DevSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: Vec<String>,
+    pub data_dir: String,
+    pub admin_dir: String,
+    pub threads: usize,
+    pub grace_period_secs: u64,
+    pub header_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub trust_proxy: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: vec![DEFAULT_LISTEN.to_owned()],
+            data_dir: DEFAULT_DATA_DIR.to_owned(),
+            admin_dir: DEFAULT_ADMIN_DIR.to_owned(),
+            threads: 0,
+            grace_period_secs: DEFAULT_GRACE_PERIOD_SECS,
+            header_timeout_secs: DEFAULT_HEADER_TIMEOUT_SECS,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            trust_proxy: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    pub listen: Vec<String>,
+    pub redirect_listen: Vec<String>,
+    pub certificates: Vec<CertificateEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateEntry {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    pub tokens: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    pub api: BudgetEntry,
+    pub webhook: BudgetEntry,
+    pub websocket: BudgetEntry,
+    pub max_tracked_clients: usize,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        Self {
+            api: BudgetEntry::new(20, 100),
+            webhook: BudgetEntry::new(500, 2000),
+            websocket: BudgetEntry::new(5, 20),
+            max_tracked_clients: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetEntry {
+    /// Sustained requests per minute per client.
+    pub per_minute: u32,
+    /// Requests a client may make at once before the sustained rate applies.
+    pub burst: u32,
+}
+
+impl BudgetEntry {
+    const fn new(per_second: u32, burst: u32) -> Self {
+        Self {
+            per_minute: per_second * 60,
+            burst,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsSection {
+    pub origins: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    pub json_body_bytes: u64,
+    pub upload_body_bytes: u64,
+    pub webhook_body_bytes: u64,
+    pub websocket_message_bytes: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: DEFAULT_JSON_BODY_BYTES,
+            upload_body_bytes: DEFAULT_UPLOAD_BODY_BYTES,
+            webhook_body_bytes: DEFAULT_WEBHOOK_BODY_BYTES,
+            websocket_message_bytes: DEFAULT_WS_MESSAGE_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    pub level: String,
+    pub access_log: bool,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub listen: String,
+    pub on_main_listeners: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_METRICS_LISTEN.to_owned(),
+            on_main_listeners: true,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    pub mongo_uri: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelnyxSection {
+    pub api_key: String,
+    pub connection_id: String,
+    pub phone_number: String,
+    pub public_key_pem: String,
+    pub stream_url: String,
+    pub verify_signatures: bool,
+}
+
+impl Default for TelnyxSection {
+    fn default() -> Self {
+        Self {
+            api_key: String::new(),
+            connection_id: String::new(),
+            phone_number: String::new(),
+            public_key_pem: String::new(),
+            stream_url: String::new(),
+            verify_signatures: true,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenAiSection {
+    pub api_key: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveKitSection {
+    pub server_url: String,
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingsSection {
+    pub protect: bool,
+}
+
+impl Default for RecordingsSection {
+    fn default() -> Self {
+        Self { protect: true }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevSection {
+    pub websocket_echo: bool,
+}

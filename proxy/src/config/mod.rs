@@ -1,0 +1,470 @@
+//! Configuration: file -> environment -> command line -> one validated [`Config`].
+//!
+//! The TOML shape lives in [`file`], environment input in [`env`]. Everything the
+//! appliance uses at run time is the validated form below; a validation failure is a
+//! [`ConfigError`] naming the key and the problem, which `agent5 check-config` prints.
+
+pub mod env;
+pub mod file;
+mod parse;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use env::{Env, Layered, ProcessEnv};
+pub use parse::{AllowedOrigin, CorsOrigins, ListenAddr, TrustProxy};
+
+use file::{BudgetEntry, FileConfig};
+
+/// A configuration problem: which key, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A value that must never reach a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Command-line values that override the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Vec<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub listen: Vec<ListenAddr>,
+    pub redirect_listen: Vec<ListenAddr>,
+    pub certificates: Vec<CertPaths>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A token bucket: `per_minute` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    pub api: Budget,
+    pub webhook: Budget,
+    pub websocket: Budget,
+    pub max_tracked_clients: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub json: u64,
+    pub upload: u64,
+    pub webhook: u64,
+    pub websocket_message: u64,
+}
+
+/// Outside services; each is optional, and what is missing is reported, not fatal.
+#[derive(Debug, Clone, Default)]
+pub struct Integrations {
+    pub mongo_uri: Option<Secret>,
+    pub openai_api_key: Option<Secret>,
+    pub telnyx_api_key: Option<Secret>,
+    pub telnyx_connection_id: Option<String>,
+    pub telnyx_phone_number: Option<String>,
+    pub telnyx_public_key_pem: Option<String>,
+    pub telnyx_stream_url: Option<String>,
+    pub telnyx_verify_signatures: bool,
+    pub livekit_server_url: Option<String>,
+    pub livekit_api_key: Option<String>,
+    pub livekit_api_secret: Option<Secret>,
+}
+
+impl Integrations {
+    /// `(name, configured, what is missing)` for each integration, for `/readyz`.
+    pub fn status(&self) -> Vec<(&'static str, Vec<&'static str>)> {
+        let missing = |pairs: &[(&'static str, bool)]| -> Vec<&'static str> {
+            pairs
+                .iter()
+                .filter(|(_, ok)| !ok)
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        vec![
+            (
+                "telnyx",
+                missing(&[
+                    ("TELNYX_API_KEY", self.telnyx_api_key.is_some()),
+                    ("TELNYX_CONNECTION_ID", self.telnyx_connection_id.is_some()),
+                    (
+                        "TELNYX_PUBLIC_KEY_PEM",
+                        self.telnyx_public_key_pem.is_some(),
+                    ),
+                ]),
+            ),
+            (
+                "openai",
+                missing(&[("OPENAI_API_KEY", self.openai_api_key.is_some())]),
+            ),
+            (
+                "livekit",
+                missing(&[
+                    ("LIVEKIT_SERVER_URL", self.livekit_server_url.is_some()),
+                    ("LIVEKIT_API_KEY", self.livekit_api_key.is_some()),
+                    ("LIVEKIT_API_SECRET", self.livekit_api_secret.is_some()),
+                ]),
+            ),
+        ]
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Option<PathBuf>,
+    pub listen: Vec<ListenAddr>,
+    pub tls: Option<TlsConfig>,
+    pub metrics_listen: Option<ListenAddr>,
+    pub metrics_on_main_listeners: bool,
+    pub data_dir: PathBuf,
+    pub admin_dir: PathBuf,
+    pub threads: usize,
+    pub grace_period: Duration,
+    pub header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub trust_proxy: TrustProxy,
+    pub auth_tokens: Vec<Secret>,
+    pub rate_limits: RateLimits,
+    pub cors: CorsOrigins,
+    pub limits: BodyLimits,
+    pub log_level: String,
+    pub access_log: bool,
+    pub protect_recordings: bool,
+    pub integrations: Integrations,
+    pub websocket_echo: bool,
+}
+
+impl Config {
+    /// Loads `path` (or the built-in defaults), the `.env` file beside it, the
+    /// environment and the command line, then validates the result.
+    pub fn load(
+        path: Option<&Path>,
+        overrides: &Overrides,
+        env: &dyn Env,
+    ) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    ConfigError::new(p.display().to_string(), format!("cannot read: {e}"))
+                })?;
+                parse_toml(&text).map_err(|e| ConfigError::new(p.display().to_string(), e))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::from_sources(file, path, overrides, env)
+    }
+
+    /// Builds the validated config from an already parsed file.
+    pub fn from_sources(
+        mut file: FileConfig,
+        path: Option<&Path>,
+        overrides: &Overrides,
+        env: &dyn Env,
+    ) -> Result<Self, ConfigError> {
+        apply_env(&mut file, env)?;
+        if !overrides.listen.is_empty() {
+            file.server.listen.clone_from(&overrides.listen);
+        }
+        if let Some(dir) = &overrides.data_dir {
+            file.server.data_dir = dir.display().to_string();
+        }
+        validate(file, path)
+    }
+}
+
+/// Parses the TOML text; the error names the offending key and line.
+pub fn parse_toml(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+}
+
+fn apply_env(file: &mut FileConfig, env: &dyn Env) -> Result<(), ConfigError> {
+    let get = |key: &str| env::lookup(env, key);
+    let set = |slot: &mut String, key: &str| -> Result<(), ConfigError> {
+        if let Some(v) = env::lookup(env, key)? {
+            *slot = v;
+        }
+        Ok(())
+    };
+    set(&mut file.store.mongo_uri, "MONGO_URI")?;
+    set(&mut file.openai.api_key, "OPENAI_API_KEY")?;
+    set(&mut file.telnyx.api_key, "TELNYX_API_KEY")?;
+    set(&mut file.telnyx.connection_id, "TELNYX_CONNECTION_ID")?;
+    set(&mut file.telnyx.phone_number, "TELNYX_PHONE_NUMBER")?;
+    set(&mut file.telnyx.public_key_pem, "TELNYX_PUBLIC_KEY_PEM")?;
+    set(&mut file.telnyx.stream_url, "TELNYX_STREAM_URL")?;
+    set(&mut file.livekit.server_url, "LIVEKIT_SERVER_URL")?;
+    set(&mut file.livekit.api_key, "LIVEKIT_API_KEY")?;
+    set(&mut file.livekit.api_secret, "LIVEKIT_API_SECRET")?;
+    set(&mut file.server.trust_proxy, "TRUST_PROXY")?;
+    set(&mut file.server.data_dir, "AGENT5_DATA_DIR")?;
+    if let Some(tokens) = get("AUTH_TOKEN")? {
+        file.auth.tokens = split_list(&tokens);
+    }
+    if let Some(origins) = get("CORS_ORIGIN")? {
+        file.cors.origins = split_list(&origins);
+    }
+    if let Some(v) = get("PROTECT_RECORDINGS")? {
+        file.recordings.protect = parse::boolean(&v).ok_or_else(|| {
+            ConfigError::new("PROTECT_RECORDINGS", format!("not a boolean: {v:?}"))
+        })?;
+    }
+    if let Some(port) = get("PORT")? {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| ConfigError::new("PORT", format!("not a port number: {port:?}")))?;
+        file.server.listen = parse::with_port(&file.server.listen, port)
+            .map_err(|problem| ConfigError::new("PORT", problem))?;
+    }
+    Ok(())
+}
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn non_empty(v: String) -> Option<String> {
+    let v = v.trim().to_owned();
+    (!v.is_empty()).then_some(v)
+}
+
+fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> {
+    let listen = parse::listen_list("server.listen", &file.server.listen)?;
+    let tls_listen = parse::listen_list("tls.listen", &file.tls.listen)?;
+    let redirect_listen = parse::listen_list("tls.redirect_listen", &file.tls.redirect_listen)?;
+    if listen.is_empty() && tls_listen.is_empty() {
+        return Err(ConfigError::new(
+            "server.listen",
+            "no listener configured (set server.listen or tls.listen)",
+        ));
+    }
+    if let Some(addr) = tls_listen.iter().find(|a| matches!(a, ListenAddr::Unix(_))) {
+        return Err(ConfigError::new(
+            "tls.listen",
+            format!("{addr}: TLS listeners must be TCP addresses"),
+        ));
+    }
+    let tls = if tls_listen.is_empty() {
+        if !redirect_listen.is_empty() {
+            return Err(ConfigError::new(
+                "tls.redirect_listen",
+                "redirects to HTTPS need at least one tls.listen address",
+            ));
+        }
+        None
+    } else {
+        if file.tls.certificates.is_empty() {
+            return Err(ConfigError::new(
+                "tls.certificates",
+                "tls.listen is set but no certificate is configured",
+            ));
+        }
+        let certificates = file
+            .tls
+            .certificates
+            .iter()
+            .map(|c| CertPaths {
+                cert: PathBuf::from(&c.cert),
+                key: PathBuf::from(&c.key),
+            })
+            .collect();
+        Some(TlsConfig {
+            listen: tls_listen,
+            redirect_listen,
+            certificates,
+        })
+    };
+    let metrics_listen = match non_empty(file.metrics.listen) {
+        Some(addr) => Some(parse::listen_addr("metrics.listen", &addr)?),
+        None => None,
+    };
+
+    let grace = file.server.grace_period_secs;
+    if grace > 3600 {
+        return Err(ConfigError::new(
+            "server.grace_period_secs",
+            format!("{grace} is more than an hour"),
+        ));
+    }
+    for (key, v) in [
+        (
+            "server.header_timeout_secs",
+            file.server.header_timeout_secs,
+        ),
+        ("server.idle_timeout_secs", file.server.idle_timeout_secs),
+    ] {
+        if v == 0 || v > 3600 {
+            return Err(ConfigError::new(key, format!("{v} is not within 1..=3600")));
+        }
+    }
+    if file.server.threads > 256 {
+        return Err(ConfigError::new("server.threads", "more than 256 threads"));
+    }
+
+    let auth_tokens = file
+        .auth
+        .tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.len() < 16 {
+                Err(ConfigError::new(
+                    format!("auth.tokens[{i}]"),
+                    "a token must be at least 16 characters",
+                ))
+            } else if t.bytes().any(|b| !b.is_ascii_graphic()) {
+                Err(ConfigError::new(
+                    format!("auth.tokens[{i}]"),
+                    "a token must be printable ASCII without spaces",
+                ))
+            } else {
+                Ok(Secret::new(t))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let budget = |key: &str, b: BudgetEntry| -> Result<Budget, ConfigError> {
+        if b.per_minute == 0 || b.burst == 0 {
+            return Err(ConfigError::new(
+                key,
+                "per_minute and burst must both be at least 1",
+            ));
+        }
+        Ok(Budget {
+            per_minute: b.per_minute,
+            burst: b.burst,
+        })
+    };
+    let rate_limits = RateLimits {
+        api: budget("rate_limit.api", file.rate_limit.api)?,
+        webhook: budget("rate_limit.webhook", file.rate_limit.webhook)?,
+        websocket: budget("rate_limit.websocket", file.rate_limit.websocket)?,
+        max_tracked_clients: file.rate_limit.max_tracked_clients.max(1),
+    };
+
+    let limits = file.limits;
+    for (key, v) in [
+        ("limits.json_body_bytes", limits.json_body_bytes),
+        ("limits.upload_body_bytes", limits.upload_body_bytes),
+        ("limits.webhook_body_bytes", limits.webhook_body_bytes),
+        (
+            "limits.websocket_message_bytes",
+            limits.websocket_message_bytes,
+        ),
+    ] {
+        if v == 0 {
+            return Err(ConfigError::new(key, "must be at least 1 byte"));
+        }
+    }
+
+    let log_level = file.log.level.trim().to_owned();
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        return Err(ConfigError::new(
+            "log.level",
+            format!("{log_level:?} is not a level or filter (try info, debug, warn)"),
+        ));
+    }
+
+    let stream_url = non_empty(file.telnyx.stream_url);
+    if let Some(url) = &stream_url {
+        if !(url.starts_with("wss://") || url.starts_with("ws://")) {
+            return Err(ConfigError::new(
+                "telnyx.stream_url",
+                format!("{url:?} must start with wss:// (or ws:// for tests)"),
+            ));
+        }
+    }
+
+    Ok(Config {
+        source: path.map(Path::to_path_buf),
+        listen,
+        tls,
+        metrics_listen,
+        metrics_on_main_listeners: file.metrics.on_main_listeners,
+        data_dir: PathBuf::from(
+            non_empty(file.server.data_dir).unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
+        ),
+        admin_dir: PathBuf::from(file.server.admin_dir),
+        threads: file.server.threads,
+        grace_period: Duration::from_secs(grace),
+        header_timeout: Duration::from_secs(file.server.header_timeout_secs),
+        idle_timeout: Duration::from_secs(file.server.idle_timeout_secs),
+        trust_proxy: TrustProxy::parse(&file.server.trust_proxy)
+            .map_err(|p| ConfigError::new("server.trust_proxy", p))?,
+        auth_tokens,
+        rate_limits,
+        cors: CorsOrigins::parse(&file.cors.origins)
+            .map_err(|p| ConfigError::new("cors.origins", p))?,
+        limits: BodyLimits {
+            json: limits.json_body_bytes,
+            upload: limits.upload_body_bytes,
+            webhook: limits.webhook_body_bytes,
+            websocket_message: limits.websocket_message_bytes,
+        },
+        log_level,
+        access_log: file.log.access_log,
+        protect_recordings: file.recordings.protect,
+        integrations: Integrations {
+            mongo_uri: non_empty(file.store.mongo_uri).map(Secret::new),
+            openai_api_key: non_empty(file.openai.api_key).map(Secret::new),
+            telnyx_api_key: non_empty(file.telnyx.api_key).map(Secret::new),
+            telnyx_connection_id: non_empty(file.telnyx.connection_id),
+            telnyx_phone_number: non_empty(file.telnyx.phone_number),
+            telnyx_public_key_pem: non_empty(file.telnyx.public_key_pem),
+            telnyx_stream_url: stream_url,
+            telnyx_verify_signatures: file.telnyx.verify_signatures,
+            livekit_server_url: non_empty(file.livekit.server_url),
+            livekit_api_key: non_empty(file.livekit.api_key),
+            livekit_api_secret: non_empty(file.livekit.api_secret).map(Secret::new),
+        },
+        websocket_echo: file.dev.websocket_echo,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+//! Small value parsers for configuration: listen addresses, trusted proxies, CORS
+//! origins and booleans written the ways people write them in env files.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+use super::ConfigError;
+
+/// Where a listener binds: a TCP address or a Unix socket path (`unix:/path`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ListenAddr {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tcp(a) => write!(f, "{a}"),
+            Self::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+pub fn listen_addr(key: &str, raw: &str) -> Result<ListenAddr, ConfigError> {
+    let raw = raw.trim();
+    if let Some(path) = raw.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err(ConfigError::new(key, "unix: needs a socket path"));
+        }
+        return Ok(ListenAddr::Unix(PathBuf::from(path)));
+    }
+    raw.parse::<SocketAddr>().map(ListenAddr::Tcp).map_err(|_| {
+        ConfigError::new(
+            key,
+            format!("{raw:?} is not IP:PORT (e.g. 127.0.0.1:3000, [::]:443) or unix:/path"),
+        )
+    })
+}
+
+pub fn listen_list(key: &str, raw: &[String]) -> Result<Vec<ListenAddr>, ConfigError> {
+    let mut out: Vec<ListenAddr> = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let addr = listen_addr(&format!("{key}[{i}]"), r)?;
+        if out.contains(&addr) {
+            return Err(ConfigError::new(
+                format!("{key}[{i}]"),
+                format!("{addr} is listed twice"),
+            ));
+        }
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+/// Rewrites the port of every TCP address (the `PORT` variable).
+pub fn with_port(listen: &[String], port: u16) -> Result<Vec<String>, String> {
+    if listen.is_empty() {
+        return Ok(vec![format!("127.0.0.1:{port}")]);
+    }
+    listen
+        .iter()
+        .map(|raw| match listen_addr("PORT", raw) {
+            Ok(ListenAddr::Tcp(mut a)) => {
+                a.set_port(port);
+                Ok(a.to_string())
+            }
+            Ok(ListenAddr::Unix(_)) => Ok(raw.clone()),
+            Err(e) => Err(e.problem),
+        })
+        .collect()
+}
+
+pub fn boolean(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "y" | "on" => Some(true),
+        "0" | "false" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Which `X-Forwarded-For` entries to believe (the seed's `TRUST_PROXY`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TrustProxy {
+    /// The socket peer is the client.
+    #[default]
+    None,
+    /// Trust this many proxy hops in front of us.
+    Hops(u8),
+    /// Trust peers (and forwarded hops) inside these networks.
+    Networks(Vec<IpNet>),
+}
+
+impl TrustProxy {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() || boolean(raw) == Some(false) {
+            return Ok(Self::None);
+        }
+        if boolean(raw) == Some(true) {
+            return Ok(Self::Hops(1));
+        }
+        if let Ok(hops) = raw.parse::<u8>() {
+            return Ok(if hops == 0 {
+                Self::None
+            } else {
+                Self::Hops(hops)
+            });
+        }
+        let mut nets = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let net = match part {
+                "loopback" => vec!["127.0.0.0/8", "::1/128"],
+                "private" => vec!["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+                other => vec![other],
+            };
+            for n in net {
+                let parsed = n
+                    .parse::<IpNet>()
+                    .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        format!("{n:?} is not a hop count, an IP, a CIDR, loopback or private")
+                    })?;
+                nets.push(parsed);
+            }
+        }
+        Ok(Self::Networks(nets))
+    }
+}
+
+/// The CORS allow-list (`CORS_ORIGIN`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CorsOrigins {
+    /// No cross-origin access: preflights are refused.
+    #[default]
+    None,
+    /// `*`: any origin, never with credentials.
+    Any,
+    /// Exact origins, echoed back with credentials allowed.
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    pub fn parse(raw: &[String]) -> Result<Self, String> {
+        let items: Vec<&str> = raw
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Ok(Self::None);
+        }
+        if items.contains(&"*") {
+            if items.len() > 1 {
+                return Err("\"*\" cannot be combined with other origins".to_owned());
+            }
+            return Ok(Self::Any);
+        }
+        let mut out = Vec::new();
+        for item in items {
+            let origin = item.trim_end_matches('/').to_ascii_lowercase();
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .ok_or_else(|| format!("{item:?} must start with https:// or http://"))?;
+            if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('#') {
+                return Err(format!(
+                    "{item:?} must be scheme://host[:port] with no path"
+                ));
+            }
+            out.push(origin);
+        }
+        Ok(Self::List(out))
+    }
+
+    /// The value of `Access-Control-Allow-Origin` for a request from `origin`, if allowed.
+    pub fn allow(&self, origin: &str) -> Option<AllowedOrigin> {
+        match self {
+            Self::None => None,
+            Self::Any => Some(AllowedOrigin::Any),
+            Self::List(list) => list
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+                .then(|| AllowedOrigin::Exact(origin.to_owned())),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedOrigin {
+    Any,
+    Exact(String),
+}

@@ -1,0 +1,158 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn from_toml(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let file = parse_toml(text).map_err(|e| ConfigError::new("toml", e))?;
+    Config::from_sources(file, None, &Overrides::default(), &env(vars))
+}
+
+#[test]
+fn example_config_parses_and_matches_defaults() {
+    let text = include_str!("../../../conf/agent5.toml");
+    let from_example = from_toml(text, &[]).expect("example config is valid");
+    let defaults = from_toml("", &[]).expect("defaults are valid");
+    assert_eq!(from_example.listen, defaults.listen);
+    assert_eq!(
+        from_example.listen,
+        vec![ListenAddr::Tcp("127.0.0.1:3000".parse().expect("addr"))]
+    );
+    assert_eq!(from_example.metrics_listen, defaults.metrics_listen);
+    assert_eq!(from_example.grace_period, defaults.grace_period);
+    assert_eq!(from_example.rate_limits.api, defaults.rate_limits.api);
+    assert_eq!(
+        from_example.rate_limits.webhook,
+        defaults.rate_limits.webhook
+    );
+    assert_eq!(
+        from_example.rate_limits.websocket,
+        defaults.rate_limits.websocket
+    );
+    assert_eq!(from_example.limits.json, defaults.limits.json);
+    assert_eq!(from_example.limits.upload, 50 * 1024 * 1024);
+    assert!(from_example.protect_recordings);
+    assert!(from_example.integrations.telnyx_verify_signatures);
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = from_toml("[server]\nlsten = [\"127.0.0.1:1\"]\n", &[]).expect_err("unknown");
+    assert!(err.problem.contains("lsten"), "{err}");
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases: &[(&str, &str)] = &[
+        ("[server]\nlisten = [\"localhost\"]", "server.listen[0]"),
+        ("[tls]\nlisten = [\"0.0.0.0:443\"]", "tls.certificates"),
+        (
+            "[tls]\nredirect_listen = [\"0.0.0.0:80\"]",
+            "tls.redirect_listen",
+        ),
+        ("[auth]\ntokens = [\"short\"]", "auth.tokens[0]"),
+        (
+            "[cors]\norigins = [\"*\", \"https://a.example\"]",
+            "cors.origins",
+        ),
+        (
+            "[cors]\norigins = [\"https://a.example/path\"]",
+            "cors.origins",
+        ),
+        ("[server]\ntrust_proxy = \"nonsense\"", "server.trust_proxy"),
+        (
+            "[rate_limit]\napi = { per_minute = 0, burst = 1 }",
+            "rate_limit.api",
+        ),
+        ("[log]\nlevel = \"loud!!\"", "log.level"),
+        ("[limits]\njson_body_bytes = 0", "limits.json_body_bytes"),
+        ("[telnyx]\nstream_url = \"http://x\"", "telnyx.stream_url"),
+        ("[server]\nlisten = []", "server.listen"),
+    ];
+    for (text, key) in cases {
+        let err = from_toml(text, &[]).expect_err(text);
+        assert_eq!(&err.key, key, "{text} -> {err}");
+    }
+}
+
+#[test]
+fn env_overrides_with_seed_names() {
+    let cfg = from_toml(
+        "[server]\nlisten = [\"127.0.0.1:3000\", \"unix:/tmp/a.sock\"]",
+        &[
+            ("PORT", "8080"),
+            ("AUTH_TOKEN", "aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbb"),
+            ("CORS_ORIGIN", "https://admin.example.com"),
+            ("TRUST_PROXY", "1"),
+            ("PROTECT_RECORDINGS", "0"),
+            ("MONGO_URI", "mongodb://u:p@db/agent5"),
+            ("AGENT5_DATA_DIR", "/var/lib/agent5"),
+        ],
+    )
+    .expect("valid");
+    assert_eq!(
+        cfg.listen,
+        vec![
+            ListenAddr::Tcp("127.0.0.1:8080".parse().expect("addr")),
+            ListenAddr::Unix("/tmp/a.sock".into())
+        ]
+    );
+    assert_eq!(cfg.auth_tokens.len(), 2);
+    assert_eq!(cfg.trust_proxy, TrustProxy::Hops(1));
+    assert!(!cfg.protect_recordings);
+    assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/agent5"));
+    assert!(cfg.integrations.mongo_uri.is_some());
+    assert!(matches!(cfg.cors, CorsOrigins::List(ref l) if l == &["https://admin.example.com"]));
+    assert!(
+        !format!("{cfg:?}").contains("aaaaaaaaaaaaaaaa"),
+        "secrets leak in Debug"
+    );
+}
+
+#[test]
+fn command_line_wins() {
+    let overrides = Overrides {
+        listen: vec!["127.0.0.1:8081".into()],
+        data_dir: Some("/tmp/a5".into()),
+    };
+    let cfg = Config::from_sources(
+        parse_toml("").expect("empty"),
+        None,
+        &overrides,
+        &env(&[("PORT", "9000"), ("AGENT5_DATA_DIR", "/elsewhere")]),
+    )
+    .expect("valid");
+    assert_eq!(
+        cfg.listen,
+        vec![ListenAddr::Tcp("127.0.0.1:8081".parse().expect("addr"))]
+    );
+    assert_eq!(cfg.data_dir, PathBuf::from("/tmp/a5"));
+}
+
+#[test]
+fn integrations_report_what_is_missing() {
+    let cfg = from_toml("", &[("OPENAI_API_KEY", "sk-test")]).expect("valid");
+    let status = cfg.integrations.status();
+    let openai = status.iter().find(|(n, _)| *n == "openai").expect("openai");
+    assert!(openai.1.is_empty());
+    let telnyx = status.iter().find(|(n, _)| *n == "telnyx").expect("telnyx");
+    assert!(telnyx.1.contains(&"TELNYX_API_KEY"));
+}
+
+#[test]
+fn trust_proxy_forms() {
+    assert_eq!(TrustProxy::parse("").expect("ok"), TrustProxy::None);
+    assert_eq!(TrustProxy::parse("true").expect("ok"), TrustProxy::Hops(1));
+    assert_eq!(TrustProxy::parse("2").expect("ok"), TrustProxy::Hops(2));
+    let TrustProxy::Networks(n) = TrustProxy::parse("loopback, 10.0.0.0/8, 192.0.2.7").expect("ok")
+    else {
+        panic!("networks expected");
+    };
+    assert_eq!(n.len(), 4);
+}

@@ -1,0 +1,569 @@
+//! The edge: one Pingora `HttpServerApp` per listener role. Each request runs the
+//! filters in a fixed order (request id, CORS preflight, probes, rate limit, bearer
+//! auth, body limit), is dispatched by the route table, and its response gets the
+//! edge's headers, an access-log line and metrics.
+
+mod api;
+mod probes;
+mod redirect;
+mod respond;
+mod static_files;
+mod websocket;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use agent5_bridge::SessionMeta;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use axum::body::Body;
+use http::header::{HeaderMap, HeaderValue};
+use http::StatusCode;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+
+use crate::access_log;
+use crate::config::{Config, CorsOrigins};
+use crate::filters::{auth, client_ip, cors, headers, rate_limit, request_id};
+use crate::lifecycle::Lifecycle;
+use crate::metrics::{method_label, Metrics};
+use crate::router::{self, BodyClass, Route};
+
+/// Everything the listeners share. The `ArcSwap` fields can be replaced live.
+pub struct Shared {
+    pub config: Config,
+    pub metrics: Metrics,
+    pub tokens: ArcSwap<auth::Tokens>,
+    pub cors: ArcSwap<CorsOrigins>,
+    pub limiters: ArcSwap<rate_limit::RateLimiters>,
+    pub api: axum::Router,
+    pub bridge: agent5_bridge::Bridge,
+    pub lifecycle: Arc<Lifecycle>,
+}
+
+/// What a listener is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP and HTTPS listeners: the whole route table.
+    Main,
+    /// Plaintext redirect to HTTPS on this port.
+    Redirect { https_port: u16 },
+    /// The separate Prometheus listener.
+    Metrics,
+}
+
+pub struct Edge {
+    shared: Arc<Shared>,
+    role: Role,
+}
+
+impl Edge {
+    pub fn new(shared: Arc<Shared>, role: Role) -> Self {
+        Self { shared, role }
+    }
+}
+
+/// Counts an HTTP/1.x connection while it is open; travels with the connection
+/// between keep-alive requests.
+struct ConnGuard(prometheus::IntGauge);
+
+impl ConnGuard {
+    fn open(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Per-request facts used by the filters, the log and the metrics.
+struct Ctx {
+    started: Instant,
+    request_id: String,
+    route: Route,
+    client_ip: IpAddr,
+    tls: bool,
+    rate: Option<rate_limit::Decision>,
+}
+
+#[async_trait]
+impl HttpServerApp for Edge {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        let shared = &self.shared;
+        let conn = session
+            .take_connection_user_context()
+            .and_then(|c| c.downcast::<ConnGuard>().ok());
+        let reused = conn.is_some();
+        let conn = match conn {
+            Some(c) => Some(c),
+            None if !session.is_http2() => {
+                Some(Box::new(ConnGuard::open(&shared.metrics.open_connections)))
+            }
+            None => None,
+        };
+        let cfg = &shared.config;
+        session.set_read_timeout(Some(cfg.idle_timeout));
+        session.set_write_timeout(Some(cfg.idle_timeout));
+        let head_deadline = if reused {
+            cfg.idle_timeout + cfg.header_timeout
+        } else {
+            cfg.header_timeout
+        };
+        match tokio::time::timeout(head_deadline, session.read_request()).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false) | Err(_)) | Err(_) => return None,
+        }
+        let _active = shared.lifecycle.track();
+        shared.metrics.in_flight.inc();
+        let _in_flight = scopeguard(&shared.metrics.in_flight);
+        if shared.lifecycle.is_draining() || *shutdown.borrow() {
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(cfg.idle_timeout.as_secs()));
+        }
+
+        let head = session.req_header();
+        let mut ctx = Ctx {
+            started: Instant::now(),
+            request_id: request_id::accept_or_generate(
+                head.headers
+                    .get(request_id::HEADER)
+                    .map(HeaderValue::as_bytes),
+            ),
+            route: Route::Static,
+            client_ip: client_ip::resolve(
+                session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip()),
+                head.headers
+                    .get("x-forwarded-for")
+                    .and_then(|v| v.to_str().ok()),
+                &cfg.trust_proxy,
+            ),
+            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            rate: None,
+        };
+
+        let (session, status) = match self.role {
+            Role::Main => self.handle(session, &mut ctx).await,
+            Role::Redirect { https_port } => {
+                ctx.route = Route::Static;
+                let head = session.req_header().as_owned_parts();
+                let res = redirect::answer(&cfg.data_dir, https_port, &head).await;
+                self.finish(session, &ctx, res).await
+            }
+            Role::Metrics => {
+                let path = session.req_header().uri.path().to_owned();
+                ctx.route = router::classify(&path);
+                let res = match ctx.route {
+                    Route::Metrics => probes::metrics(shared),
+                    Route::Health => probes::healthz(),
+                    _ => respond::error(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "this listener serves /metrics",
+                    ),
+                };
+                self.finish(session, &ctx, res).await
+            }
+        };
+        self.record(session.as_ref(), &ctx, status);
+        let session = session?;
+        let mut persistent = HttpPersistentSettings::for_session(&session);
+        if let Some(conn) = conn {
+            persistent.set_user_context(conn);
+        }
+        match session.finish().await {
+            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, persistent)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "connection not reusable");
+                None
+            }
+        }
+    }
+}
+
+impl Edge {
+    /// The main listeners' pipeline. Returns the session unless it was upgraded.
+    async fn handle(
+        &self,
+        mut session: ServerSession,
+        ctx: &mut Ctx,
+    ) -> (Option<ServerSession>, u16) {
+        let shared = &self.shared;
+        let head = session.req_header();
+        let path = head.uri.path().to_owned();
+        ctx.route = router::classify(&path);
+
+        if cors::is_preflight(&head.method, &head.headers) {
+            let res = match cors::preflight(&shared.cors.load(), &head.headers) {
+                cors::Preflight::Allowed(h) => {
+                    let mut res = http::Response::new(Body::empty());
+                    *res.status_mut() = StatusCode::NO_CONTENT;
+                    *res.headers_mut() = h;
+                    res
+                }
+                cors::Preflight::Refused(why) => {
+                    respond::error(StatusCode::FORBIDDEN, "cors_refused", why)
+                }
+            };
+            return self.finish(session, ctx, res).await;
+        }
+
+        match ctx.route {
+            Route::Health => return self.finish(session, ctx, probes::healthz()).await,
+            Route::Ready => return self.finish(session, ctx, probes::readyz(shared)).await,
+            Route::Metrics if shared.config.metrics_on_main_listeners => {
+                return self.finish(session, ctx, probes::metrics(shared)).await;
+            }
+            _ => {}
+        }
+
+        if let Some(budget) = ctx.route.budget() {
+            let decision = shared.limiters.load().check(budget, ctx.client_ip);
+            ctx.rate = Some(decision);
+            if !decision.allowed {
+                shared
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[budget.label()])
+                    .inc();
+                let mut res = respond::error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "too many requests; retry after the time in Retry-After",
+                );
+                res.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    HeaderValue::from(decision.reset_secs),
+                );
+                return self.finish(session, ctx, res).await;
+            }
+        }
+
+        if ctx.route.needs_bearer() {
+            if let Err(refusal) = self.authenticate(&session) {
+                shared
+                    .metrics
+                    .auth_failures
+                    .with_label_values(&[refusal.label()])
+                    .inc();
+                let res = match refusal {
+                    auth::Refusal::NotConfigured => respond::error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "auth_not_configured",
+                        "no API token is configured on this appliance (set AUTH_TOKEN)",
+                    ),
+                    _ => {
+                        let mut res = respond::error(
+                            StatusCode::UNAUTHORIZED,
+                            "unauthorized",
+                            "a valid bearer token is required",
+                        );
+                        res.headers_mut().insert(
+                            http::header::WWW_AUTHENTICATE,
+                            HeaderValue::from_static("Bearer"),
+                        );
+                        res
+                    }
+                };
+                return self.finish(session, ctx, res).await;
+            }
+        }
+
+        let limit = self.body_limit(ctx.route.body_class());
+        let declared = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > limit) {
+            session.set_keepalive(None);
+            let res = respond::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &format!("request body is limited to {limit} bytes on this route"),
+            );
+            return self.finish(session, ctx, res).await;
+        }
+
+        match ctx.route {
+            Route::Api | Route::Upload | Route::Webhook => {
+                let res = api::dispatch(&mut session, &shared.api, &ctx.request_id, limit).await;
+                self.finish(session, ctx, res).await
+            }
+            Route::WebSocket(kind) => self.upgrade(session, ctx, kind).await,
+            Route::Static | Route::Metrics | Route::Health | Route::Ready => {
+                let method = session.req_header().method.clone();
+                let res = static_files::serve(&shared.config.admin_dir, &method, &path).await;
+                self.finish(session, ctx, res).await
+            }
+        }
+    }
+
+    fn authenticate(&self, session: &ServerSession) -> Result<(), auth::Refusal> {
+        let head = session.req_header();
+        let upgrade =
+            matches!(self.role, Role::Main) && head.headers.contains_key(http::header::UPGRADE);
+        let query_token = if upgrade {
+            head.uri.query().and_then(|q| query_param(q, "token"))
+        } else {
+            None
+        };
+        let presented = auth::Presented {
+            authorization: head
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+            ws_protocols: if upgrade {
+                head.headers
+                    .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+                    .and_then(|v| v.to_str().ok())
+            } else {
+                None
+            },
+            query_token: query_token.as_deref(),
+        };
+        self.shared.tokens.load().check(&presented)
+    }
+
+    fn body_limit(&self, class: BodyClass) -> u64 {
+        let limits = &self.shared.config.limits;
+        match class {
+            BodyClass::None => 0,
+            BodyClass::Json => limits.json,
+            BodyClass::Upload => limits.upload,
+            BodyClass::Webhook => limits.webhook,
+        }
+    }
+
+    async fn upgrade(
+        &self,
+        session: ServerSession,
+        ctx: &Ctx,
+        kind: agent5_bridge::SessionKind,
+    ) -> (Option<ServerSession>, u16) {
+        let handshake = match websocket::validate(&session) {
+            Ok(h) => h,
+            Err(res) => return self.finish(session, ctx, res).await,
+        };
+        let head = session.req_header();
+        let meta = SessionMeta {
+            request_id: ctx.request_id.clone(),
+            query: head.uri.query().unwrap_or_default().to_owned(),
+            stream_token: head
+                .headers
+                .get(websocket::TELNYX_TOKEN_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        };
+        let shared = &self.shared;
+        // The upgrade is logged when it happens; the session's end is the bridge's to log.
+        self.log(ctx, head, 101, 0);
+        let label = [kind.label()];
+        shared
+            .metrics
+            .websocket_sessions_total
+            .with_label_values(&label)
+            .inc();
+        let open = shared.metrics.websocket_sessions.with_label_values(&label);
+        open.inc();
+        let _open = scopeguard(&open);
+        let request_id = ctx.request_id.clone();
+        let result = websocket::accept(
+            session,
+            handshake,
+            kind,
+            meta,
+            &shared.bridge,
+            shared.config.limits.websocket_message,
+            |h| {
+                if let Ok(v) = HeaderValue::from_str(&request_id) {
+                    h.insert(request_id::HEADER, v);
+                }
+            },
+        )
+        .await;
+        if let Err(e) = result {
+            tracing::info!(request_id = %ctx.request_id, error = %e, "websocket upgrade failed");
+        }
+        (None, 101)
+    }
+
+    /// Decorates and sends a response; returns the session for reuse.
+    async fn finish(
+        &self,
+        mut session: ServerSession,
+        ctx: &Ctx,
+        res: http::Response<Body>,
+    ) -> (Option<ServerSession>, u16) {
+        let request_headers = session.req_header().headers.clone();
+        let cors = self.shared.cors.load();
+        let decorate = |h: &mut HeaderMap| {
+            headers::apply(h, ctx.tls);
+            if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
+                h.insert(request_id::HEADER, v);
+            }
+            if let Some(rate) = &ctx.rate {
+                for (name, value) in rate.headers() {
+                    if let Ok(v) = HeaderValue::from_str(&value) {
+                        h.insert(name, v);
+                    }
+                }
+            }
+            if matches!(self.role, Role::Main) {
+                cors::decorate(&cors, &request_headers, h);
+            }
+        };
+        match respond::send(&mut session, res, decorate).await {
+            Ok(status) => (Some(session), status),
+            Err(e) => {
+                tracing::debug!(request_id = %ctx.request_id, error = %e, "client went away while we answered");
+                (None, 499)
+            }
+        }
+    }
+
+    fn record(&self, session: Option<&ServerSession>, ctx: &Ctx, status: u16) {
+        if status == 101 {
+            return;
+        }
+        let Some(session) = session else {
+            return;
+        };
+        let sent = session.body_bytes_sent() as u64;
+        self.log(ctx, session.req_header(), status, sent);
+        let m = &self.shared.metrics;
+        let route = [ctx.route.label()];
+        m.request_bytes
+            .with_label_values(&route)
+            .inc_by(session.body_bytes_read() as u64);
+        m.response_bytes.with_label_values(&route).inc_by(sent);
+    }
+
+    fn log(&self, ctx: &Ctx, head: &pingora::http::RequestHeader, status: u16, bytes: u64) {
+        let elapsed = ctx.started.elapsed();
+        let m = &self.shared.metrics;
+        let route = ctx.route.label();
+        let method = method_label(&head.method);
+        m.requests
+            .with_label_values(&[route, method, status_label(status)])
+            .inc();
+        m.request_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        if !self.shared.config.access_log {
+            return;
+        }
+        access_log::emit(
+            &access_log::Entry {
+                request_id: &ctx.request_id,
+                method,
+                path: head.uri.path(),
+                query: head.uri.query(),
+                status,
+                bytes,
+                duration: elapsed,
+                client_ip: ctx.client_ip,
+                user_agent: head
+                    .headers
+                    .get(http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok()),
+                route,
+                tls: ctx.tls,
+            },
+            ctx.route.is_probe(),
+        );
+    }
+}
+
+/// Static strings for the status label (no allocation per request).
+fn status_label(status: u16) -> &'static str {
+    const CODES: &[(u16, &str)] = &[
+        (101, "101"),
+        (200, "200"),
+        (201, "201"),
+        (202, "202"),
+        (204, "204"),
+        (206, "206"),
+        (301, "301"),
+        (304, "304"),
+        (308, "308"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (405, "405"),
+        (409, "409"),
+        (413, "413"),
+        (415, "415"),
+        (422, "422"),
+        (426, "426"),
+        (429, "429"),
+        (499, "499"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    CODES
+        .iter()
+        .find(|(c, _)| *c == status)
+        .map_or("other", |(_, s)| s)
+}
+
+/// The value of one query parameter, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// Decrements a gauge when dropped.
+fn scopeguard(gauge: &prometheus::IntGauge) -> impl Drop + '_ {
+    struct Dec<'a>(&'a prometheus::IntGauge);
+    impl Drop for Dec<'_> {
+        fn drop(&mut self) {
+            self.0.dec();
+        }
+    }
+    Dec(gauge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_param_decodes() {
+        assert_eq!(
+            query_param("a=1&token=ab%2Fc&b=2", "token").as_deref(),
+            Some("ab/c")
+        );
+        assert_eq!(query_param("tokenx=1", "token"), None);
+    }
+
+    #[test]
+    fn status_labels_are_bounded() {
+        assert_eq!(status_label(200), "200");
+        assert_eq!(status_label(418), "other");
+    }
+}

@@ -1,0 +1,64 @@
+//! `/healthz` (the process answers), `/readyz` (it can do its job, and if not, which
+//! check fails), `/metrics` (Prometheus text format).
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::{respond, Shared};
+
+pub fn healthz() -> http::Response<Body> {
+    respond::json(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+pub fn readyz(shared: &Shared) -> http::Response<Body> {
+    let mut checks = Map::new();
+    let mut failing = Vec::new();
+    let mut check = |name: &str, ok: bool, bad: &str| {
+        checks.insert(name.to_owned(), Value::from(if ok { "ok" } else { bad }));
+        if !ok {
+            failing.push(name.to_owned());
+        }
+    };
+    check("config", true, "invalid");
+    check("listeners", shared.lifecycle.is_listening(), "not_bound");
+    check("draining", !shared.lifecycle.is_draining(), "draining");
+
+    let mut integrations = Map::new();
+    for (name, missing) in shared.config.integrations.status() {
+        integrations.insert(
+            name.to_owned(),
+            json!({ "configured": missing.is_empty(), "missing": missing }),
+        );
+    }
+    let mut warnings = Vec::new();
+    if !shared.config.integrations.telnyx_verify_signatures {
+        warnings.push("telnyx.verify_signatures = false: Telnyx webhooks are NOT authenticated");
+    }
+    if shared.config.auth_tokens.is_empty() {
+        warnings.push("no AUTH_TOKEN configured: /api/* answers 503 auth_not_configured");
+    }
+    let ready = failing.is_empty();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "failing": failing,
+        "checks": checks,
+        "integrations": integrations,
+        "warnings": warnings,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    respond::json(status, &body)
+}
+
+pub fn metrics(shared: &Shared) -> http::Response<Body> {
+    respond::bytes(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        Bytes::from(shared.metrics.render()),
+    )
+}

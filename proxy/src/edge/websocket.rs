@@ -1,0 +1,147 @@
+//! WebSocket upgrades: validate the handshake, answer 101, take the raw stream from
+//! Pingora and hand a `WebSocketStream` to the bridge. Pingora's timeouts stop applying
+//! here; the bridge runs its own ping and idle timers. HTTP/1.1 only.
+
+use agent5_bridge::{SessionKind, SessionMeta};
+use axum::body::Body;
+use http::header::{HeaderMap, HeaderValue};
+use http::StatusCode;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::respond;
+use crate::filters::auth::WS_PROTOCOL_PREFIX;
+
+pub const TELNYX_TOKEN_HEADER: &str = "x-telnyx-streaming-auth-token";
+
+/// A handshake that can be accepted.
+pub struct Handshake {
+    accept: String,
+    protocol: Option<String>,
+}
+
+/// Checks the upgrade request; the error is the response to send instead.
+pub fn validate(session: &ServerSession) -> Result<Handshake, http::Response<Body>> {
+    let h = session.req_header();
+    let bad = |msg: &str| respond::error(StatusCode::BAD_REQUEST, "bad_upgrade", msg);
+    let has_token = |name: http::header::HeaderName, token: &str| {
+        h.headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .map(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+                .unwrap_or(false)
+        })
+    };
+    if !has_token(http::header::UPGRADE, "websocket") {
+        let mut res = respond::error(
+            StatusCode::UPGRADE_REQUIRED,
+            "upgrade_required",
+            "this path only accepts WebSocket connections",
+        );
+        res.headers_mut()
+            .insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+        return Err(res);
+    }
+    if session.is_http2() {
+        return Err(bad("WebSockets need HTTP/1.1"));
+    }
+    if h.method != http::Method::GET {
+        return Err(bad("the upgrade must be a GET"));
+    }
+    if !has_token(http::header::CONNECTION, "upgrade") {
+        return Err(bad("Connection: upgrade is missing"));
+    }
+    if h.headers
+        .get(http::header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(bad("Sec-WebSocket-Version must be 13"));
+    }
+    let Some(key) = h.headers.get(http::header::SEC_WEBSOCKET_KEY) else {
+        return Err(bad("Sec-WebSocket-Key is missing"));
+    };
+    let protocol = select_protocol(&h.headers);
+    Ok(Handshake {
+        accept: derive_accept_key(key.as_bytes()),
+        protocol,
+    })
+}
+
+/// Picks the subprotocol to confirm: the first one that is not a credential, else the
+/// credential itself (a browser that offered only `bearer.<token>` fails the handshake
+/// unless one is confirmed).
+fn select_protocol(headers: &HeaderMap) -> Option<String> {
+    let offered: Vec<&str> = headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    offered
+        .iter()
+        .find(|p| !p.starts_with(WS_PROTOCOL_PREFIX))
+        .or_else(|| offered.first())
+        .map(|p| (*p).to_owned())
+}
+
+/// Answers 101 and runs the bridge session until it ends.
+pub async fn accept(
+    mut session: ServerSession,
+    handshake: Handshake,
+    kind: SessionKind,
+    meta: SessionMeta,
+    bridge: &agent5_bridge::Bridge,
+    max_message: u64,
+    decorate: impl FnOnce(&mut HeaderMap),
+) -> pingora::Result<()> {
+    let mut head = ResponseHeader::build(StatusCode::SWITCHING_PROTOCOLS, Some(4))?;
+    head.insert_header(http::header::UPGRADE, "websocket")?;
+    head.insert_header(http::header::CONNECTION, "Upgrade")?;
+    head.insert_header(http::header::SEC_WEBSOCKET_ACCEPT, handshake.accept)?;
+    if let Some(p) = handshake.protocol {
+        head.insert_header(http::header::SEC_WEBSOCKET_PROTOCOL, p)?;
+    }
+    let mut extra = HeaderMap::new();
+    decorate(&mut extra);
+    for (name, value) in &extra {
+        head.insert_header(name.clone(), value.clone())?;
+    }
+    session.write_response_header(Box::new(head)).await?;
+    let ServerSession::H1(h1) = session else {
+        return Ok(());
+    };
+    let stream = h1.into_inner();
+    let limit = usize::try_from(max_message).unwrap_or(usize::MAX);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
+    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
+    bridge.run_session(kind, ws, meta).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_selection_prefers_a_real_protocol() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("bearer.abc, agent5"),
+        );
+        assert_eq!(select_protocol(&h).as_deref(), Some("agent5"));
+        h.insert(
+            http::header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("bearer.abc"),
+        );
+        assert_eq!(select_protocol(&h).as_deref(), Some("bearer.abc"));
+        assert_eq!(select_protocol(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,286 @@
+//! `agent5`: the appliance in one process. This crate is the edge (Pingora listeners,
+//! TLS, filters, router) and the command line; `agent5-api` and `agent5-bridge` are the
+//! services behind it. [`run`] is the builder both `main` and the end-to-end tests call.
+
+pub mod access_log;
+pub mod cli;
+pub mod config;
+pub mod edge;
+pub mod filters;
+pub mod lifecycle;
+pub mod listeners;
+pub mod logging;
+pub mod metrics;
+pub mod router;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora::services::listening::Service as ListeningService;
+
+use crate::config::{Config, ListenAddr};
+use crate::edge::{Edge, Role, Shared};
+use crate::filters::{auth, rate_limit};
+use crate::lifecycle::{Lifecycle, SignalWatch};
+use crate::listeners::{bind, Bound, Prebound};
+use crate::tls::{CertStore, CertTable, SniResolver};
+
+/// Why the appliance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Logging(String),
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr} ({role}): {source}")]
+    Listen {
+        addr: String,
+        role: &'static str,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("pingora: {0}")]
+    Pingora(String),
+}
+
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Binds every listener and serves until a shutdown signal has been handled.
+pub fn run(config: Config) -> Result<(), RunError> {
+    logging::init(&config.log_level).map_err(RunError::Logging)?;
+    let result = start(config);
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "agent5 could not start");
+    }
+    logging::flush();
+    result
+}
+
+fn start(config: Config) -> Result<(), RunError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| RunError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    announce_config(&config);
+
+    let metrics = metrics::Metrics::new()?;
+    let bridge = agent5_bridge::Bridge::new(agent5_bridge::BridgeOptions {
+        echo: config.websocket_echo,
+        idle_timeout: config.idle_timeout,
+        ..agent5_bridge::BridgeOptions::default()
+    });
+    let api = agent5_api::router(agent5_api::AppState::new(bridge.clone()));
+    let certs = match &config.tls {
+        Some(tls) => {
+            let table = CertTable::load(&tls.certificates)?;
+            metrics.tls_cert_reloads.with_label_values(&["ok"]).inc();
+            Some(CertStore::new(table))
+        }
+        None => None,
+    };
+
+    let bind_all = |addrs: &[ListenAddr], role: &'static str| -> Result<Vec<Bound>, RunError> {
+        addrs
+            .iter()
+            .map(|a| {
+                bind(a).map_err(|source| RunError::Listen {
+                    addr: a.to_string(),
+                    role,
+                    source,
+                })
+            })
+            .collect()
+    };
+    let plain = bind_all(&config.listen, "http")?;
+    let (https, redirect) = match &config.tls {
+        Some(tls) => (
+            bind_all(&tls.listen, "https")?,
+            bind_all(&tls.redirect_listen, "redirect")?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let metrics_listener = bind_all(config.metrics_listen.as_slice(), "metrics")?;
+
+    let lifecycle = Arc::new(Lifecycle::default());
+    let threads = if config.threads == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        config.threads
+    };
+    let shared = Arc::new(Shared {
+        tokens: ArcSwap::from_pointee(auth::Tokens::new(config.auth_tokens.clone())),
+        cors: ArcSwap::from_pointee(config.cors.clone()),
+        limiters: ArcSwap::from_pointee(rate_limit::RateLimiters::new(&config.rate_limits)),
+        api,
+        bridge: bridge.clone(),
+        metrics,
+        lifecycle: Arc::clone(&lifecycle),
+        config,
+    });
+    let cfg = &shared.config;
+
+    let server_conf = ServerConf {
+        threads,
+        // Our drain watcher ends the process; Pingora's timers are only a backstop.
+        grace_period_seconds: Some(cfg.grace_period.as_secs() + 2),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: cfg
+            .data_dir
+            .join("agent5-upgrade.sock")
+            .display()
+            .to_string(),
+        pid_file: cfg.data_dir.join("agent5.pid").display().to_string(),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(Opt::default()), server_conf);
+    server.bootstrap();
+
+    let mut announced: Vec<(String, &'static str)> = Vec::new();
+    let mut main = ListeningService::new(
+        "agent5 edge".to_owned(),
+        Edge::new(Arc::clone(&shared), Role::Main),
+    );
+    main.threads = Some(threads);
+    for b in &plain {
+        add_plain(&mut main, b);
+        announced.push((b.addr.to_string(), "http"));
+    }
+    if let Some(store) = &certs {
+        for b in &https {
+            let mut settings =
+                TlsSettings::intermediate("", "").map_err(|e| RunError::Pingora(e.to_string()))?;
+            settings.set_cert_resolver(Arc::new(SniResolver(store.clone())));
+            settings.enable_h2();
+            main.add_tls_with_settings(&b.key(), None, settings);
+            announced.push((b.addr.to_string(), "https"));
+        }
+    }
+    let mut main_bound = plain;
+    main_bound.extend(https);
+    server.add_service(Prebound::new(main, main_bound));
+
+    if !redirect.is_empty() {
+        let https_port = cfg
+            .tls
+            .as_ref()
+            .and_then(|t| t.listen.first())
+            .and_then(|a| match a {
+                ListenAddr::Tcp(s) => Some(s.port()),
+                ListenAddr::Unix(_) => None,
+            })
+            .unwrap_or(443);
+        let mut svc = ListeningService::new(
+            "agent5 redirect".to_owned(),
+            Edge::new(Arc::clone(&shared), Role::Redirect { https_port }),
+        );
+        svc.threads = Some(1);
+        for b in &redirect {
+            add_plain(&mut svc, b);
+            announced.push((b.addr.to_string(), "redirect"));
+        }
+        server.add_service(Prebound::new(svc, redirect));
+    }
+    if !metrics_listener.is_empty() {
+        let mut svc = ListeningService::new(
+            "agent5 metrics".to_owned(),
+            Edge::new(Arc::clone(&shared), Role::Metrics),
+        );
+        svc.threads = Some(1);
+        for b in &metrics_listener {
+            add_plain(&mut svc, b);
+            announced.push((b.addr.to_string(), "metrics"));
+        }
+        server.add_service(Prebound::new(svc, metrics_listener));
+    }
+    server.add_service(background_service(
+        "housekeeping",
+        Housekeeping {
+            shared: Arc::clone(&shared),
+        },
+    ));
+
+    lifecycle.set_listening();
+    for (addr, role) in &announced {
+        tracing::info!(addr = %addr, role = *role, "listening");
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        listeners = announced.len(),
+        "agent5 ready"
+    );
+
+    server.run(RunArgs {
+        shutdown_signal: Box::new(SignalWatch {
+            lifecycle,
+            bridge,
+            grace: shared.config.grace_period,
+        }),
+    });
+    tracing::info!("agent5 stopped");
+    Ok(())
+}
+
+fn add_plain<A>(svc: &mut ListeningService<A>, b: &Bound) {
+    match &b.addr {
+        ListenAddr::Tcp(_) => svc.add_tcp(&b.key()),
+        ListenAddr::Unix(_) => svc.add_uds(&b.key(), None),
+    }
+}
+
+fn announce_config(config: &Config) {
+    tracing::info!(
+        config = %config.source.as_ref().map_or_else(|| "(built-in defaults)".to_owned(), |p| p.display().to_string()),
+        data_dir = %config.data_dir.display(),
+        auth_tokens = config.auth_tokens.len(),
+        "agent5 starting"
+    );
+    for (name, missing) in config.integrations.status() {
+        if !missing.is_empty() {
+            tracing::warn!(
+                integration = name,
+                missing = %missing.join(","),
+                "integration not configured; its features answer integration_not_configured"
+            );
+        }
+    }
+    if !config.integrations.telnyx_verify_signatures {
+        tracing::warn!("telnyx.verify_signatures = false: Telnyx webhooks are NOT authenticated; never run like this in production");
+    }
+    if config.auth_tokens.is_empty() {
+        tracing::warn!("no AUTH_TOKEN configured: /api/* answers 503 auth_not_configured");
+    }
+}
+
+/// Periodic upkeep: bounded rate-limiter memory.
+struct Housekeeping {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl BackgroundService for Housekeeping {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let tracked = self.shared.limiters.load().evict_idle();
+                    tracing::debug!(tracked, "rate limiter eviction");
+                }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

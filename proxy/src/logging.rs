@@ -1,0 +1,48 @@
+//! JSON logs on stdout through `tracing` (journald and Docker both collect stdout).
+//!
+//! Writes go through a non-blocking writer so a slow log consumer never stalls a
+//! request; it is not lossy (back-pressure instead of silently dropped lines) and is
+//! flushed before the process exits. Pingora's `log` records are bridged in.
+
+use std::sync::Mutex;
+
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::EnvFilter;
+
+static GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+
+/// Installs the global subscriber. `RUST_LOG`, when set, replaces `level`.
+pub fn init(level: &str) -> Result<(), String> {
+    let directives = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| format!("{level},pingora_core=warn,pingora=warn,h2=warn,rustls=warn"));
+    let filter =
+        EnvFilter::try_new(&directives).map_err(|e| format!("log filter {directives:?}: {e}"))?;
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(64 * 1024)
+        .thread_name("agent5-log")
+        .finish(std::io::stdout());
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(true)
+        .with_writer(writer)
+        .with_env_filter(filter)
+        .try_init()
+        .map_err(|e| format!("cannot install the logger: {e}"))?;
+    if let Ok(mut g) = GUARD.lock() {
+        *g = Some(guard);
+    }
+    Ok(())
+}
+
+/// Writes out every buffered line (call before `process::exit`).
+pub fn flush() {
+    if let Ok(mut g) = GUARD.lock() {
+        drop(g.take());
+    }
+}
