@@ -1,0 +1,64 @@
+# Agent5 appliance. `make run` and `make test` work on a fresh Debian 12 box with Rust
+# installed: they install the missing system packages first (scripts/install-deps.sh).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Build output outside the clone, so fresh clones (CI, ../ci-check) reuse the build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/agent5-target
+DATA_DIR ?= ./data
+CONFIG ?= conf/agent5.toml
+RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
+DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
+
+.PHONY: help deps build run test lint check-config bench-edge clean
+
+help:
+	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
+	@echo "make test        fmt check, clippy, config check, every test"
+	@echo "make bench-edge  edge throughput vs nginx (installs nginx, wrk)"
+
+deps:
+	@scripts/install-deps.sh build
+
+build: deps
+	$(CARGO) build --release --locked --bin agent5
+
+run: build
+	@mkdir -p $(DATA_DIR) && chmod 700 $(DATA_DIR)
+	@if [ -z "$$AUTH_TOKEN" ] && [ ! -s $(DATA_DIR)/dev-token ]; then \
+	  umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > $(DATA_DIR)/dev-token; \
+	  echo "Generated a development token (stored in $(DATA_DIR)/dev-token):"; \
+	  echo "  $$(cat $(DATA_DIR)/dev-token)"; \
+	fi
+	@TOKEN=$${AUTH_TOKEN:-$$(cat $(DATA_DIR)/dev-token)}; \
+	echo ""; \
+	echo "agent5 starts on http://127.0.0.1:3000 (metrics on http://127.0.0.1:9464/metrics). Try:"; \
+	if [ -z "$$AUTH_TOKEN" ]; then echo "  curl -H \"Authorization: Bearer \$$(cat $(DATA_DIR)/dev-token)\" http://127.0.0.1:3000/api/status"; \
+	else echo "  curl -H \"Authorization: Bearer \$$AUTH_TOKEN\" http://127.0.0.1:3000/api/status"; fi; \
+	echo "  curl http://127.0.0.1:3000/readyz"; \
+	echo "Stop with Ctrl-C."; echo ""; \
+	AUTH_TOKEN=$$TOKEN exec $(RELEASE_BIN) serve --config $(CONFIG) --data-dir $(DATA_DIR)
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+
+check-config:
+	$(CARGO) build --locked --bin agent5
+	@for f in conf/*.toml; do \
+	  echo "check-config $$f"; $(DEBUG_BIN) check-config --config $$f || exit 1; \
+	done
+
+test:
+	@scripts/install-deps.sh test
+	$(MAKE) lint
+	$(MAKE) check-config
+	AGENT5_REQUIRE_PROMTOOL=1 $(CARGO) test --locked --workspace --all-targets
+
+bench-edge:
+	@scripts/install-deps.sh bench
+	$(CARGO) build --release --locked --bin agent5
+	scripts/bench-edge.sh $(RELEASE_BIN)
+
+clean:
+	$(CARGO) clean
