@@ -168,20 +168,16 @@ fn start(config: Config) -> Result<(), RunError> {
             announced.push((b.addr.to_string(), "https"));
         }
     }
+    let https_port = https.iter().find_map(|b| match b.addr {
+        ListenAddr::Tcp(a) => Some(a.port()),
+        ListenAddr::Unix(_) => None,
+    });
     let mut main_bound = plain;
     main_bound.extend(https);
     server.add_service(Prebound::new(main, main_bound));
 
     if !redirect.is_empty() {
-        let https_port = cfg
-            .tls
-            .as_ref()
-            .and_then(|t| t.listen.first())
-            .and_then(|a| match a {
-                ListenAddr::Tcp(s) => Some(s.port()),
-                ListenAddr::Unix(_) => None,
-            })
-            .unwrap_or(443);
+        let https_port = https_port.unwrap_or(443);
         let mut svc = ListeningService::new(
             "agent5 redirect".to_owned(),
             Edge::new(Arc::clone(&shared), Role::Redirect { https_port }),

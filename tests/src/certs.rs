@@ -9,6 +9,13 @@ pub struct TestCa {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
+/// A leaf certificate as PEM: chain (leaf + CA), key, and the leaf's DER.
+pub struct LeafPem {
+    pub chain: String,
+    pub key: String,
+    pub der: CertificateDer<'static>,
+}
+
 pub struct Leaf {
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -38,20 +45,29 @@ impl TestCa {
         self.issuer.der().clone()
     }
 
-    /// Writes `<name>.crt` (leaf + CA) and `<name>.key` into `dir`.
-    pub fn leaf(&self, dir: &Path, name: &str, sans: &[&str]) -> Leaf {
-        let params =
-            CertificateParams::new(sans.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-                .expect("params");
+    /// A leaf for `sans`, signed by this CA.
+    pub fn leaf_pem(&self, sans: &[&str]) -> LeafPem {
+        let names: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
+        let params = CertificateParams::new(names).expect("params");
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign");
+        LeafPem {
+            chain: format!("{}{}", cert.pem(), self.issuer.pem()),
+            key: key.serialize_pem(),
+            der: cert.der().clone(),
+        }
+    }
+
+    /// Writes `<name>.crt` (leaf + CA) and `<name>.key` into `dir`.
+    pub fn leaf(&self, dir: &Path, name: &str, sans: &[&str]) -> Leaf {
+        let pem = self.leaf_pem(sans);
         let leaf = Leaf {
             cert: dir.join(format!("{name}.crt")),
             key: dir.join(format!("{name}.key")),
-            der: cert.der().clone(),
+            der: pem.der,
         };
-        std::fs::write(&leaf.cert, format!("{}{}", cert.pem(), self.issuer.pem())).expect("write");
-        std::fs::write(&leaf.key, key.serialize_pem()).expect("write");
+        std::fs::write(&leaf.cert, pem.chain).expect("write");
+        std::fs::write(&leaf.key, pem.key).expect("write");
         leaf
     }
 
