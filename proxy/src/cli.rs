@@ -45,6 +45,9 @@ struct ServeArgs {
     /// Data directory (database, recordings, ACME state).
     #[arg(long = "data-dir", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Prometheus listener, IP:PORT or unix:/path; "" disables it (replaces metrics.listen).
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    metrics_listen: Option<String>,
 }
 
 /// Parses the process arguments and runs the chosen command.
@@ -97,6 +100,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen.clone(),
         data_dir: args.data_dir.clone(),
+        metrics_listen: args.metrics_listen.clone(),
     };
     let config = match load(&args.config, &overrides) {
         Ok(c) => c,

@@ -294,7 +294,7 @@ mod tests {
         assert!(store.reload(&[bad]).is_err());
         assert_eq!(store.current().select(None).source, a.cert);
         let b = write_pair(dir.path(), "b", &["b.example.com"]);
-        store.reload(&[b.clone()]).expect("reload");
+        store.reload(std::slice::from_ref(&b)).expect("reload");
         assert_eq!(store.current().select(None).source, b.cert);
     }
 }

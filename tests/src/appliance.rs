@@ -46,6 +46,10 @@ pub struct Spec {
     pub env: Vec<(String, String)>,
     /// Files to write into the temp dir before start (relative path, contents).
     pub files: Vec<(String, Vec<u8>)>,
+    /// Start with command-line flags only: no config file at all.
+    pub no_config_file: bool,
+    /// Extra command-line arguments after `serve`.
+    pub args: Vec<String>,
 }
 
 impl Spec {
@@ -59,6 +63,11 @@ impl Spec {
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
         self
     }
 
@@ -95,12 +104,14 @@ impl Appliance {
             }
             std::fs::write(p, contents).expect("write fixture");
         }
-        let config = dir.path().join("agent5.toml");
-        std::fs::write(&config, &spec.config).expect("write config");
         let mut cmd = Command::new(&spec.binary);
-        cmd.arg("serve")
-            .arg("--config")
-            .arg(&config)
+        cmd.arg("serve");
+        if !spec.no_config_file {
+            let config = dir.path().join("agent5.toml");
+            std::fs::write(&config, &spec.config).expect("write config");
+            cmd.arg("--config").arg(&config);
+        }
+        cmd.args(&spec.args)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .current_dir(dir.path())

@@ -391,22 +391,41 @@ async fn static_admin_console() {
 #[tokio::test]
 async fn metrics_count_what_happened_and_pass_promtool() {
     let app = start("");
-    over_unix(&app, get("/api/status").body(empty()).expect("req")).await; // 401
-    over_unix(
-        &app,
-        get("/api/status")
-            .header("authorization", format!("Bearer {TOKEN_ONE}"))
-            .body(empty())
-            .expect("req"),
-    )
-    .await;
-    let text = client::send(
-        client::tcp(app.addr("metrics")).await,
-        get("/metrics").body(empty()).expect("req"),
-    )
-    .await;
-    assert_eq!(text.status, 200);
-    let body = String::from_utf8(text.body.to_vec()).expect("utf8");
+    // One keep-alive connection: a request is recorded before the next one on the
+    // same connection is read, so the scrape sees both earlier requests.
+    let stream = client::unix(&app.unix_socket("http")).await;
+    let (mut conn, driver) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(driver);
+    let mut send = async |req: Request<http_body_util::Full<bytes::Bytes>>| {
+        let res = conn.send_request(req).await.expect("request");
+        let status = res.status();
+        let body = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .expect("body")
+            .to_bytes();
+        (status, String::from_utf8(body.to_vec()).expect("utf8"))
+    };
+    assert_eq!(
+        send(get("/api/status").body(empty()).expect("req")).await.0,
+        401
+    );
+    let auth = format!("Bearer {TOKEN_ONE}");
+    assert_eq!(
+        send(
+            get("/api/status")
+                .header("authorization", &auth)
+                .body(empty())
+                .expect("req")
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, body) = send(get("/metrics").body(empty()).expect("req")).await;
+    assert_eq!(status, 200);
     let value = |series: &str| -> f64 {
         body.lines()
             .find(|l| l.starts_with(series))
@@ -426,12 +445,22 @@ async fn metrics_count_what_happened_and_pass_promtool() {
         value(r#"agent5_auth_failures_total{reason="missing"}"#),
         1.0
     );
-    assert!(value(r#"agent5_http_request_duration_seconds_count{route="api"}"#) >= 2.0);
+    assert_eq!(
+        value(r#"agent5_http_request_duration_seconds_count{route="api"}"#),
+        2.0
+    );
+    assert_eq!(value(r#"agent5_http_open_connections"#), 1.0);
     assert_eq!(value(r#"agent5_build_info{version=""#), 1.0);
-    // Also on the main listener.
-    let main = over_unix(&app, get("/metrics").body(empty()).expect("req")).await;
-    assert_eq!(main.status, 200);
-    promtool_check(&body);
+    // The dedicated metrics listener serves the same registry.
+    let scrape = client::send(
+        client::tcp(app.addr("metrics")).await,
+        get("/metrics").body(empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(scrape.status, 200);
+    let text = String::from_utf8(scrape.body.to_vec()).expect("utf8");
+    assert!(text.contains(r#"agent5_http_requests_total{method="GET",route="api",status="401"} 1"#));
+    promtool_check(&text);
 }
 
 fn promtool_check(text: &str) {

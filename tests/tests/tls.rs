@@ -62,8 +62,14 @@ async fn sni_selects_the_certificate_and_alpn_negotiates() {
     let s = setup();
     let addr = s.app.addr("https");
     let v12_13 = &[&rustls::version::TLS13, &rustls::version::TLS12][..];
-    for (sni, leaf) in [("a.agent5.test", &s.a), ("b.agent5.test", &s.b), ("x.b.agent5.test", &s.b)] {
-        let tls = client::tls(addr, s.ca.client_config(&h1(), v12_13), sni).await.expect("handshake");
+    for (sni, leaf) in [
+        ("a.agent5.test", &s.a),
+        ("b.agent5.test", &s.b),
+        ("x.b.agent5.test", &s.b),
+    ] {
+        let tls = client::tls(addr, s.ca.client_config(&h1(), v12_13), sni)
+            .await
+            .expect("handshake");
         let (_, conn) = tls.get_ref();
         let presented = conn.peer_certificates().expect("certs")[0].clone();
         assert_eq!(presented, leaf.der, "{sni}");
@@ -76,9 +82,13 @@ async fn sni_selects_the_certificate_and_alpn_negotiates() {
         );
     }
     // TLS 1.2 only still works; h2 is chosen when offered.
-    let tls12 = client::tls(addr, s.ca.client_config(&[b"h2", b"http/1.1"], &[&rustls::version::TLS12]), "a.agent5.test")
-        .await
-        .expect("tls1.2 handshake");
+    let tls12 = client::tls(
+        addr,
+        s.ca.client_config(&[b"h2", b"http/1.1"], &[&rustls::version::TLS12]),
+        "a.agent5.test",
+    )
+    .await
+    .expect("tls1.2 handshake");
     assert_eq!(tls12.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let res = client::send_h2(
         tls12,
@@ -99,11 +109,13 @@ async fn tls_1_1_is_refused() {
     let mut hello = vec![0x03, 0x02]; // client_version TLS 1.1
     hello.extend([0x5a; 32]); // random
     hello.push(0); // session id
-    // Suites rustls supports, so the version is the only thing it can object to.
+                   // Suites rustls supports, so the version is the only thing it can object to.
     hello.extend([0x00, 0x08, 0xc0, 0x2b, 0xc0, 0x2f, 0x00, 0x2f, 0xc0, 0x13]);
     hello.extend([0x01, 0x00]); // null compression
-    // signature_algorithms (rustls wants it before it looks at the version).
-    hello.extend([0x00, 0x0a, 0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x04, 0x01]);
+                                // signature_algorithms (rustls wants it before it looks at the version).
+    hello.extend([
+        0x00, 0x0a, 0x00, 0x0d, 0x00, 0x06, 0x00, 0x04, 0x04, 0x03, 0x04, 0x01,
+    ]);
     let mut handshake = vec![0x01, 0x00];
     handshake.extend(u16::try_from(hello.len()).expect("len").to_be_bytes());
     handshake.extend(hello);
@@ -135,11 +147,17 @@ async fn plaintext_redirects_to_https() {
         res.header("location"),
         Some(format!("https://agent.example.com:{https_port}/admin/monitor?x=1").as_str())
     );
-    let health = client::send(client::tcp(s.app.addr("redirect")).await, get("/healthz").body(empty()).expect("req")).await;
+    let health = client::send(
+        client::tcp(s.app.addr("redirect")).await,
+        get("/healthz").body(empty()).expect("req"),
+    )
+    .await;
     assert_eq!(health.status, 200);
     let acme = client::send(
         client::tcp(s.app.addr("redirect")).await,
-        get("/.well-known/acme-challenge/unknown-token").body(empty()).expect("req"),
+        get("/.well-known/acme-challenge/unknown-token")
+            .body(empty())
+            .expect("req"),
     )
     .await;
     assert_eq!(acme.status, 404, "challenges are answered, not redirected");
@@ -155,12 +173,16 @@ async fn websocket_echo_over_tls() {
     )
     .await
     .expect("handshake");
-    let mut req = "wss://a.agent5.test/monitor?call=c1".into_client_request().expect("req");
+    let mut req = "wss://a.agent5.test/monitor?call=c1"
+        .into_client_request()
+        .expect("req");
     req.headers_mut().insert(
         "sec-websocket-protocol",
         format!("bearer.{TOKEN}").parse().expect("v"),
     );
-    let (mut ws, res) = tokio_tungstenite::client_async(req, tls).await.expect("upgrade");
+    let (mut ws, res) = tokio_tungstenite::client_async(req, tls)
+        .await
+        .expect("upgrade");
     assert_eq!(res.status(), 101);
     for i in 0..3 {
         let frame = Message::binary(vec![i; 320]);

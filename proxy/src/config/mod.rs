@@ -58,6 +58,7 @@ impl fmt::Debug for Secret {
 pub struct Overrides {
     pub listen: Vec<String>,
     pub data_dir: Option<PathBuf>,
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +210,9 @@ impl Config {
         }
         if let Some(dir) = &overrides.data_dir {
             file.server.data_dir = dir.display().to_string();
+        }
+        if let Some(addr) = &overrides.metrics_listen {
+            file.metrics.listen.clone_from(addr);
         }
         validate(file, path)
     }

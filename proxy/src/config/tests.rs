@@ -120,6 +120,7 @@ fn command_line_wins() {
     let overrides = Overrides {
         listen: vec!["127.0.0.1:8081".into()],
         data_dir: Some("/tmp/a5".into()),
+        metrics_listen: Some(String::new()),
     };
     let cfg = Config::from_sources(
         parse_toml("").expect("empty"),
@@ -133,6 +134,7 @@ fn command_line_wins() {
         vec![ListenAddr::Tcp("127.0.0.1:8081".parse().expect("addr"))]
     );
     assert_eq!(cfg.data_dir, PathBuf::from("/tmp/a5"));
+    assert_eq!(cfg.metrics_listen, None);
 }
 
 #[test]

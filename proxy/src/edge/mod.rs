@@ -358,7 +358,7 @@ impl Edge {
     ) -> (Option<ServerSession>, u16) {
         let handshake = match websocket::validate(&session) {
             Ok(h) => h,
-            Err(res) => return self.finish(session, ctx, res).await,
+            Err(res) => return self.finish(session, ctx, *res).await,
         };
         let head = session.req_header();
         let meta = SessionMeta {

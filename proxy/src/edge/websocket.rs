@@ -24,9 +24,9 @@ pub struct Handshake {
 }
 
 /// Checks the upgrade request; the error is the response to send instead.
-pub fn validate(session: &ServerSession) -> Result<Handshake, http::Response<Body>> {
+pub fn validate(session: &ServerSession) -> Result<Handshake, Box<http::Response<Body>>> {
     let h = session.req_header();
-    let bad = |msg: &str| respond::error(StatusCode::BAD_REQUEST, "bad_upgrade", msg);
+    let bad = |msg: &str| Box::new(respond::error(StatusCode::BAD_REQUEST, "bad_upgrade", msg));
     let has_token = |name: http::header::HeaderName, token: &str| {
         h.headers.get_all(name).iter().any(|v| {
             v.to_str()
@@ -42,7 +42,7 @@ pub fn validate(session: &ServerSession) -> Result<Handshake, http::Response<Bod
         );
         res.headers_mut()
             .insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
-        return Err(res);
+        return Err(Box::new(res));
     }
     if session.is_http2() {
         return Err(bad("WebSockets need HTTP/1.1"));
