@@ -407,10 +407,10 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
     }
 
     let log_level = file.log.level.trim().to_owned();
-    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+    if !parse::log_filter(&log_level) {
         return Err(ConfigError::new(
             "log.level",
-            format!("{log_level:?} is not a level or filter (try info, debug, warn)"),
+            format!("{log_level:?} is not a level or target=level list (try info, debug, warn)"),
         ));
     }
 

@@ -74,6 +74,22 @@ pub fn with_port(listen: &[String], port: u16) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// A level (`info`) or comma-separated `target=level` directives, as `RUST_LOG` takes.
+pub fn log_filter(v: &str) -> bool {
+    const LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+    let level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    let target = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.'))
+    };
+    !v.trim().is_empty()
+        && v.split(',').all(|part| match part.split_once('=') {
+            Some((t, l)) => target(t.trim()) && level(l),
+            None => level(part),
+        })
+}
+
 pub fn boolean(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "y" | "on" => Some(true),

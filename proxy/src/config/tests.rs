@@ -158,3 +158,13 @@ fn trust_proxy_forms() {
     };
     assert_eq!(n.len(), 4);
 }
+
+#[test]
+fn log_filters() {
+    for ok in ["info", "DEBUG", "warn,agent5_proxy=debug", "access=off,info"] {
+        assert!(parse::log_filter(ok), "{ok}");
+    }
+    for bad in ["", "loud!!", "info,", "x=loud", "=info"] {
+        assert!(!parse::log_filter(bad), "{bad}");
+    }
+}
