@@ -31,8 +31,9 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# The prometheus package would start a server on :9090; we only want promtool.
-if printf '%s\n' "${missing[@]}" | grep -qx prometheus; then
+# Packages like prometheus and nginx would start system services (:9090, :80); we only
+# want their binaries, so service start-up is refused during the install.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod +x /usr/sbin/policy-rc.d
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT

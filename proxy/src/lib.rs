@@ -134,6 +134,7 @@ fn start(config: Config) -> Result<(), RunError> {
 
     let server_conf = ServerConf {
         threads,
+        work_stealing: cfg.work_stealing,
         // Our drain watcher ends the process; Pingora's timers are only a backstop.
         grace_period_seconds: Some(cfg.grace_period.as_secs() + 2),
         graceful_shutdown_timeout_seconds: Some(1),

@@ -5,10 +5,36 @@
 //! values are bounded (route classes, a fixed method set, status codes) so cardinality
 //! cannot grow with traffic.
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::router::ROUTE_LABELS;
+
+const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "OTHER",
+];
+const STATUSES: [u16; 26] = [
+    101, 200, 201, 202, 204, 206, 301, 304, 308, 400, 401, 403, 404, 405, 409, 413, 415, 422, 426,
+    429, 499, 500, 502, 503, 504, 0,
+];
+const STATUS_LABELS: [&str; 26] = [
+    "101", "200", "201", "202", "204", "206", "301", "304", "308", "400", "401", "403", "404",
+    "405", "409", "413", "415", "422", "426", "429", "499", "500", "502", "503", "504", "other",
+];
+
+/// Pre-resolved handles for one route class, so the hot path does no label hashing.
+struct RouteStats {
+    duration: Histogram,
+    request_bytes: IntCounter,
+    response_bytes: IntCounter,
+    /// `[method][status]`, resolved on first use.
+    requests: Vec<OnceLock<IntCounter>>,
+}
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -18,6 +44,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    routes: std::sync::Arc<Vec<RouteStats>>,
     pub requests: IntCounterVec,
     pub request_duration: HistogramVec,
     pub response_bytes: IntCounterVec,
@@ -127,8 +154,21 @@ impl Metrics {
         registry.register(Box::new(tls_cert_reloads.clone()))?;
         registry.register(Box::new(build_info))?;
 
+        let routes = ROUTE_LABELS
+            .iter()
+            .map(|route| RouteStats {
+                duration: request_duration.with_label_values(&[route]),
+                request_bytes: request_bytes.with_label_values(&[route]),
+                response_bytes: response_bytes.with_label_values(&[route]),
+                requests: (0..METHODS.len() * STATUSES.len())
+                    .map(|_| OnceLock::new())
+                    .collect(),
+            })
+            .collect();
+
         Ok(Self {
             registry,
+            routes: std::sync::Arc::new(routes),
             requests,
             request_duration,
             response_bytes,
@@ -141,6 +181,38 @@ impl Metrics {
             rate_limited,
             tls_cert_reloads,
         })
+    }
+
+    /// Records one answered request.
+    pub fn observe(
+        &self,
+        route: usize,
+        method: &http::Method,
+        status: u16,
+        elapsed: Duration,
+        request_bytes: u64,
+        response_bytes: u64,
+    ) {
+        let Some(stats) = self.routes.get(route) else {
+            return;
+        };
+        let m = method_index(method);
+        let s = STATUSES
+            .iter()
+            .position(|c| *c == status)
+            .unwrap_or(STATUSES.len() - 1);
+        let counter = stats.requests[m * STATUSES.len() + s].get_or_init(|| {
+            self.requests
+                .with_label_values(&[ROUTE_LABELS[route], METHODS[m], STATUS_LABELS[s]])
+        });
+        counter.inc();
+        stats.duration.observe(elapsed.as_secs_f64());
+        if request_bytes > 0 {
+            stats.request_bytes.inc_by(request_bytes);
+        }
+        if response_bytes > 0 {
+            stats.response_bytes.inc_by(response_bytes);
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -158,18 +230,22 @@ impl Metrics {
     }
 }
 
+fn method_index(method: &http::Method) -> usize {
+    match *method {
+        http::Method::GET => 0,
+        http::Method::POST => 1,
+        http::Method::PUT => 2,
+        http::Method::PATCH => 3,
+        http::Method::DELETE => 4,
+        http::Method::HEAD => 5,
+        http::Method::OPTIONS => 6,
+        _ => 7,
+    }
+}
+
 /// Bounded method label.
 pub fn method_label(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::PATCH => "PATCH",
-        http::Method::DELETE => "DELETE",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        _ => "OTHER",
-    }
+    METHODS[method_index(method)]
 }
 
 #[cfg(test)]
@@ -179,11 +255,25 @@ mod tests {
     #[test]
     fn renders_counters_with_labels() {
         let m = Metrics::new().expect("metrics");
-        m.requests.with_label_values(&["api", "GET", "200"]).inc();
-        let text = String::from_utf8(m.render()).expect("utf8");
-        assert!(
-            text.contains(r#"agent5_http_requests_total{method="GET",route="api",status="200"} 1"#)
+        m.observe(6, &http::Method::GET, 200, Duration::from_millis(3), 0, 10);
+        m.observe(6, &http::Method::GET, 200, Duration::from_millis(3), 0, 10);
+        m.observe(
+            7,
+            &http::Method::from_bytes(b"BREW").expect("m"),
+            418,
+            Duration::ZERO,
+            1,
+            0,
         );
+        let text = String::from_utf8(m.render()).expect("utf8");
+        for line in [
+            r#"agent5_http_requests_total{method="GET",route="api",status="200"} 2"#,
+            r#"agent5_http_requests_total{method="OTHER",route="static",status="other"} 1"#,
+            r#"agent5_http_response_body_bytes_total{route="api"} 20"#,
+            r#"agent5_http_request_duration_seconds_count{route="api"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} missing");
+        }
         assert!(text.contains("agent5_build_info{version="));
     }
 }

@@ -75,19 +75,36 @@ pub enum BodyClass {
     Webhook,
 }
 
+/// Route class labels, indexed by [`Route::index`].
+pub const ROUTE_LABELS: [&str; 8] = [
+    "health",
+    "ready",
+    "metrics",
+    "webhook",
+    "websocket",
+    "upload",
+    "api",
+    "static",
+];
+
 impl Route {
+    /// Position in [`ROUTE_LABELS`] (metric handles are cached per route).
+    pub fn index(self) -> usize {
+        match self {
+            Self::Health => 0,
+            Self::Ready => 1,
+            Self::Metrics => 2,
+            Self::Webhook => 3,
+            Self::WebSocket(_) => 4,
+            Self::Upload => 5,
+            Self::Api => 6,
+            Self::Static => 7,
+        }
+    }
+
     /// Label for metrics and the access log.
     pub fn label(self) -> &'static str {
-        match self {
-            Self::Health => "health",
-            Self::Ready => "ready",
-            Self::Metrics => "metrics",
-            Self::Webhook => "webhook",
-            Self::WebSocket(_) => "websocket",
-            Self::Upload => "upload",
-            Self::Api => "api",
-            Self::Static => "static",
-        }
+        ROUTE_LABELS[self.index()]
     }
 
     pub fn needs_bearer(self) -> bool {

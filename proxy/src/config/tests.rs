@@ -161,7 +161,12 @@ fn trust_proxy_forms() {
 
 #[test]
 fn log_filters() {
-    for ok in ["info", "DEBUG", "warn,agent5_proxy=debug", "access=off,info"] {
+    for ok in [
+        "info",
+        "DEBUG",
+        "warn,agent5_proxy=debug",
+        "access=off,info",
+    ] {
         assert!(parse::log_filter(ok), "{ok}");
     }
     for bad in ["", "loud!!", "info,", "x=loud", "=info"] {

@@ -9,7 +9,11 @@ use serde_json::{json, Map, Value};
 use super::{respond, Shared};
 
 pub fn healthz() -> http::Response<Body> {
-    respond::json(StatusCode::OK, &json!({ "status": "ok" }))
+    respond::bytes(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        Bytes::from_static(br#"{"status":"ok"}"#),
+    )
 }
 
 pub fn readyz(shared: &Shared) -> http::Response<Body> {

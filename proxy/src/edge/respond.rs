@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::StatusCode;
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -35,14 +35,9 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> htt
     res
 }
 
-/// Writes `res` after `decorate` added the edge's headers. Returns the status sent.
-pub async fn send(
-    session: &mut ServerSession,
-    res: http::Response<Body>,
-    decorate: impl FnOnce(&mut HeaderMap),
-) -> pingora::Result<u16> {
+/// Writes `res` (already decorated by the edge). Returns the status sent.
+pub async fn send(session: &mut ServerSession, res: http::Response<Body>) -> pingora::Result<u16> {
     let (mut parts, mut body) = res.into_parts();
-    decorate(&mut parts.headers);
     let status = parts.status;
     let head_only = session.req_header().method == http::Method::HEAD;
     let no_body = head_only
@@ -72,7 +67,13 @@ pub async fn send(
     while let Some(frame) = body.frame().await {
         match frame {
             Ok(frame) => {
+                let end = body.is_end_stream();
                 if let Ok(data) = frame.into_data() {
+                    if end {
+                        // Last (often only) frame: written and finished in one go.
+                        session.write_response_body(data, true).await?;
+                        return Ok(status.as_u16());
+                    }
                     if !data.is_empty() {
                         session.write_response_body(data, false).await?;
                     }

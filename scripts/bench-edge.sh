@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Edge throughput: nginx `return 200` vs agent5 /healthz vs an authenticated
+# agent5 /api/status, same wrk settings, alternating rounds, access logs on for both.
+#   scripts/bench-edge.sh path/to/agent5 [seconds] [connections] [rounds]
+# Prints requests/s, p50/p99 latency and the ratio to nginx. Loopback only.
+set -euo pipefail
+
+BIN=${1:?usage: bench-edge.sh path/to/agent5 [seconds] [connections] [rounds]}
+SECS=${2:-10}
+CONNS=${3:-64}
+ROUNDS=${4:-3}
+THREADS=2
+TOKEN=bench-token-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+WORK=$(mktemp -d)
+trap 'kill $NGINX_PID $AGENT5_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
+
+NGINX_PORT=$(free_port)
+AGENT5_PORT=$(free_port)
+mkdir -p "$WORK/nginx/logs"
+cat > "$WORK/nginx/nginx.conf" <<NGINX
+worker_processes $THREADS;
+error_log $WORK/nginx/logs/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log $WORK/nginx/logs/access.log;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { return 200 'ok'; }
+  }
+}
+NGINX
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' &
+NGINX_PID=$!
+
+cat > "$WORK/agent5.toml" <<TOML
+[server]
+listen = ["127.0.0.1:$AGENT5_PORT"]
+threads = $THREADS
+[metrics]
+listen = ""
+[auth]
+tokens = ["$TOKEN"]
+[rate_limit]
+# The limiter still runs on every API request; the budget is just out of reach.
+api = { per_minute = 1000000000, burst = 1000000000 }
+TOML
+AUTH_TOKEN= "$BIN" serve --config "$WORK/agent5.toml" --data-dir "$WORK/data" > "$WORK/agent5.log" 2>&1 &
+AGENT5_PID=$!
+wait_up "http://127.0.0.1:$NGINX_PORT/"
+wait_up "http://127.0.0.1:$AGENT5_PORT/healthz"
+
+run() { # name url [header]
+  local out
+  if [ -n "${3:-}" ]; then
+    out=$(wrk -t$THREADS -c$CONNS -d${SECS}s --latency -H "$3" "$2")
+  else
+    out=$(wrk -t$THREADS -c$CONNS -d${SECS}s --latency "$2")
+  fi
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  echo "$1 $rps $p50 $p99 ${errors:-0}" >> "$WORK/results"
+}
+
+for r in $(seq 1 "$ROUNDS"); do
+  echo "round $r/$ROUNDS ..." >&2
+  run nginx "http://127.0.0.1:$NGINX_PORT/"
+  run healthz "http://127.0.0.1:$AGENT5_PORT/healthz"
+  run api "http://127.0.0.1:$AGENT5_PORT/api/status" "Authorization: Bearer $TOKEN"
+done
+
+echo
+echo "machine: $(nproc) cores, $(awk '/model name/ {$1=$2=$3=""; print; exit}' /proc/cpuinfo | sed 's/^ *//'); wrk -t$THREADS -c$CONNS -d${SECS}s x $ROUNDS rounds"
+python3 - "$WORK/results" <<'PY'
+import sys, statistics
+rows = {}
+for line in open(sys.argv[1]):
+    name, rps, p50, p99, errs = line.split()
+    rows.setdefault(name, []).append((float(rps), p50, p99, int(errs)))
+def med(name): return statistics.median(r[0] for r in rows[name])
+base = med("nginx")
+print(f"{'target':<10} {'req/s (median)':>15} {'p50 (last)':>11} {'p99 (last)':>11} {'non-2xx':>8} {'vs nginx':>9}")
+for name in ("nginx", "healthz", "api"):
+    last = rows[name][-1]
+    print(f"{name:<10} {med(name):>15.0f} {last[1]:>11} {last[2]:>11} {sum(r[3] for r in rows[name]):>8} {med(name)/base:>8.2f}x")
+PY
+echo "agent5 access-log lines written: $(grep -c '"target":"access"' "$WORK/agent5.log")"
