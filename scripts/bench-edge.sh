@@ -18,7 +18,24 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 wait_up() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
 
 NGINX_PORT=$(free_port)
+NGINX_HDR_PORT=$(free_port)
 AGENT5_PORT=$(free_port)
+# The same security headers agent5 sends (Helmet's set), for a like-for-like row.
+HDRS=$(cat <<'H'
+    add_header Content-Security-Policy "default-src 'self';base-uri 'self';font-src 'self' https: data:;form-action 'self';frame-ancestors 'self';img-src 'self' data:;media-src 'self' blob: data:;object-src 'none';script-src 'self';script-src-attr 'none';style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests" always;
+    add_header Cross-Origin-Opener-Policy same-origin always;
+    add_header Cross-Origin-Resource-Policy same-origin always;
+    add_header Origin-Agent-Cluster "?1" always;
+    add_header Referrer-Policy no-referrer always;
+    add_header X-Content-Type-Options nosniff always;
+    add_header X-DNS-Prefetch-Control off always;
+    add_header X-Download-Options noopen always;
+    add_header X-Frame-Options SAMEORIGIN always;
+    add_header X-Permitted-Cross-Domain-Policies none always;
+    add_header X-XSS-Protection 0 always;
+    add_header X-Request-Id $request_id always;
+H
+)
 mkdir -p "$WORK/nginx/logs"
 cat > "$WORK/nginx/nginx.conf" <<NGINX
 worker_processes $THREADS;
@@ -29,6 +46,11 @@ http {
   access_log $WORK/nginx/logs/access.log;
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    location / { return 200 'ok'; }
+  }
+  server {
+    listen 127.0.0.1:$NGINX_HDR_PORT;
+$HDRS
     location / { return 200 'ok'; }
   }
 }
@@ -51,6 +73,7 @@ TOML
 AUTH_TOKEN= "$BIN" serve --config "$WORK/agent5.toml" --data-dir "$WORK/data" > "$WORK/agent5.log" 2>&1 &
 AGENT5_PID=$!
 wait_up "http://127.0.0.1:$NGINX_PORT/"
+wait_up "http://127.0.0.1:$NGINX_HDR_PORT/"
 wait_up "http://127.0.0.1:$AGENT5_PORT/healthz"
 
 run() { # name url [header]
@@ -71,6 +94,7 @@ run() { # name url [header]
 for r in $(seq 1 "$ROUNDS"); do
   echo "round $r/$ROUNDS ..." >&2
   run nginx "http://127.0.0.1:$NGINX_PORT/"
+  run nginx+hdrs "http://127.0.0.1:$NGINX_HDR_PORT/"
   run healthz "http://127.0.0.1:$AGENT5_PORT/healthz"
   run api "http://127.0.0.1:$AGENT5_PORT/api/status" "Authorization: Bearer $TOKEN"
 done
@@ -86,7 +110,7 @@ for line in open(sys.argv[1]):
 def med(name): return statistics.median(r[0] for r in rows[name])
 base = med("nginx")
 print(f"{'target':<10} {'req/s (median)':>15} {'p50 (last)':>11} {'p99 (last)':>11} {'non-2xx':>8} {'vs nginx':>9}")
-for name in ("nginx", "healthz", "api"):
+for name in ("nginx", "nginx+hdrs", "healthz", "api"):
     last = rows[name][-1]
     print(f"{name:<10} {med(name):>15.0f} {last[1]:>11} {last[2]:>11} {sum(r[3] for r in rows[name]):>8} {med(name)/base:>8.2f}x")
 PY

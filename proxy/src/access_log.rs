@@ -2,9 +2,14 @@
 //! duration, client IP, user agent, route class. Query values whose name suggests a
 //! secret are redacted; Authorization and cookies are never logged. Probes (health,
 //! readiness, metrics) are logged at debug level only.
+//!
+//! The line has the same shape as every other log line (`timestamp`, `level`,
+//! `message`, fields, `target`) but is formatted here by hand and written straight to
+//! the log stream: on the API path this is a quarter of the request cost otherwise.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SECRET_HINTS: &[&str] = &[
     "token",
@@ -31,34 +36,96 @@ pub struct Entry<'a> {
 }
 
 pub fn emit(e: &Entry<'_>, probe: bool) {
-    let path = match e.query {
-        Some(q) if !q.is_empty() => format!("{}?{}", e.path, redact_query(q)),
-        _ => e.path.to_owned(),
-    };
-    let duration_ms = e.duration.as_secs_f64() * 1000.0;
-    macro_rules! line {
-        ($lvl:ident) => {
-            tracing::$lvl!(
-                target: "access",
-                request_id = e.request_id,
-                method = e.method,
-                path = %path,
-                status = e.status,
-                bytes = e.bytes,
-                duration_ms = (duration_ms * 1000.0).round() / 1000.0,
-                client_ip = %e.client_ip,
-                user_agent = e.user_agent.unwrap_or(""),
-                route = e.route,
-                tls = e.tls,
-                "request"
-            )
-        };
-    }
-    if probe {
-        line!(debug);
+    let enabled = if probe {
+        tracing::enabled!(target: "access", tracing::Level::DEBUG)
     } else {
-        line!(info);
+        tracing::enabled!(target: "access", tracing::Level::INFO)
+    };
+    if enabled {
+        crate::logging::write_line(format_line(e, probe, SystemTime::now()).as_bytes());
     }
+}
+
+/// The JSON line for `e`, newline-terminated.
+pub fn format_line(e: &Entry<'_>, probe: bool, now: SystemTime) -> String {
+    let mut out = String::with_capacity(320);
+    out.push_str("{\"timestamp\":\"");
+    rfc3339(&mut out, now);
+    out.push_str(if probe {
+        "\",\"level\":\"DEBUG\""
+    } else {
+        "\",\"level\":\"INFO\""
+    });
+    out.push_str(",\"message\":\"request\",\"request_id\":");
+    json_str(&mut out, e.request_id);
+    out.push_str(",\"method\":");
+    json_str(&mut out, e.method);
+    out.push_str(",\"path\":");
+    match e.query {
+        Some(q) if !q.is_empty() => json_str(&mut out, &format!("{}?{}", e.path, redact_query(q))),
+        _ => json_str(&mut out, e.path),
+    }
+    let micros = e.duration.as_micros();
+    let _ = write!(
+        out,
+        ",\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03},\"client_ip\":\"{}\",\"user_agent\":",
+        e.status,
+        e.bytes,
+        micros / 1000,
+        micros % 1000,
+        e.client_ip
+    );
+    json_str(&mut out, e.user_agent.unwrap_or(""));
+    out.push_str(",\"route\":");
+    json_str(&mut out, e.route);
+    out.push_str(if e.tls {
+        ",\"tls\":true"
+    } else {
+        ",\"tls\":false"
+    });
+    out.push_str(",\"target\":\"access\"}\n");
+    out
+}
+
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// `2026-11-24T02:44:52.278375Z`
+fn rfc3339(out: &mut String, now: SystemTime) {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil-from-days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let _ = write!(
+        out,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        since.subsec_micros()
+    );
 }
 
 /// Replaces the values of secret-looking query parameters with `[redacted]`.
@@ -81,6 +148,40 @@ pub fn redact_query(query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_is_json_with_every_field() {
+        let e = Entry {
+            request_id: "r-1",
+            method: "GET",
+            path: "/api/x",
+            query: Some("token=abc&page=1"),
+            status: 200,
+            bytes: 42,
+            duration: Duration::from_micros(1_234),
+            client_ip: "192.0.2.1".parse().expect("ip"),
+            user_agent: Some("curl \"quoted\"\u{1}"),
+            route: "api",
+            tls: true,
+        };
+        // 2026-11-24T02:44:52.278375Z
+        let at = UNIX_EPOCH + Duration::from_micros(1_795_488_292_278_375);
+        let line = format_line(&e, false, at);
+        assert!(line.ends_with('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(v["timestamp"], "2026-11-24T02:44:52.278375Z");
+        assert_eq!(v["level"], "INFO");
+        assert_eq!(v["target"], "access");
+        assert_eq!(v["path"], "/api/x?token=[redacted]&page=1");
+        assert_eq!(v["duration_ms"], 1.234);
+        assert_eq!(v["user_agent"], "curl \"quoted\"\u{1}");
+        assert_eq!(v["client_ip"], "192.0.2.1");
+        assert_eq!(v["tls"], true);
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert!(
+            format_line(&e, true, leap).contains("\"timestamp\":\"2000-02-29T00:00:00.000000Z\"")
+        );
+    }
 
     #[test]
     fn secrets_in_query_are_redacted() {

@@ -6,10 +6,13 @@
 
 use std::sync::Mutex;
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use std::sync::OnceLock;
+
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 static GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
+static WRITER: OnceLock<NonBlocking> = OnceLock::new();
 
 /// Installs the global subscriber. `RUST_LOG`, when set, replaces `level`.
 pub fn init(level: &str) -> Result<(), String> {
@@ -30,14 +33,23 @@ pub fn init(level: &str) -> Result<(), String> {
         .with_current_span(false)
         .with_span_list(false)
         .with_target(true)
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .with_env_filter(filter)
         .try_init()
         .map_err(|e| format!("cannot install the logger: {e}"))?;
     if let Ok(mut g) = GUARD.lock() {
         *g = Some(guard);
     }
+    let _ = WRITER.set(writer);
     Ok(())
+}
+
+/// Writes one pre-formatted line (the access log's fast path) to the same stream.
+pub fn write_line(line: &[u8]) {
+    if let Some(w) = WRITER.get() {
+        let mut w = w.clone();
+        let _ = std::io::Write::write_all(&mut w, line);
+    }
 }
 
 /// Writes out every buffered line (call before `process::exit`).
