@@ -3,6 +3,7 @@
 //! place an error becomes a response.
 
 mod error;
+pub mod store;
 
 use std::time::Instant;
 

@@ -1,0 +1,160 @@
+//! Storage: MongoDB in production (`MONGO_URI`), embedded SQLite by default.
+//!
+//! One trait per aggregate, both backends behind [`Store`], one conformance suite
+//! (`api/tests/store_conformance.rs`) that runs against each. Both answer with the
+//! same results, the same ordering and the same [`StoreError`] kinds.
+//!
+//! The prospect list is answered from derived contact rows (one per invoice contact
+//! and per delivery) that carry the filter fields and an `opt_out` flag. The flag is
+//! written in the same transaction as the DNC change or customer write that affects it,
+//! so the list never disagrees with `dnc` after a crash.
+
+pub mod model;
+pub mod mongo;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use model::{
+    AuditEntry, ContactRow, Customer, DncEntry, FieldDef, NewCustomer, Page, ProspectQuery,
+    Upserted,
+};
+
+/// Every store failure is one of these kinds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique key is taken; `field` names it (`key`, `phone_e164`, `upsert_key`, ...).
+    #[error("{field} already exists")]
+    Conflict { field: String },
+    /// The database cannot be reached or failed; retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The request cannot be stored as given.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait CustomerStore {
+    /// Upserts each customer by its upsert key, in order, in batches. An item without
+    /// a key is `Invalid` and nothing of the batch is written.
+    async fn upsert_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<Vec<Upserted>>;
+    async fn get_customer(&self, id: &str) -> StoreResult<Customer>;
+    /// Replaces a customer if `version` still matches (else `Conflict { field: "version" }`).
+    async fn replace_customer(&self, customer: Customer) -> StoreResult<Customer>;
+    async fn set_archived(&self, id: &str, archived: bool) -> StoreResult<Customer>;
+    async fn list_prospects(&self, query: &ProspectQuery) -> StoreResult<Page<ContactRow>>;
+    async fn count_customers(&self) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait DncStore {
+    /// Adds phones (an existing entry is kept as it was). Returns how many were new.
+    async fn add_dnc(&self, entries: Vec<DncEntry>) -> StoreResult<u64>;
+    /// Removes phones. Returns how many were present.
+    async fn remove_dnc(&self, phones: &[String]) -> StoreResult<u64>;
+    /// The subset of `phones` that is opted out, sorted.
+    async fn dnc_lookup(&self, phones: &[String]) -> StoreResult<Vec<String>>;
+    /// Entries ordered by phone; `prefix` filters on the start of the number.
+    async fn list_dnc(
+        &self,
+        prefix: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Page<DncEntry>>;
+}
+
+#[async_trait]
+pub trait FieldDefStore {
+    /// `Conflict { field: "key" }` when the key is taken.
+    async fn create_field_def(&self, def: FieldDef) -> StoreResult<FieldDef>;
+    async fn update_field_def(&self, def: FieldDef) -> StoreResult<FieldDef>;
+    async fn delete_field_def(&self, id: &str) -> StoreResult<()>;
+    /// Ordered by `order`, then `key`.
+    async fn list_field_defs(&self) -> StoreResult<Vec<FieldDef>>;
+}
+
+#[async_trait]
+pub trait WebhookEventStore {
+    /// Records a received event durably. `true` the first time, `false` for a
+    /// duplicate delivery (under any concurrency exactly one caller sees `true`).
+    async fn record_webhook_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        payload: &str,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AuditStore {
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;
+    /// Newest first.
+    async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// The whole store.
+#[async_trait]
+pub trait Store:
+    CustomerStore + DncStore + FieldDefStore + WebhookEventStore + AuditStore + Send + Sync
+{
+    /// A cheap round trip, for `/readyz`.
+    async fn ping(&self) -> StoreResult<()>;
+    fn backend(&self) -> &'static str;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Where the store lives.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite { path: std::path::PathBuf },
+    Mongo { uri: String },
+}
+
+/// Opens the configured store, creating schema and indexes idempotently.
+pub async fn open(config: &StoreConfig) -> StoreResult<SharedStore> {
+    match config {
+        StoreConfig::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
+        StoreConfig::Mongo { uri } => Ok(Arc::new(mongo::MongoStore::connect(uri).await?)),
+    }
+}
+
+/// Removes the password from a MongoDB URI, for logs and errors.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        None => uri.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_password_is_never_printed() {
+        assert_eq!(
+            redact_uri("mongodb://agent5:s3cr%40t@db1:27017,db2/agent5?replicaSet=rs0"),
+            "mongodb://agent5:***@db1:27017,db2/agent5?replicaSet=rs0"
+        );
+        assert_eq!(
+            redact_uri("mongodb://localhost/agent5"),
+            "mongodb://localhost/agent5"
+        );
+    }
+}

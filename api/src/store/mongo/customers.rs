@@ -1,0 +1,299 @@
+//! Customers and the prospect list on MongoDB.
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::ClientSession;
+
+use super::{decode, encode, err, literal_regex, MongoStore};
+use crate::store::model::{
+    now_millis, upsert_key, ContactRow, Customer, NewCustomer, Page, ProspectQuery, Scope, Upserted,
+};
+use crate::store::{CustomerStore, StoreError, StoreResult};
+
+const CUSTOMERS: &str = "customer_records";
+const CONTACTS: &str = "prospect_contacts";
+const DNC: &str = "dnc";
+
+fn to_doc(c: &Customer) -> StoreResult<Document> {
+    let key = upsert_key(&c.invoice).ok_or_else(|| {
+        StoreError::Invalid("a customer needs an invoice phone, mobile, or name and email".into())
+    })?;
+    let mut d = encode(c)?;
+    d.remove("id");
+    d.insert("_id", c.id.clone());
+    d.insert("upsert_key", key);
+    Ok(d)
+}
+
+fn from_doc(mut d: Document) -> StoreResult<Customer> {
+    let id = d
+        .remove("_id")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    d.remove("upsert_key");
+    d.insert("id", id);
+    decode(d)
+}
+
+fn row_doc(r: &ContactRow) -> StoreResult<Document> {
+    let mut d = encode(r)?;
+    d.insert("search", r.search_text());
+    Ok(d)
+}
+
+type MResult<T> = Result<T, mongodb::error::Error>;
+
+/// Writes a customer and rebuilds its contact rows (with DNC flags) in `session`.
+/// `expected_version`: replace only if the stored version matches; `None` inserts.
+async fn write_customer(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    c: &Customer,
+    expected_version: Option<i64>,
+) -> MResult<bool> {
+    let doc = to_doc(c).map_err(invalid)?;
+    let customers = store.coll(CUSTOMERS);
+    match expected_version {
+        None => {
+            customers.insert_one(doc).session(&mut *session).await?;
+        }
+        Some(v) => {
+            let res = customers
+                .replace_one(doc! { "_id": &c.id, "version": v }, doc)
+                .session(&mut *session)
+                .await?;
+            if res.matched_count == 0 {
+                return Ok(false);
+            }
+            store
+                .coll(CONTACTS)
+                .delete_many(doc! { "customer_id": &c.id })
+                .session(&mut *session)
+                .await?;
+        }
+    }
+    let phones = c.phones();
+    let opted: Vec<String> = if phones.is_empty() {
+        Vec::new()
+    } else {
+        let mut cursor = store
+            .coll(DNC)
+            .find(doc! { "phone_e164": { "$in": &phones } })
+            .projection(doc! { "phone_e164": 1 })
+            .session(&mut *session)
+            .await?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor.next(&mut *session).await.transpose()? {
+            if let Ok(p) = d.get_str("phone_e164") {
+                out.push(p.to_owned());
+            }
+        }
+        out
+    };
+    let rows = c
+        .contact_rows(&|p| opted.iter().any(|o| o == p))
+        .iter()
+        .map(row_doc)
+        .collect::<StoreResult<Vec<_>>>()
+        .map_err(invalid)?;
+    store
+        .coll(CONTACTS)
+        .insert_many(rows)
+        .session(&mut *session)
+        .await?;
+    Ok(true)
+}
+
+fn invalid(e: StoreError) -> mongodb::error::Error {
+    mongodb::error::Error::custom(e)
+}
+
+async fn find_customer(
+    store: &MongoStore,
+    session: Option<&mut ClientSession>,
+    filter: Document,
+) -> MResult<Option<Customer>> {
+    let found = match session {
+        Some(s) => store.coll(CUSTOMERS).find_one(filter).session(s).await?,
+        None => store.coll(CUSTOMERS).find_one(filter).await?,
+    };
+    found.map(from_doc).transpose().map_err(invalid)
+}
+
+fn list_filter(q: &ProspectQuery) -> Document {
+    let mut f = Document::new();
+    match q.scope {
+        Scope::Invoice => f.insert("kind", "invoice"),
+        Scope::Delivery => f.insert("kind", "delivery"),
+        Scope::Both => f.insert("kind", doc! { "$in": ["invoice", "delivery"] }),
+    };
+    if !q.show_archived {
+        f.insert("archived", false);
+    }
+    if let Some(l) = &q.language {
+        f.insert("language", l.clone());
+    }
+    if let Some(c) = q.language_confirmed {
+        f.insert("language_confirmed", c);
+    }
+    if let Some(o) = q.opt_out {
+        f.insert("opt_out", o);
+    }
+    if !q.tags.is_empty() {
+        f.insert("tags", doc! { "$all": q.tags.clone() });
+    }
+    let mut alts: Vec<Bson> = Vec::new();
+    if let Some(t) = q
+        .text
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|t| !t.is_empty())
+    {
+        alts.push(Bson::Document(
+            doc! { "search": { "$regex": literal_regex(&t) } },
+        ));
+    }
+    if !q.phones.is_empty() {
+        alts.push(Bson::Document(
+            doc! { "phone": { "$in": q.phones.clone() } },
+        ));
+        alts.push(Bson::Document(
+            doc! { "mobile": { "$in": q.phones.clone() } },
+        ));
+    }
+    if !alts.is_empty() {
+        f.insert("$or", alts);
+    }
+    f
+}
+
+#[async_trait]
+impl CustomerStore for MongoStore {
+    async fn upsert_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<Vec<Upserted>> {
+        for (i, item) in batch.iter().enumerate() {
+            if item.upsert_key().is_none() {
+                return Err(StoreError::Invalid(format!(
+                    "item {i}: no invoice phone, mobile, or name and email"
+                )));
+            }
+        }
+        self.transaction(|store, session| {
+            let batch = batch.clone();
+            Box::pin(async move {
+                let now = now_millis();
+                let mut out = Vec::with_capacity(batch.len());
+                for new in batch {
+                    let key = new.upsert_key().unwrap_or_default();
+                    match find_customer(store, Some(&mut *session), doc! { "upsert_key": &key })
+                        .await?
+                    {
+                        Some(mut c) => {
+                            let version = c.version;
+                            let changed = c.merge(new, now);
+                            if changed {
+                                c.version += 1;
+                                if !write_customer(store, session, &c, Some(version)).await? {
+                                    return Err(mongodb::error::Error::custom(
+                                        StoreError::Conflict {
+                                            field: "version".into(),
+                                        },
+                                    ));
+                                }
+                            }
+                            out.push(Upserted {
+                                id: c.id,
+                                created: false,
+                                changed,
+                            });
+                        }
+                        None => {
+                            let c = Customer::create(new, now);
+                            write_customer(store, session, &c, None).await?;
+                            out.push(Upserted {
+                                id: c.id,
+                                created: true,
+                                changed: true,
+                            });
+                        }
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
+        find_customer(self, None, doc! { "_id": id })
+            .await
+            .map_err(err)?
+            .ok_or(StoreError::NotFound)
+    }
+
+    async fn replace_customer(&self, customer: Customer) -> StoreResult<Customer> {
+        let current = self.get_customer(&customer.id).await?;
+        if current.version != customer.version {
+            return Err(StoreError::Conflict {
+                field: "version".into(),
+            });
+        }
+        let mut next = customer;
+        next.created_at = current.created_at;
+        next.updated_at = now_millis().max(current.updated_at);
+        next.version += 1;
+        let expected = current.version;
+        let written = next.clone();
+        let ok = self
+            .transaction(move |store, session| {
+                let c = written.clone();
+                Box::pin(async move { write_customer(store, session, &c, Some(expected)).await })
+            })
+            .await?;
+        if ok {
+            Ok(next)
+        } else {
+            Err(StoreError::Conflict {
+                field: "version".into(),
+            })
+        }
+    }
+
+    async fn set_archived(&self, id: &str, archived: bool) -> StoreResult<Customer> {
+        let mut c = self.get_customer(id).await?;
+        if c.archived == archived {
+            return Ok(c);
+        }
+        c.archived = archived;
+        self.replace_customer(c).await
+    }
+
+    async fn list_prospects(&self, query: &ProspectQuery) -> StoreResult<Page<ContactRow>> {
+        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let cursor = self
+            .coll(CONTACTS)
+            .find(list_filter(query))
+            .sort(doc! { "updated_at": -1, "customer_id": 1, "code": 1 })
+            .skip(query.offset)
+            .limit(limit)
+            .projection(doc! { "_id": 0, "search": 0 })
+            .await
+            .map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        let mut items = docs
+            .into_iter()
+            .map(decode)
+            .collect::<StoreResult<Vec<ContactRow>>>()?;
+        let lim = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let has_more = items.len() > lim;
+        items.truncate(lim);
+        Ok(Page { items, has_more })
+    }
+
+    async fn count_customers(&self) -> StoreResult<u64> {
+        self.coll(CUSTOMERS)
+            .count_documents(doc! {})
+            .await
+            .map_err(err)
+    }
+}

@@ -1,0 +1,250 @@
+//! The production store: MongoDB through the official driver.
+//!
+//! Collections are named as the Node backend named them (`customer_records`, `dnc`,
+//! `prospect_field_defs`, ...) plus `prospect_contacts`, the derived list rows. Indexes
+//! are created idempotently at connect. Writes that touch several documents (a
+//! customer and its contact rows, a DNC change and the rows' `opt_out` flags) run in a
+//! transaction, retried on transient errors, so a crash between them cannot leave a
+//! wrong answer. Transactions need a replica set (a one-node set is enough).
+
+mod customers;
+mod records;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{doc, Document};
+use mongodb::error::{
+    ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::{Client, Collection, Database, IndexModel};
+
+use super::{redact_uri, Store, StoreError, StoreResult};
+
+const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const TRANSACTION_ATTEMPTS: u32 = 25;
+
+#[derive(Clone)]
+pub struct MongoStore {
+    client: Client,
+    db: Database,
+}
+
+impl MongoStore {
+    /// Connects (database from the URI, else `agent5`) and ensures the indexes.
+    pub async fn connect(uri: &str) -> StoreResult<Self> {
+        Self::connect_database(uri, None).await
+    }
+
+    /// Like [`Self::connect`] with an explicit database name (tests use one each).
+    pub async fn connect_database(uri: &str, database: Option<&str>) -> StoreResult<Self> {
+        let mut options = ClientOptions::parse(uri)
+            .await
+            .map_err(|e| StoreError::Invalid(format!("MONGO_URI {}: {e}", redact_uri(uri))))?;
+        options
+            .server_selection_timeout
+            .get_or_insert(SERVER_SELECTION_TIMEOUT);
+        options.connect_timeout.get_or_insert(CONNECT_TIMEOUT);
+        options.app_name.get_or_insert_with(|| "agent5".to_owned());
+        let db_name = database
+            .map(str::to_owned)
+            .or_else(|| options.default_database.clone())
+            .unwrap_or_else(|| "agent5".to_owned());
+        let client = Client::with_options(options).map_err(err)?;
+        let store = Self {
+            db: client.database(&db_name),
+            client,
+        };
+        store.ensure_indexes().await?;
+        Ok(store)
+    }
+
+    fn coll(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    async fn ensure_indexes(&self) -> StoreResult<()> {
+        let unique = |keys: Document| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().unique(true).build())
+                .build()
+        };
+        let plain = |keys: Document| IndexModel::builder().keys(keys).build();
+        let specs: Vec<(&str, Vec<IndexModel>)> = vec![
+            (
+                "customer_records",
+                vec![
+                    unique(doc! { "upsert_key": 1 }),
+                    plain(doc! { "invoice.phone": 1 }),
+                    plain(doc! { "invoice.mobile": 1 }),
+                    plain(doc! { "delivery_addresses.phone": 1 }),
+                    plain(doc! { "tags": 1 }),
+                    plain(doc! { "archived": 1, "updated_at": 1 }),
+                ],
+            ),
+            (
+                "prospect_contacts",
+                vec![
+                    unique(doc! { "customer_id": 1, "kind": 1, "code": 1 }),
+                    plain(
+                        doc! { "kind": 1, "archived": 1, "updated_at": -1, "customer_id": 1, "code": 1 },
+                    ),
+                    plain(doc! { "kind": 1, "archived": 1, "language": 1, "updated_at": -1 }),
+                    plain(doc! { "phone": 1 }),
+                    plain(doc! { "mobile": 1 }),
+                    plain(doc! { "tags": 1 }),
+                ],
+            ),
+            ("dnc", vec![unique(doc! { "phone_e164": 1 })]),
+            ("prospect_field_defs", vec![unique(doc! { "key": 1 })]),
+            ("webhook_events", vec![unique(doc! { "event_id": 1 })]),
+            ("audit_log", vec![plain(doc! { "at": -1 })]),
+        ];
+        for (coll, models) in specs {
+            self.coll(coll).create_indexes(models).await.map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in a transaction, retrying the whole transaction on transient errors
+    /// and on duplicate-key races (two writers inserting the same new key).
+    async fn transaction<T, F>(&self, mut f: F) -> StoreResult<T>
+    where
+        F: for<'s> FnMut(
+            &'s Self,
+            &'s mut mongodb::ClientSession,
+        )
+            -> futures_util::future::BoxFuture<'s, Result<T, mongodb::error::Error>>,
+    {
+        let mut last = None;
+        for attempt in 0..TRANSACTION_ATTEMPTS {
+            let mut session = self.client.start_session().await.map_err(err)?;
+            session.start_transaction().await.map_err(err)?;
+            match f(self, &mut session).await {
+                Ok(value) => loop {
+                    match session.commit_transaction().await {
+                        Ok(()) => return Ok(value),
+                        Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+                        Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
+                            last = Some(e);
+                            break;
+                        }
+                        Err(e) => return Err(err(e)),
+                    }
+                },
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    if !is_retryable(&e) {
+                        return Err(err(e));
+                    }
+                    last = Some(e);
+                }
+            }
+            // Jittered exponential backoff, so contending writers fall out of lockstep.
+            let cap = 2u64 << attempt.min(7);
+            tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % cap + 1)).await;
+        }
+        Err(last.map_or_else(
+            || StoreError::Unavailable("transaction retries exhausted".into()),
+            err,
+        ))
+    }
+}
+
+/// Races another writer can cause: the whole transaction is worth running again.
+fn is_retryable(e: &mongodb::error::Error) -> bool {
+    e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+        || is_duplicate(e)
+        || matches!(e.get_custom::<StoreError>(), Some(StoreError::Conflict { field }) if field == "version")
+}
+
+pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
+        ErrorKind::Command(c) => c.code == 11000,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|w| w.code == 11000)),
+        _ => false,
+    }
+}
+
+/// Maps driver errors to the store's kinds (duplicates are mapped by the caller,
+/// which knows the field).
+pub(crate) fn err(e: mongodb::error::Error) -> StoreError {
+    if let Some(store) = e.get_custom::<StoreError>() {
+        return store.clone();
+    }
+    match e.kind.as_ref() {
+        ErrorKind::InvalidArgument { message, .. } => StoreError::Invalid(message.clone()),
+        ErrorKind::BsonSerialization(s) => StoreError::Invalid(s.to_string()),
+        _ if is_duplicate(&e) => StoreError::Conflict {
+            field: "unknown".into(),
+        },
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Maps a duplicate-key error to a conflict on `field`.
+pub(crate) fn err_on(field: &str) -> impl Fn(mongodb::error::Error) -> StoreError + '_ {
+    move |e| {
+        if is_duplicate(&e) {
+            StoreError::Conflict {
+                field: field.to_owned(),
+            }
+        } else {
+            err(e)
+        }
+    }
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(doc: Document) -> StoreResult<T> {
+    mongodb::bson::from_document(doc)
+        .map_err(|e| StoreError::Unavailable(format!("corrupt document: {e}")))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Document> {
+    mongodb::bson::to_document(value).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// A regular expression that matches `text` literally.
+pub(crate) fn literal_regex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~/ ".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.db
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    fn backend(&self) -> &'static str {
+        "mongo"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regex_escaping_is_literal() {
+        assert_eq!(literal_regex("a.b*(c)"), "a\\.b\\*\\(c\\)");
+        assert_eq!(literal_regex("+32 475"), "\\+32\\ 475");
+    }
+}

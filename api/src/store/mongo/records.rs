@@ -1,0 +1,272 @@
+//! DNC, field definitions, webhook events and the audit log on MongoDB.
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Document};
+use mongodb::options::FindOptions;
+
+use super::{decode, encode, err, err_on, MongoStore};
+use crate::store::model::{now_millis, prefix_end, AuditEntry, DncEntry, FieldDef, Page};
+use crate::store::{
+    AuditStore, DncStore, FieldDefStore, StoreError, StoreResult, WebhookEventStore,
+};
+
+const DNC: &str = "dnc";
+const CONTACTS: &str = "prospect_contacts";
+
+fn strip_id(mut d: Document) -> Document {
+    d.remove("_id");
+    d
+}
+
+#[async_trait]
+impl DncStore for MongoStore {
+    async fn add_dnc(&self, entries: Vec<DncEntry>) -> StoreResult<u64> {
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.phone_e164.cmp(&b.phone_e164));
+        entries.dedup_by(|a, b| a.phone_e164 == b.phone_e164);
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.transaction(|store, session| {
+            let entries = entries.clone();
+            Box::pin(async move {
+                let phones: Vec<&str> = entries.iter().map(|e| e.phone_e164.as_str()).collect();
+                let mut cursor = store
+                    .coll(DNC)
+                    .find(doc! { "phone_e164": { "$in": &phones } })
+                    .projection(doc! { "phone_e164": 1 })
+                    .session(&mut *session)
+                    .await?;
+                let mut existing = Vec::new();
+                while let Some(d) = cursor.next(&mut *session).await.transpose()? {
+                    existing.push(d.get_str("phone_e164").unwrap_or_default().to_owned());
+                }
+                let new: Vec<&DncEntry> = entries.iter().filter(|e| !existing.contains(&e.phone_e164)).collect();
+                if new.is_empty() {
+                    return Ok(0);
+                }
+                let docs = new
+                    .iter()
+                    .map(|e| encode(*e))
+                    .collect::<StoreResult<Vec<_>>>()
+                    .map_err(mongodb::error::Error::custom)?;
+                store.coll(DNC).insert_many(docs).session(&mut *session).await?;
+                let added: Vec<&str> = new.iter().map(|e| e.phone_e164.as_str()).collect();
+                store
+                    .coll(CONTACTS)
+                    .update_many(
+                        doc! { "$or": [ { "phone": { "$in": &added } }, { "mobile": { "$in": &added } } ] },
+                        doc! { "$set": { "opt_out": true } },
+                    )
+                    .session(&mut *session)
+                    .await?;
+                Ok(new.len() as u64)
+            })
+        })
+        .await
+    }
+
+    async fn remove_dnc(&self, phones: &[String]) -> StoreResult<u64> {
+        let phones = phones.to_vec();
+        self.transaction(|store, session| {
+            let phones = phones.clone();
+            Box::pin(async move {
+                let removed = store
+                    .coll(DNC)
+                    .delete_many(doc! { "phone_e164": { "$in": &phones } })
+                    .session(&mut *session)
+                    .await?
+                    .deleted_count;
+                // Recompute the flag of every row that had one of these numbers.
+                let mut cursor = store
+                    .coll(CONTACTS)
+                    .find(doc! { "$or": [ { "phone": { "$in": &phones } }, { "mobile": { "$in": &phones } } ] })
+                    .projection(doc! { "_id": 1, "phone": 1, "mobile": 1 })
+                    .session(&mut *session)
+                    .await?;
+                let mut rows = Vec::new();
+                while let Some(d) = cursor.next(&mut *session).await.transpose()? {
+                    rows.push(d);
+                }
+                for row in rows {
+                    let numbers: Vec<String> = ["phone", "mobile"]
+                        .iter()
+                        .filter_map(|k| row.get_str(k).ok().map(str::to_owned))
+                        .collect();
+                    let still = store
+                        .coll(DNC)
+                        .find_one(doc! { "phone_e164": { "$in": &numbers } })
+                        .session(&mut *session)
+                        .await?
+                        .is_some();
+                    store
+                        .coll(CONTACTS)
+                        .update_one(doc! { "_id": row.get("_id").cloned() }, doc! { "$set": { "opt_out": still } })
+                        .session(&mut *session)
+                        .await?;
+                }
+                Ok(removed)
+            })
+        })
+        .await
+    }
+
+    async fn dnc_lookup(&self, phones: &[String]) -> StoreResult<Vec<String>> {
+        let cursor = self
+            .coll(DNC)
+            .find(doc! { "phone_e164": { "$in": phones } })
+            .projection(doc! { "phone_e164": 1 })
+            .await
+            .map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        let mut out: Vec<String> = docs
+            .iter()
+            .filter_map(|d| d.get_str("phone_e164").ok().map(str::to_owned))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn list_dnc(
+        &self,
+        prefix: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Page<DncEntry>> {
+        let prefix = prefix.unwrap_or("");
+        let cursor = self
+            .coll(DNC)
+            .find(doc! { "phone_e164": { "$gte": prefix, "$lt": prefix_end(prefix) } })
+            .with_options(
+                FindOptions::builder()
+                    .sort(doc! { "phone_e164": 1 })
+                    .skip(offset)
+                    .limit(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                    .build(),
+            )
+            .await
+            .map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        let mut items = docs
+            .into_iter()
+            .map(strip_id)
+            .map(decode)
+            .collect::<StoreResult<Vec<DncEntry>>>()?;
+        let lim = usize::try_from(limit).unwrap_or(usize::MAX);
+        let has_more = items.len() > lim;
+        items.truncate(lim);
+        Ok(Page { items, has_more })
+    }
+}
+
+fn def_to_doc(def: &FieldDef) -> StoreResult<Document> {
+    let mut d = encode(def)?;
+    d.remove("id");
+    d.insert("_id", def.id.clone());
+    Ok(d)
+}
+
+fn def_from_doc(mut d: Document) -> StoreResult<FieldDef> {
+    let id = d
+        .remove("_id")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    d.insert("id", id);
+    decode(d)
+}
+
+#[async_trait]
+impl FieldDefStore for MongoStore {
+    async fn create_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
+        self.coll("prospect_field_defs")
+            .insert_one(def_to_doc(&def)?)
+            .await
+            .map_err(err_on("key"))?;
+        Ok(def)
+    }
+
+    async fn update_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
+        let res = self
+            .coll("prospect_field_defs")
+            .replace_one(doc! { "_id": &def.id }, def_to_doc(&def)?)
+            .await
+            .map_err(err_on("key"))?;
+        if res.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(def)
+    }
+
+    async fn delete_field_def(&self, id: &str) -> StoreResult<()> {
+        let res = self
+            .coll("prospect_field_defs")
+            .delete_one(doc! { "_id": id })
+            .await
+            .map_err(err)?;
+        if res.deleted_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn list_field_defs(&self) -> StoreResult<Vec<FieldDef>> {
+        let cursor = self
+            .coll("prospect_field_defs")
+            .find(doc! {})
+            .sort(doc! { "order": 1, "key": 1 })
+            .await
+            .map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        docs.into_iter().map(def_from_doc).collect()
+    }
+}
+
+#[async_trait]
+impl WebhookEventStore for MongoStore {
+    async fn record_webhook_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        payload: &str,
+    ) -> StoreResult<bool> {
+        let res = self
+            .coll("webhook_events")
+            .insert_one(doc! {
+                "event_id": event_id,
+                "event_type": event_type,
+                "received_at": now_millis(),
+                "payload": payload,
+            })
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if super::is_duplicate(&e) => Ok(false),
+            Err(e) => Err(err(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl AuditStore for MongoStore {
+    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.coll("audit_log")
+            .insert_one(encode(&entry)?)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>> {
+        let cursor = self
+            .coll("audit_log")
+            .find(doc! {})
+            .sort(doc! { "at": -1, "_id": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        docs.into_iter().map(strip_id).map(decode).collect()
+    }
+}

@@ -1,0 +1,314 @@
+//! Customers and the prospect list on SQLite.
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+
+use super::{err, SqliteStore};
+use crate::store::model::{
+    now_millis, upsert_key, ContactKind, ContactRow, Customer, NewCustomer, Page, ProspectQuery,
+    Scope, Upserted,
+};
+use crate::store::{CustomerStore, StoreError, StoreResult};
+
+fn decode(doc: &str) -> StoreResult<Customer> {
+    serde_json::from_str(doc)
+        .map_err(|e| StoreError::Unavailable(format!("corrupt customer document: {e}")))
+}
+
+fn encode(c: &Customer) -> StoreResult<String> {
+    serde_json::to_string(c).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Writes the customer row and rebuilds its contact rows (with DNC flags) in `tx`.
+pub(super) fn write_customer(tx: &Transaction<'_>, c: &Customer, insert: bool) -> StoreResult<()> {
+    let key = upsert_key(&c.invoice).ok_or_else(|| {
+        StoreError::Invalid("a customer needs an invoice phone, mobile, or name and email".into())
+    })?;
+    let doc = encode(c)?;
+    if insert {
+        tx.prepare_cached(
+            "INSERT INTO customers (id, upsert_key, doc, archived, created_at, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .and_then(|mut s| s.execute(params![c.id, key, doc, c.archived, c.created_at, c.updated_at, c.version]))
+        .map_err(err)?;
+    } else {
+        tx.prepare_cached(
+            "UPDATE customers SET upsert_key = ?2, doc = ?3, archived = ?4, updated_at = ?5, version = ?6 WHERE id = ?1",
+        )
+        .and_then(|mut s| s.execute(params![c.id, key, doc, c.archived, c.updated_at, c.version]))
+        .map_err(err)?;
+        tx.prepare_cached("DELETE FROM contacts WHERE customer_id = ?1")
+            .and_then(|mut s| s.execute([&c.id]))
+            .map_err(err)?;
+    }
+    let phones = c.phones();
+    let mut opted = Vec::new();
+    {
+        let mut s = tx
+            .prepare_cached("SELECT 1 FROM dnc WHERE phone_e164 = ?1")
+            .map_err(err)?;
+        for p in &phones {
+            if s.exists([p]).map_err(err)? {
+                opted.push(p.clone());
+            }
+        }
+    }
+    let rows = c.contact_rows(&|p| opted.iter().any(|o| o == p));
+    let mut ins = tx
+        .prepare_cached(
+            "INSERT INTO contacts (customer_id, kind, code, name, company, email, phone, mobile, language, language_confirmed, tags, opt_out, archived, updated_at, search)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )
+        .map_err(err)?;
+    let mut tag = tx
+        .prepare_cached("INSERT OR IGNORE INTO contact_tags (tag, cid) VALUES (?1, ?2)")
+        .map_err(err)?;
+    for r in rows {
+        let tags =
+            serde_json::to_string(&r.tags).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        ins.execute(params![
+            r.customer_id,
+            r.kind.as_str(),
+            r.code,
+            r.name,
+            r.company,
+            r.email,
+            r.phone,
+            r.mobile,
+            r.language,
+            r.language_confirmed,
+            tags,
+            r.opt_out,
+            r.archived,
+            r.updated_at,
+            r.search_text(),
+        ])
+        .map_err(err)?;
+        let cid = tx.last_insert_rowid();
+        for t in &r.tags {
+            tag.execute(params![t, cid]).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn get(conn: &Connection, id: &str) -> StoreResult<Customer> {
+    let doc: Option<String> = conn
+        .prepare_cached("SELECT doc FROM customers WHERE id = ?1")
+        .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+        .map_err(err)?;
+    decode(&doc.ok_or(StoreError::NotFound)?)
+}
+
+fn upsert_batch(conn: &mut Connection, batch: Vec<NewCustomer>) -> StoreResult<Vec<Upserted>> {
+    let now = now_millis();
+    let tx = conn.transaction().map_err(err)?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (i, new) in batch.into_iter().enumerate() {
+        let key = new.upsert_key().ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "item {i}: no invoice phone, mobile, or name and email"
+            ))
+        })?;
+        let existing: Option<String> = tx
+            .prepare_cached("SELECT doc FROM customers WHERE upsert_key = ?1")
+            .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
+            .map_err(err)?;
+        match existing {
+            Some(doc) => {
+                let mut c = decode(&doc)?;
+                let changed = c.merge(new, now);
+                if changed {
+                    c.version += 1;
+                    write_customer(&tx, &c, false)?;
+                }
+                out.push(Upserted {
+                    id: c.id,
+                    created: false,
+                    changed,
+                });
+            }
+            None => {
+                let c = Customer::create(new, now);
+                write_customer(&tx, &c, true)?;
+                out.push(Upserted {
+                    id: c.id,
+                    created: true,
+                    changed: true,
+                });
+            }
+        }
+    }
+    tx.commit().map_err(err)?;
+    Ok(out)
+}
+
+/// The list query, as SQL with its parameters.
+fn list_sql(q: &ProspectQuery) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from(
+        "SELECT customer_id, kind, code, name, company, email, phone, mobile, language, language_confirmed, tags, opt_out, archived, updated_at FROM contacts WHERE ",
+    );
+    let mut args: Vec<SqlValue> = Vec::new();
+    sql.push_str(match q.scope {
+        Scope::Invoice => "kind = 'invoice'",
+        Scope::Delivery => "kind = 'delivery'",
+        Scope::Both => "kind IN ('invoice', 'delivery')",
+    });
+    if !q.show_archived {
+        sql.push_str(" AND archived = 0");
+    }
+    if let Some(lang) = &q.language {
+        sql.push_str(" AND language = ?");
+        args.push(SqlValue::Text(lang.clone()));
+    }
+    if let Some(confirmed) = q.language_confirmed {
+        sql.push_str(" AND language_confirmed = ?");
+        args.push(SqlValue::Integer(i64::from(confirmed)));
+    }
+    if let Some(opt_out) = q.opt_out {
+        sql.push_str(" AND opt_out = ?");
+        args.push(SqlValue::Integer(i64::from(opt_out)));
+    }
+    if !q.tags.is_empty() {
+        sql.push_str(" AND cid IN (SELECT cid FROM contact_tags WHERE tag IN (");
+        sql.push_str(&vec!["?"; q.tags.len()].join(", "));
+        sql.push_str(") GROUP BY cid HAVING COUNT(*) = ?)");
+        args.extend(q.tags.iter().cloned().map(SqlValue::Text));
+        args.push(SqlValue::Integer(
+            i64::try_from(q.tags.len()).unwrap_or(i64::MAX),
+        ));
+    }
+    let text = q
+        .text
+        .as_deref()
+        .map(str::to_lowercase)
+        .filter(|t| !t.is_empty());
+    if text.is_some() || !q.phones.is_empty() {
+        let mut alts = Vec::new();
+        if let Some(t) = text {
+            // instr() is a plain substring test: no pattern language to escape.
+            alts.push("instr(search, ?) > 0".to_owned());
+            args.push(SqlValue::Text(t));
+        }
+        if !q.phones.is_empty() {
+            let marks = vec!["?"; q.phones.len()].join(", ");
+            alts.push(format!("phone IN ({marks}) OR mobile IN ({marks})"));
+            args.extend(q.phones.iter().cloned().map(SqlValue::Text));
+            args.extend(q.phones.iter().cloned().map(SqlValue::Text));
+        }
+        sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
+    }
+    sql.push_str(" ORDER BY updated_at DESC, customer_id, code LIMIT ? OFFSET ?");
+    args.push(SqlValue::Integer(
+        i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    args.push(SqlValue::Integer(
+        i64::try_from(q.offset).unwrap_or(i64::MAX),
+    ));
+    (sql, args)
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(ContactRow, String)> {
+    let kind: String = r.get(1)?;
+    let tags: String = r.get(10)?;
+    Ok((
+        ContactRow {
+            customer_id: r.get(0)?,
+            kind: ContactKind::parse(&kind).unwrap_or(ContactKind::Invoice),
+            code: r.get(2)?,
+            name: r.get(3)?,
+            company: r.get(4)?,
+            email: r.get(5)?,
+            phone: r.get(6)?,
+            mobile: r.get(7)?,
+            language: r.get(8)?,
+            language_confirmed: r.get(9)?,
+            tags: Vec::new(),
+            opt_out: r.get(11)?,
+            archived: r.get(12)?,
+            updated_at: r.get(13)?,
+        },
+        tags,
+    ))
+}
+
+#[async_trait]
+impl CustomerStore for SqliteStore {
+    async fn upsert_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<Vec<Upserted>> {
+        self.write(move |c| upsert_batch(c, batch)).await
+    }
+
+    async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
+        let id = id.to_owned();
+        self.read(move |c| get(c, &id)).await
+    }
+
+    async fn replace_customer(&self, customer: Customer) -> StoreResult<Customer> {
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(err)?;
+            let current = get(&tx, &customer.id)?;
+            if current.version != customer.version {
+                return Err(StoreError::Conflict {
+                    field: "version".into(),
+                });
+            }
+            let mut next = customer;
+            next.created_at = current.created_at;
+            next.updated_at = now_millis().max(current.updated_at);
+            next.version += 1;
+            write_customer(&tx, &next, false)?;
+            tx.commit().map_err(err)?;
+            Ok(next)
+        })
+        .await
+    }
+
+    async fn set_archived(&self, id: &str, archived: bool) -> StoreResult<Customer> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let tx = conn.transaction().map_err(err)?;
+            let mut c = get(&tx, &id)?;
+            if c.archived != archived {
+                c.archived = archived;
+                c.updated_at = now_millis().max(c.updated_at);
+                c.version += 1;
+                write_customer(&tx, &c, false)?;
+            }
+            tx.commit().map_err(err)?;
+            Ok(c)
+        })
+        .await
+    }
+
+    async fn list_prospects(&self, query: &ProspectQuery) -> StoreResult<Page<ContactRow>> {
+        let (sql, args) = list_sql(query);
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&sql).map_err(err)?;
+            let mut items = stmt
+                .query_map(params_from_iter(args), row)
+                .map_err(err)?
+                .map(|r| {
+                    let (mut row, tags) = r.map_err(err)?;
+                    row.tags = serde_json::from_str(&tags).unwrap_or_default();
+                    Ok(row)
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let has_more = items.len() > limit;
+            items.truncate(limit);
+            Ok(Page { items, has_more })
+        })
+        .await
+    }
+
+    async fn count_customers(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let n: i64 = c
+                .query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))
+                .map_err(err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+}

@@ -1,0 +1,117 @@
+//! Schema migrations, applied in order inside one transaction each and recorded in
+//! `schema_migrations`. Never edit a released migration; append a new one.
+
+use rusqlite::Connection;
+
+use super::err;
+use crate::store::model::now_millis;
+use crate::store::StoreResult;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: customers, derived contact rows, DNC, field definitions, webhook events, audit.
+    r"
+    CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        upsert_key TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL,
+        archived INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        version INTEGER NOT NULL
+    );
+    CREATE INDEX customers_archived_updated ON customers (archived, updated_at);
+
+    CREATE TABLE contacts (
+        cid INTEGER PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        code TEXT NOT NULL,
+        name TEXT NOT NULL,
+        company TEXT NOT NULL,
+        email TEXT NOT NULL,
+        phone TEXT,
+        mobile TEXT,
+        language TEXT NOT NULL,
+        language_confirmed INTEGER NOT NULL,
+        tags TEXT NOT NULL,
+        opt_out INTEGER NOT NULL,
+        archived INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        search TEXT NOT NULL,
+        UNIQUE (customer_id, kind, code)
+    );
+    CREATE INDEX contacts_page ON contacts (kind, archived, updated_at DESC, customer_id, code);
+    CREATE INDEX contacts_language ON contacts (kind, archived, language, updated_at DESC, customer_id, code);
+    CREATE INDEX contacts_phone ON contacts (phone);
+    CREATE INDEX contacts_mobile ON contacts (mobile);
+
+    CREATE TABLE contact_tags (
+        tag TEXT NOT NULL,
+        cid INTEGER NOT NULL REFERENCES contacts (cid) ON DELETE CASCADE,
+        PRIMARY KEY (tag, cid)
+    ) WITHOUT ROWID;
+    CREATE INDEX contact_tags_cid ON contact_tags (cid);
+
+    CREATE TABLE dnc (
+        phone_e164 TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        source TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE prospect_field_defs (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        sort_order INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+
+    CREATE TABLE webhook_events (
+        event_id TEXT PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        payload TEXT NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_at ON audit_log (at DESC, seq DESC);
+    ",
+];
+
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);",
+    )
+    .map_err(err)?;
+    let applied: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i64::try_from(i).unwrap_or(i64::MAX) + 1;
+        if version <= applied {
+            continue;
+        }
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            (version, now_millis()),
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        tracing::info!(version, "store migration applied");
+    }
+    Ok(())
+}
