@@ -53,7 +53,7 @@ test:
 	@scripts/install-deps.sh test
 	$(MAKE) lint
 	$(MAKE) check-config
-	AGENT5_REQUIRE_PROMTOOL=1 $(CARGO) test --locked --workspace --all-targets
+	AGENT5_REQUIRE_PROMTOOL=1 scripts/with-secantus.sh $(CARGO) test --locked --workspace --all-targets
 
 bench-edge:
 	@scripts/install-deps.sh bench

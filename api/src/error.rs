@@ -35,6 +35,30 @@ impl ApiError {
     }
 }
 
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound => Self::not_found("no such record"),
+            StoreError::Conflict { field } => Self::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{field} already exists or changed meanwhile"),
+            )
+            .with_field(field),
+            StoreError::Invalid(why) => Self::new(StatusCode::BAD_REQUEST, "invalid", why),
+            StoreError::Unavailable(why) => {
+                tracing::warn!(error = %why, "store unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; retry shortly",
+                )
+            }
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Body<'a> {
     error: Detail<'a>,

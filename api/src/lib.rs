@@ -7,25 +7,29 @@ pub mod store;
 
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::ApiError;
+use store::model::AuditEntry;
+use store::SharedStore;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     started: Instant,
     bridge: agent5_bridge::Bridge,
+    store: SharedStore,
 }
 
 impl AppState {
-    pub fn new(bridge: agent5_bridge::Bridge) -> Self {
+    pub fn new(bridge: agent5_bridge::Bridge, store: SharedStore) -> Self {
         Self {
             started: Instant::now(),
             bridge,
+            store,
         }
     }
 }
@@ -34,8 +38,40 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/status", get(status))
+        .route("/api/audit", get(audit))
         .fallback(not_found)
         .with_state(state)
+}
+
+const AUDIT_DEFAULT: u64 = 100;
+const AUDIT_MAX: u64 = 1000;
+
+#[derive(Deserialize)]
+struct AuditParams {
+    limit: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    items: Vec<AuditEntry>,
+}
+
+/// `GET /api/audit?limit=`: who did what, newest first (at most 1000).
+async fn audit(
+    State(state): State<AppState>,
+    Query(params): Query<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let limit = params.limit.unwrap_or(AUDIT_DEFAULT);
+    if limit == 0 || limit > AUDIT_MAX {
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            "invalid_limit",
+            format!("limit must be 1..={AUDIT_MAX}"),
+        )
+        .with_field("limit"));
+    }
+    let items = state.store.list_audit(limit).await?;
+    Ok(Json(AuditPage { items }))
 }
 
 #[derive(Serialize)]
@@ -64,14 +100,61 @@ mod tests {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    fn app() -> Router {
-        router(AppState::new(agent5_bridge::Bridge::new(
-            agent5_bridge::BridgeOptions::default(),
-        )))
+    async fn app() -> (Router, SharedStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store: SharedStore = std::sync::Arc::new(
+            store::sqlite::SqliteStore::open(&dir.path().join("a.db"))
+                .await
+                .expect("store"),
+        );
+        let bridge = agent5_bridge::Bridge::new(agent5_bridge::BridgeOptions::default());
+        (router(AppState::new(bridge, store.clone())), store, dir)
+    }
+
+    async fn get(app: &Router, uri: &str) -> (http::StatusCode, serde_json::Value) {
+        let res = app
+            .clone()
+            .oneshot(
+                http::Request::get(uri)
+                    .body(axum::body::Body::empty())
+                    .expect("req"),
+            )
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&body).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn audit_lists_newest_first_and_validates_limit() {
+        let (app, store, _dir) = app().await;
+        for i in 0..3 {
+            store
+                .append_audit(AuditEntry {
+                    at: 1000 + i,
+                    actor: "ops".into(),
+                    action: "opt_out".into(),
+                    target: format!("+3247000000{i}"),
+                    detail: String::new(),
+                })
+                .await
+                .expect("append");
+        }
+        let (status, body) = get(&app, "/api/audit?limit=2").await;
+        assert_eq!(status, 200);
+        assert_eq!(body["items"].as_array().expect("items").len(), 2);
+        assert_eq!(body["items"][0]["target"], "+32470000002");
+        let (status, body) = get(&app, "/api/audit?limit=5000").await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["code"], "invalid_limit");
+        assert_eq!(body["error"]["field"], "limit");
     }
 
     #[tokio::test]
     async fn status_and_json_404() {
+        let (app, _store, _dir) = app().await;
+        let app = || app.clone();
         let res = app()
             .oneshot(
                 http::Request::get("/api/status")

@@ -54,6 +54,8 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
     #[error("pingora: {0}")]
     Pingora(String),
+    #[error("store: {0}")]
+    Store(#[from] agent5_api::store::StoreError),
 }
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
@@ -82,7 +84,8 @@ fn start(config: Config) -> Result<(), RunError> {
         idle_timeout: config.idle_timeout,
         ..agent5_bridge::BridgeOptions::default()
     });
-    let api = agent5_api::router(agent5_api::AppState::new(bridge.clone()));
+    let store = open_store(&config)?;
+    let api = agent5_api::router(agent5_api::AppState::new(bridge.clone(), store.clone()));
     let certs = match &config.tls {
         Some(tls) => {
             let table = CertTable::load(&tls.certificates)?;
@@ -125,6 +128,7 @@ fn start(config: Config) -> Result<(), RunError> {
         cors: ArcSwap::from_pointee(config.cors.clone()),
         limiters: ArcSwap::from_pointee(rate_limit::RateLimiters::new(&config.rate_limits)),
         api,
+        store,
         bridge: bridge.clone(),
         metrics,
         lifecycle: Arc::clone(&lifecycle),
@@ -228,6 +232,38 @@ fn start(config: Config) -> Result<(), RunError> {
     });
     tracing::info!("agent5 stopped");
     Ok(())
+}
+
+/// Opens the store on a runtime of its own that lives as long as the process: the
+/// MongoDB driver runs its server monitors on the runtime that created the client.
+fn open_store(config: &Config) -> Result<agent5_api::store::SharedStore, RunError> {
+    use agent5_api::store::{self, StoreConfig};
+    let choice = match &config.integrations.mongo_uri {
+        Some(uri) => StoreConfig::Mongo {
+            uri: uri.expose().to_owned(),
+        },
+        None => StoreConfig::Sqlite {
+            path: config.sqlite_path.clone(),
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("agent5-store")
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Store(store::StoreError::Unavailable(e.to_string())))?;
+    let opened = runtime.block_on(store::open(&choice))?;
+    match &choice {
+        StoreConfig::Mongo { uri } => {
+            tracing::info!(backend = "mongo", uri = %store::redact_uri(uri), "store configured");
+        }
+        StoreConfig::Sqlite { path } => {
+            tracing::info!(backend = "sqlite", path = %path.display(), "store opened");
+        }
+    }
+    // The runtime must outlive every client of the store: keep it for the process.
+    std::mem::forget(runtime);
+    Ok(opened)
 }
 
 fn add_plain<A>(svc: &mut ListeningService<A>, b: &Bound) {

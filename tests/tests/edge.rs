@@ -55,6 +55,7 @@ async fn health_and_readiness() {
     let v = ready.json();
     assert_eq!(v["status"], "ready");
     assert_eq!(v["checks"]["listeners"], "ok");
+    assert_eq!(v["checks"]["store"], "ok");
     assert_eq!(v["integrations"]["telnyx"]["configured"], false);
     assert!(v["integrations"]["openai"]["missing"]
         .as_array()

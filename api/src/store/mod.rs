@@ -118,11 +118,13 @@ pub enum StoreConfig {
     Mongo { uri: String },
 }
 
-/// Opens the configured store, creating schema and indexes idempotently.
+/// Opens the configured store. SQLite migrates at once (an error is fatal: the disk is
+/// ours); MongoDB only parses the URI here and creates its indexes on first use, so the
+/// appliance starts, and reports not-ready, while MongoDB is down.
 pub async fn open(config: &StoreConfig) -> StoreResult<SharedStore> {
     match config {
         StoreConfig::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
-        StoreConfig::Mongo { uri } => Ok(Arc::new(mongo::MongoStore::connect(uri).await?)),
+        StoreConfig::Mongo { uri } => Ok(Arc::new(mongo::MongoStore::lazy(uri, None).await?)),
     }
 }
 

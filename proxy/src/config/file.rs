@@ -189,6 +189,7 @@ impl Default for MetricsSection {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreSection {
     pub mongo_uri: String,
+    pub sqlite_path: String,
 }
 
 #[derive(Debug, Deserialize)]

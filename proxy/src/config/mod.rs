@@ -174,6 +174,8 @@ pub struct Config {
     pub log_level: String,
     pub access_log: bool,
     pub protect_recordings: bool,
+    /// The embedded database file (used when no MongoDB URI is configured).
+    pub sqlite_path: PathBuf,
     pub integrations: Integrations,
     pub websocket_echo: bool,
 }
@@ -425,15 +427,28 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         }
     }
 
+    let data_dir = PathBuf::from(
+        non_empty(file.server.data_dir).unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
+    );
+    let sqlite_path =
+        non_empty(file.store.sqlite_path).map_or_else(|| data_dir.join("agent5.db"), PathBuf::from);
+    let mongo_uri = non_empty(file.store.mongo_uri);
+    if let Some(uri) = &mongo_uri {
+        if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+            return Err(ConfigError::new(
+                "store.mongo_uri",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+    }
+
     Ok(Config {
         source: path.map(Path::to_path_buf),
         listen,
         tls,
         metrics_listen,
         metrics_on_main_listeners: file.metrics.on_main_listeners,
-        data_dir: PathBuf::from(
-            non_empty(file.server.data_dir).unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
-        ),
+        data_dir,
         admin_dir: PathBuf::from(file.server.admin_dir),
         threads: file.server.threads,
         work_stealing: file.server.work_stealing,
@@ -455,8 +470,9 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         log_level,
         access_log: file.log.access_log,
         protect_recordings: file.recordings.protect,
+        sqlite_path,
         integrations: Integrations {
-            mongo_uri: non_empty(file.store.mongo_uri).map(Secret::new),
+            mongo_uri: mongo_uri.map(Secret::new),
             openai_api_key: non_empty(file.openai.api_key).map(Secret::new),
             telnyx_api_key: non_empty(file.telnyx.api_key).map(Secret::new),
             telnyx_connection_id: non_empty(file.telnyx.connection_id),

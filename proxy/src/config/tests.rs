@@ -74,6 +74,7 @@ fn bad_values_name_their_key() {
         ("[limits]\njson_body_bytes = 0", "limits.json_body_bytes"),
         ("[telnyx]\nstream_url = \"http://x\"", "telnyx.stream_url"),
         ("[server]\nlisten = []", "server.listen"),
+        ("[store]\nmongo_uri = \"postgres://x\"", "store.mongo_uri"),
     ];
     for (text, key) in cases {
         let err = from_toml(text, &[]).expect_err(text);
@@ -107,6 +108,7 @@ fn env_overrides_with_seed_names() {
     assert_eq!(cfg.trust_proxy, TrustProxy::Hops(1));
     assert!(!cfg.protect_recordings);
     assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/agent5"));
+    assert_eq!(cfg.sqlite_path, PathBuf::from("/var/lib/agent5/agent5.db"));
     assert!(cfg.integrations.mongo_uri.is_some());
     assert!(matches!(cfg.cors, CorsOrigins::List(ref l) if l == &["https://admin.example.com"]));
     assert!(

@@ -39,6 +39,7 @@ pub struct Shared {
     pub cors: ArcSwap<CorsOrigins>,
     pub limiters: ArcSwap<rate_limit::RateLimiters>,
     pub api: axum::Router,
+    pub store: agent5_api::store::SharedStore,
     pub bridge: agent5_bridge::Bridge,
     pub lifecycle: Arc<Lifecycle>,
 }
@@ -226,7 +227,10 @@ impl Edge {
 
         match ctx.route {
             Route::Health => return self.finish(session, ctx, probes::healthz()).await,
-            Route::Ready => return self.finish(session, ctx, probes::readyz(shared)).await,
+            Route::Ready => {
+                let res = probes::readyz(shared).await;
+                return self.finish(session, ctx, res).await;
+            }
             Route::Metrics if shared.config.metrics_on_main_listeners => {
                 return self.finish(session, ctx, probes::metrics(shared)).await;
             }

@@ -16,7 +16,14 @@ pub fn healthz() -> http::Response<Body> {
     )
 }
 
-pub fn readyz(shared: &Shared) -> http::Response<Body> {
+/// Bound on the store round trip of a readiness probe.
+const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+pub async fn readyz(shared: &Shared) -> http::Response<Body> {
+    let store_ok = matches!(
+        tokio::time::timeout(STORE_CHECK_TIMEOUT, shared.store.ping()).await,
+        Ok(Ok(()))
+    );
     let mut checks = Map::new();
     let mut failing = Vec::new();
     let mut check = |name: &str, ok: bool, bad: &str| {
@@ -28,6 +35,7 @@ pub fn readyz(shared: &Shared) -> http::Response<Body> {
     check("config", true, "invalid");
     check("listeners", shared.lifecycle.is_listening(), "not_bound");
     check("draining", !shared.lifecycle.is_draining(), "draining");
+    check("store", store_ok, "unavailable");
 
     let mut integrations = Map::new();
     for (name, missing) in shared.config.integrations.status() {
@@ -46,6 +54,7 @@ pub fn readyz(shared: &Shared) -> http::Response<Body> {
     let ready = failing.is_empty();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
+        "store": shared.store.backend(),
         "failing": failing,
         "checks": checks,
         "integrations": integrations,

@@ -171,6 +171,7 @@ fn list_filter(q: &ProspectQuery) -> Document {
 #[async_trait]
 impl CustomerStore for MongoStore {
     async fn upsert_customers(&self, batch: Vec<NewCustomer>) -> StoreResult<Vec<Upserted>> {
+        self.ready().await?;
         for (i, item) in batch.iter().enumerate() {
             if item.upsert_key().is_none() {
                 return Err(StoreError::Invalid(format!(
@@ -225,6 +226,7 @@ impl CustomerStore for MongoStore {
     }
 
     async fn get_customer(&self, id: &str) -> StoreResult<Customer> {
+        self.ready().await?;
         find_customer(self, None, doc! { "_id": id })
             .await
             .map_err(err)?
@@ -232,6 +234,7 @@ impl CustomerStore for MongoStore {
     }
 
     async fn replace_customer(&self, customer: Customer) -> StoreResult<Customer> {
+        self.ready().await?;
         let current = self.get_customer(&customer.id).await?;
         if current.version != customer.version {
             return Err(StoreError::Conflict {
@@ -260,6 +263,7 @@ impl CustomerStore for MongoStore {
     }
 
     async fn set_archived(&self, id: &str, archived: bool) -> StoreResult<Customer> {
+        self.ready().await?;
         let mut c = self.get_customer(id).await?;
         if c.archived == archived {
             return Ok(c);
@@ -269,6 +273,7 @@ impl CustomerStore for MongoStore {
     }
 
     async fn list_prospects(&self, query: &ProspectQuery) -> StoreResult<Page<ContactRow>> {
+        self.ready().await?;
         let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
         let cursor = self
             .coll(CONTACTS)
@@ -291,6 +296,7 @@ impl CustomerStore for MongoStore {
     }
 
     async fn count_customers(&self) -> StoreResult<u64> {
+        self.ready().await?;
         self.coll(CUSTOMERS)
             .count_documents(doc! {})
             .await

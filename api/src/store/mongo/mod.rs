@@ -30,6 +30,8 @@ const TRANSACTION_ATTEMPTS: u32 = 25;
 pub struct MongoStore {
     client: Client,
     db: Database,
+    /// Set once the indexes exist; no operation runs before (unique keys guard dedup).
+    indexed: std::sync::Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl MongoStore {
@@ -40,6 +42,14 @@ impl MongoStore {
 
     /// Like [`Self::connect`] with an explicit database name (tests use one each).
     pub async fn connect_database(uri: &str, database: Option<&str>) -> StoreResult<Self> {
+        let store = Self::lazy(uri, database).await?;
+        store.ready().await?;
+        Ok(store)
+    }
+
+    /// A client that has not talked to the server yet: the appliance starts even when
+    /// MongoDB is down, and the first operation (or `/readyz`) creates the indexes.
+    pub async fn lazy(uri: &str, database: Option<&str>) -> StoreResult<Self> {
         let mut options = ClientOptions::parse(uri)
             .await
             .map_err(|e| StoreError::Invalid(format!("MONGO_URI {}: {e}", redact_uri(uri))))?;
@@ -53,12 +63,20 @@ impl MongoStore {
             .or_else(|| options.default_database.clone())
             .unwrap_or_else(|| "agent5".to_owned());
         let client = Client::with_options(options).map_err(err)?;
-        let store = Self {
+        Ok(Self {
             db: client.database(&db_name),
             client,
-        };
-        store.ensure_indexes().await?;
-        Ok(store)
+            indexed: std::sync::Arc::new(tokio::sync::OnceCell::new()),
+        })
+    }
+
+    /// Ensures the indexes once; until that succeeded every operation is `Unavailable`
+    /// (after at most the server-selection timeout).
+    pub(crate) async fn ready(&self) -> StoreResult<()> {
+        self.indexed
+            .get_or_try_init(|| self.ensure_indexes())
+            .await
+            .map(|_| ())
     }
 
     fn coll(&self, name: &str) -> Collection<Document> {

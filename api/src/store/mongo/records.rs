@@ -22,6 +22,7 @@ fn strip_id(mut d: Document) -> Document {
 #[async_trait]
 impl DncStore for MongoStore {
     async fn add_dnc(&self, entries: Vec<DncEntry>) -> StoreResult<u64> {
+        self.ready().await?;
         let mut entries = entries;
         entries.sort_by(|a, b| a.phone_e164.cmp(&b.phone_e164));
         entries.dedup_by(|a, b| a.phone_e164 == b.phone_e164);
@@ -68,6 +69,7 @@ impl DncStore for MongoStore {
     }
 
     async fn remove_dnc(&self, phones: &[String]) -> StoreResult<u64> {
+        self.ready().await?;
         let phones = phones.to_vec();
         self.transaction(|store, session| {
             let phones = phones.clone();
@@ -113,6 +115,7 @@ impl DncStore for MongoStore {
     }
 
     async fn dnc_lookup(&self, phones: &[String]) -> StoreResult<Vec<String>> {
+        self.ready().await?;
         let cursor = self
             .coll(DNC)
             .find(doc! { "phone_e164": { "$in": phones } })
@@ -135,6 +138,7 @@ impl DncStore for MongoStore {
         offset: u64,
         limit: u64,
     ) -> StoreResult<Page<DncEntry>> {
+        self.ready().await?;
         let prefix = prefix.unwrap_or("");
         let cursor = self
             .coll(DNC)
@@ -180,6 +184,7 @@ fn def_from_doc(mut d: Document) -> StoreResult<FieldDef> {
 #[async_trait]
 impl FieldDefStore for MongoStore {
     async fn create_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
+        self.ready().await?;
         self.coll("prospect_field_defs")
             .insert_one(def_to_doc(&def)?)
             .await
@@ -188,6 +193,7 @@ impl FieldDefStore for MongoStore {
     }
 
     async fn update_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
+        self.ready().await?;
         let res = self
             .coll("prospect_field_defs")
             .replace_one(doc! { "_id": &def.id }, def_to_doc(&def)?)
@@ -200,6 +206,7 @@ impl FieldDefStore for MongoStore {
     }
 
     async fn delete_field_def(&self, id: &str) -> StoreResult<()> {
+        self.ready().await?;
         let res = self
             .coll("prospect_field_defs")
             .delete_one(doc! { "_id": id })
@@ -212,6 +219,7 @@ impl FieldDefStore for MongoStore {
     }
 
     async fn list_field_defs(&self) -> StoreResult<Vec<FieldDef>> {
+        self.ready().await?;
         let cursor = self
             .coll("prospect_field_defs")
             .find(doc! {})
@@ -231,6 +239,7 @@ impl WebhookEventStore for MongoStore {
         event_type: &str,
         payload: &str,
     ) -> StoreResult<bool> {
+        self.ready().await?;
         let res = self
             .coll("webhook_events")
             .insert_one(doc! {
@@ -251,6 +260,7 @@ impl WebhookEventStore for MongoStore {
 #[async_trait]
 impl AuditStore for MongoStore {
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
+        self.ready().await?;
         self.coll("audit_log")
             .insert_one(encode(&entry)?)
             .await
@@ -259,6 +269,7 @@ impl AuditStore for MongoStore {
     }
 
     async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>> {
+        self.ready().await?;
         let cursor = self
             .coll("audit_log")
             .find(doc! {})
