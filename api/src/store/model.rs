@@ -110,19 +110,25 @@ pub fn upsert_key(invoice: &Contact) -> Option<String> {
 
 impl Customer {
     pub fn create(new: NewCustomer, now: Millis) -> Self {
-        let mut c = Self {
+        // Deliveries repeated within one upload merge by code, as they would on update.
+        let mut deliveries: Vec<Delivery> = Vec::with_capacity(new.deliveries.len());
+        for d in new.deliveries {
+            match deliveries.iter_mut().find(|x| x.code == d.code) {
+                Some(existing) => *existing = d,
+                None => deliveries.push(d),
+            }
+        }
+        Self {
             id: new_id(),
-            invoice: Contact::default(),
-            delivery_addresses: Vec::new(),
-            tags: Vec::new(),
-            custom: Map::new(),
+            invoice: new.invoice,
+            delivery_addresses: deliveries,
+            tags: normalize_tags(new.tags),
+            custom: new.custom,
             archived: false,
             created_at: now,
             updated_at: now,
             version: 0,
-        };
-        c.merge(new, now);
-        c
+        }
     }
 
     /// Applies an upload to the stored customer: the invoice contact and tags are

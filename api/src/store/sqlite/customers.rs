@@ -20,8 +20,28 @@ fn encode(c: &Customer) -> StoreResult<String> {
     serde_json::to_string(c).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// Every tag on any contact row of `c` (what its `contact_tags` rows can hold).
+fn row_tags(c: &Customer) -> Vec<String> {
+    let mut tags: Vec<String> = c
+        .tags
+        .iter()
+        .chain(c.delivery_addresses.iter().flat_map(|d| d.tags.iter()))
+        .cloned()
+        .collect();
+    tags.sort();
+    tags.dedup();
+    tags
+}
+
 /// Writes the customer row and rebuilds its contact rows (with DNC flags) in `tx`.
-pub(super) fn write_customer(tx: &Transaction<'_>, c: &Customer, insert: bool) -> StoreResult<()> {
+/// `previous` is the stored version being replaced (`None` inserts): its tags say which
+/// `contact_tags` rows to delete through the `(tag, cid)` key.
+pub(super) fn write_customer(
+    tx: &Transaction<'_>,
+    c: &Customer,
+    previous: Option<&[String]>,
+) -> StoreResult<()> {
+    let insert = previous.is_none();
     let key = upsert_key(&c.invoice).ok_or_else(|| {
         StoreError::Invalid("a customer needs an invoice phone, mobile, or name and email".into())
     })?;
@@ -38,6 +58,14 @@ pub(super) fn write_customer(tx: &Transaction<'_>, c: &Customer, insert: bool) -
         )
         .and_then(|mut s| s.execute(params![c.id, key, doc, c.archived, c.updated_at, c.version]))
         .map_err(err)?;
+        let mut del = tx
+            .prepare_cached(
+                "DELETE FROM contact_tags WHERE tag = ?1 AND cid IN (SELECT cid FROM contacts WHERE customer_id = ?2)",
+            )
+            .map_err(err)?;
+        for tag in previous.unwrap_or_default() {
+            del.execute(params![tag, c.id]).map_err(err)?;
+        }
         tx.prepare_cached("DELETE FROM contacts WHERE customer_id = ?1")
             .and_then(|mut s| s.execute([&c.id]))
             .map_err(err)?;
@@ -103,40 +131,62 @@ fn get(conn: &Connection, id: &str) -> StoreResult<Customer> {
 
 fn upsert_batch(conn: &mut Connection, batch: Vec<NewCustomer>) -> StoreResult<Vec<Upserted>> {
     let now = now_millis();
+    let keys = batch
+        .iter()
+        .enumerate()
+        .map(|(i, new)| {
+            new.upsert_key().ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "item {i}: no invoice phone, mobile, or name and email"
+                ))
+            })
+        })
+        .collect::<StoreResult<Vec<String>>>()?;
     let tx = conn.transaction().map_err(err)?;
-    let mut out = Vec::with_capacity(batch.len());
-    for (i, new) in batch.into_iter().enumerate() {
-        let key = new.upsert_key().ok_or_else(|| {
-            StoreError::Invalid(format!(
-                "item {i}: no invoice phone, mobile, or name and email"
-            ))
-        })?;
-        let existing: Option<String> = tx
-            .prepare_cached("SELECT doc FROM customers WHERE upsert_key = ?1")
-            .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
+    // Which keys exist already: one query per chunk instead of one seek per row.
+    let mut stored: std::collections::HashMap<String, Customer> = std::collections::HashMap::new();
+    for chunk in keys.chunks(500) {
+        let sql = format!(
+            "SELECT upsert_key, doc FROM customers WHERE upsert_key IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut s = tx.prepare_cached(&sql).map_err(err)?;
+        let rows = s
+            .query_map(params_from_iter(chunk.iter()), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(err)?;
-        match existing {
-            Some(doc) => {
-                let mut c = decode(&doc)?;
+        for row in rows {
+            let (key, doc) = row.map_err(err)?;
+            stored.insert(key, decode(&doc)?);
+        }
+    }
+    let mut out = Vec::with_capacity(batch.len());
+    for (new, key) in batch.into_iter().zip(keys) {
+        match stored.get_mut(&key) {
+            Some(c) => {
+                let old_tags = row_tags(c);
                 let changed = c.merge(new, now);
                 if changed {
                     c.version += 1;
-                    write_customer(&tx, &c, false)?;
+                    write_customer(&tx, c, Some(&old_tags))?;
                 }
                 out.push(Upserted {
-                    id: c.id,
+                    id: c.id.clone(),
                     created: false,
                     changed,
                 });
             }
             None => {
                 let c = Customer::create(new, now);
-                write_customer(&tx, &c, true)?;
+                write_customer(&tx, &c, None)?;
                 out.push(Upserted {
-                    id: c.id,
+                    id: c.id.clone(),
                     created: true,
                     changed: true,
                 });
+                // A later row of the same batch with this key updates this customer.
+                stored.insert(key, c);
             }
         }
     }
@@ -170,14 +220,13 @@ fn list_sql(q: &ProspectQuery) -> (String, Vec<SqlValue>) {
         sql.push_str(" AND opt_out = ?");
         args.push(SqlValue::Integer(i64::from(opt_out)));
     }
-    if !q.tags.is_empty() {
-        sql.push_str(" AND cid IN (SELECT cid FROM contact_tags WHERE tag IN (");
-        sql.push_str(&vec!["?"; q.tags.len()].join(", "));
-        sql.push_str(") GROUP BY cid HAVING COUNT(*) = ?)");
-        args.extend(q.tags.iter().cloned().map(SqlValue::Text));
-        args.push(SqlValue::Integer(
-            i64::try_from(q.tags.len()).unwrap_or(i64::MAX),
-        ));
+    // One primary-key probe per tag and candidate row: the walk in page order stops
+    // after `offset + limit` matches instead of collecting every tagged row first.
+    for tag in &q.tags {
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM contact_tags WHERE tag = ? AND cid = contacts.cid)",
+        );
+        args.push(SqlValue::Text(tag.clone()));
     }
     let text = q
         .text
@@ -257,7 +306,7 @@ impl CustomerStore for SqliteStore {
             next.created_at = current.created_at;
             next.updated_at = now_millis().max(current.updated_at);
             next.version += 1;
-            write_customer(&tx, &next, false)?;
+            write_customer(&tx, &next, Some(&row_tags(&current)))?;
             tx.commit().map_err(err)?;
             Ok(next)
         })
@@ -273,7 +322,8 @@ impl CustomerStore for SqliteStore {
                 c.archived = archived;
                 c.updated_at = now_millis().max(c.updated_at);
                 c.version += 1;
-                write_customer(&tx, &c, false)?;
+                let tags = row_tags(&c);
+                write_customer(&tx, &c, Some(&tags))?;
             }
             tx.commit().map_err(err)?;
             Ok(c)

@@ -111,8 +111,11 @@ fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(err)?;
+    // synchronous=FULL: a commit is on disk when it returns. Checkpoints every 32 MiB of
+    // WAL (not 4 MiB) keep bulk imports from fsyncing the main file constantly.
     conn.execute_batch(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 8192;",
     )
     .map_err(err)?;
     if !read_only {

@@ -9,6 +9,8 @@ use crate::store::StoreResult;
 
 const MIGRATIONS: &[&str] = &[
     // 1: customers, derived contact rows, DNC, field definitions, webhook events, audit.
+    // Contact rows and their tags are derived data, rebuilt by the code that writes the
+    // customer in the same transaction (no per-row foreign-key checks on bulk imports).
     r"
     CREATE TABLE customers (
         id TEXT PRIMARY KEY,
@@ -19,11 +21,10 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         version INTEGER NOT NULL
     );
-    CREATE INDEX customers_archived_updated ON customers (archived, updated_at);
 
     CREATE TABLE contacts (
         cid INTEGER PRIMARY KEY,
-        customer_id TEXT NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        customer_id TEXT NOT NULL,
         kind TEXT NOT NULL,
         code TEXT NOT NULL,
         name TEXT NOT NULL,
@@ -47,10 +48,9 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE TABLE contact_tags (
         tag TEXT NOT NULL,
-        cid INTEGER NOT NULL REFERENCES contacts (cid) ON DELETE CASCADE,
+        cid INTEGER NOT NULL,
         PRIMARY KEY (tag, cid)
     ) WITHOUT ROWID;
-    CREATE INDEX contact_tags_cid ON contact_tags (cid);
 
     CREATE TABLE dnc (
         phone_e164 TEXT PRIMARY KEY,
