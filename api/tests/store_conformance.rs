@@ -77,4 +77,8 @@ conformance!(
     concurrent_appends_lose_nothing,
     webhook_events_are_recorded_once,
     webhook_dedup_under_concurrent_delivery,
+    agents_crud_and_name_conflict,
+    calls_create_find_update_and_list,
+    concurrent_turn_appends,
+    campaigns_and_attempt_numbers,
 );

@@ -9,6 +9,7 @@
 //! written in the same transaction as the DNC change or customer write that affects it,
 //! so the list never disagrees with `dnc` after a crash.
 
+mod call_model;
 pub mod model;
 pub mod mongo;
 pub mod sqlite;
@@ -18,8 +19,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use model::{
-    AuditEntry, ContactRow, Customer, DncEntry, FieldDef, NewCustomer, Page, ProspectQuery,
-    Upserted,
+    AgentProfile, AuditEntry, Call, CallAttempt, CallQuery, Campaign, ContactRow, Customer,
+    DncEntry, FieldDef, NewCustomer, Page, ProspectQuery, Turn, Upserted,
 };
 
 /// Every store failure is one of these kinds.
@@ -99,10 +100,70 @@ pub trait AuditStore {
     async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>>;
 }
 
+#[async_trait]
+pub trait AgentStore {
+    /// `Conflict { field: "name" }` when the name is taken.
+    async fn create_agent(&self, agent: AgentProfile) -> StoreResult<AgentProfile>;
+    async fn get_agent(&self, id: &str) -> StoreResult<AgentProfile>;
+    async fn update_agent(&self, agent: AgentProfile) -> StoreResult<AgentProfile>;
+    async fn delete_agent(&self, id: &str) -> StoreResult<()>;
+    /// Ordered by name.
+    async fn list_agents(&self) -> StoreResult<Vec<AgentProfile>>;
+}
+
+#[async_trait]
+pub trait CallStore {
+    /// `Conflict` on `idempotency_key` or `call_control_id` when taken.
+    async fn create_call(&self, call: Call) -> StoreResult<Call>;
+    async fn get_call(&self, id: &str) -> StoreResult<Call>;
+    async fn find_call_by_control_id(&self, call_control_id: &str) -> StoreResult<Call>;
+    async fn find_call_by_idempotency_key(&self, key: &str) -> StoreResult<Call>;
+    /// Replaces the call if `version` still matches (else `Conflict { field: "version" }`);
+    /// returns it with the version bumped.
+    async fn update_call(&self, call: Call) -> StoreResult<Call>;
+    /// Appends a transcript turn; the store assigns `seq` (1, 2, ...) and never loses
+    /// or repeats one under concurrent appends. `NotFound` for an unknown call.
+    async fn append_turn(&self, call_id: &str, turn: Turn) -> StoreResult<i64>;
+    /// In `seq` order.
+    async fn list_turns(&self, call_id: &str) -> StoreResult<Vec<Turn>>;
+    /// Newest first (`started_at` desc, then id desc).
+    async fn list_calls(&self, query: &CallQuery) -> StoreResult<Page<Call>>;
+    /// How many calls are in one of `statuses` (the concurrency cap counts live ones).
+    async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait CampaignStore {
+    /// `Conflict { field: "name" }` when the name is taken.
+    async fn create_campaign(&self, campaign: Campaign) -> StoreResult<Campaign>;
+    async fn get_campaign(&self, id: &str) -> StoreResult<Campaign>;
+    /// Version-checked like calls.
+    async fn update_campaign(&self, campaign: Campaign) -> StoreResult<Campaign>;
+    /// Newest first.
+    async fn list_campaigns(&self) -> StoreResult<Vec<Campaign>>;
+    /// Records an attempt, assigning `attempt_no`; returns it.
+    async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt>;
+    /// A campaign's attempts for one phone, oldest first.
+    async fn list_attempts(
+        &self,
+        campaign_id: &str,
+        phone_e164: &str,
+    ) -> StoreResult<Vec<CallAttempt>>;
+}
+
 /// The whole store.
 #[async_trait]
 pub trait Store:
-    CustomerStore + DncStore + FieldDefStore + WebhookEventStore + AuditStore + Send + Sync
+    CustomerStore
+    + DncStore
+    + FieldDefStore
+    + WebhookEventStore
+    + AuditStore
+    + AgentStore
+    + CallStore
+    + CampaignStore
+    + Send
+    + Sync
 {
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> StoreResult<()>;

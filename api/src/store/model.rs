@@ -9,6 +9,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use super::call_model::{
+    AgentProfile, Call, CallAttempt, CallQuery, Campaign, RecordingMeta, StatusChange, Turn,
+};
+
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
 

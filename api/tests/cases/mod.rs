@@ -1,6 +1,10 @@
 //! The cases: each takes a store and asserts exact results, so both backends must
 //! agree on data, order and error kinds.
 
+mod calls;
+
+pub use calls::*;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

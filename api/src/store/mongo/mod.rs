@@ -7,6 +7,7 @@
 //! transaction, retried on transient errors, so a crash between them cannot leave a
 //! wrong answer. Transactions need a replica set (a one-node set is enough).
 
+mod calls;
 mod customers;
 mod records;
 
@@ -91,6 +92,13 @@ impl MongoStore {
                 .build()
         };
         let plain = |keys: Document| IndexModel::builder().keys(keys).build();
+        // Unique where present: calls without a carrier id or idempotency key omit the field.
+        let unique_sparse = |keys: Document| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().unique(true).sparse(true).build())
+                .build()
+        };
         let specs: Vec<(&str, Vec<IndexModel>)> = vec![
             (
                 "customer_records",
@@ -120,6 +128,30 @@ impl MongoStore {
             ("prospect_field_defs", vec![unique(doc! { "key": 1 })]),
             ("webhook_events", vec![unique(doc! { "event_id": 1 })]),
             ("audit_log", vec![plain(doc! { "at": -1 })]),
+            ("agent_profiles", vec![unique(doc! { "name": 1 })]),
+            (
+                "calls",
+                vec![
+                    unique_sparse(doc! { "call_control_id": 1 }),
+                    unique_sparse(doc! { "idempotency_key": 1 }),
+                    plain(doc! { "started_at": -1, "_id": -1 }),
+                    plain(doc! { "status": 1, "started_at": -1 }),
+                    plain(doc! { "phone": 1, "started_at": -1 }),
+                    plain(doc! { "campaign_id": 1, "started_at": -1 }),
+                    plain(doc! { "customer_id": 1, "started_at": -1 }),
+                ],
+            ),
+            ("call_turns", vec![unique(doc! { "call_id": 1, "seq": 1 })]),
+            (
+                "campaigns",
+                vec![unique(doc! { "name": 1 }), plain(doc! { "created_at": -1 })],
+            ),
+            (
+                "call_attempts",
+                vec![unique(
+                    doc! { "campaign_id": 1, "phone_e164": 1, "attempt_no": 1 },
+                )],
+            ),
         ];
         for (coll, models) in specs {
             self.coll(coll).create_indexes(models).await.map_err(err)?;

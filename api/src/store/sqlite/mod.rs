@@ -2,6 +2,7 @@
 //! write survives a crash), a migration table, one writer connection and a few reader
 //! connections. Every call runs on tokio's blocking pool, never on the async runtime.
 
+mod calls;
 mod customers;
 mod records;
 mod schema;

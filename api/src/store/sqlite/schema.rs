@@ -84,6 +84,56 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX audit_log_at ON audit_log (at DESC, seq DESC);
     ",
+    // 2: agent profiles, calls and their transcript turns, campaigns and attempts.
+    r"
+    CREATE TABLE agent_profiles (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    );
+
+    CREATE TABLE calls (
+        id TEXT PRIMARY KEY,
+        call_control_id TEXT UNIQUE,
+        idempotency_key TEXT UNIQUE,
+        status TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        campaign_id TEXT,
+        customer_id TEXT,
+        started_at INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX calls_started ON calls (started_at DESC, id DESC);
+    CREATE INDEX calls_status ON calls (status, started_at DESC);
+    CREATE INDEX calls_phone ON calls (phone, started_at DESC);
+    CREATE INDEX calls_campaign ON calls (campaign_id, started_at DESC);
+    CREATE INDEX calls_customer ON calls (customer_id, started_at DESC);
+
+    CREATE TABLE call_turns (
+        call_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (call_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE campaigns (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+
+    CREATE TABLE call_attempts (
+        id TEXT PRIMARY KEY,
+        campaign_id TEXT NOT NULL,
+        phone_e164 TEXT NOT NULL,
+        attempt_no INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        UNIQUE (campaign_id, phone_e164, attempt_no)
+    );
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {

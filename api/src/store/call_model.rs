@@ -1,0 +1,144 @@
+//! Stored shapes of agent profiles, calls (with transcript turns and recording
+//! metadata), campaigns and call attempts. Re-exported from [`super::model`].
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::model::Millis;
+
+/// An Agent Studio profile: what the voice agent says and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentProfile {
+    pub id: String,
+    /// Unique.
+    pub name: String,
+    pub instructions: String,
+    pub voice: String,
+    pub language: String,
+    /// Tools the agent may call (`opt_out`, `confirm_language`, `end_call`, `transfer`).
+    pub tools: Vec<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Where a recording is and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingMeta {
+    /// Where it is stored: a file under the recordings directory, or a carrier URL.
+    pub location: String,
+    pub format: String,
+    pub bytes: u64,
+    pub duration_ms: u64,
+}
+
+/// One state change of a call, for its timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub status: String,
+    pub at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub id: String,
+    /// Telnyx's id, once the carrier gave one. Unique when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_control_id: Option<String>,
+    /// The client's idempotency key for `POST /api/calls`. Unique when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// `outbound` or `inbound`.
+    pub direction: String,
+    pub phone: String,
+    pub status: String,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    #[serde(default)]
+    pub delivery_code: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    #[serde(default)]
+    pub agent_profile: Option<String>,
+    /// SHA-256 (hex) of the per-call media stream token; the token itself is never stored.
+    #[serde(default)]
+    pub stream_token_hash: Option<String>,
+    pub started_at: Millis,
+    #[serde(default)]
+    pub answered_at: Option<Millis>,
+    #[serde(default)]
+    pub ended_at: Option<Millis>,
+    #[serde(default)]
+    pub hangup_cause: Option<String>,
+    #[serde(default)]
+    pub amd_result: Option<String>,
+    #[serde(default)]
+    pub recording: Option<RecordingMeta>,
+    #[serde(default)]
+    pub timeline: Vec<StatusChange>,
+    #[serde(default)]
+    pub extra: Value,
+    pub updated_at: Millis,
+    pub version: i64,
+}
+
+/// One transcript turn. `seq` is assigned by the store, in append order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Turn {
+    pub seq: i64,
+    /// `caller`, `agent` or `operator`.
+    pub role: String,
+    pub text: String,
+    /// Offsets from the start of the call.
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub interrupted: bool,
+}
+
+/// `GET /api/calls` filters; newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallQuery {
+    pub status: Option<String>,
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub phone: Option<String>,
+    pub campaign_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub offset: u64,
+    pub limit: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Campaign {
+    pub id: String,
+    /// Unique.
+    pub name: String,
+    pub description: String,
+    /// draft, scheduled, running, paused, ended
+    pub status: String,
+    pub audience: Value,
+    pub schedule: Value,
+    pub dialer: Value,
+    pub script_profile: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub version: i64,
+}
+
+/// One dial of one phone for a campaign. `attempt_no` is assigned by the store:
+/// 1 + the previous attempts of that campaign and phone, never repeated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallAttempt {
+    pub id: String,
+    pub campaign_id: String,
+    pub customer_id: String,
+    /// `invoice` or `delivery`.
+    pub target: String,
+    pub delivery_code: Option<String>,
+    pub phone_e164: String,
+    pub attempt_no: i64,
+    pub started_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub disposition: Option<String>,
+    pub call_id: Option<String>,
+    pub error: Option<String>,
+}

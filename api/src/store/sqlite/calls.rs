@@ -1,0 +1,399 @@
+//! Agent profiles, calls with transcript turns, campaigns and attempts on SQLite.
+//! Documents are JSON; the columns beside them are what the queries and unique keys need.
+
+use async_trait::async_trait;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{err, SqliteStore};
+use crate::store::model::{
+    now_millis, AgentProfile, Call, CallAttempt, CallQuery, Campaign, Page, Turn,
+};
+use crate::store::{AgentStore, CallStore, CampaignStore, StoreError, StoreResult};
+
+fn to_json<T: Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Unavailable(format!("corrupt document: {e}")))
+}
+
+fn one<T: DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> StoreResult<T> {
+    let doc: Option<String> = conn
+        .prepare_cached(sql)
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .map_err(err)?;
+    from_json(&doc.ok_or(StoreError::NotFound)?)
+}
+
+fn many<T: DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    args: Vec<SqlValue>,
+) -> StoreResult<Vec<T>> {
+    let mut s = conn.prepare_cached(sql).map_err(err)?;
+    let docs = s
+        .query_map(params_from_iter(args), |r| r.get::<_, String>(0))
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    docs.iter().map(|d| from_json(d)).collect()
+}
+
+#[async_trait]
+impl AgentStore for SqliteStore {
+    async fn create_agent(&self, agent: AgentProfile) -> StoreResult<AgentProfile> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO agent_profiles (id, name, doc) VALUES (?1, ?2, ?3)",
+                params![agent.id, agent.name, to_json(&agent)?],
+            )
+            .map_err(err)?;
+            Ok(agent)
+        })
+        .await
+    }
+
+    async fn get_agent(&self, id: &str) -> StoreResult<AgentProfile> {
+        let id = id.to_owned();
+        self.read(move |c| one(c, "SELECT doc FROM agent_profiles WHERE id = ?1", &id))
+            .await
+    }
+
+    async fn update_agent(&self, agent: AgentProfile) -> StoreResult<AgentProfile> {
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE agent_profiles SET name = ?2, doc = ?3 WHERE id = ?1",
+                    params![agent.id, agent.name, to_json(&agent)?],
+                )
+                .map_err(err)?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(agent)
+        })
+        .await
+    }
+
+    async fn delete_agent(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            match c
+                .execute("DELETE FROM agent_profiles WHERE id = ?1", [&id])
+                .map_err(err)?
+            {
+                0 => Err(StoreError::NotFound),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn list_agents(&self) -> StoreResult<Vec<AgentProfile>> {
+        self.read(|c| {
+            many(
+                c,
+                "SELECT doc FROM agent_profiles ORDER BY name, id",
+                Vec::new(),
+            )
+        })
+        .await
+    }
+}
+
+fn call_columns(call: &Call) -> StoreResult<[SqlValue; 10]> {
+    Ok([
+        SqlValue::Text(call.id.clone()),
+        call.call_control_id
+            .clone()
+            .map_or(SqlValue::Null, SqlValue::Text),
+        call.idempotency_key
+            .clone()
+            .map_or(SqlValue::Null, SqlValue::Text),
+        SqlValue::Text(call.status.clone()),
+        SqlValue::Text(call.phone.clone()),
+        call.campaign_id
+            .clone()
+            .map_or(SqlValue::Null, SqlValue::Text),
+        call.customer_id
+            .clone()
+            .map_or(SqlValue::Null, SqlValue::Text),
+        SqlValue::Integer(call.started_at),
+        SqlValue::Integer(call.version),
+        SqlValue::Text(to_json(call)?),
+    ])
+}
+
+#[async_trait]
+impl CallStore for SqliteStore {
+    async fn create_call(&self, call: Call) -> StoreResult<Call> {
+        self.write(move |c| {
+            let cols = call_columns(&call)?;
+            c.prepare_cached(
+                "INSERT INTO calls (id, call_control_id, idempotency_key, status, phone, campaign_id, customer_id, started_at, version, doc)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut s| s.execute(params_from_iter(cols)))
+            .map_err(err)?;
+            Ok(call)
+        })
+        .await
+    }
+
+    async fn get_call(&self, id: &str) -> StoreResult<Call> {
+        let id = id.to_owned();
+        self.read(move |c| one(c, "SELECT doc FROM calls WHERE id = ?1", &id))
+            .await
+    }
+
+    async fn find_call_by_control_id(&self, call_control_id: &str) -> StoreResult<Call> {
+        let key = call_control_id.to_owned();
+        self.read(move |c| one(c, "SELECT doc FROM calls WHERE call_control_id = ?1", &key))
+            .await
+    }
+
+    async fn find_call_by_idempotency_key(&self, key: &str) -> StoreResult<Call> {
+        let key = key.to_owned();
+        self.read(move |c| one(c, "SELECT doc FROM calls WHERE idempotency_key = ?1", &key))
+            .await
+    }
+
+    async fn update_call(&self, call: Call) -> StoreResult<Call> {
+        self.write(move |c| {
+            let mut next = call;
+            let expected = next.version;
+            next.version += 1;
+            next.updated_at = now_millis().max(next.updated_at);
+            let cols = call_columns(&next)?;
+            let n = c
+                .prepare_cached(
+                    "UPDATE calls SET call_control_id = ?2, idempotency_key = ?3, status = ?4, phone = ?5, campaign_id = ?6,
+                     customer_id = ?7, started_at = ?8, version = ?9, doc = ?10 WHERE id = ?1 AND version = ?11",
+                )
+                .and_then(|mut s| s.execute(params_from_iter(cols.into_iter().chain([SqlValue::Integer(expected)]))))
+                .map_err(err)?;
+            if n == 1 {
+                return Ok(next);
+            }
+            let exists: bool = c
+                .query_row("SELECT 1 FROM calls WHERE id = ?1", [&next.id], |_| Ok(()))
+                .optional()
+                .map_err(err)?
+                .is_some();
+            Err(if exists {
+                StoreError::Conflict { field: "version".into() }
+            } else {
+                StoreError::NotFound
+            })
+        })
+        .await
+    }
+
+    async fn append_turn(&self, call_id: &str, turn: Turn) -> StoreResult<i64> {
+        let call_id = call_id.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let exists = tx
+                .query_row("SELECT 1 FROM calls WHERE id = ?1", [&call_id], |_| Ok(()))
+                .optional()
+                .map_err(err)?
+                .is_some();
+            if !exists {
+                return Err(StoreError::NotFound);
+            }
+            let seq: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) + 1 FROM call_turns WHERE call_id = ?1",
+                    [&call_id],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let mut turn = turn;
+            turn.seq = seq;
+            tx.execute(
+                "INSERT INTO call_turns (call_id, seq, doc) VALUES (?1, ?2, ?3)",
+                params![call_id, seq, to_json(&turn)?],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn list_turns(&self, call_id: &str) -> StoreResult<Vec<Turn>> {
+        let call_id = call_id.to_owned();
+        self.read(move |c| {
+            many(
+                c,
+                "SELECT doc FROM call_turns WHERE call_id = ?1 ORDER BY seq",
+                vec![SqlValue::Text(call_id)],
+            )
+        })
+        .await
+    }
+
+    async fn list_calls(&self, query: &CallQuery) -> StoreResult<Page<Call>> {
+        let mut sql = String::from("SELECT doc FROM calls WHERE 1 = 1");
+        let mut args = Vec::new();
+        let mut eq = |col: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                sql.push_str(&format!(" AND {col} = ?"));
+                args.push(SqlValue::Text(v.clone()));
+            }
+        };
+        eq("status", &query.status);
+        eq("phone", &query.phone);
+        eq("campaign_id", &query.campaign_id);
+        eq("customer_id", &query.customer_id);
+        if let Some(from) = query.from {
+            sql.push_str(" AND started_at >= ?");
+            args.push(SqlValue::Integer(from));
+        }
+        if let Some(to) = query.to {
+            sql.push_str(" AND started_at < ?");
+            args.push(SqlValue::Integer(to));
+        }
+        sql.push_str(" ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?");
+        args.push(SqlValue::Integer(
+            i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX),
+        ));
+        args.push(SqlValue::Integer(
+            i64::try_from(query.offset).unwrap_or(i64::MAX),
+        ));
+        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        self.read(move |c| {
+            let mut items: Vec<Call> = many(c, &sql, args)?;
+            let has_more = items.len() > limit;
+            items.truncate(limit);
+            Ok(Page { items, has_more })
+        })
+        .await
+    }
+
+    async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64> {
+        if statuses.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM calls WHERE status IN ({})",
+            vec!["?"; statuses.len()].join(", ")
+        );
+        let args: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+                .map_err(err)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn create_campaign(&self, campaign: Campaign) -> StoreResult<Campaign> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO campaigns (id, name, created_at, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![campaign.id, campaign.name, campaign.created_at, campaign.version, to_json(&campaign)?],
+            )
+            .map_err(err)?;
+            Ok(campaign)
+        })
+        .await
+    }
+
+    async fn get_campaign(&self, id: &str) -> StoreResult<Campaign> {
+        let id = id.to_owned();
+        self.read(move |c| one(c, "SELECT doc FROM campaigns WHERE id = ?1", &id))
+            .await
+    }
+
+    async fn update_campaign(&self, campaign: Campaign) -> StoreResult<Campaign> {
+        self.write(move |c| {
+            let mut next = campaign;
+            let expected = next.version;
+            next.version += 1;
+            next.updated_at = now_millis().max(next.updated_at);
+            let n = c
+                .execute(
+                    "UPDATE campaigns SET name = ?2, version = ?3, doc = ?4 WHERE id = ?1 AND version = ?5",
+                    params![next.id, next.name, next.version, to_json(&next)?, expected],
+                )
+                .map_err(err)?;
+            if n == 1 {
+                return Ok(next);
+            }
+            let exists = c
+                .query_row("SELECT 1 FROM campaigns WHERE id = ?1", [&next.id], |_| Ok(()))
+                .optional()
+                .map_err(err)?
+                .is_some();
+            Err(if exists {
+                StoreError::Conflict { field: "version".into() }
+            } else {
+                StoreError::NotFound
+            })
+        })
+        .await
+    }
+
+    async fn list_campaigns(&self) -> StoreResult<Vec<Campaign>> {
+        self.read(|c| {
+            many(
+                c,
+                "SELECT doc FROM campaigns ORDER BY created_at DESC, id DESC",
+                Vec::new(),
+            )
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let next: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2",
+                    [&attempt.campaign_id, &attempt.phone_e164],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let mut attempt = attempt;
+            attempt.attempt_no = next;
+            tx.execute(
+                "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![attempt.id, attempt.campaign_id, attempt.phone_e164, next, to_json(&attempt)?],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(attempt)
+        })
+        .await
+    }
+
+    async fn list_attempts(
+        &self,
+        campaign_id: &str,
+        phone_e164: &str,
+    ) -> StoreResult<Vec<CallAttempt>> {
+        let args = vec![
+            SqlValue::Text(campaign_id.to_owned()),
+            SqlValue::Text(phone_e164.to_owned()),
+        ];
+        self.read(move |c| {
+            many(
+                c,
+                "SELECT doc FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2 ORDER BY attempt_no",
+                args,
+            )
+        })
+        .await
+    }
+}

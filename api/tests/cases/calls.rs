@@ -1,0 +1,396 @@
+//! Cases for agent profiles, calls and transcript turns, campaigns and attempts.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use agent5_api::store::model::{
+    new_id, now_millis, AgentProfile, Call, CallAttempt, CallQuery, Campaign, RecordingMeta, Turn,
+};
+use agent5_api::store::{SharedStore, StoreError};
+
+fn agent(name: &str) -> AgentProfile {
+    AgentProfile {
+        id: new_id(),
+        name: name.into(),
+        instructions: "Be brief.".into(),
+        voice: "alloy".into(),
+        language: "nl".into(),
+        tools: vec!["opt_out".into(), "end_call".into()],
+        created_at: now_millis(),
+        updated_at: now_millis(),
+    }
+}
+
+pub async fn agents_crud_and_name_conflict(store: SharedStore) {
+    let a = store
+        .create_agent(agent("Invoices NL"))
+        .await
+        .expect("create");
+    store
+        .create_agent(agent("Deliveries FR"))
+        .await
+        .expect("create");
+    assert_eq!(
+        store.create_agent(agent("Invoices NL")).await,
+        Err(StoreError::Conflict {
+            field: "name".into()
+        })
+    );
+    let names: Vec<String> = store
+        .list_agents()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, vec!["Deliveries FR", "Invoices NL"]);
+    let mut edited = a.clone();
+    edited.voice = "verse".into();
+    store.update_agent(edited.clone()).await.expect("update");
+    assert_eq!(store.get_agent(&a.id).await.expect("get"), edited);
+    let mut clash = edited.clone();
+    clash.name = "Deliveries FR".into();
+    assert_eq!(
+        store.update_agent(clash).await,
+        Err(StoreError::Conflict {
+            field: "name".into()
+        })
+    );
+    store.delete_agent(&a.id).await.expect("delete");
+    assert_eq!(store.get_agent(&a.id).await, Err(StoreError::NotFound));
+    assert_eq!(store.delete_agent(&a.id).await, Err(StoreError::NotFound));
+}
+
+fn call(phone: &str, status: &str, started_at: i64, campaign: Option<&str>) -> Call {
+    Call {
+        id: new_id(),
+        call_control_id: None,
+        idempotency_key: None,
+        direction: "outbound".into(),
+        phone: phone.into(),
+        status: status.into(),
+        customer_id: None,
+        delivery_code: None,
+        campaign_id: campaign.map(str::to_owned),
+        agent_profile: Some("Invoices NL".into()),
+        stream_token_hash: Some("ab".repeat(32)),
+        started_at,
+        answered_at: None,
+        ended_at: None,
+        hangup_cause: None,
+        amd_result: None,
+        recording: None,
+        timeline: Vec::new(),
+        extra: serde_json::Value::Null,
+        updated_at: started_at,
+        version: 0,
+    }
+}
+
+pub async fn calls_create_find_update_and_list(store: SharedStore) {
+    let mut first = call("+32475000001", "dialing", 1_000, Some("camp-1"));
+    first.idempotency_key = Some("idem-1".into());
+    first.call_control_id = Some("v2:ctl-1".into());
+    let first = store.create_call(first).await.expect("create");
+    let mut dup_key = call("+32475000009", "dialing", 1_001, None);
+    dup_key.idempotency_key = Some("idem-1".into());
+    assert_eq!(
+        store.create_call(dup_key).await,
+        Err(StoreError::Conflict {
+            field: "idempotency_key".into()
+        })
+    );
+    // Calls without a carrier id or key do not collide with each other.
+    store
+        .create_call(call("+32475000002", "ended", 2_000, Some("camp-1")))
+        .await
+        .expect("create");
+    store
+        .create_call(call("+32475000001", "ended", 3_000, None))
+        .await
+        .expect("create");
+    store
+        .create_call(call("+32475000003", "ringing", 4_000, Some("camp-2")))
+        .await
+        .expect("create");
+
+    assert_eq!(
+        store
+            .find_call_by_control_id("v2:ctl-1")
+            .await
+            .expect("by ctl")
+            .id,
+        first.id
+    );
+    assert_eq!(
+        store
+            .find_call_by_idempotency_key("idem-1")
+            .await
+            .expect("by key")
+            .id,
+        first.id
+    );
+    assert_eq!(
+        store.find_call_by_control_id("v2:none").await,
+        Err(StoreError::NotFound)
+    );
+
+    let mut answered = first.clone();
+    answered.status = "answered".into();
+    answered.answered_at = Some(1_500);
+    answered.recording = Some(RecordingMeta {
+        location: "recordings/abc.wav".into(),
+        format: "wav/pcmu/stereo".into(),
+        bytes: 16_044,
+        duration_ms: 1_000,
+    });
+    let saved = store.update_call(answered.clone()).await.expect("update");
+    assert_eq!(saved.version, 1);
+    assert_eq!(store.get_call(&first.id).await.expect("get"), saved);
+    assert_eq!(
+        store.update_call(answered).await,
+        Err(StoreError::Conflict {
+            field: "version".into()
+        })
+    );
+    let mut ghost = call("+1", "x", 0, None);
+    ghost.id = "ghost".into();
+    assert_eq!(store.update_call(ghost).await, Err(StoreError::NotFound));
+
+    let list = |q: CallQuery| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .list_calls(&CallQuery { limit: 50, ..q })
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|c| c.started_at)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(CallQuery::default()).await,
+        vec![4_000, 3_000, 2_000, 1_000]
+    );
+    assert_eq!(
+        list(CallQuery {
+            status: Some("ended".into()),
+            ..CallQuery::default()
+        })
+        .await,
+        vec![3_000, 2_000]
+    );
+    assert_eq!(
+        list(CallQuery {
+            phone: Some("+32475000001".into()),
+            ..CallQuery::default()
+        })
+        .await,
+        vec![3_000, 1_000]
+    );
+    assert_eq!(
+        list(CallQuery {
+            campaign_id: Some("camp-1".into()),
+            ..CallQuery::default()
+        })
+        .await,
+        vec![2_000, 1_000]
+    );
+    assert_eq!(
+        list(CallQuery {
+            from: Some(2_000),
+            to: Some(4_000),
+            ..CallQuery::default()
+        })
+        .await,
+        vec![3_000, 2_000]
+    );
+    let page = store
+        .list_calls(&CallQuery {
+            offset: 1,
+            limit: 2,
+            ..CallQuery::default()
+        })
+        .await
+        .expect("page");
+    assert_eq!(
+        page.items.iter().map(|c| c.started_at).collect::<Vec<_>>(),
+        vec![3_000, 2_000]
+    );
+    assert!(page.has_more);
+    assert_eq!(
+        store
+            .count_calls_in(&["answered", "ringing"])
+            .await
+            .expect("count"),
+        2
+    );
+    assert_eq!(store.count_calls_in(&[]).await.expect("count"), 0);
+}
+
+pub async fn concurrent_turn_appends(store: SharedStore) {
+    let c = store
+        .create_call(call("+32475000001", "streaming", 1, None))
+        .await
+        .expect("create");
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            let id = c.id.clone();
+            tokio::spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..10 {
+                    let turn = Turn {
+                        seq: 0,
+                        role: if t % 2 == 0 {
+                            "caller".into()
+                        } else {
+                            "agent".into()
+                        },
+                        text: format!("{t}-{i}"),
+                        start_ms: i * 100,
+                        end_ms: i * 100 + 50,
+                        interrupted: i == 3,
+                    };
+                    seqs.push(store.append_turn(&id, turn).await.expect("append"));
+                }
+                seqs
+            })
+        })
+        .collect();
+    let mut all = BTreeSet::new();
+    for t in tasks {
+        for s in t.await.expect("join") {
+            assert!(all.insert(s), "seq {s} assigned twice");
+        }
+    }
+    assert_eq!(all, (1..=80).collect::<BTreeSet<i64>>());
+    let turns = store.list_turns(&c.id).await.expect("turns");
+    assert_eq!(turns.len(), 80);
+    assert!(turns.windows(2).all(|w| w[0].seq + 1 == w[1].seq));
+    assert_eq!(turns.iter().filter(|t| t.interrupted).count(), 8);
+    let turn = Turn {
+        seq: 0,
+        role: "agent".into(),
+        text: "x".into(),
+        start_ms: 0,
+        end_ms: 1,
+        interrupted: false,
+    };
+    assert_eq!(
+        store.append_turn("no-such-call", turn).await,
+        Err(StoreError::NotFound)
+    );
+}
+
+fn campaign(name: &str, created_at: i64) -> Campaign {
+    Campaign {
+        id: new_id(),
+        name: name.into(),
+        description: String::new(),
+        status: "draft".into(),
+        audience: serde_json::json!({ "include_tags": ["vip"], "target": "invoice" }),
+        schedule: serde_json::json!({ "tz": "Europe/Brussels" }),
+        dialer: serde_json::json!({ "max_attempts": 3 }),
+        script_profile: "Invoices NL".into(),
+        created_at,
+        updated_at: created_at,
+        version: 0,
+    }
+}
+
+fn attempt(campaign_id: &str, phone: &str) -> CallAttempt {
+    CallAttempt {
+        id: new_id(),
+        campaign_id: campaign_id.into(),
+        customer_id: "cust-1".into(),
+        target: "invoice".into(),
+        delivery_code: None,
+        phone_e164: phone.into(),
+        attempt_no: 0,
+        started_at: now_millis(),
+        ended_at: None,
+        disposition: None,
+        call_id: None,
+        error: None,
+    }
+}
+
+pub async fn campaigns_and_attempt_numbers(store: SharedStore) {
+    let spring = store
+        .create_campaign(campaign("Spring invoices", 1))
+        .await
+        .expect("create");
+    store
+        .create_campaign(campaign("Deliveries", 2))
+        .await
+        .expect("create");
+    assert_eq!(
+        store.create_campaign(campaign("Spring invoices", 3)).await,
+        Err(StoreError::Conflict {
+            field: "name".into()
+        })
+    );
+    let names: Vec<String> = store
+        .list_campaigns()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(names, vec!["Deliveries", "Spring invoices"]);
+    let mut running = spring.clone();
+    running.status = "running".into();
+    let saved = store
+        .update_campaign(running.clone())
+        .await
+        .expect("update");
+    assert_eq!(saved.version, 1);
+    assert_eq!(
+        store.get_campaign(&spring.id).await.expect("get").status,
+        "running"
+    );
+    assert_eq!(
+        store.update_campaign(running).await,
+        Err(StoreError::Conflict {
+            field: "version".into()
+        })
+    );
+
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let id = spring.id.clone();
+            tokio::spawn(async move {
+                store
+                    .record_attempt(attempt(&id, "+32475000001"))
+                    .await
+                    .expect("attempt")
+                    .attempt_no
+            })
+        })
+        .collect();
+    let mut numbers = BTreeSet::new();
+    for t in tasks {
+        assert!(
+            numbers.insert(t.await.expect("join")),
+            "attempt number repeated"
+        );
+    }
+    assert_eq!(numbers, (1..=8).collect::<BTreeSet<i64>>());
+    let other = store
+        .record_attempt(attempt(&spring.id, "+32475000002"))
+        .await
+        .expect("attempt");
+    assert_eq!(other.attempt_no, 1, "numbering is per phone");
+    let listed = store
+        .list_attempts(&spring.id, "+32475000001")
+        .await
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|a| a.attempt_no).collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>()
+    );
+}
