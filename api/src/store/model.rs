@@ -327,6 +327,17 @@ pub struct Page<T> {
     pub has_more: bool,
 }
 
+impl<T> Page<T> {
+    /// A page from a query that fetched one row more than `limit` (the extra row says
+    /// whether another page follows).
+    pub fn from_overfetch(mut items: Vec<T>, limit: u64) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Self { items, has_more }
+    }
+}
+
 /// Result of one upsert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upserted {

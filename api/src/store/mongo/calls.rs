@@ -8,31 +8,14 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
-use super::{decode, encode, err, err_on, is_duplicate, MongoStore};
+use super::{decode, encode, err, err_on, is_duplicate, with_id, without_id, MongoStore};
 use crate::store::model::{
     now_millis, AgentProfile, Call, CallAttempt, CallQuery, Campaign, Page, Turn,
 };
 use crate::store::{AgentStore, CallStore, CampaignStore, StoreError, StoreResult};
 
 const SEQUENCE_ATTEMPTS: u32 = 50;
-
-fn with_id<T: Serialize>(v: &T, id: &str) -> StoreResult<Document> {
-    let mut d = encode(v)?;
-    d.remove("id");
-    d.insert("_id", id);
-    Ok(d)
-}
-
-fn without_id<T: DeserializeOwned>(mut d: Document) -> StoreResult<T> {
-    let id = d
-        .remove("_id")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    d.insert("id", id);
-    decode(d)
-}
 
 fn strip_id<T: DeserializeOwned>(mut d: Document) -> StoreResult<T> {
     d.remove("_id");
@@ -295,14 +278,11 @@ impl CallStore for MongoStore {
             .await
             .map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        let mut items = docs
+        let items = docs
             .into_iter()
             .map(without_id)
             .collect::<StoreResult<Vec<Call>>>()?;
-        let lim = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let has_more = items.len() > lim;
-        items.truncate(lim);
-        Ok(Page { items, has_more })
+        Ok(Page::from_overfetch(items, query.limit))
     }
 
     async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64> {

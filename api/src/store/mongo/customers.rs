@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
 
-use super::{decode, encode, err, literal_regex, MongoStore};
+use super::{decode, encode, err, literal_regex, with_id, without_id, MongoStore};
 use crate::store::model::{
     now_millis, upsert_key, ContactRow, Customer, NewCustomer, Page, ProspectQuery, Scope, Upserted,
 };
@@ -19,21 +19,14 @@ fn to_doc(c: &Customer) -> StoreResult<Document> {
     let key = upsert_key(&c.invoice).ok_or_else(|| {
         StoreError::Invalid("a customer needs an invoice phone, mobile, or name and email".into())
     })?;
-    let mut d = encode(c)?;
-    d.remove("id");
-    d.insert("_id", c.id.clone());
+    let mut d = with_id(c, &c.id)?;
     d.insert("upsert_key", key);
     Ok(d)
 }
 
 fn from_doc(mut d: Document) -> StoreResult<Customer> {
-    let id = d
-        .remove("_id")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     d.remove("upsert_key");
-    d.insert("id", id);
-    decode(d)
+    without_id(d)
 }
 
 fn row_doc(r: &ContactRow) -> StoreResult<Document> {
@@ -285,14 +278,11 @@ impl CustomerStore for MongoStore {
             .await
             .map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        let mut items = docs
+        let items = docs
             .into_iter()
             .map(decode)
             .collect::<StoreResult<Vec<ContactRow>>>()?;
-        let lim = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        let has_more = items.len() > lim;
-        items.truncate(lim);
-        Ok(Page { items, has_more })
+        Ok(Page::from_overfetch(items, query.limit))
     }
 
     async fn count_customers(&self) -> StoreResult<u64> {

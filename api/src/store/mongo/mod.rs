@@ -261,6 +261,24 @@ pub(crate) fn encode<T: serde::Serialize>(value: &T) -> StoreResult<Document> {
     mongodb::bson::to_document(value).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
+/// A document whose `_id` is the value's `id` field.
+pub(crate) fn with_id<T: serde::Serialize>(value: &T, id: &str) -> StoreResult<Document> {
+    let mut d = encode(value)?;
+    d.remove("id");
+    d.insert("_id", id);
+    Ok(d)
+}
+
+/// The value back from a document written by [`with_id`].
+pub(crate) fn without_id<T: serde::de::DeserializeOwned>(mut d: Document) -> StoreResult<T> {
+    let id = d
+        .remove("_id")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    d.insert("id", id);
+    decode(d)
+}
+
 /// A regular expression that matches `text` literally.
 pub(crate) fn literal_regex(text: &str) -> String {
     let mut out = String::with_capacity(text.len() * 2);

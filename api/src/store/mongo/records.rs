@@ -5,7 +5,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::options::FindOptions;
 
-use super::{decode, encode, err, err_on, MongoStore};
+use super::{decode, encode, err, err_on, with_id, without_id, MongoStore};
 use crate::store::model::{now_millis, prefix_end, AuditEntry, DncEntry, FieldDef, Page};
 use crate::store::{
     AuditStore, DncStore, FieldDefStore, StoreError, StoreResult, WebhookEventStore,
@@ -153,32 +153,13 @@ impl DncStore for MongoStore {
             .await
             .map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        let mut items = docs
+        let items = docs
             .into_iter()
             .map(strip_id)
             .map(decode)
             .collect::<StoreResult<Vec<DncEntry>>>()?;
-        let lim = usize::try_from(limit).unwrap_or(usize::MAX);
-        let has_more = items.len() > lim;
-        items.truncate(lim);
-        Ok(Page { items, has_more })
+        Ok(Page::from_overfetch(items, limit))
     }
-}
-
-fn def_to_doc(def: &FieldDef) -> StoreResult<Document> {
-    let mut d = encode(def)?;
-    d.remove("id");
-    d.insert("_id", def.id.clone());
-    Ok(d)
-}
-
-fn def_from_doc(mut d: Document) -> StoreResult<FieldDef> {
-    let id = d
-        .remove("_id")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    d.insert("id", id);
-    decode(d)
 }
 
 #[async_trait]
@@ -186,7 +167,7 @@ impl FieldDefStore for MongoStore {
     async fn create_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
         self.ready().await?;
         self.coll("prospect_field_defs")
-            .insert_one(def_to_doc(&def)?)
+            .insert_one(with_id(&def, &def.id)?)
             .await
             .map_err(err_on("key"))?;
         Ok(def)
@@ -196,7 +177,7 @@ impl FieldDefStore for MongoStore {
         self.ready().await?;
         let res = self
             .coll("prospect_field_defs")
-            .replace_one(doc! { "_id": &def.id }, def_to_doc(&def)?)
+            .replace_one(doc! { "_id": &def.id }, with_id(&def, &def.id)?)
             .await
             .map_err(err_on("key"))?;
         if res.matched_count == 0 {
@@ -227,7 +208,7 @@ impl FieldDefStore for MongoStore {
             .await
             .map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(def_from_doc).collect()
+        docs.into_iter().map(without_id).collect()
     }
 }
 

@@ -43,6 +43,41 @@ fn many<T: DeserializeOwned>(
     docs.iter().map(|d| from_json(d)).collect()
 }
 
+/// The outcome of a version-checked update that changed `n` rows: the new value, or
+/// why not (the row is gone, or another writer got there first).
+fn versioned<T: HasId>(c: &Connection, exists_sql: &str, n: usize, next: T) -> StoreResult<T> {
+    if n == 1 {
+        return Ok(next);
+    }
+    let exists = c
+        .prepare_cached(exists_sql)
+        .and_then(|mut s| s.exists([next.id()]))
+        .map_err(err)?;
+    Err(if exists {
+        StoreError::Conflict {
+            field: "version".into(),
+        }
+    } else {
+        StoreError::NotFound
+    })
+}
+
+trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl HasId for Call {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl HasId for Campaign {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 #[async_trait]
 impl AgentStore for SqliteStore {
     async fn create_agent(&self, agent: AgentProfile) -> StoreResult<AgentProfile> {
@@ -176,19 +211,7 @@ impl CallStore for SqliteStore {
                 )
                 .and_then(|mut s| s.execute(params_from_iter(cols.into_iter().chain([SqlValue::Integer(expected)]))))
                 .map_err(err)?;
-            if n == 1 {
-                return Ok(next);
-            }
-            let exists: bool = c
-                .query_row("SELECT 1 FROM calls WHERE id = ?1", [&next.id], |_| Ok(()))
-                .optional()
-                .map_err(err)?
-                .is_some();
-            Err(if exists {
-                StoreError::Conflict { field: "version".into() }
-            } else {
-                StoreError::NotFound
-            })
+            versioned(c, "SELECT 1 FROM calls WHERE id = ?1", n, next)
         })
         .await
     }
@@ -265,14 +288,9 @@ impl CallStore for SqliteStore {
         args.push(SqlValue::Integer(
             i64::try_from(query.offset).unwrap_or(i64::MAX),
         ));
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
-        self.read(move |c| {
-            let mut items: Vec<Call> = many(c, &sql, args)?;
-            let has_more = items.len() > limit;
-            items.truncate(limit);
-            Ok(Page { items, has_more })
-        })
-        .await
+        let limit = query.limit;
+        self.read(move |c| Ok(Page::from_overfetch(many(c, &sql, args)?, limit)))
+            .await
     }
 
     async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64> {
@@ -327,19 +345,7 @@ impl CampaignStore for SqliteStore {
                     params![next.id, next.name, next.version, to_json(&next)?, expected],
                 )
                 .map_err(err)?;
-            if n == 1 {
-                return Ok(next);
-            }
-            let exists = c
-                .query_row("SELECT 1 FROM campaigns WHERE id = ?1", [&next.id], |_| Ok(()))
-                .optional()
-                .map_err(err)?
-                .is_some();
-            Err(if exists {
-                StoreError::Conflict { field: "version".into() }
-            } else {
-                StoreError::NotFound
-            })
+            versioned(c, "SELECT 1 FROM campaigns WHERE id = ?1", n, next)
         })
         .await
     }

@@ -333,10 +333,10 @@ impl CustomerStore for SqliteStore {
 
     async fn list_prospects(&self, query: &ProspectQuery) -> StoreResult<Page<ContactRow>> {
         let (sql, args) = list_sql(query);
-        let limit = usize::try_from(query.limit).unwrap_or(usize::MAX);
+        let limit = query.limit;
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&sql).map_err(err)?;
-            let mut items = stmt
+            let items = stmt
                 .query_map(params_from_iter(args), row)
                 .map_err(err)?
                 .map(|r| {
@@ -345,9 +345,7 @@ impl CustomerStore for SqliteStore {
                     Ok(row)
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            let has_more = items.len() > limit;
-            items.truncate(limit);
-            Ok(Page { items, has_more })
+            Ok(Page::from_overfetch(items, limit))
         })
         .await
     }

@@ -110,8 +110,7 @@ impl DncStore for SqliteStore {
                      WHERE phone_e164 >= ?1 AND phone_e164 < ?2 ORDER BY phone_e164 LIMIT ?3 OFFSET ?4",
                 )
                 .map_err(err)?;
-            let lim = usize::try_from(limit).unwrap_or(usize::MAX);
-            let mut items = s
+            let items = s
                 .query_map(
                     params![
                         prefix,
@@ -133,9 +132,7 @@ impl DncStore for SqliteStore {
                 .map_err(err)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(err)?;
-            let has_more = items.len() > lim;
-            items.truncate(lim);
-            Ok(Page { items, has_more })
+            Ok(Page::from_overfetch(items, limit))
         })
         .await
     }
