@@ -3,6 +3,8 @@
 //! place an error becomes a response.
 
 mod error;
+pub mod phone;
+pub mod prospects;
 pub mod store;
 
 use std::time::Instant;
@@ -22,6 +24,8 @@ pub struct AppState {
     started: Instant,
     bridge: agent5_bridge::Bridge,
     store: SharedStore,
+    /// Region national phone numbers are read in.
+    region: phone::Region,
 }
 
 impl AppState {
@@ -30,7 +34,13 @@ impl AppState {
             started: Instant::now(),
             bridge,
             store,
+            region: phone::Region::default(),
         }
+    }
+
+    pub fn with_region(mut self, region: phone::Region) -> Self {
+        self.region = region;
+        self
     }
 }
 
@@ -39,6 +49,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/status", get(status))
         .route("/api/audit", get(audit))
+        .route("/api/prospects", get(prospects::list))
+        .route(
+            "/api/prospects/phone/{e164}/opt-out",
+            axum::routing::patch(prospects::set_opt_out),
+        )
         .fallback(not_found)
         .with_state(state)
 }

@@ -85,7 +85,9 @@ fn start(config: Config) -> Result<(), RunError> {
         ..agent5_bridge::BridgeOptions::default()
     });
     let store = open_store(&config)?;
-    let api = agent5_api::router(agent5_api::AppState::new(bridge.clone(), store.clone()));
+    let api = agent5_api::router(
+        agent5_api::AppState::new(bridge.clone(), store.clone()).with_region(config.default_region),
+    );
     let certs = match &config.tls {
         Some(tls) => {
             let table = CertTable::load(&tls.certificates)?;

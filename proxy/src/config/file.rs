@@ -35,7 +35,22 @@ pub struct FileConfig {
     pub openai: OpenAiSection,
     pub livekit: LiveKitSection,
     pub recordings: RecordingsSection,
+    pub prospects: ProspectsSection,
     pub dev: DevSection,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProspectsSection {
+    pub default_region: String,
+}
+
+impl Default for ProspectsSection {
+    fn default() -> Self {
+        Self {
+            default_region: "BE".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -176,6 +176,8 @@ pub struct Config {
     pub protect_recordings: bool,
     /// The embedded database file (used when no MongoDB URI is configured).
     pub sqlite_path: PathBuf,
+    /// Region national phone numbers are read in (uploads, search).
+    pub default_region: agent5_api::phone::Region,
     pub integrations: Integrations,
     pub websocket_echo: bool,
 }
@@ -471,6 +473,11 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         access_log: file.log.access_log,
         protect_recordings: file.recordings.protect,
         sqlite_path,
+        default_region: file
+            .prospects
+            .default_region
+            .parse()
+            .map_err(|p| ConfigError::new("prospects.default_region", p))?,
         integrations: Integrations {
             mongo_uri: mongo_uri.map(Secret::new),
             openai_api_key: non_empty(file.openai.api_key).map(Secret::new),

@@ -75,6 +75,10 @@ fn bad_values_name_their_key() {
         ("[telnyx]\nstream_url = \"http://x\"", "telnyx.stream_url"),
         ("[server]\nlisten = []", "server.listen"),
         ("[store]\nmongo_uri = \"postgres://x\"", "store.mongo_uri"),
+        (
+            "[prospects]\ndefault_region = \"XX\"",
+            "prospects.default_region",
+        ),
     ];
     for (text, key) in cases {
         let err = from_toml(text, &[]).expect_err(text);

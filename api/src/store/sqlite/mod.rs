@@ -122,7 +122,8 @@ fn connect(path: &Path, read_only: bool) -> StoreResult<Connection> {
     if !read_only {
         // 8 KiB pages: fewer splits for the wide list indexes (only takes effect when
         // the file is created).
-        conn.execute_batch("PRAGMA page_size = 8192;").map_err(err)?;
+        conn.execute_batch("PRAGMA page_size = 8192;")
+            .map_err(err)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(err)?;

@@ -1,0 +1,296 @@
+//! `/api/prospects`: the list with its filters and the seed's per-phone opt-out.
+//! (Field definitions, templates and CSV uploads come with the rest of the prospects
+//! work.) Every refusal names the parameter it is about.
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use crate::phone::{search_candidates, E164};
+use crate::store::model::{
+    normalize_tags, now_millis, AuditEntry, ContactKind, ContactRow, DncEntry, DncSource,
+    ProspectQuery, Scope,
+};
+use crate::{ApiError, AppState};
+
+/// Rows an unpaged list returns at most (`truncated` says when there were more).
+pub const UNPAGED_CAP: u64 = 1000;
+pub const MAX_PAGE_SIZE: u64 = 500;
+const DEFAULT_PAGE_SIZE: u64 = 50;
+const MAX_REASON: usize = 500;
+const MAX_Q: usize = 200;
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
+}
+
+fn flag(params: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+    match params.get(name).map(|v| v.trim()) {
+        None | Some("") => Ok(None),
+        Some("1" | "true") => Ok(Some(true)),
+        Some("0" | "false") => Ok(Some(false)),
+        Some(other) => Err(bad(name, format!("{name} must be 0 or 1, not {other:?}"))),
+    }
+}
+
+fn number(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ApiError> {
+    let Some(raw) = params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        return Ok(default);
+    };
+    match raw.parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(bad(
+            name,
+            format!(
+                "{name} must be a number in {}..={}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}
+
+/// The store query for the seed's parameters.
+pub fn parse_query(
+    params: &HashMap<String, String>,
+    state: &AppState,
+) -> Result<(ProspectQuery, Option<(u64, u64)>), ApiError> {
+    let scope = match params.get("scope").map(|s| s.trim()) {
+        None | Some("" | "invoice") => Scope::Invoice,
+        Some("delivery") => Scope::Delivery,
+        Some("both") => Scope::Both,
+        Some(other) => {
+            return Err(bad(
+                "scope",
+                format!("scope must be invoice, delivery or both, not {other:?}"),
+            ))
+        }
+    };
+    let tags = normalize_tags(
+        params
+            .get("tags")
+            .map(|t| t.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
+    );
+    let language = params
+        .get("lang")
+        .map(|l| l.trim().to_ascii_lowercase())
+        .filter(|l| !l.is_empty());
+    if let Some(l) = &language {
+        if l.len() > 8 || !l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
+            return Err(bad(
+                "lang",
+                "lang must be a language code such as nl, fr, de, en",
+            ));
+        }
+    }
+    let text = params
+        .get("q")
+        .map(|q| q.trim().to_owned())
+        .filter(|q| !q.is_empty());
+    if text.as_ref().is_some_and(|q| q.chars().count() > MAX_Q) {
+        return Err(bad("q", format!("q is limited to {MAX_Q} characters")));
+    }
+    let phones = text
+        .as_deref()
+        .map(|q| search_candidates(q, state.region))
+        .unwrap_or_default();
+    let paged = flag(params, "paged")?.unwrap_or(false);
+    let (offset, limit, page) = if paged {
+        let page = number(params, "page", 1, 1..=1_000_000)?;
+        let size = number(params, "page_size", DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
+        ((page - 1) * size, size, Some((page, size)))
+    } else {
+        (0, UNPAGED_CAP, None)
+    };
+    Ok((
+        ProspectQuery {
+            scope,
+            tags,
+            language,
+            language_confirmed: flag(params, "lang_confirmed")?,
+            opt_out: flag(params, "opt_out")?,
+            text,
+            phones,
+            show_archived: flag(params, "show_archived")?.unwrap_or(false),
+            offset,
+            limit,
+        },
+        page,
+    ))
+}
+
+/// One list row, in the seed's shape.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    #[serde(rename = "type")]
+    kind: ContactKind,
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    name: String,
+    company: String,
+    email: String,
+    /// The landline, else the mobile.
+    phone: Option<String>,
+    mobile: Option<String>,
+    language: String,
+    language_confirmed: bool,
+    tags: Vec<String>,
+    opt_out: bool,
+    archived: bool,
+}
+
+impl From<ContactRow> for Row {
+    fn from(r: ContactRow) -> Self {
+        Self {
+            kind: r.kind,
+            id: r.customer_id,
+            code: (!r.code.is_empty()).then_some(r.code),
+            name: r.name,
+            company: r.company,
+            email: r.email,
+            phone: r.phone.clone().or_else(|| r.mobile.clone()),
+            mobile: r.mobile,
+            language: r.language,
+            language_confirmed: r.language_confirmed,
+            tags: r.tags,
+            opt_out: r.opt_out,
+            archived: r.archived,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListResponse {
+    items: Vec<Row>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_more: Option<bool>,
+    /// Unpaged lists stop at 1000 rows; `true` when there were more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<bool>,
+}
+
+/// `GET /api/prospects`
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<ListResponse>, ApiError> {
+    let (query, page) = parse_query(&params, &state)?;
+    let result = state.store.list_prospects(&query).await?;
+    let items = result.items.into_iter().map(Row::from).collect();
+    Ok(Json(match page {
+        Some((page, size)) => ListResponse {
+            items,
+            page: Some(page),
+            page_size: Some(size),
+            has_more: Some(result.has_more),
+            truncated: None,
+        },
+        None => ListResponse {
+            items,
+            page: None,
+            page_size: None,
+            has_more: None,
+            truncated: Some(result.has_more),
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOutBody {
+    opt_out: bool,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OptOutResponse {
+    phone_e164: String,
+    opt_out: bool,
+    /// Whether the DNC list changed (setting the state it already had is not an error).
+    changed: bool,
+}
+
+/// Who is acting: the `X-Actor` header the admin console sends, else `api`.
+pub fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get("x-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|a| {
+            !a.is_empty() && a.len() <= 64 && a.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        })
+        .map_or_else(|| "api".to_owned(), str::to_owned)
+}
+
+/// `PATCH /api/prospects/phone/{e164}/opt-out` with `{opt_out, reason?}`: adds or
+/// removes the phone in DNC everywhere it appears, and writes the audit log.
+pub async fn set_opt_out(
+    State(state): State<AppState>,
+    Path(e164): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<OptOutBody>, JsonRejection>,
+) -> Result<Json<OptOutResponse>, ApiError> {
+    let phone = E164::parse_strict(&e164).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, e.code(), format!("{e164:?}: {e}"))
+            .with_field("e164")
+    })?;
+    let Json(body) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
+    let reason = body.reason.unwrap_or_default().trim().to_owned();
+    if reason.chars().count() > MAX_REASON {
+        return Err(bad(
+            "reason",
+            format!("reason is limited to {MAX_REASON} characters"),
+        ));
+    }
+    let who = actor(&headers);
+    let changed = if body.opt_out {
+        let entry = DncEntry {
+            phone_e164: phone.as_str().to_owned(),
+            reason: reason.clone(),
+            source: DncSource::Ui,
+            added_by: who.clone(),
+            added_at: now_millis(),
+        };
+        state.store.add_dnc(vec![entry]).await? == 1
+    } else {
+        state.store.remove_dnc(&[phone.as_str().to_owned()]).await? == 1
+    };
+    state
+        .store
+        .append_audit(AuditEntry {
+            at: now_millis(),
+            actor: who,
+            action: if body.opt_out {
+                "dnc.add"
+            } else {
+                "dnc.remove"
+            }
+            .to_owned(),
+            target: phone.as_str().to_owned(),
+            detail: serde_json::json!({ "source": "ui", "reason": reason, "changed": changed })
+                .to_string(),
+        })
+        .await?;
+    Ok(Json(OptOutResponse {
+        phone_e164: phone.into_string(),
+        opt_out: body.opt_out,
+        changed,
+    }))
+}

@@ -1,0 +1,265 @@
+//! `/api/prospects` list and opt-out through the real router, on SQLite and (with
+//! `AGENT5_TEST_MONGO_URI`) on MongoDB.
+
+use std::sync::Arc;
+
+use agent5_api::store::model::{Contact, Delivery, NewCustomer};
+use agent5_api::store::mongo::MongoStore;
+use agent5_api::store::sqlite::SqliteStore;
+use agent5_api::store::SharedStore;
+use agent5_api::{router, AppState};
+use axum::body::Body;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -> (u16, Value) {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("x-actor", "ops@acme");
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
+        .expect("req");
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn contact(name: &str, phone: &str, lang: &str) -> Contact {
+    Contact {
+        name: name.into(),
+        company: format!("{name} NV"),
+        phone: Some(phone.into()),
+        language: lang.into(),
+        ..Contact::default()
+    }
+}
+
+async fn seeded(store: SharedStore) -> axum::Router {
+    let mut acme = NewCustomer {
+        invoice: contact("Acme", "+3225111234", "nl"),
+        tags: vec!["vip".into()],
+        ..NewCustomer::default()
+    };
+    acme.deliveries = vec![Delivery {
+        code: "delivery_1".into(),
+        contact: contact("Acme Depot", "+32475123456", "fr"),
+        tags: vec!["dock".into()],
+        notes: String::new(),
+    }];
+    let beta = NewCustomer {
+        invoice: contact("Beta", "+3232311234", "fr"),
+        ..NewCustomer::default()
+    };
+    store
+        .upsert_customers(vec![acme, beta])
+        .await
+        .expect("seed");
+    let bridge = agent5_bridge::Bridge::new(agent5_bridge::BridgeOptions::default());
+    router(AppState::new(bridge, store))
+}
+
+fn names(v: &Value) -> Vec<String> {
+    let mut n: Vec<String> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    n.sort();
+    n
+}
+
+async fn list_filters_and_errors(store: SharedStore) {
+    let app = seeded(store).await;
+    let (status, v) = call(&app, "GET", "/api/prospects", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(names(&v), vec!["Acme", "Beta"]);
+    assert_eq!(v["truncated"], false);
+    let row = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["name"] == "Acme")
+        .expect("acme")
+        .clone();
+    assert_eq!(row["type"], "invoice");
+    assert_eq!(row["phone"], "+3225111234");
+    assert_eq!(row["tags"], json!(["vip"]));
+    assert_eq!(row["opt_out"], false);
+    assert!(row.get("code").is_none());
+
+    let (_, v) = call(&app, "GET", "/api/prospects?scope=delivery", None).await;
+    assert_eq!(names(&v), vec!["Acme Depot"]);
+    assert_eq!(v["items"][0]["code"], "delivery_1");
+    assert_eq!(v["items"][0]["type"], "delivery");
+    let (_, v) = call(&app, "GET", "/api/prospects?scope=both&lang=FR", None).await;
+    assert_eq!(names(&v), vec!["Acme Depot", "Beta"]);
+    let (_, v) = call(&app, "GET", "/api/prospects?scope=both&tags=DOCK", None).await;
+    assert_eq!(names(&v), vec!["Acme Depot"]);
+    // Phone-aware search: the national form finds the E.164 number.
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/prospects?scope=both&q=0475%2012%2034%2056",
+        None,
+    )
+    .await;
+    assert_eq!(names(&v), vec!["Acme Depot"]);
+    let (_, v) = call(&app, "GET", "/api/prospects?q=acme%20nv", None).await;
+    assert_eq!(names(&v), vec!["Acme"]);
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/prospects?paged=1&page=1&page_size=1",
+        None,
+    )
+    .await;
+    assert_eq!(v["items"].as_array().expect("items").len(), 1);
+    assert_eq!(v["has_more"], true);
+    assert_eq!(v["page"], 1);
+    let (_, v) = call(
+        &app,
+        "GET",
+        "/api/prospects?paged=1&page=2&page_size=1",
+        None,
+    )
+    .await;
+    assert_eq!(v["has_more"], false);
+
+    for (uri, field) in [
+        ("/api/prospects?scope=everyone", "scope"),
+        ("/api/prospects?lang_confirmed=2", "lang_confirmed"),
+        ("/api/prospects?opt_out=yes", "opt_out"),
+        ("/api/prospects?paged=1&page_size=9999", "page_size"),
+        ("/api/prospects?paged=1&page=0", "page"),
+        ("/api/prospects?lang=n%24l", "lang"),
+    ] {
+        let (status, v) = call(&app, "GET", uri, None).await;
+        assert_eq!(status, 400, "{uri}");
+        assert_eq!(v["error"]["code"], "invalid_parameter", "{uri}");
+        assert_eq!(v["error"]["field"], field, "{uri}");
+    }
+}
+
+async fn opt_out_route(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let uri = "/api/prospects/phone/%2B32475123456/opt-out";
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        uri,
+        Some(r#"{"opt_out":true,"reason":"asked on the phone"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({ "phone_e164": "+32475123456", "opt_out": true, "changed": true })
+    );
+    let (_, v) = call(
+        &app,
+        "PATCH",
+        "/api/prospects/phone/+32475123456/opt-out",
+        Some(r#"{"opt_out":true}"#),
+    )
+    .await;
+    assert_eq!(v["changed"], false, "already opted out");
+    let (_, v) = call(&app, "GET", "/api/prospects?scope=both&opt_out=1", None).await;
+    assert_eq!(names(&v), vec!["Acme Depot"]);
+
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        "/api/prospects/phone/0475123456/opt-out",
+        Some(r#"{"opt_out":true}"#),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "phone_not_e164");
+    assert_eq!(v["error"]["field"], "e164");
+    let (status, v) = call(&app, "PATCH", uri, Some(r#"{"opt_out":"yes"}"#)).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "invalid_body");
+    let long = format!(r#"{{"opt_out":true,"reason":"{}"}}"#, "x".repeat(501));
+    let (status, v) = call(&app, "PATCH", uri, Some(&long)).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["field"], "reason");
+
+    let (status, v) = call(&app, "PATCH", uri, Some(r#"{"opt_out":false}"#)).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["changed"], true);
+    let (_, v) = call(&app, "GET", "/api/prospects?scope=both&opt_out=1", None).await;
+    assert_eq!(names(&v), Vec::<String>::new());
+
+    let (_, audit) = call(&app, "GET", "/api/audit?limit=10", None).await;
+    let items = audit["items"].as_array().expect("items");
+    assert_eq!(items.len(), 3, "every accepted change is audited: {audit}");
+    assert!(items
+        .iter()
+        .all(|e| e["actor"] == "ops@acme" && e["target"] == "+32475123456"));
+    assert_eq!(items[0]["action"], "dnc.remove");
+    assert_eq!(items[2]["action"], "dnc.add");
+    assert!(items[2]["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("asked on the phone"));
+}
+
+async fn sqlite() -> (SharedStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = SqliteStore::open(&dir.path().join("a.db"))
+        .await
+        .expect("open");
+    (Arc::new(store), dir)
+}
+
+async fn mongo(name: &str) -> Option<SharedStore> {
+    let Ok(uri) = std::env::var("AGENT5_TEST_MONGO_URI") else {
+        assert!(
+            std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
+            "AGENT5_TEST_MONGO_URI unset"
+        );
+        return None;
+    };
+    let db = format!("api_{name}_{}", std::process::id());
+    Some(Arc::new(
+        MongoStore::connect_database(&uri, Some(&db))
+            .await
+            .expect("mongo"),
+    ))
+}
+
+#[tokio::test]
+async fn list_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    list_filters_and_errors(store).await;
+}
+
+#[tokio::test]
+async fn opt_out_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    opt_out_route(store).await;
+}
+
+#[tokio::test]
+async fn list_on_mongo() {
+    if let Some(store) = mongo("list").await {
+        list_filters_and_errors(store).await;
+    }
+}
+
+#[tokio::test]
+async fn opt_out_on_mongo() {
+    if let Some(store) = mongo("optout").await {
+        opt_out_route(store).await;
+    }
+}
