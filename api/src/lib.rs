@@ -3,6 +3,7 @@
 //! place an error becomes a response.
 
 mod error;
+pub mod field_defs;
 pub mod phone;
 pub mod prospects;
 pub mod store;
@@ -50,6 +51,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/status", get(status))
         .route("/api/audit", get(audit))
         .route("/api/prospects", get(prospects::list))
+        .route(
+            "/api/prospects/field-defs",
+            get(field_defs::list).post(field_defs::create),
+        )
+        .route(
+            "/api/prospects/field-defs/{id}",
+            axum::routing::patch(field_defs::update).delete(field_defs::delete),
+        )
         .route(
             "/api/prospects/phone/{e164}/opt-out",
             axum::routing::patch(prospects::set_opt_out),

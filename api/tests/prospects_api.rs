@@ -214,6 +214,111 @@ async fn opt_out_route(store: SharedStore) {
         .contains("asked on the phone"));
 }
 
+async fn field_defs_routes(store: SharedStore) {
+    let app = seeded(store).await;
+    let base = "/api/prospects/field-defs";
+    let (status, region) = call(&app, "POST", base, Some(r#"{"key":"region","label":"Region","type":"enum","options":["north","south"],"default":"north","order":2}"#)).await;
+    assert_eq!(status, 201, "{region}");
+    assert_eq!(region["type"], "enum");
+    assert_eq!(region["visibility"], "both");
+    let (status, _) = call(
+        &app,
+        "POST",
+        base,
+        Some(r#"{"key":"account","label":"Account","regex":"^ACC-\\d+$","order":1}"#),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, list) = call(&app, "GET", base, None).await;
+    let keys: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| d["key"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(keys, vec!["account", "region"]);
+
+    let (status, v) = call(
+        &app,
+        "POST",
+        base,
+        Some(r#"{"key":"region","label":"Again"}"#),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(v["error"]["code"], "duplicate_key");
+    assert_eq!(v["error"]["field"], "key");
+    for (body, field) in [
+        (r#"{"key":"Bad Key","label":"x"}"#, "key"),
+        (r#"{"label":"no key"}"#, "key"),
+        (r#"{"key":"k","label":"x","type":"colour"}"#, "type"),
+        (r#"{"key":"k","label":"x","type":"enum"}"#, "options"),
+        (r#"{"key":"k","label":"x","regex":"(unclosed"}"#, "regex"),
+        (
+            r#"{"key":"k","label":"x","type":"number","default":"ten"}"#,
+            "default",
+        ),
+        (r#"{"key":"k","label":""}"#, "label"),
+    ] {
+        let (status, v) = call(&app, "POST", base, Some(body)).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(v["error"]["code"], "invalid_field_def", "{body}");
+        assert_eq!(v["error"]["field"], field, "{body}");
+    }
+    let (status, v) = call(
+        &app,
+        "POST",
+        base,
+        Some(r#"{"key":"k","label":"x","colour":"red"}"#),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["code"], "invalid_body");
+
+    let id = region["id"].as_str().expect("id");
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/{id}"),
+        Some(r#"{"label":"Sales region"}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["label"], "Sales region");
+    assert_eq!(v["options"], json!(["north", "south"]));
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/{id}"),
+        Some(r#"{"key":"account"}"#),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(v["error"]["field"], "key");
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/{id}"),
+        Some(r#"{"options":[]}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "the patched whole is revalidated");
+    assert_eq!(v["error"]["field"], "options");
+    let (status, _) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/nope"),
+        Some(r#"{"label":"x"}"#),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(&app, "DELETE", &format!("{base}/{id}"), None).await;
+    assert_eq!(status, 204);
+    let (status, v) = call(&app, "DELETE", &format!("{base}/{id}"), None).await;
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["code"], "not_found");
+}
+
 async fn sqlite() -> (SharedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let store = SqliteStore::open(&dir.path().join("a.db"))
@@ -261,5 +366,18 @@ async fn list_on_mongo() {
 async fn opt_out_on_mongo() {
     if let Some(store) = mongo("optout").await {
         opt_out_route(store).await;
+    }
+}
+
+#[tokio::test]
+async fn field_defs_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    field_defs_routes(store).await;
+}
+
+#[tokio::test]
+async fn field_defs_on_mongo() {
+    if let Some(store) = mongo("defs").await {
+        field_defs_routes(store).await;
     }
 }

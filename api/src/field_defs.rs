@@ -1,0 +1,373 @@
+//! `/api/prospects/field-defs`: the dynamic prospect fields (`custom_<key>` columns).
+//! A definition is validated whole, on create and after every patch: key pattern,
+//! type, enum options, a regex that compiles within a size limit, a default that fits
+//! the type, visibility. Deleting a definition keeps stored values (they stay in the
+//! customers' `custom` maps) but drops the column from the templates.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::store::model::{new_id, FieldDef};
+use crate::{ApiError, AppState};
+
+pub const TYPES: [&str; 7] = [
+    "string", "number", "date", "enum", "boolean", "phone", "email",
+];
+pub const VISIBILITIES: [&str; 3] = ["invoice", "delivery", "both"];
+const MAX_KEY: usize = 64;
+const MAX_LABEL: usize = 200;
+const MAX_OPTIONS: usize = 200;
+const MAX_OPTION: usize = 100;
+const MAX_REGEX: usize = 500;
+/// Compiled-program limit: a definition cannot make imports slow or memory-hungry.
+const REGEX_SIZE_LIMIT: usize = 64 * 1024;
+
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_field_def", message).with_field(field)
+}
+
+/// Compiles a definition's regex with the size limit (also used to validate values).
+pub fn compile(pattern: &str) -> Result<regex::Regex, String> {
+    if pattern.len() > MAX_REGEX {
+        return Err(format!("regex is limited to {MAX_REGEX} characters"));
+    }
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| format!("regex does not compile: {e}"))
+}
+
+/// Checks a whole definition.
+pub fn validate(def: &FieldDef) -> Result<(), ApiError> {
+    let key_ok = !def.key.is_empty()
+        && def.key.len() <= MAX_KEY
+        && def
+            .key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !key_ok {
+        return Err(invalid(
+            "key",
+            format!("key must match ^[a-z0-9_]+$ (1-{MAX_KEY} characters)"),
+        ));
+    }
+    let label = def.label.trim();
+    if label.is_empty() || label.chars().count() > MAX_LABEL {
+        return Err(invalid(
+            "label",
+            format!("label must be 1-{MAX_LABEL} characters"),
+        ));
+    }
+    if !TYPES.contains(&def.kind.as_str()) {
+        return Err(invalid(
+            "type",
+            format!("type must be one of {}", TYPES.join(", ")),
+        ));
+    }
+    if !VISIBILITIES.contains(&def.visibility.as_str()) {
+        return Err(invalid(
+            "visibility",
+            "visibility must be invoice, delivery or both",
+        ));
+    }
+    if def.kind == "enum" {
+        if def.options.is_empty() || def.options.len() > MAX_OPTIONS {
+            return Err(invalid(
+                "options",
+                format!("an enum needs 1-{MAX_OPTIONS} options"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for o in &def.options {
+            if o.trim().is_empty() || o.chars().count() > MAX_OPTION || !seen.insert(o.as_str()) {
+                return Err(invalid(
+                    "options",
+                    format!("options must be unique, 1-{MAX_OPTION} characters each"),
+                ));
+            }
+        }
+    } else if !def.options.is_empty() {
+        return Err(invalid("options", "options are only for type enum"));
+    }
+    let regex = match def.regex.as_deref().filter(|r| !r.is_empty()) {
+        Some(r) => {
+            if !matches!(def.kind.as_str(), "string" | "phone" | "email") {
+                return Err(invalid(
+                    "regex",
+                    "regex applies to string, phone and email fields",
+                ));
+            }
+            Some(compile(r).map_err(|e| invalid("regex", e))?)
+        }
+        None => None,
+    };
+    if let Some(default) = def.default.as_ref().filter(|v| !v.is_null()) {
+        check_value(def, regex.as_ref(), default)
+            .map_err(|e| invalid("default", format!("default: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Whether `value` fits the definition (used for defaults now, upload cells later).
+pub fn check_value(
+    def: &FieldDef,
+    regex: Option<&regex::Regex>,
+    value: &Value,
+) -> Result<(), String> {
+    let text = value.as_str();
+    let ok = match def.kind.as_str() {
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "enum" => text.is_some_and(|t| def.options.iter().any(|o| o == t)),
+        "date" => text.is_some_and(is_date),
+        "email" => text.is_some_and(|t| {
+            t.split_once('@')
+                .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !t.contains(' '))
+        }),
+        _ => text.is_some(),
+    };
+    if !ok {
+        return Err(format!("not a valid {}", def.kind));
+    }
+    if let (Some(re), Some(t)) = (regex, text) {
+        if !re.is_match(t) {
+            return Err("does not match the field's regex".into());
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD` with a real month and day.
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize]
+}
+
+/// Create body and patch body share this shape; absent fields keep their value.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefInput {
+    key: Option<String>,
+    label: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    required: Option<bool>,
+    options: Option<Vec<String>>,
+    regex: Option<Option<String>>,
+    default: Option<Value>,
+    visibility: Option<String>,
+    order: Option<i64>,
+}
+
+impl DefInput {
+    fn apply(self, def: &mut FieldDef) {
+        if let Some(v) = self.key {
+            def.key = v.trim().to_owned();
+        }
+        if let Some(v) = self.label {
+            def.label = v.trim().to_owned();
+        }
+        if let Some(v) = self.kind {
+            def.kind = v.trim().to_ascii_lowercase();
+        }
+        if let Some(v) = self.required {
+            def.required = v;
+        }
+        if let Some(v) = self.options {
+            def.options = v;
+        }
+        if let Some(v) = self.regex {
+            def.regex = v.filter(|r| !r.is_empty());
+        }
+        if let Some(v) = self.default {
+            def.default = (!v.is_null()).then_some(v);
+        }
+        if let Some(v) = self.visibility {
+            def.visibility = v.trim().to_ascii_lowercase();
+        }
+        if let Some(v) = self.order {
+            def.order = v;
+        }
+    }
+}
+
+fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))
+}
+
+fn key_conflict(e: crate::store::StoreError) -> ApiError {
+    match e {
+        crate::store::StoreError::Conflict { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_key",
+            "a field definition with this key exists",
+        )
+        .with_field("key"),
+        other => other.into(),
+    }
+}
+
+/// `GET /api/prospects/field-defs`, ordered by `order` then key.
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<FieldDef>>, ApiError> {
+    Ok(Json(state.store.list_field_defs().await?))
+}
+
+/// `POST /api/prospects/field-defs` → 201.
+pub async fn create(
+    State(state): State<AppState>,
+    input: Result<Json<DefInput>, JsonRejection>,
+) -> Result<(StatusCode, Json<FieldDef>), ApiError> {
+    let input = body(input)?;
+    if input.key.is_none() {
+        return Err(invalid("key", "key is required"));
+    }
+    let mut def = FieldDef {
+        id: new_id(),
+        key: String::new(),
+        label: String::new(),
+        kind: "string".into(),
+        required: false,
+        options: Vec::new(),
+        regex: None,
+        default: None,
+        visibility: "both".into(),
+        order: 0,
+    };
+    input.apply(&mut def);
+    validate(&def)?;
+    let saved = state
+        .store
+        .create_field_def(def)
+        .await
+        .map_err(key_conflict)?;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+/// `PATCH /api/prospects/field-defs/{id}`: changes the given fields, revalidates the whole.
+pub async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    input: Result<Json<DefInput>, JsonRejection>,
+) -> Result<Json<FieldDef>, ApiError> {
+    let input = body(input)?;
+    let mut def = state
+        .store
+        .list_field_defs()
+        .await?
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| ApiError::not_found("no such field definition"))?;
+    input.apply(&mut def);
+    validate(&def)?;
+    Ok(Json(
+        state
+            .store
+            .update_field_def(def)
+            .await
+            .map_err(key_conflict)?,
+    ))
+}
+
+/// `DELETE /api/prospects/field-defs/{id}` → 204.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_field_def(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(kind: &str) -> FieldDef {
+        FieldDef {
+            id: "x".into(),
+            key: "region".into(),
+            label: "Region".into(),
+            kind: kind.into(),
+            required: false,
+            options: Vec::new(),
+            regex: None,
+            default: None,
+            visibility: "both".into(),
+            order: 0,
+        }
+    }
+
+    fn field_of(r: Result<(), ApiError>) -> Option<String> {
+        r.err().and_then(|e| e.field)
+    }
+
+    #[test]
+    fn rejections_name_the_field() {
+        let mut d = def("string");
+        d.key = "Region!".into();
+        assert_eq!(field_of(validate(&d)).as_deref(), Some("key"));
+        let d = def("colour");
+        assert_eq!(field_of(validate(&d)).as_deref(), Some("type"));
+        let d = def("enum");
+        assert_eq!(field_of(validate(&d)).as_deref(), Some("options"));
+        let mut d = def("string");
+        d.regex = Some("(unclosed".into());
+        assert_eq!(field_of(validate(&d)).as_deref(), Some("regex"));
+        let mut d = def("string");
+        d.regex = Some("\\w{1000}{1000}".into());
+        assert_eq!(
+            field_of(validate(&d)).as_deref(),
+            Some("regex"),
+            "size limit"
+        );
+        let mut d = def("number");
+        d.default = Some(Value::from("ten"));
+        assert_eq!(field_of(validate(&d)).as_deref(), Some("default"));
+        let mut d = def("string");
+        d.visibility = "everyone".into();
+        assert_eq!(field_of(validate(&d)).as_deref(), Some("visibility"));
+    }
+
+    #[test]
+    fn values_fit_their_type() {
+        let mut e = def("enum");
+        e.options = vec!["north".into(), "south".into()];
+        assert!(validate(&e).is_ok());
+        assert!(check_value(&e, None, &Value::from("north")).is_ok());
+        assert!(check_value(&e, None, &Value::from("west")).is_err());
+        let d = def("date");
+        assert!(check_value(&d, None, &Value::from("2024-02-29")).is_ok());
+        assert!(check_value(&d, None, &Value::from("2023-02-29")).is_err());
+        let s = def("string");
+        let re = compile("^[A-Z]{3}-\\d+$").expect("regex");
+        assert!(check_value(&s, Some(&re), &Value::from("ACC-12")).is_ok());
+        assert!(check_value(&s, Some(&re), &Value::from("acc-12")).is_err());
+    }
+}
