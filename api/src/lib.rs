@@ -2,11 +2,15 @@
 //! no loopback hop). Handlers return `Result<_, ApiError>`; [`ApiError`] is the only
 //! place an error becomes a response.
 
+pub mod csv_out;
+pub mod dnc;
 mod error;
 pub mod field_defs;
 pub mod phone;
 pub mod prospects;
 pub mod store;
+pub mod templates;
+pub mod time;
 
 use std::time::Instant;
 
@@ -50,7 +54,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/status", get(status))
         .route("/api/audit", get(audit))
+        .route("/api/dnc", get(dnc::list))
+        .route("/api/dnc/export.csv", get(dnc::export))
         .route("/api/prospects", get(prospects::list))
+        .route("/api/prospects/template.csv", get(templates::prospects))
+        .route(
+            "/api/prospects/deliveries_template.csv",
+            get(templates::deliveries),
+        )
         .route(
             "/api/prospects/field-defs",
             get(field_defs::list).post(field_defs::create),

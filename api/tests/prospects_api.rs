@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use agent5_api::store::model::{Contact, Delivery, NewCustomer};
+use agent5_api::store::model::{Contact, Delivery, DncEntry, DncSource, NewCustomer};
 use agent5_api::store::mongo::MongoStore;
 use agent5_api::store::sqlite::SqliteStore;
 use agent5_api::store::SharedStore;
@@ -30,6 +30,19 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -
     (
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn call_raw(app: &axum::Router, uri: &str) -> (u16, http::HeaderMap, String) {
+    let req = http::Request::get(uri).body(Body::empty()).expect("req");
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        headers,
+        String::from_utf8(bytes.to_vec()).expect("utf8"),
     )
 }
 
@@ -319,6 +332,114 @@ async fn field_defs_routes(store: SharedStore) {
     assert_eq!(v["error"]["code"], "not_found");
 }
 
+async fn templates_and_dnc(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    for (key, visibility, order) in [
+        ("both_f", "both", 3),
+        ("inv_f", "invoice", 2),
+        ("del_f", "delivery", 1),
+    ] {
+        let body = format!(
+            r#"{{"key":"{key}","label":"{key}","visibility":"{visibility}","order":{order}}}"#
+        );
+        assert_eq!(
+            call(&app, "POST", "/api/prospects/field-defs", Some(&body))
+                .await
+                .0,
+            201
+        );
+    }
+    let (status, headers, text) = call_raw(&app, "/api/prospects/template.csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"prospects_template.csv\""
+    );
+    let expected = format!(
+        "{},custom_inv_f,custom_both_f\r\n",
+        agent5_api::templates::PROSPECT_COLUMNS.join(",")
+    );
+    assert_eq!(text, expected);
+    let (_, _, text) = call_raw(&app, "/api/prospects/deliveries_template.csv").await;
+    let expected = format!(
+        "{},custom_del_f,custom_both_f\r\n",
+        agent5_api::templates::DELIVERY_COLUMNS.join(",")
+    );
+    assert_eq!(text, expected);
+
+    let entries: Vec<DncEntry> = (0..1200)
+        .map(|i| DncEntry {
+            phone_e164: format!("+3247000{i:04}"),
+            reason: if i == 7 {
+                "said \"stop\", twice".into()
+            } else {
+                String::new()
+            },
+            source: DncSource::Upload,
+            added_by: "import".into(),
+            added_at: 1_795_488_292_000,
+        })
+        .collect();
+    store.add_dnc(entries).await.expect("dnc");
+    let (status, v) = call(&app, "GET", "/api/dnc", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["items"].as_array().expect("items").len(), 100);
+    assert_eq!(v["has_more"], true);
+    assert_eq!(v["items"][0]["phone_e164"], "+32470000000");
+    assert_eq!(v["items"][0]["source"], "upload");
+    assert_eq!(v["items"][0]["added_at"], "2026-11-24T02:44:52.000000Z");
+    let (_, v) = call(&app, "GET", "/api/dnc?q=%2B3247000119&page_size=50", None).await;
+    let phones: Vec<&str> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["phone_e164"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        phones,
+        (1190..1200)
+            .map(|i| format!("+3247000{i:04}"))
+            .collect::<Vec<_>>()
+    );
+    let (_, v) = call(&app, "GET", "/api/dnc?q=0470%2000%2000%2005", None).await;
+    assert_eq!(
+        v["items"].as_array().expect("items").len(),
+        1,
+        "a national number finds itself"
+    );
+    let (_, v) = call(&app, "GET", "/api/dnc?page=12&page_size=100", None).await;
+    assert_eq!(v["items"].as_array().expect("items").len(), 100);
+    assert_eq!(v["has_more"], false);
+    for (uri, field) in [
+        ("/api/dnc?q=acme", "q"),
+        ("/api/dnc?page_size=5000", "page_size"),
+        ("/api/dnc?page=0", "page"),
+    ] {
+        let (status, v) = call(&app, "GET", uri, None).await;
+        assert_eq!(status, 400, "{uri}");
+        assert_eq!(v["error"]["field"], field, "{uri}");
+    }
+
+    let (status, headers, csv) = call_raw(&app, "/api/dnc/export.csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"dnc.csv\""
+    );
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1201,
+        "header and every entry, across export chunks"
+    );
+    assert_eq!(lines[0], "phone_e164,reason,source,added_by,added_at");
+    assert_eq!(
+        lines[8],
+        "+32470000007,\"said \"\"stop\"\", twice\",upload,import,2026-11-24T02:44:52.000000Z"
+    );
+}
+
 async fn sqlite() -> (SharedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let store = SqliteStore::open(&dir.path().join("a.db"))
@@ -379,5 +500,18 @@ async fn field_defs_on_sqlite() {
 async fn field_defs_on_mongo() {
     if let Some(store) = mongo("defs").await {
         field_defs_routes(store).await;
+    }
+}
+
+#[tokio::test]
+async fn templates_and_dnc_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    templates_and_dnc(store).await;
+}
+
+#[tokio::test]
+async fn templates_and_dnc_on_mongo() {
+    if let Some(store) = mongo("dnc").await {
+        templates_and_dnc(store).await;
     }
 }

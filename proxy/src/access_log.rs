@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 const SECRET_HINTS: &[&str] = &[
     "token",
@@ -50,7 +50,7 @@ pub fn emit(e: &Entry<'_>, probe: bool) {
 pub fn format_line(e: &Entry<'_>, probe: bool, now: SystemTime) -> String {
     let mut out = String::with_capacity(320);
     out.push_str("{\"timestamp\":\"");
-    rfc3339(&mut out, now);
+    agent5_api::time::write_rfc3339(&mut out, now);
     out.push_str(if probe {
         "\",\"level\":\"DEBUG\""
     } else {
@@ -102,32 +102,6 @@ fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// `2026-11-24T02:44:52.278375Z`
-fn rfc3339(out: &mut String, now: SystemTime) {
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        since.subsec_micros()
-    );
-}
-
 /// Replaces the values of secret-looking query parameters with `[redacted]`.
 pub fn redact_query(query: &str) -> String {
     query
@@ -148,6 +122,7 @@ pub fn redact_query(query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn line_is_json_with_every_field() {
