@@ -7,6 +7,7 @@ pub mod dnc;
 mod error;
 pub mod field_defs;
 pub mod phone;
+pub mod prospect_edit;
 pub mod prospects;
 pub mod store;
 pub mod templates;
@@ -70,6 +71,24 @@ pub fn router(state: AppState) -> Router {
             "/api/prospects/field-defs/{id}",
             axum::routing::patch(field_defs::update).delete(field_defs::delete),
         )
+        .route("/api/prospects/{id}", get(prospect_edit::get))
+        .route(
+            "/api/prospects/{id}/archive",
+            axum::routing::patch(prospect_edit::archive),
+        )
+        .route(
+            "/api/prospects/{id}/unarchive",
+            axum::routing::patch(prospect_edit::unarchive),
+        )
+        .route(
+            "/api/prospects/{id}/invoice",
+            axum::routing::patch(prospect_edit::edit_invoice),
+        )
+        .route(
+            "/api/prospects/{id}/delivery/{code}",
+            axum::routing::patch(prospect_edit::edit_delivery),
+        )
+        .route("/api/prospects/{id}/logs", get(prospect_edit::logs))
         .route(
             "/api/prospects/phone/{e164}/opt-out",
             axum::routing::patch(prospects::set_opt_out),

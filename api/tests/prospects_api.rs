@@ -440,6 +440,195 @@ async fn templates_and_dnc(store: SharedStore) {
     );
 }
 
+async fn one_prospect_routes(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
+    let id_of = |name: &str| {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["name"] == name)
+            .expect("row")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let acme = id_of("Acme");
+    let base = format!("/api/prospects/{acme}");
+
+    let (status, v) = call(&app, "GET", &base, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["invoice"]["name"], "Acme");
+    assert_eq!(v["opted_out_phones"], json!([]));
+    assert_eq!(call(&app, "GET", "/api/prospects/nope", None).await.0, 404);
+    call(
+        &app,
+        "PATCH",
+        "/api/prospects/phone/+32475123456/opt-out",
+        Some(r#"{"opt_out":true}"#),
+    )
+    .await;
+    let (_, v) = call(&app, "GET", &base, None).await;
+    assert_eq!(v["opted_out_phones"], json!(["+32475123456"]));
+
+    let version = v["version"].as_i64().expect("version");
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/invoice"),
+        Some(r#"{"email":"billing@acme.be","phone":"02 511 12 35"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["invoice"]["phone"], "+3225111235");
+    assert_eq!(v["invoice"]["email"], "billing@acme.be");
+    assert_eq!(v["version"], version + 1);
+    for (body, status, code, field) in [
+        (
+            r#"{"phone":"03 231 12 34"}"#,
+            409,
+            "duplicate_prospect",
+            "phone",
+        ),
+        (r#"{"phone":"12"}"#, 400, "phone_invalid", "phone"),
+        (r#"{"email":"not an email"}"#, 400, "invalid_email", "email"),
+        (r#"{"tags":["x"]}"#, 400, "invalid_parameter", "tags"),
+        (
+            r#"{"custom":{"zzz":1}}"#,
+            400,
+            "unknown_field",
+            "custom.zzz",
+        ),
+    ] {
+        let (got, v) = call(&app, "PATCH", &format!("{base}/invoice"), Some(body)).await;
+        assert_eq!(got, status, "{body}: {v}");
+        assert_eq!(v["error"]["code"], code, "{body}");
+        assert_eq!(v["error"]["field"], field, "{body}");
+    }
+    let (_, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/invoice"),
+        Some(r#"{"nickname":"x"}"#),
+    )
+    .await;
+    assert_eq!(v["error"]["code"], "invalid_body");
+    call(
+        &app,
+        "POST",
+        "/api/prospects/field-defs",
+        Some(r#"{"key":"credit","label":"Credit","type":"number"}"#),
+    )
+    .await;
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/invoice"),
+        Some(r#"{"custom":{"credit":"lots"}}"#),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["field"], "custom.credit");
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/invoice"),
+        Some(r#"{"custom":{"credit":5000}}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["invoice"]["custom"]["credit"], 5000);
+
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/delivery/delivery_1"),
+        Some(r#"{"tags":["Night"],"language":"NL","notes":"ring twice"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["delivery_addresses"][0]["tags"], json!(["night"]));
+    assert_eq!(v["delivery_addresses"][0]["language"], "nl");
+    let (_, found) = call(
+        &app,
+        "GET",
+        "/api/prospects?scope=delivery&tags=night",
+        None,
+    )
+    .await;
+    assert_eq!(names(&found), vec!["Acme Depot"]);
+    let (status, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/delivery/delivery_9"),
+        Some(r#"{"notes":"x"}"#),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(v["error"]["field"], "code");
+
+    let (status, v) = call(&app, "PATCH", &format!("{base}/archive"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["archived"], true);
+    let (_, listed) = call(&app, "GET", "/api/prospects", None).await;
+    assert_eq!(names(&listed), vec!["Beta"]);
+    let (_, v) = call(&app, "PATCH", &format!("{base}/unarchive"), None).await;
+    assert_eq!(v["archived"], false);
+    let (_, v) = call(
+        &app,
+        "PATCH",
+        &format!("{base}/archive"),
+        Some(r#"{"archived":false}"#),
+    )
+    .await;
+    assert_eq!(v["archived"], false);
+
+    for (i, started) in [1_000, 3_000, 2_000].into_iter().enumerate() {
+        store
+            .create_call(agent5_api::store::model::Call {
+                id: format!("call-{i}"),
+                call_control_id: None,
+                idempotency_key: None,
+                direction: "outbound".into(),
+                phone: "+3225111235".into(),
+                status: "ended".into(),
+                customer_id: Some(acme.clone()),
+                delivery_code: None,
+                campaign_id: None,
+                agent_profile: None,
+                stream_token_hash: None,
+                started_at: started,
+                answered_at: None,
+                ended_at: None,
+                hangup_cause: None,
+                amd_result: None,
+                recording: None,
+                timeline: Vec::new(),
+                extra: Value::Null,
+                updated_at: started,
+                version: 0,
+            })
+            .await
+            .expect("call");
+    }
+    let (status, v) = call(&app, "GET", &format!("{base}/logs"), None).await;
+    assert_eq!(status, 200);
+    let started: Vec<i64> = v["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["started_at"].as_i64().unwrap_or(0))
+        .collect();
+    assert_eq!(started, vec![3_000, 2_000, 1_000]);
+    let (_, v) = call(&app, "GET", &format!("{base}/logs?page_size=2"), None).await;
+    assert_eq!(v["has_more"], true);
+    assert_eq!(
+        call(&app, "GET", "/api/prospects/nope/logs", None).await.0,
+        404
+    );
+}
+
 async fn sqlite() -> (SharedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let store = SqliteStore::open(&dir.path().join("a.db"))
@@ -513,5 +702,18 @@ async fn templates_and_dnc_on_sqlite() {
 async fn templates_and_dnc_on_mongo() {
     if let Some(store) = mongo("dnc").await {
         templates_and_dnc(store).await;
+    }
+}
+
+#[tokio::test]
+async fn one_prospect_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    one_prospect_routes(store).await;
+}
+
+#[tokio::test]
+async fn one_prospect_on_mongo() {
+    if let Some(store) = mongo("one").await {
+        one_prospect_routes(store).await;
     }
 }

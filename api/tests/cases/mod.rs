@@ -115,6 +115,16 @@ pub async fn customer_upsert_get_replace_archive(store: SharedStore) {
     let reread = store.get_customer(&got.id).await.expect("get");
     assert_eq!(reread, saved);
 
+    let mut onto_beta = reread.clone();
+    onto_beta.invoice.phone = Some("+3221234568".into());
+    assert_eq!(
+        store.replace_customer(onto_beta).await,
+        Err(StoreError::Conflict {
+            field: "upsert_key".into()
+        }),
+        "another customer's key"
+    );
+
     let archived = store.set_archived(&got.id, true).await.expect("archive");
     assert!(archived.archived);
     let visible = store

@@ -234,6 +234,22 @@ impl CustomerStore for MongoStore {
                 field: "version".into(),
             });
         }
+        // A key taken by another customer is a conflict, not a race worth retrying.
+        let key = upsert_key(&customer.invoice).ok_or_else(|| {
+            StoreError::Invalid(
+                "a customer needs an invoice phone, mobile, or name and email".into(),
+            )
+        })?;
+        let taken = self
+            .coll(CUSTOMERS)
+            .find_one(doc! { "upsert_key": &key, "_id": { "$ne": &customer.id } })
+            .await
+            .map_err(err)?;
+        if taken.is_some() {
+            return Err(StoreError::Conflict {
+                field: "upsert_key".into(),
+            });
+        }
         let mut next = customer;
         next.created_at = current.created_at;
         next.updated_at = now_millis().max(current.updated_at);
