@@ -6,6 +6,7 @@ pub mod csv_out;
 pub mod dnc;
 mod error;
 pub mod field_defs;
+pub mod import;
 pub mod phone;
 pub mod prospect_edit;
 pub mod prospects;

@@ -1,0 +1,5 @@
+//! CSV import of prospects: decoding, header layout, and row parsing. Each stage is a
+//! plain function or reader over `std::io::Read`, so the HTTP upload and the
+//! `agent5 import` command run the same code.
+
+pub mod decode;
