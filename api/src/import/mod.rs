@@ -3,3 +3,4 @@
 //! `agent5 import` command run the same code.
 
 pub mod decode;
+pub mod layout;
