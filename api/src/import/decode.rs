@@ -204,11 +204,20 @@ mod tests {
 
     #[test]
     fn utf8_with_and_without_bom() {
-        assert_eq!(decode_all("a;Ménard\r\n".as_bytes()), ("a;Ménard\r\n".to_owned(), Detected::Utf8));
+        assert_eq!(
+            decode_all("a;Ménard\r\n".as_bytes()),
+            ("a;Ménard\r\n".to_owned(), Detected::Utf8)
+        );
         let mut bom = vec![0xEF, 0xBB, 0xBF];
         bom.extend_from_slice("x;Zoë".as_bytes());
-        assert_eq!(decode_all(&bom), ("x;Zoë".to_owned(), Detected::Utf8WithBom));
-        assert_eq!(decode_all(b"plain,ascii"), ("plain,ascii".to_owned(), Detected::Ascii));
+        assert_eq!(
+            decode_all(&bom),
+            ("x;Zoë".to_owned(), Detected::Utf8WithBom)
+        );
+        assert_eq!(
+            decode_all(b"plain,ascii"),
+            ("plain,ascii".to_owned(), Detected::Ascii)
+        );
         assert_eq!(decode_all(b""), (String::new(), Detected::Ascii));
     }
 
@@ -218,7 +227,10 @@ mod tests {
         let bytes = b"Soci\xe9t\xe9 G\xe9n\xe9rale;Li\xe8ge;\x805";
         assert_eq!(
             decode_all(bytes),
-            ("Société Générale;Liège;€5".to_owned(), Detected::Windows1252)
+            (
+                "Société Générale;Liège;€5".to_owned(),
+                Detected::Windows1252
+            )
         );
     }
 
@@ -241,7 +253,11 @@ mod tests {
     #[test]
     fn broken_utf8_later_becomes_replacement_characters() {
         let (text, detected) = decode_all(b"caf\xc3\xa9;cr\xc3\xa8me;Zo\xc3\xab\n\xff;bad");
-        assert_eq!(detected, Detected::Utf8, "one stray byte does not flip a UTF-8 file");
+        assert_eq!(
+            detected,
+            Detected::Utf8,
+            "one stray byte does not flip a UTF-8 file"
+        );
         assert!(text.starts_with("café;crème;Zoë\n"));
         assert!(text.contains("\u{FFFD};bad"));
     }

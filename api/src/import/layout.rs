@@ -83,7 +83,11 @@ fn split_delivery(name: &str) -> Option<(u8, &str)> {
 
 /// Reads one header cell. `custom_keys` are the defined field keys.
 pub fn classify(raw: &str, custom_keys: &[String]) -> Column {
-    let name = raw.trim().trim_start_matches('\u{feff}').trim().to_ascii_lowercase();
+    let name = raw
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .trim()
+        .to_ascii_lowercase();
     let known = |k: &str| custom_keys.iter().any(|c| c == k);
     if let Some(key) = name.strip_prefix("custom_") {
         return if known(key) {
@@ -135,11 +139,18 @@ impl LayoutError {
 
 impl Layout {
     /// `ignore_unknown` keeps going past unknown columns (their cells are skipped).
-    pub fn from_header<S: AsRef<str>>(header: &[S], custom_keys: &[String], ignore_unknown: bool) -> Result<Self, LayoutError> {
+    pub fn from_header<S: AsRef<str>>(
+        header: &[S],
+        custom_keys: &[String],
+        ignore_unknown: bool,
+    ) -> Result<Self, LayoutError> {
         if header.iter().all(|h| h.as_ref().trim().is_empty()) {
             return Err(LayoutError::Empty);
         }
-        let columns: Vec<Column> = header.iter().map(|h| classify(h.as_ref(), custom_keys)).collect();
+        let columns: Vec<Column> = header
+            .iter()
+            .map(|h| classify(h.as_ref(), custom_keys))
+            .collect();
         let unknown: Vec<String> = columns
             .iter()
             .filter_map(|c| match c {
@@ -199,16 +210,50 @@ mod tests {
     #[test]
     fn both_delivery_spellings_and_custom_columns() {
         let k = keys();
-        assert_eq!(classify(" Invoice_Phone ", &k), Column::Invoice(Field::Phone));
-        assert_eq!(classify("invoice_mobile_nr", &k), Column::Invoice(Field::Mobile));
-        assert_eq!(classify("delivery_1_phone", &k), Column::Delivery(1, Field::Phone));
-        assert_eq!(classify("delivery1_mobile_nr", &k), Column::Delivery(1, Field::Mobile));
-        assert_eq!(classify("delivery10_contact_name", &k), Column::Delivery(10, Field::Name));
-        assert_eq!(classify("delivery_2_custom_region", &k), Column::DeliveryCustom(2, "region".into()));
-        assert_eq!(classify("custom_account", &k), Column::Custom("account".into()));
-        assert_eq!(classify("\u{feff}invoice_company", &k), Column::Invoice(Field::Company));
-        for unknown in ["delivery_11_city", "delivery_0_city", "custom_nope", "invoice_fax", "delivery_1_vat", "notes"] {
-            assert!(matches!(classify(unknown, &k), Column::Unknown(_)), "{unknown}");
+        assert_eq!(
+            classify(" Invoice_Phone ", &k),
+            Column::Invoice(Field::Phone)
+        );
+        assert_eq!(
+            classify("invoice_mobile_nr", &k),
+            Column::Invoice(Field::Mobile)
+        );
+        assert_eq!(
+            classify("delivery_1_phone", &k),
+            Column::Delivery(1, Field::Phone)
+        );
+        assert_eq!(
+            classify("delivery1_mobile_nr", &k),
+            Column::Delivery(1, Field::Mobile)
+        );
+        assert_eq!(
+            classify("delivery10_contact_name", &k),
+            Column::Delivery(10, Field::Name)
+        );
+        assert_eq!(
+            classify("delivery_2_custom_region", &k),
+            Column::DeliveryCustom(2, "region".into())
+        );
+        assert_eq!(
+            classify("custom_account", &k),
+            Column::Custom("account".into())
+        );
+        assert_eq!(
+            classify("\u{feff}invoice_company", &k),
+            Column::Invoice(Field::Company)
+        );
+        for unknown in [
+            "delivery_11_city",
+            "delivery_0_city",
+            "custom_nope",
+            "invoice_fax",
+            "delivery_1_vat",
+            "notes",
+        ] {
+            assert!(
+                matches!(classify(unknown, &k), Column::Unknown(_)),
+                "{unknown}"
+            );
         }
     }
 
@@ -217,19 +262,28 @@ mod tests {
         let k = keys();
         assert_eq!(
             Layout::from_header(&["invoice_phone", "fax", "custom_nope"], &k, false),
-            Err(LayoutError::Unknown(vec!["fax".into(), "custom_nope".into()]))
+            Err(LayoutError::Unknown(vec![
+                "fax".into(),
+                "custom_nope".into()
+            ]))
         );
         assert!(Layout::from_header(&["invoice_phone", "fax"], &k, true).is_ok());
         assert_eq!(
             Layout::from_header(&["delivery_1_city", "delivery1_city"], &k, false),
             Err(LayoutError::Duplicate(vec!["delivery1_city".into()]))
         );
-        assert_eq!(Layout::from_header(&["", " "], &k, false), Err(LayoutError::Empty));
+        assert_eq!(
+            Layout::from_header(&["", " "], &k, false),
+            Err(LayoutError::Empty)
+        );
     }
 
     #[test]
     fn delimiters() {
-        assert_eq!(detect_delimiter("invoice_phone;invoice_company;\"a,b,c\""), b';');
+        assert_eq!(
+            detect_delimiter("invoice_phone;invoice_company;\"a,b,c\""),
+            b';'
+        );
         assert_eq!(detect_delimiter("invoice_phone,invoice_company"), b',');
         assert_eq!(detect_delimiter("\"a;b;c\",x,y"), b',');
         assert_eq!(detect_delimiter("single"), b',');

@@ -5,3 +5,6 @@
 pub mod decode;
 pub mod layout;
 pub mod row;
+pub mod run;
+
+pub use run::{import_prospects, ImportError, Options, Report};

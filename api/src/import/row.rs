@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::layout::{Column, Field, Layout};
 use crate::field_defs::{check_value, compile};
-use crate::phone::{E164, Region};
+use crate::phone::{Region, E164};
 use crate::store::model::{upsert_key, Contact, Delivery, FieldDef, NewCustomer};
 
 /// A parsed row ready to be written.
@@ -80,16 +80,31 @@ pub fn parse_bool(cell: &str) -> Option<bool> {
 }
 
 /// A typed custom value from a cell, checked against its definition.
-fn custom_value(def: &FieldDef, re: Option<&regex::Regex>, cell: &str, region: Region) -> Result<Value, String> {
+fn custom_value(
+    def: &FieldDef,
+    re: Option<&regex::Regex>,
+    cell: &str,
+    region: Region,
+) -> Result<Value, String> {
     let cell = cell.trim();
     let value = match def.kind.as_str() {
         "number" => {
             // Excel in Belgium writes 1.234,5 as "1234,5": one separator is the decimal one.
-            let normalized = if cell.contains(',') && !cell.contains('.') { cell.replace(',', ".") } else { cell.to_owned() };
-            let n: f64 = normalized.parse().map_err(|_| format!("{cell:?} is not a number"))?;
-            serde_json::Number::from_f64(n).map(Value::Number).ok_or_else(|| format!("{cell:?} is not a finite number"))?
+            let normalized = if cell.contains(',') && !cell.contains('.') {
+                cell.replace(',', ".")
+            } else {
+                cell.to_owned()
+            };
+            let n: f64 = normalized
+                .parse()
+                .map_err(|_| format!("{cell:?} is not a number"))?;
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| format!("{cell:?} is not a finite number"))?
         }
-        "boolean" => Value::Bool(parse_bool(cell).ok_or_else(|| format!("{cell:?} is not yes/no"))?),
+        "boolean" => {
+            Value::Bool(parse_bool(cell).ok_or_else(|| format!("{cell:?} is not yes/no"))?)
+        }
         "enum" => {
             let canonical = def
                 .options
@@ -129,20 +144,30 @@ fn field_id(f: Field) -> u8 {
     f as u8
 }
 
-pub fn parse<S: AsRef<str>>(layout: &Layout, record: &[S], defs: &Definitions, region: Region) -> Result<ParsedRow, RowError> {
+pub fn parse<S: AsRef<str>>(
+    layout: &Layout,
+    record: &[S],
+    defs: &Definitions,
+    region: Region,
+) -> Result<ParsedRow, RowError> {
     let mut invoice = Cells::default();
     let mut deliveries: BTreeMap<u8, Cells<'_>> = BTreeMap::new();
     for (i, col) in layout.columns.iter().enumerate() {
         let cell = record.get(i).map_or("", |c| c.as_ref());
         if cell.contains('\u{FFFD}') {
-            return Err(row_err("INVALID_ENCODING", format!("column {} holds bytes that are not text", i + 1)));
+            return Err(row_err(
+                "INVALID_ENCODING",
+                format!("column {} holds bytes that are not text", i + 1),
+            ));
         }
         let cell = cell.trim();
         let (target, custom_key, field) = match col {
             Column::Invoice(f) => (&mut invoice, None, Some(*f)),
             Column::Custom(k) => (&mut invoice, Some(k.as_str()), None),
             Column::Delivery(n, f) => (deliveries.entry(*n).or_default(), None, Some(*f)),
-            Column::DeliveryCustom(n, k) => (deliveries.entry(*n).or_default(), Some(k.as_str()), None),
+            Column::DeliveryCustom(n, k) => {
+                (deliveries.entry(*n).or_default(), Some(k.as_str()), None)
+            }
             Column::Unknown(_) => continue,
         };
         if cell.is_empty() {
@@ -176,7 +201,11 @@ pub fn parse<S: AsRef<str>>(layout: &Layout, record: &[S], defs: &Definitions, r
         }
         customer.deliveries.push(Delivery {
             code: label,
-            notes: cells.fields.get(&field_id(Field::Notes)).map(|s| (*s).to_owned()).unwrap_or_default(),
+            notes: cells
+                .fields
+                .get(&field_id(Field::Notes))
+                .map(|s| (*s).to_owned())
+                .unwrap_or_default(),
             contact,
             tags,
         });
@@ -195,7 +224,12 @@ pub fn parse<S: AsRef<str>>(layout: &Layout, record: &[S], defs: &Definitions, r
     })
 }
 
-fn build_contact(label: &str, cells: &Cells<'_>, defs: &Definitions, region: Region) -> Result<(Contact, Vec<String>, bool), RowError> {
+fn build_contact(
+    label: &str,
+    cells: &Cells<'_>,
+    defs: &Definitions,
+    region: Region,
+) -> Result<(Contact, Vec<String>, bool), RowError> {
     let get = |f: Field| cells.fields.get(&field_id(f)).copied().unwrap_or("");
     let column = |suffix: &str| {
         if label == "invoice" {
@@ -211,14 +245,27 @@ fn build_contact(label: &str, cells: &Cells<'_>, defs: &Definitions, region: Reg
         }
         E164::normalize(cell, region)
             .map(|p| Some(p.into_string()))
-            .map_err(|e| row_err("INVALID_PHONE", format!("{}: {cell:?} is {e}", column(suffix))))
+            .map_err(|e| {
+                row_err(
+                    "INVALID_PHONE",
+                    format!("{}: {cell:?} is {e}", column(suffix)),
+                )
+            })
     };
     let flag = |f: Field, suffix: &str| -> Result<bool, RowError> {
         let cell = get(f);
         if cell.is_empty() {
             return Ok(false);
         }
-        parse_bool(cell).ok_or_else(|| row_err("INVALID_BOOLEAN", format!("{}: {cell:?} is not yes/no, true/false or 1/0", column(suffix))))
+        parse_bool(cell).ok_or_else(|| {
+            row_err(
+                "INVALID_BOOLEAN",
+                format!(
+                    "{}: {cell:?} is not yes/no, true/false or 1/0",
+                    column(suffix)
+                ),
+            )
+        })
     };
     let mut contact = Contact {
         name: get(Field::Name).to_owned(),
@@ -237,11 +284,21 @@ fn build_contact(label: &str, cells: &Cells<'_>, defs: &Definitions, region: Reg
         wa_preferred: flag(Field::WaPreferred, "wa_preferred")?,
         custom: Map::new(),
     };
-    let kind = if label == "invoice" { "invoice" } else { "delivery" };
+    let kind = if label == "invoice" {
+        "invoice"
+    } else {
+        "delivery"
+    };
     for (key, cell) in &cells.custom {
-        let Some((def, re)) = defs.get(key) else { continue };
-        let value = custom_value(def, re.as_ref(), cell, region)
-            .map_err(|e| row_err("INVALID_VALUE", format!("{}: {e}", column(&format!("custom_{key}")))))?;
+        let Some((def, re)) = defs.get(key) else {
+            continue;
+        };
+        let value = custom_value(def, re.as_ref(), cell, region).map_err(|e| {
+            row_err(
+                "INVALID_VALUE",
+                format!("{}: {e}", column(&format!("custom_{key}"))),
+            )
+        })?;
         contact.custom.insert((*key).to_owned(), value);
     }
     for def in defs.required_for(kind) {
@@ -251,7 +308,10 @@ fn build_contact(label: &str, cells: &Cells<'_>, defs: &Definitions, region: Reg
                     contact.custom.insert(def.key.clone(), v.clone());
                 }
                 _ => {
-                    return Err(row_err("MISSING_REQUIRED", format!("{} is required", column(&format!("custom_{}", def.key)))));
+                    return Err(row_err(
+                        "MISSING_REQUIRED",
+                        format!("{} is required", column(&format!("custom_{}", def.key))),
+                    ));
                 }
             }
         }
@@ -276,7 +336,11 @@ mod tests {
             label: key.into(),
             kind: kind.into(),
             required,
-            options: if kind == "enum" { vec!["North".into(), "South".into()] } else { Vec::new() },
+            options: if kind == "enum" {
+                vec!["North".into(), "South".into()]
+            } else {
+                Vec::new()
+            },
             regex: None,
             default: None,
             visibility: "both".into(),
@@ -286,17 +350,45 @@ mod tests {
 
     fn setup(header: &[&str], defs: Vec<FieldDef>) -> (Layout, Definitions) {
         let defs = Definitions::new(defs);
-        (Layout::from_header(header, &defs.keys(), false).expect("layout"), defs)
+        (
+            Layout::from_header(header, &defs.keys(), false).expect("layout"),
+            defs,
+        )
     }
 
     #[test]
     fn a_full_row_with_deliveries_and_opt_outs() {
         let (layout, defs) = setup(
-            &["invoice_contact_name", "invoice_phone", "invoice_tags", "invoice_opt_out", "custom_region", "delivery_1_phone", "delivery1_contact_name", "delivery_1_opt_out", "delivery_2_city"],
+            &[
+                "invoice_contact_name",
+                "invoice_phone",
+                "invoice_tags",
+                "invoice_opt_out",
+                "custom_region",
+                "delivery_1_phone",
+                "delivery1_contact_name",
+                "delivery_1_opt_out",
+                "delivery_2_city",
+            ],
             vec![def("region", "enum", false)],
         );
-        let row = parse(&layout, &["Acme", "02 511 12 34", "VIP; north", "nee", "north", "0475 12 34 56", "Depot", "ja", "Gent"], &defs, Region::default())
-            .expect("row");
+        let row = parse(
+            &layout,
+            &[
+                "Acme",
+                "02 511 12 34",
+                "VIP; north",
+                "nee",
+                "north",
+                "0475 12 34 56",
+                "Depot",
+                "ja",
+                "Gent",
+            ],
+            &defs,
+            Region::default(),
+        )
+        .expect("row");
         assert_eq!(row.customer.invoice.phone.as_deref(), Some("+3225111234"));
         assert_eq!(row.customer.tags, vec!["VIP", "north"]);
         assert_eq!(row.customer.invoice.custom["region"], "North");
@@ -310,16 +402,31 @@ mod tests {
     #[test]
     fn errors_name_the_column() {
         let (layout, defs) = setup(
-            &["invoice_contact_name", "invoice_email", "invoice_phone", "invoice_language_confirmed", "custom_credit"],
+            &[
+                "invoice_contact_name",
+                "invoice_email",
+                "invoice_phone",
+                "invoice_language_confirmed",
+                "custom_credit",
+            ],
             vec![def("credit", "number", false)],
         );
         let parse_row = |cells: &[&str]| parse(&layout, cells, &defs, Region::default());
         let e = parse_row(&["A", "", "12", "", ""]).expect_err("phone");
-        assert_eq!((e.code, e.message.contains("invoice_phone")), ("INVALID_PHONE", true));
+        assert_eq!(
+            (e.code, e.message.contains("invoice_phone")),
+            ("INVALID_PHONE", true)
+        );
         let e = parse_row(&["A", "", "02 511 12 34", "maybe", ""]).expect_err("bool");
-        assert_eq!((e.code, e.message.contains("invoice_language_confirmed")), ("INVALID_BOOLEAN", true));
+        assert_eq!(
+            (e.code, e.message.contains("invoice_language_confirmed")),
+            ("INVALID_BOOLEAN", true)
+        );
         let e = parse_row(&["A", "", "02 511 12 34", "", "lots"]).expect_err("number");
-        assert_eq!((e.code, e.message.contains("custom_credit")), ("INVALID_VALUE", true));
+        assert_eq!(
+            (e.code, e.message.contains("custom_credit")),
+            ("INVALID_VALUE", true)
+        );
         let e = parse_row(&["A", "", "", "", ""]).expect_err("key");
         assert_eq!(e.code, "MISSING_REQUIRED");
         let ok = parse_row(&["A", "a@x.be", "", "1", "1234,5"]).expect("name + email is a key");
@@ -333,8 +440,12 @@ mod tests {
     fn required_custom_fields_use_their_default() {
         let mut with_default = def("segment", "string", true);
         with_default.default = Some(Value::from("smb"));
-        let (layout, defs) = setup(&["invoice_phone", "custom_segment"], vec![with_default, def("owner", "string", true)]);
-        let e = parse(&layout, &["02 511 12 34", ""], &defs, Region::default()).expect_err("owner missing");
+        let (layout, defs) = setup(
+            &["invoice_phone", "custom_segment"],
+            vec![with_default, def("owner", "string", true)],
+        );
+        let e = parse(&layout, &["02 511 12 34", ""], &defs, Region::default())
+            .expect_err("owner missing");
         assert!(e.message.contains("custom_owner"), "{e:?}");
     }
 }

@@ -1,0 +1,491 @@
+//! The import driver: a blocking thread decodes and parses the stream (never the whole
+//! file in memory) and hands batches through a bounded channel to the async side,
+//! which writes them (customers, then the DNC entries of opt-out rows) and builds the
+//! report in the seed's shape. Row numbers are the spreadsheet's: the header is row 1,
+//! blank lines count, a cell with line breaks does not add rows.
+
+use std::io::{BufRead, BufReader, Read};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+
+use super::decode::{DecodingReader, Detected};
+use super::layout::{detect_delimiter, Layout, LayoutError};
+use super::row::{parse, Definitions, ParsedRow};
+use crate::phone::Region;
+use crate::store::model::{now_millis, DncEntry, DncSource};
+use crate::store::{SharedStore, StoreError};
+
+pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;
+pub const BATCH: usize = 1000;
+const MAX_IMPORTED_ITEMS: usize = 1000;
+const MAX_FAILED_ITEMS: usize = 10_000;
+const HEADER_PEEK: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dry_run: bool,
+    pub ignore_unknown: bool,
+    pub max_rows: u64,
+    pub region: Region,
+    /// Who the DNC entries of opt-out rows are attributed to.
+    pub actor: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            ignore_unknown: false,
+            max_rows: DEFAULT_MAX_ROWS,
+            region: Region::default(),
+            actor: "upload".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImportedItem {
+    pub row: u64,
+    /// The customer id (absent on a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FailedItem {
+    pub row: u64,
+    pub error_code: &'static str,
+    pub error_message: String,
+    /// The row's cells by header name.
+    pub original_row: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Report {
+    /// Rows stored (created + updated + unchanged), or that would be on a dry run.
+    pub imported: u64,
+    /// Data rows read (blank rows excluded).
+    pub total: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    /// New DNC entries from opt-out rows.
+    pub dnc_added: u64,
+    pub dry_run: bool,
+    pub encoding: &'static str,
+    pub delimiter: String,
+    /// The first 1000 imported rows.
+    pub imported_items: Vec<ImportedItem>,
+    pub imported_items_truncated: bool,
+    /// The first 10000 failed rows.
+    pub failed_items: Vec<FailedItem>,
+    pub failed_items_truncated: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Layout(#[from] LayoutError),
+    #[error("more than {limit} rows; the rows before row {stopped_at} were imported, the rest was not: split the file")]
+    TooManyRows { limit: u64, stopped_at: u64 },
+    #[error("the file could not be read: {0}")]
+    Read(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ImportError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Layout(e) => e.code(),
+            Self::TooManyRows { .. } => "too_many_rows",
+            Self::Read(_) => "unreadable_file",
+            Self::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+/// What the parser thread sends.
+enum Msg {
+    Start {
+        encoding: &'static str,
+        delimiter: u8,
+    },
+    Rows(Vec<(u64, ParsedRow)>),
+    Failed(FailedItem),
+    Done {
+        total: u64,
+    },
+    TooMany {
+        stopped_at: u64,
+    },
+    Error(ImportError),
+}
+
+fn encoding_name(d: Detected) -> &'static str {
+    match d {
+        Detected::Ascii | Detected::Utf8 => "utf-8",
+        Detected::Utf8WithBom => "utf-8 (bom)",
+        Detected::Windows1252 => "windows-1252",
+    }
+}
+
+/// Numbers the rows as a spreadsheet does while the bytes pass by: every record is a
+/// row, blank ones included; a line break inside a quoted cell is not. Quoting follows
+/// the csv crate's reading (a quote opens a cell only at its start, `""` is a quote).
+/// The queue holds the row numbers of the non-blank records, the ones the csv reader
+/// yields, in order.
+struct RowNumbers<R> {
+    inner: R,
+    delimiter: u8,
+    state: ScanState,
+    row: u64,
+    row_has_content: bool,
+    queue: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScanState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+impl<R> RowNumbers<R> {
+    fn end_row(&mut self) {
+        if self.row_has_content {
+            self.queue.borrow_mut().push_back(self.row);
+        }
+        self.row += 1;
+        self.row_has_content = false;
+        self.state = ScanState::FieldStart;
+    }
+
+    fn scan(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b != b'\r' && b != b'\n' {
+                self.row_has_content = true;
+            }
+            self.state = match (self.state, b) {
+                (ScanState::Quoted, b'"') => ScanState::QuoteInQuoted,
+                (ScanState::Quoted, _) => {
+                    if b == b'\n' || b == b'\r' {
+                        self.row_has_content = true;
+                    }
+                    ScanState::Quoted
+                }
+                (ScanState::QuoteInQuoted, b'"') => ScanState::Quoted,
+                (ScanState::FieldStart, b'"') => ScanState::Quoted,
+                (_, b'\n') => {
+                    self.end_row();
+                    continue;
+                }
+                (_, b'\r') => self.state,
+                (_, d) if d == self.delimiter => ScanState::FieldStart,
+                _ => ScanState::Unquoted,
+            };
+        }
+    }
+}
+
+impl<R: Read> Read for RowNumbers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            // A last row without a line break.
+            if self.row_has_content {
+                self.end_row();
+            }
+        } else {
+            self.scan(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// Parses `source` on the calling (blocking) thread, sending batches to `tx`.
+fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &mpsc::Sender<Msg>) {
+    let send = |m: Msg| tx.blocking_send(m).is_ok();
+    let mut reader = BufReader::with_capacity(HEADER_PEEK, DecodingReader::new(source));
+    let peek = match reader.fill_buf() {
+        Ok(b) => b,
+        Err(e) => {
+            send(Msg::Error(ImportError::Read(e.to_string())));
+            return;
+        }
+    };
+    if peek.is_empty() {
+        send(Msg::Error(LayoutError::Empty.into()));
+        return;
+    }
+    let line_end = peek.iter().position(|b| *b == b'\n').unwrap_or(peek.len());
+    let delimiter = detect_delimiter(&String::from_utf8_lossy(&peek[..line_end]));
+    let encoding = encoding_name(reader.get_ref().detected());
+    // The peek consumed nothing: the numbering sees the file from its first byte.
+    let rows = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
+    let numbered = RowNumbers {
+        inner: reader,
+        delimiter,
+        state: ScanState::FieldStart,
+        row: 1,
+        row_has_content: false,
+        queue: std::rc::Rc::clone(&rows),
+    };
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(numbered);
+    let mut records = csv.records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => {
+            send(Msg::Error(ImportError::Read(e.to_string())));
+            return;
+        }
+        None => {
+            send(Msg::Error(LayoutError::Empty.into()));
+            return;
+        }
+    };
+    // The header is the first numbered record (row 1).
+    rows.borrow_mut().pop_front();
+    let names: Vec<String> = header
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
+        .collect();
+    let layout = match Layout::from_header(&names, &defs.keys(), options.ignore_unknown) {
+        Ok(l) => l,
+        Err(e) => {
+            send(Msg::Error(e.into()));
+            return;
+        }
+    };
+    // The detected encoding is final once the header was read (or at the first accent).
+    if !send(Msg::Start {
+        encoding,
+        delimiter,
+    }) {
+        return;
+    }
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut total = 0u64;
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                send(Msg::Error(ImportError::Read(e.to_string())));
+                return;
+            }
+        };
+        let row = rows.borrow_mut().pop_front().unwrap_or(0);
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        total += 1;
+        if total > options.max_rows {
+            if !batch.is_empty() {
+                send(Msg::Rows(std::mem::take(&mut batch)));
+            }
+            send(Msg::TooMany { stopped_at: row });
+            return;
+        }
+        let cells: Vec<&str> = record.iter().collect();
+        match parse(&layout, &cells, defs, options.region) {
+            Ok(parsed) => {
+                batch.push((row, parsed));
+                if batch.len() == BATCH
+                    && !send(Msg::Rows(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(BATCH),
+                    )))
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let original_row = names
+                    .iter()
+                    .zip(cells.iter())
+                    .map(|(n, c)| (n.clone(), Value::String((*c).to_owned())))
+                    .collect();
+                let failed = FailedItem {
+                    row,
+                    error_code: e.code,
+                    error_message: e.message,
+                    original_row,
+                };
+                if !send(Msg::Failed(failed)) {
+                    return;
+                }
+            }
+        }
+    }
+    if !batch.is_empty() {
+        send(Msg::Rows(batch));
+    }
+    send(Msg::Done { total });
+}
+
+/// Imports a prospects CSV from `source`. `progress` is called with the number of data
+/// rows handled so far after each batch.
+pub async fn import_prospects<R>(
+    store: SharedStore,
+    source: R,
+    options: Options,
+    progress: impl Fn(u64) + Send,
+) -> Result<Report, ImportError>
+where
+    R: Read + Send + 'static,
+{
+    let defs = Definitions::new(store.list_field_defs().await?);
+    let (tx, mut rx) = mpsc::channel::<Msg>(4);
+    let parse_options = options.clone();
+    let parser =
+        tokio::task::spawn_blocking(move || parse_stream(source, &defs, &parse_options, &tx));
+    let mut report = Report {
+        dry_run: options.dry_run,
+        ..Report::default()
+    };
+    let mut handled = 0u64;
+    let mut outcome = Ok(());
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Start {
+                encoding,
+                delimiter,
+            } => {
+                report.encoding = encoding;
+                report.delimiter = char::from(delimiter).to_string();
+            }
+            Msg::Rows(rows) => {
+                handled += rows.len() as u64;
+                if let Err(e) = write_batch(&store, rows, &options, &mut report).await {
+                    outcome = Err(e);
+                    break;
+                }
+                progress(handled + report.failed);
+            }
+            Msg::Failed(item) => {
+                report.failed += 1;
+                if report.failed_items.len() < MAX_FAILED_ITEMS {
+                    report.failed_items.push(item);
+                } else {
+                    report.failed_items_truncated = true;
+                }
+            }
+            Msg::Done { total } => report.total = total,
+            Msg::TooMany { stopped_at } => {
+                outcome = Err(ImportError::TooManyRows {
+                    limit: options.max_rows,
+                    stopped_at,
+                });
+            }
+            Msg::Error(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    parser
+        .await
+        .map_err(|e| ImportError::Read(format!("parser stopped: {e}")))?;
+    outcome.map(|()| report)
+}
+
+async fn write_batch(
+    store: &SharedStore,
+    rows: Vec<(u64, ParsedRow)>,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), ImportError> {
+    let mut numbers = Vec::with_capacity(rows.len());
+    let mut customers = Vec::with_capacity(rows.len());
+    let mut dnc = Vec::new();
+    let now = now_millis();
+    for (row, parsed) in rows {
+        numbers.push(row);
+        customers.push(parsed.customer);
+        dnc.extend(parsed.opt_out_phones.into_iter().map(|phone| DncEntry {
+            phone_e164: phone,
+            reason: format!("opt-out in upload row {row}"),
+            source: DncSource::Upload,
+            added_by: options.actor.clone(),
+            added_at: now,
+        }));
+    }
+    if options.dry_run {
+        for row in numbers {
+            report.imported += 1;
+            if report.imported_items.len() < MAX_IMPORTED_ITEMS {
+                report.imported_items.push(ImportedItem {
+                    row,
+                    id: None,
+                    created: false,
+                });
+            } else {
+                report.imported_items_truncated = true;
+            }
+        }
+        return Ok(());
+    }
+    let results = store.upsert_customers(customers).await?;
+    if !dnc.is_empty() {
+        report.dnc_added += store.add_dnc(dnc).await?;
+    }
+    for (row, r) in numbers.into_iter().zip(results) {
+        report.imported += 1;
+        match (r.created, r.changed) {
+            (true, _) => report.created += 1,
+            (false, true) => report.updated += 1,
+            (false, false) => report.unchanged += 1,
+        }
+        if report.imported_items.len() < MAX_IMPORTED_ITEMS {
+            report.imported_items.push(ImportedItem {
+                row,
+                id: Some(r.id),
+                created: r.created,
+            });
+        } else {
+            report.imported_items_truncated = true;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbers(text: &str, delimiter: u8) -> Vec<u64> {
+        let queue = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
+        let mut r = RowNumbers {
+            inner: text.as_bytes(),
+            delimiter,
+            state: ScanState::FieldStart,
+            row: 1,
+            row_has_content: false,
+            queue: std::rc::Rc::clone(&queue),
+        };
+        let mut sink = Vec::new();
+        r.read_to_end(&mut sink).expect("read");
+        let out = queue.borrow().iter().copied().collect();
+        out
+    }
+
+    #[test]
+    fn rows_as_a_spreadsheet_counts_them() {
+        // header, stray quote mid-cell (literal), a quoted cell with "" and a line
+        // break, a blank line, a last row without a line break.
+        let text = "h1,h2\r\nab\"c,1\r\n\"x\"\"y\r\nz\",2\r\n\r\nlast,3";
+        assert_eq!(numbers(text, b','), vec![1, 2, 3, 5]);
+        assert_eq!(numbers("a;b\n\"1;2\";3\n", b';'), vec![1, 2]);
+        assert_eq!(numbers("", b','), Vec::<u64>::new());
+    }
+}
