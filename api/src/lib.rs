@@ -13,6 +13,7 @@ pub mod prospects;
 pub mod store;
 pub mod templates;
 pub mod time;
+pub mod upload;
 
 use std::time::Instant;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     store: SharedStore,
     /// Region national phone numbers are read in.
     region: phone::Region,
+    /// Most data rows one upload may hold.
+    import_max_rows: u64,
 }
 
 impl AppState {
@@ -42,7 +45,13 @@ impl AppState {
             bridge,
             store,
             region: phone::Region::default(),
+            import_max_rows: import::run::DEFAULT_MAX_ROWS,
         }
+    }
+
+    pub fn with_import_max_rows(mut self, rows: u64) -> Self {
+        self.import_max_rows = rows;
+        self
     }
 
     pub fn with_region(mut self, region: phone::Region) -> Self {
@@ -59,6 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/dnc", get(dnc::list))
         .route("/api/dnc/export.csv", get(dnc::export))
         .route("/api/prospects", get(prospects::list))
+        .route(
+            "/api/prospects/upload",
+            axum::routing::post(upload::prospects),
+        )
         .route("/api/prospects/template.csv", get(templates::prospects))
         .route(
             "/api/prospects/deliveries_template.csv",
@@ -95,6 +108,9 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(prospects::set_opt_out),
         )
         .fallback(not_found)
+        // Body sizes are enforced per route class at the edge (JSON 1 MiB, uploads
+        // 50 MiB by default); axum's own 2 MB cap would cut uploads short.
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)
 }
 

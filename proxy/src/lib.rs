@@ -86,7 +86,9 @@ fn start(config: Config) -> Result<(), RunError> {
     });
     let store = open_store(&config)?;
     let api = agent5_api::router(
-        agent5_api::AppState::new(bridge.clone(), store.clone()).with_region(config.default_region),
+        agent5_api::AppState::new(bridge.clone(), store.clone())
+            .with_region(config.default_region)
+            .with_import_max_rows(config.limits.upload_max_rows),
     );
     let certs = match &config.tls {
         Some(tls) => {

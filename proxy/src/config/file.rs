@@ -155,6 +155,7 @@ pub struct LimitsSection {
     pub upload_body_bytes: u64,
     pub webhook_body_bytes: u64,
     pub websocket_message_bytes: u64,
+    pub upload_max_rows: u64,
 }
 
 impl Default for LimitsSection {
@@ -164,6 +165,7 @@ impl Default for LimitsSection {
             upload_body_bytes: DEFAULT_UPLOAD_BODY_BYTES,
             webhook_body_bytes: DEFAULT_WEBHOOK_BODY_BYTES,
             websocket_message_bytes: DEFAULT_WS_MESSAGE_BYTES,
+            upload_max_rows: 1_000_000,
         }
     }
 }

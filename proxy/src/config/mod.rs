@@ -95,6 +95,7 @@ pub struct BodyLimits {
     pub upload: u64,
     pub webhook: u64,
     pub websocket_message: u64,
+    pub upload_max_rows: u64,
 }
 
 /// Outside services; each is optional, and what is missing is reported, not fatal.
@@ -405,9 +406,10 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             "limits.websocket_message_bytes",
             limits.websocket_message_bytes,
         ),
+        ("limits.upload_max_rows", limits.upload_max_rows),
     ] {
         if v == 0 {
-            return Err(ConfigError::new(key, "must be at least 1 byte"));
+            return Err(ConfigError::new(key, "must be at least 1"));
         }
     }
 
@@ -468,6 +470,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             upload: limits.upload_body_bytes,
             webhook: limits.webhook_body_bytes,
             websocket_message: limits.websocket_message_bytes,
+            upload_max_rows: limits.upload_max_rows,
         },
         log_level,
         access_log: file.log.access_log,

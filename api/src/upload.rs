@@ -1,0 +1,140 @@
+//! `POST /api/prospects/upload` (multipart field `csv`): the upload streams from the
+//! request into the importer through a bounded channel, so a 50 MiB file never sits in
+//! memory. `?dry_run=1` validates and reports without writing; `?ignore_unknown=1`
+//! skips unknown columns instead of refusing the file.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::import::{import_prospects, ImportError, Options, Report};
+use crate::prospects::actor;
+use crate::{ApiError, AppState};
+
+/// A `Read` over chunks arriving on a channel (used on the importer's blocking thread).
+struct ChannelReader {
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current = self.current.slice(n..);
+        Ok(n)
+    }
+}
+
+fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+    match params.get(name).map(|v| v.trim()) {
+        None | Some("" | "0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{name} must be 0 or 1, not {other:?}"),
+        )
+        .with_field(name)),
+    }
+}
+
+impl From<ImportError> for ApiError {
+    fn from(e: ImportError) -> Self {
+        let code = e.code();
+        match e {
+            ImportError::Store(s) => s.into(),
+            ImportError::TooManyRows { .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, code, e.to_string())
+            }
+            other => {
+                ApiError::new(StatusCode::BAD_REQUEST, code, other.to_string()).with_field("csv")
+            }
+        }
+    }
+}
+
+/// `POST /api/prospects/upload`
+pub async fn prospects(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<Report>, ApiError> {
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_upload",
+            format!(
+                "expected multipart/form-data with a csv field: {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    let options = Options {
+        dry_run: flag(&params, "dry_run")?,
+        ignore_unknown: flag(&params, "ignore_unknown")?,
+        max_rows: state.import_max_rows,
+        region: state.region,
+        actor: actor(&headers),
+    };
+    let mut field = loop {
+        match multipart.next_field().await {
+            Ok(Some(f)) if f.name() == Some("csv") => break f,
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "missing_file",
+                    "the upload has no field named csv",
+                )
+                .with_field("csv"));
+            }
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_upload",
+                    e.body_text(),
+                ))
+            }
+        }
+    };
+    let (tx, rx) = mpsc::channel(8);
+    let reader = ChannelReader {
+        rx,
+        current: Bytes::new(),
+    };
+    let pump = async move {
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) => {
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        // The importer stopped (bad header, row limit): stop reading.
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(std::io::Error::other(e.body_text()))).await;
+                    return;
+                }
+            }
+        }
+    };
+    let import = import_prospects(state.store.clone(), reader, options, |_| {});
+    let ((), report) = tokio::join!(pump, import);
+    Ok(Json(report?))
+}

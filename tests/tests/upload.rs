@@ -1,0 +1,139 @@
+//! CSV upload through the edge: multipart streaming into the importer, the report,
+//! dry runs, and the limits (413 body_too_large, 413 too_many_rows).
+
+use agent5_e2e::client::{self, body, empty, get};
+use agent5_e2e::{agent5_bin, Appliance, Spec};
+use http::Request;
+
+const TOKEN: &str = "upload-token-aaaaaaaaa";
+const BOUNDARY: &str = "agent5-test-boundary";
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../api/tests/fixtures/csv/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn multipart(field: &str, file: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"upload.csv\"\r\nContent-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    out.extend_from_slice(file);
+    out.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    out
+}
+
+async fn upload(app: &Appliance, query: &str, payload: Vec<u8>) -> client::Reply {
+    let req = Request::post(format!("/api/prospects/upload{query}"))
+        .header("host", "agent5.test")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body(payload))
+        .expect("req");
+    client::send(client::unix(&app.unix_socket("http")).await, req).await
+}
+
+fn start() -> Appliance {
+    Appliance::start(Spec::new(
+        agent5_bin!(),
+        format!(
+            "[server]\nlisten = [\"unix:a.sock\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"{TOKEN}\"]\n[limits]\nupload_body_bytes = 4096\nupload_max_rows = 4\n"
+        ),
+    ))
+}
+
+#[tokio::test]
+async fn upload_import_report_and_limits() {
+    let app = start();
+    let r = upload(
+        &app,
+        "",
+        multipart("csv", &fixture("excel_semicolon_bom_crlf.csv")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let report = r.json();
+    assert_eq!(report["imported"], 3);
+    assert_eq!(report["created"], 3);
+    assert_eq!(report["encoding"], "utf-8 (bom)");
+    assert_eq!(report["delimiter"], ";");
+    assert_eq!(report["dnc_added"], 2);
+    let list = client::send(
+        client::unix(&app.unix_socket("http")).await,
+        get("/api/prospects")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(list.json()["items"].as_array().expect("items").len(), 3);
+
+    // A dry run reports the failures and writes nothing.
+    let r = upload(
+        &app,
+        "?dry_run=1",
+        multipart("csv", &fixture("bad_phones.csv")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let report = r.json();
+    assert_eq!(report["dry_run"], true);
+    assert_eq!(report["failed"], 3);
+    assert_eq!(report["failed_items"][0]["row"], 3);
+    assert_eq!(report["failed_items"][0]["error_code"], "INVALID_PHONE");
+
+    let r = upload(&app, "", multipart("csv", &fixture("unknown_columns.csv"))).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "unknown_columns");
+    assert_eq!(r.json()["error"]["field"], "csv");
+    let r = upload(
+        &app,
+        "?ignore_unknown=1",
+        multipart("csv", &fixture("unknown_columns.csv")),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+
+    let r = upload(
+        &app,
+        "",
+        multipart("file", b"invoice_phone\n02 511 12 34\n"),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "missing_file");
+
+    let mut many = b"invoice_contact_name,invoice_phone\n".to_vec();
+    for n in [
+        "02 511 12 34",
+        "03 231 12 34",
+        "09 223 45 67",
+        "02 227 21 11",
+        "0475 12 34 56",
+    ] {
+        many.extend_from_slice(format!("X,{n}\n").as_bytes());
+    }
+    let r = upload(&app, "", multipart("csv", &many)).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error"]["code"], "too_many_rows");
+
+    let r = upload(&app, "", multipart("csv", &vec![b'a'; 8192])).await;
+    assert_eq!(r.status, 413);
+    assert_eq!(r.json()["error"]["code"], "body_too_large");
+
+    let plain = Request::post("/api/prospects/upload")
+        .header("host", "agent5.test")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "text/csv")
+        .body(body("invoice_phone\n"))
+        .expect("req");
+    let r = client::send(client::unix(&app.unix_socket("http")).await, plain).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["error"]["code"], "invalid_upload");
+}
