@@ -10,13 +10,14 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test lint check-config bench-edge bench-store clean
+.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
 	@echo "make test        fmt check, clippy, config check, every test"
 	@echo "make bench-edge  edge throughput vs nginx (installs nginx, wrk)"
 	@echo "make bench-store store upserts and list queries, SQLite (100k, 1M) and SecantusDB"
+	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
 
 deps:
 	@scripts/install-deps.sh build
@@ -66,6 +67,9 @@ bench-store:
 	$(CARGO) build --release --locked -p agent5-api --example store_bench
 	$(CARGO_TARGET_DIR)/release/examples/store_bench sqlite 100000 1000000
 	scripts/with-secantus.sh $(CARGO_TARGET_DIR)/release/examples/store_bench mongo 2000 10000
+
+bench-import: build
+	scripts/bench-import.sh $(RELEASE_BIN) 100000 1000000
 
 clean:
 	$(CARGO) clean

@@ -26,6 +26,37 @@ enum Command {
     Serve(ServeArgs),
     /// Validate a configuration file (and the environment) and exit non-zero on error.
     CheckConfig(ConfigArgs),
+    /// Import a CSV file into the configured store (same rules as the HTTP upload).
+    Import {
+        #[command(subcommand)]
+        what: ImportWhat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportWhat {
+    /// Prospects (the template.csv columns); prints the report as JSON.
+    Prospects(ImportFileArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportFileArgs {
+    /// The CSV file.
+    file: PathBuf,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Data directory (when the embedded store is used).
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Validate and report without writing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Skip unknown columns instead of refusing the file.
+    #[arg(long)]
+    ignore_unknown: bool,
+    /// Write the JSON report here instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -55,6 +86,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config(&args),
+        Some(Command::Import {
+            what: ImportWhat::Prospects(args),
+        }) => import(&args),
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
     }
@@ -114,6 +148,51 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("agent5: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn import(args: &ImportFileArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let config = match load(&args.config, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = std::time::Instant::now();
+    let run = crate::import_cmd::ImportArgs {
+        file: &args.file,
+        dry_run: args.dry_run,
+        ignore_unknown: args.ignore_unknown,
+        report: args.report.as_deref(),
+    };
+    match crate::import_cmd::run(&config, &run) {
+        Ok(report) => {
+            let secs = started.elapsed().as_secs_f64();
+            eprintln!(
+                "imported {} of {} rows ({} created, {} updated, {} unchanged, {} failed) in {secs:.1} s = {:.0} rows/s",
+                report.imported,
+                report.total,
+                report.created,
+                report.updated,
+                report.unchanged,
+                report.failed,
+                report.total as f64 / secs.max(1e-9)
+            );
+            if report.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("import failed: {e}");
+            ExitCode::from(2)
         }
     }
 }

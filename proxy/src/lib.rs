@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod edge;
 pub mod filters;
+pub mod import_cmd;
 pub mod lifecycle;
 pub mod listeners;
 pub mod logging;
@@ -241,6 +242,23 @@ fn start(config: Config) -> Result<(), RunError> {
 /// Opens the store on a runtime of its own that lives as long as the process: the
 /// MongoDB driver runs its server monitors on the runtime that created the client.
 fn open_store(config: &Config) -> Result<agent5_api::store::SharedStore, RunError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("agent5-store")
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Store(agent5_api::store::StoreError::Unavailable(e.to_string())))?;
+    let opened = open_store_in(&runtime, config)?;
+    // The runtime must outlive every client of the store: keep it for the process.
+    std::mem::forget(runtime);
+    Ok(opened)
+}
+
+/// Opens the configured store (MongoDB when a URI is set, else SQLite) on `runtime`.
+pub fn open_store_in(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+) -> Result<agent5_api::store::SharedStore, RunError> {
     use agent5_api::store::{self, StoreConfig};
     let choice = match &config.integrations.mongo_uri {
         Some(uri) => StoreConfig::Mongo {
@@ -250,12 +268,6 @@ fn open_store(config: &Config) -> Result<agent5_api::store::SharedStore, RunErro
             path: config.sqlite_path.clone(),
         },
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("agent5-store")
-        .enable_all()
-        .build()
-        .map_err(|e| RunError::Store(store::StoreError::Unavailable(e.to_string())))?;
     let opened = runtime.block_on(store::open(&choice))?;
     match &choice {
         StoreConfig::Mongo { uri } => {
@@ -265,8 +277,6 @@ fn open_store(config: &Config) -> Result<agent5_api::store::SharedStore, RunErro
             tracing::info!(backend = "sqlite", path = %path.display(), "store opened");
         }
     }
-    // The runtime must outlive every client of the store: keep it for the process.
-    std::mem::forget(runtime);
     Ok(opened)
 }
 

@@ -137,3 +137,54 @@ async fn upload_import_report_and_limits() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], "invalid_upload");
 }
+
+fn cli_import(data: &std::path::Path, file: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let report = data.join(format!("{file}.report.json"));
+    let path = format!(
+        "{}/../api/tests/fixtures/csv/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = std::process::Command::new(agent5_bin!())
+        .args(["import", "prospects", &path, "--data-dir"])
+        .arg(data)
+        .arg("--report")
+        .arg(&report)
+        .args(extra)
+        .env_remove("MONGO_URI")
+        .env_remove("AGENT5_CONFIG")
+        .output()
+        .expect("run agent5 import");
+    let code = out.status.code().unwrap_or(-1);
+    let json = std::fs::read(&report)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (code, json)
+}
+
+#[test]
+fn cli_import_uses_the_same_importer() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let (code, report) = cli_import(&data, "excel_semicolon_bom_crlf.csv", &[]);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["created"], 3);
+    assert!(
+        data.join("agent5.db").is_file(),
+        "the embedded store under --data-dir"
+    );
+    let (code, report) = cli_import(&data, "excel_semicolon_bom_crlf.csv", &[]);
+    assert_eq!(code, 0);
+    assert_eq!(report["unchanged"], 3, "idempotent");
+    let (code, report) = cli_import(&data, "bad_phones.csv", &["--dry-run"]);
+    assert_eq!(code, 1, "rows failed");
+    assert_eq!(report["failed"], 3);
+    assert_eq!(report["dry_run"], true);
+    let (code, report) = cli_import(&data, "unknown_columns.csv", &[]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        report,
+        serde_json::Value::Null,
+        "no report when the file is refused"
+    );
+}
