@@ -4,6 +4,7 @@
 
 pub mod decode;
 pub mod layout;
+pub mod records;
 pub mod row;
 pub mod run;
 

@@ -4,14 +4,14 @@
 //! report in the seed's shape. Row numbers are the spreadsheet's: the header is row 1,
 //! blank lines count, a cell with line breaks does not add rows.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::decode::{DecodingReader, Detected};
-use super::layout::{detect_delimiter, Layout, LayoutError};
+use super::layout::{Layout, LayoutError};
+use super::records::Records;
 use super::row::{parse, Definitions, ParsedRow};
 use crate::phone::Region;
 use crate::store::model::{now_millis, DncEntry, DncSource};
@@ -21,7 +21,6 @@ pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;
 pub const BATCH: usize = 1000;
 const MAX_IMPORTED_ITEMS: usize = 1000;
 const MAX_FAILED_ITEMS: usize = 10_000;
-const HEADER_PEEK: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -111,14 +110,12 @@ impl ImportError {
 
 /// What the parser thread sends.
 enum Msg {
-    Start {
-        encoding: &'static str,
-        delimiter: u8,
-    },
     Rows(Vec<(u64, ParsedRow)>),
     Failed(FailedItem),
     Done {
         total: u64,
+        encoding: &'static str,
+        delimiter: u8,
     },
     TooMany {
         stopped_at: u64,
@@ -126,167 +123,33 @@ enum Msg {
     Error(ImportError),
 }
 
-fn encoding_name(d: Detected) -> &'static str {
-    match d {
-        Detected::Ascii | Detected::Utf8 => "utf-8",
-        Detected::Utf8WithBom => "utf-8 (bom)",
-        Detected::Windows1252 => "windows-1252",
-    }
-}
-
-/// Numbers the rows as a spreadsheet does while the bytes pass by: every record is a
-/// row, blank ones included; a line break inside a quoted cell is not. Quoting follows
-/// the csv crate's reading (a quote opens a cell only at its start, `""` is a quote).
-/// The queue holds the row numbers of the non-blank records, the ones the csv reader
-/// yields, in order.
-struct RowNumbers<R> {
-    inner: R,
-    delimiter: u8,
-    state: ScanState,
-    row: u64,
-    row_has_content: bool,
-    queue: std::rc::Rc<std::cell::RefCell<std::collections::VecDeque<u64>>>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ScanState {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    QuoteInQuoted,
-}
-
-impl<R> RowNumbers<R> {
-    fn end_row(&mut self) {
-        if self.row_has_content {
-            self.queue.borrow_mut().push_back(self.row);
-        }
-        self.row += 1;
-        self.row_has_content = false;
-        self.state = ScanState::FieldStart;
-    }
-
-    fn scan(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            if b != b'\r' && b != b'\n' {
-                self.row_has_content = true;
-            }
-            self.state = match (self.state, b) {
-                (ScanState::Quoted, b'"') => ScanState::QuoteInQuoted,
-                (ScanState::Quoted, _) => {
-                    if b == b'\n' || b == b'\r' {
-                        self.row_has_content = true;
-                    }
-                    ScanState::Quoted
-                }
-                (ScanState::QuoteInQuoted, b'"') => ScanState::Quoted,
-                (ScanState::FieldStart, b'"') => ScanState::Quoted,
-                (_, b'\n') => {
-                    self.end_row();
-                    continue;
-                }
-                (_, b'\r') => self.state,
-                (_, d) if d == self.delimiter => ScanState::FieldStart,
-                _ => ScanState::Unquoted,
-            };
-        }
-    }
-}
-
-impl<R: Read> Read for RowNumbers<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if n == 0 {
-            // A last row without a line break.
-            if self.row_has_content {
-                self.end_row();
-            }
-        } else {
-            self.scan(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
 /// Parses `source` on the calling (blocking) thread, sending batches to `tx`.
 fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &mpsc::Sender<Msg>) {
     let send = |m: Msg| tx.blocking_send(m).is_ok();
-    let mut reader = BufReader::with_capacity(HEADER_PEEK, DecodingReader::new(source));
-    let peek = match reader.fill_buf() {
-        Ok(b) => b,
+    let mut records = match Records::open(source) {
+        Ok(r) => r,
         Err(e) => {
-            send(Msg::Error(ImportError::Read(e.to_string())));
+            send(Msg::Error(e));
             return;
         }
     };
-    if peek.is_empty() {
-        send(Msg::Error(LayoutError::Empty.into()));
-        return;
-    }
-    let line_end = peek.iter().position(|b| *b == b'\n').unwrap_or(peek.len());
-    let delimiter = detect_delimiter(&String::from_utf8_lossy(&peek[..line_end]));
-    let encoding = encoding_name(reader.get_ref().detected());
-    // The peek consumed nothing: the numbering sees the file from its first byte.
-    let rows = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
-    let numbered = RowNumbers {
-        inner: reader,
-        delimiter,
-        state: ScanState::FieldStart,
-        row: 1,
-        row_has_content: false,
-        queue: std::rc::Rc::clone(&rows),
-    };
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(numbered);
-    let mut records = csv.records();
-    let header = match records.next() {
-        Some(Ok(h)) => h,
-        Some(Err(e)) => {
-            send(Msg::Error(ImportError::Read(e.to_string())));
-            return;
-        }
-        None => {
-            send(Msg::Error(LayoutError::Empty.into()));
-            return;
-        }
-    };
-    // The header is the first numbered record (row 1).
-    rows.borrow_mut().pop_front();
-    let names: Vec<String> = header
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_owned())
-        .collect();
-    let layout = match Layout::from_header(&names, &defs.keys(), options.ignore_unknown) {
+    let layout = match Layout::from_header(&records.header, &defs.keys(), options.ignore_unknown) {
         Ok(l) => l,
         Err(e) => {
             send(Msg::Error(e.into()));
             return;
         }
     };
-    // The detected encoding is final once the header was read (or at the first accent).
-    if !send(Msg::Start {
-        encoding,
-        delimiter,
-    }) {
-        return;
-    }
     let mut batch = Vec::with_capacity(BATCH);
     let mut total = 0u64;
-    for record in records {
-        let record = match record {
+    while let Some(next) = records.next_record() {
+        let (row, record) = match next {
             Ok(r) => r,
             Err(e) => {
-                send(Msg::Error(ImportError::Read(e.to_string())));
+                send(Msg::Error(e));
                 return;
             }
         };
-        let row = rows.borrow_mut().pop_front().unwrap_or(0);
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
         total += 1;
         if total > options.max_rows {
             if !batch.is_empty() {
@@ -309,16 +172,11 @@ fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &
                 }
             }
             Err(e) => {
-                let original_row = names
-                    .iter()
-                    .zip(cells.iter())
-                    .map(|(n, c)| (n.clone(), Value::String((*c).to_owned())))
-                    .collect();
                 let failed = FailedItem {
                     row,
                     error_code: e.code,
                     error_message: e.message,
-                    original_row,
+                    original_row: records.original_row(&cells),
                 };
                 if !send(Msg::Failed(failed)) {
                     return;
@@ -329,7 +187,11 @@ fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &
     if !batch.is_empty() {
         send(Msg::Rows(batch));
     }
-    send(Msg::Done { total });
+    send(Msg::Done {
+        total,
+        encoding: records.encoding(),
+        delimiter: records.delimiter,
+    });
 }
 
 /// Imports a prospects CSV from `source`. `progress` is called with the number of data
@@ -356,13 +218,6 @@ where
     let mut outcome = Ok(());
     while let Some(msg) = rx.recv().await {
         match msg {
-            Msg::Start {
-                encoding,
-                delimiter,
-            } => {
-                report.encoding = encoding;
-                report.delimiter = char::from(delimiter).to_string();
-            }
             Msg::Rows(rows) => {
                 handled += rows.len() as u64;
                 if let Err(e) = write_batch(&store, rows, &options, &mut report).await {
@@ -379,7 +234,15 @@ where
                     report.failed_items_truncated = true;
                 }
             }
-            Msg::Done { total } => report.total = total,
+            Msg::Done {
+                total,
+                encoding,
+                delimiter,
+            } => {
+                report.total = total;
+                report.encoding = encoding;
+                report.delimiter = char::from(delimiter).to_string();
+            }
             Msg::TooMany { stopped_at } => {
                 outcome = Err(ImportError::TooManyRows {
                     limit: options.max_rows,
@@ -457,35 +320,4 @@ async fn write_batch(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn numbers(text: &str, delimiter: u8) -> Vec<u64> {
-        let queue = std::rc::Rc::new(std::cell::RefCell::new(std::collections::VecDeque::new()));
-        let mut r = RowNumbers {
-            inner: text.as_bytes(),
-            delimiter,
-            state: ScanState::FieldStart,
-            row: 1,
-            row_has_content: false,
-            queue: std::rc::Rc::clone(&queue),
-        };
-        let mut sink = Vec::new();
-        r.read_to_end(&mut sink).expect("read");
-        let out = queue.borrow().iter().copied().collect();
-        out
-    }
-
-    #[test]
-    fn rows_as_a_spreadsheet_counts_them() {
-        // header, stray quote mid-cell (literal), a quoted cell with "" and a line
-        // break, a blank line, a last row without a line break.
-        let text = "h1,h2\r\nab\"c,1\r\n\"x\"\"y\r\nz\",2\r\n\r\nlast,3";
-        assert_eq!(numbers(text, b','), vec![1, 2, 3, 5]);
-        assert_eq!(numbers("a;b\n\"1;2\";3\n", b';'), vec![1, 2]);
-        assert_eq!(numbers("", b','), Vec::<u64>::new());
-    }
 }
