@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/audit", get(audit))
         .route("/api/dnc", get(dnc::list))
         .route("/api/dnc/export.csv", get(dnc::export))
+        .route("/api/dnc/import", axum::routing::post(upload::dnc))
         .route("/api/prospects", get(prospects::list))
         .route(
             "/api/prospects/upload",

@@ -13,6 +13,7 @@ use axum::Json;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::import::dnc::{import_dnc, DncReport};
 use crate::import::{import_prospects, ImportError, Options, Report};
 use crate::prospects::actor;
 use crate::{ApiError, AppState};
@@ -74,16 +75,7 @@ pub async fn prospects(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    let mut multipart = multipart.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_upload",
-            format!(
-                "expected multipart/form-data with a csv field: {}",
-                e.body_text()
-            ),
-        )
-    })?;
+    let multipart = multipart_or_400(multipart)?;
     let options = Options {
         dry_run: flag(&params, "dry_run")?,
         ignore_unknown: flag(&params, "ignore_unknown")?,
@@ -91,6 +83,21 @@ pub async fn prospects(
         region: state.region,
         actor: actor(&headers),
     };
+    let store = state.store.clone();
+    let report = with_csv_field(multipart, move |reader| {
+        import_prospects(store, reader, options, |_| {})
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// Finds the `csv` field and streams it into `import` (run concurrently), so the file
+/// is never held in memory. The importer stopping early stops the reading.
+async fn with_csv_field<T, F, Fut>(mut multipart: Multipart, import: F) -> Result<T, ApiError>
+where
+    F: FnOnce(ChannelReader) -> Fut,
+    Fut: std::future::Future<Output = Result<T, ImportError>>,
+{
     let mut field = loop {
         match multipart.next_field().await {
             Ok(Some(f)) if f.name() == Some("csv") => break f,
@@ -134,7 +141,41 @@ pub async fn prospects(
             }
         }
     };
-    let import = import_prospects(state.store.clone(), reader, options, |_| {});
-    let ((), report) = tokio::join!(pump, import);
-    Ok(Json(report?))
+    let ((), result) = tokio::join!(pump, import(reader));
+    Ok(result?)
+}
+
+fn multipart_or_400(
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Multipart, ApiError> {
+    multipart.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_upload",
+            format!(
+                "expected multipart/form-data with a csv field: {}",
+                e.body_text()
+            ),
+        )
+    })
+}
+
+/// `POST /api/dnc/import` (multipart field `csv`): numbers for the do-not-call list.
+pub async fn dnc(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<DncReport>, ApiError> {
+    let multipart = multipart_or_400(multipart)?;
+    let (store, region, max_rows, who) = (
+        state.store.clone(),
+        state.region,
+        state.import_max_rows,
+        actor(&headers),
+    );
+    let report = with_csv_field(multipart, move |reader| {
+        import_dnc(store, reader, region, max_rows, who)
+    })
+    .await?;
+    Ok(Json(report))
 }

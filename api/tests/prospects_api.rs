@@ -629,6 +629,80 @@ async fn one_prospect_routes(store: SharedStore) {
     );
 }
 
+async fn dnc_import_route(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    store
+        .add_dnc(vec![DncEntry {
+            phone_e164: "+32475123456".into(),
+            reason: "earlier".into(),
+            source: DncSource::Ui,
+            added_by: "ops".into(),
+            added_at: 1,
+        }])
+        .await
+        .expect("dnc");
+    let file = "Telefoon;Reason\r\n0475 12 34 56;again\r\n+32 2 511 12 34;national list\r\n0032 3 231 12 34;\r\nnot a number;x\r\n\r\n09 223 45 67;\r\n";
+    let boundary = "b0undary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csv\"; filename=\"dnc.csv\"\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    );
+    let req = http::Request::post("/api/dnc/import")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("x-actor", "ops@acme")
+        .body(Body::from(body))
+        .expect("req");
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status(), 200);
+    let v: Value =
+        serde_json::from_slice(&res.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(v["total"], 5);
+    assert_eq!(v["added"], 3);
+    assert_eq!(
+        v["already_listed"], 1,
+        "the earlier entry is kept as it was"
+    );
+    assert_eq!(v["failed"], 1);
+    assert_eq!(v["failed_items"][0]["row"], 5);
+    assert_eq!(v["failed_items"][0]["error_code"], "INVALID_PHONE");
+    let listed = store
+        .dnc_lookup(&[
+            "+3225111234".into(),
+            "+3232311234".into(),
+            "+3292234567".into(),
+        ])
+        .await
+        .expect("lookup");
+    assert_eq!(listed.len(), 3);
+    let (_, page) = call(&app, "GET", "/api/dnc?q=%2B3225111234", None).await;
+    assert_eq!(page["items"][0]["reason"], "national list");
+    assert_eq!(page["items"][0]["added_by"], "ops@acme");
+    let (_, page) = call(&app, "GET", "/api/dnc?q=%2B32475123456", None).await;
+    assert_eq!(page["items"][0]["reason"], "earlier");
+    // The list rows follow: the invoice phone of Acme (+3225111234) is now opted out.
+    let (_, rows) = call(&app, "GET", "/api/prospects?opt_out=1", None).await;
+    assert_eq!(names(&rows), vec!["Acme", "Beta"]);
+
+    let bad = "name;city\r\nx;y\r\n";
+    let body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csv\"\r\n\r\n{bad}\r\n--{boundary}--\r\n");
+    let req = http::Request::post("/api/dnc/import")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("req");
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status(), 400);
+    let v: Value =
+        serde_json::from_slice(&res.into_body().collect().await.expect("body").to_bytes())
+            .expect("json");
+    assert_eq!(v["error"]["code"], "unknown_columns");
+}
+
 async fn sqlite() -> (SharedStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
     let store = SqliteStore::open(&dir.path().join("a.db"))
@@ -715,5 +789,18 @@ async fn one_prospect_on_sqlite() {
 async fn one_prospect_on_mongo() {
     if let Some(store) = mongo("one").await {
         one_prospect_routes(store).await;
+    }
+}
+
+#[tokio::test]
+async fn dnc_import_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    dnc_import_route(store).await;
+}
+
+#[tokio::test]
+async fn dnc_import_on_mongo() {
+    if let Some(store) = mongo("dncimport").await {
+        dnc_import_route(store).await;
     }
 }

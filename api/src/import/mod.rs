@@ -3,6 +3,7 @@
 //! `agent5 import` command run the same code.
 
 pub mod decode;
+pub mod dnc;
 pub mod layout;
 pub mod records;
 pub mod row;
