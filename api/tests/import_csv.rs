@@ -1,12 +1,14 @@
 //! The CSV importer on real-world-shaped files (`tests/fixtures/csv/`), with the
 //! report each one must produce, on SQLite and (with `AGENT5_TEST_MONGO_URI`) MongoDB.
 
+mod common;
+
+use common::{mongo, sqlite};
+
 use std::sync::Arc;
 
 use agent5_api::import::{import_prospects, ImportError, Options, Report};
 use agent5_api::store::model::ProspectQuery;
-use agent5_api::store::mongo::MongoStore;
-use agent5_api::store::sqlite::SqliteStore;
 use agent5_api::store::SharedStore;
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -220,34 +222,6 @@ async fn dry_run_and_row_limit(store: SharedStore) {
         2,
         "the rows before the limit are stored"
     );
-}
-
-async fn sqlite() -> (SharedStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tmp");
-    (
-        Arc::new(
-            SqliteStore::open(&dir.path().join("a.db"))
-                .await
-                .expect("open"),
-        ),
-        dir,
-    )
-}
-
-async fn mongo(name: &str) -> Option<SharedStore> {
-    let Ok(uri) = std::env::var("AGENT5_TEST_MONGO_URI") else {
-        assert!(
-            std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
-            "AGENT5_TEST_MONGO_URI unset"
-        );
-        return None;
-    };
-    let db = format!("import_{name}_{}", std::process::id());
-    Some(Arc::new(
-        MongoStore::connect_database(&uri, Some(&db))
-            .await
-            .expect("mongo"),
-    ))
 }
 
 #[tokio::test]

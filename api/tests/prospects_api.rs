@@ -1,11 +1,13 @@
 //! `/api/prospects` list and opt-out through the real router, on SQLite and (with
 //! `AGENT5_TEST_MONGO_URI`) on MongoDB.
 
+mod common;
+
+use common::{mongo, sqlite};
+
 use std::sync::Arc;
 
 use agent5_api::store::model::{Contact, Delivery, DncEntry, DncSource, NewCustomer};
-use agent5_api::store::mongo::MongoStore;
-use agent5_api::store::sqlite::SqliteStore;
 use agent5_api::store::SharedStore;
 use agent5_api::{router, AppState};
 use axum::body::Body;
@@ -701,30 +703,6 @@ async fn dnc_import_route(store: SharedStore) {
         serde_json::from_slice(&res.into_body().collect().await.expect("body").to_bytes())
             .expect("json");
     assert_eq!(v["error"]["code"], "unknown_columns");
-}
-
-async fn sqlite() -> (SharedStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("a.db"))
-        .await
-        .expect("open");
-    (Arc::new(store), dir)
-}
-
-async fn mongo(name: &str) -> Option<SharedStore> {
-    let Ok(uri) = std::env::var("AGENT5_TEST_MONGO_URI") else {
-        assert!(
-            std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
-            "AGENT5_TEST_MONGO_URI unset"
-        );
-        return None;
-    };
-    let db = format!("api_{name}_{}", std::process::id());
-    Some(Arc::new(
-        MongoStore::connect_database(&uri, Some(&db))
-            .await
-            .expect("mongo"),
-    ))
 }
 
 #[tokio::test]

@@ -3,43 +3,9 @@
 //! `AGENT5_REQUIRE_MONGO=1` a missing URI is a failure, not a skip).
 
 mod cases;
+mod common;
 
-use std::sync::Arc;
-
-use agent5_api::store::mongo::MongoStore;
-use agent5_api::store::sqlite::SqliteStore;
-use agent5_api::store::SharedStore;
-
-async fn sqlite() -> (SharedStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tmp");
-    let store = SqliteStore::open(&dir.path().join("agent5.db"))
-        .await
-        .expect("open sqlite");
-    (Arc::new(store), dir)
-}
-
-async fn mongo(test: &str) -> Option<SharedStore> {
-    let Ok(uri) = std::env::var("AGENT5_TEST_MONGO_URI") else {
-        assert!(
-            std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
-            "AGENT5_REQUIRE_MONGO is set but AGENT5_TEST_MONGO_URI is not"
-        );
-        eprintln!("AGENT5_TEST_MONGO_URI unset: skipping the MongoDB run of {test}");
-        return None;
-    };
-    let db = format!("t_{test}_{:08x}", rand_suffix());
-    let store = MongoStore::connect_database(&uri, Some(&db))
-        .await
-        .expect("connect mongo");
-    Some(Arc::new(store))
-}
-
-fn rand_suffix() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    t.subsec_nanos() ^ std::process::id()
-}
+use common::{mongo, sqlite};
 
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
