@@ -33,7 +33,8 @@ async fn ok(store: &SharedStore, name: &str) -> Report {
 }
 
 fn rows_failed(r: &Report) -> Vec<(u64, &str)> {
-    r.failed_items
+    r.failures
+        .failed_items
         .iter()
         .map(|f| (f.row, f.error_code))
         .collect()
@@ -43,7 +44,7 @@ async fn fixtures(store: SharedStore) {
     // Excel: BOM, `;`, CRLF, accents; one opt-out row with two phones.
     let r = ok(&store, "excel_semicolon_bom_crlf.csv").await;
     assert_eq!(
-        (r.total, r.imported, r.created, r.failed),
+        (r.total, r.imported, r.created, r.failures.failed),
         (3, 3, 3, 0),
         "{r:?}"
     );
@@ -81,7 +82,7 @@ async fn fixtures(store: SharedStore) {
 
     // Quoted delimiters and a line break inside a cell; a blank line between rows.
     let r = ok(&store, "quoted_newlines.csv").await;
-    assert_eq!((r.total, r.imported, r.failed), (2, 2, 0));
+    assert_eq!((r.total, r.imported, r.failures.failed), (2, 2, 0));
     assert_eq!(
         r.imported_items.iter().map(|i| i.row).collect::<Vec<_>>(),
         vec![2, 4],
@@ -111,7 +112,7 @@ async fn fixtures(store: SharedStore) {
     assert_eq!(store.count_customers().await.expect("count"), before);
 
     let r = ok(&store, "ten_deliveries_both_spellings.csv").await;
-    assert_eq!((r.imported, r.failed), (1, 0));
+    assert_eq!((r.imported, r.failures.failed), (1, 0));
     let id = r.imported_items[0].id.clone().expect("id");
     let king = store.get_customer(&id).await.expect("customer");
     assert_eq!(king.delivery_addresses.len(), 10);
@@ -123,7 +124,7 @@ async fn fixtures(store: SharedStore) {
     assert_eq!(king.delivery_addresses[1].contact.city, "City 2");
 
     let r = ok(&store, "bad_phones.csv").await;
-    assert_eq!((r.total, r.imported, r.failed), (4, 1, 3));
+    assert_eq!((r.total, r.imported, r.failures.failed), (4, 1, 3));
     assert_eq!(
         rows_failed(&r),
         vec![
@@ -133,12 +134,14 @@ async fn fixtures(store: SharedStore) {
         ]
     );
     assert!(
-        r.failed_items[2].error_message.contains("delivery_1_phone"),
+        r.failures.failed_items[2]
+            .error_message
+            .contains("delivery_1_phone"),
         "{:?}",
-        r.failed_items[2]
+        r.failures.failed_items[2]
     );
     assert_eq!(
-        r.failed_items[0].original_row["invoice_contact_name"],
+        r.failures.failed_items[0].original_row["invoice_contact_name"],
         "Short"
     );
 
@@ -174,7 +177,7 @@ async fn fixtures(store: SharedStore) {
         .expect_err("empty");
     assert_eq!(err.code(), "empty_file");
     let r = ok(&store, "header_only.csv").await;
-    assert_eq!((r.total, r.imported, r.failed), (0, 0, 0));
+    assert_eq!((r.total, r.imported, r.failures.failed), (0, 0, 0));
     let err = run(&store, "binary_renamed.csv", Options::default())
         .await
         .expect_err("binary");

@@ -181,10 +181,10 @@ fn import(args: &ImportFileArgs) -> ExitCode {
                 report.created,
                 report.updated,
                 report.unchanged,
-                report.failed,
+                report.failures.failed,
                 report.total as f64 / secs.max(1e-9)
             );
-            if report.failed > 0 {
+            if report.failures.failed > 0 {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::records::Records;
-use super::run::{FailedItem, ImportError, BATCH};
+use super::run::{FailedItem, Failures, ImportError, BATCH};
 use crate::phone::{Region, E164};
 use crate::store::model::{now_millis, DncEntry, DncSource};
 use crate::store::SharedStore;
@@ -22,7 +22,6 @@ const PHONE_COLUMNS: [&str; 6] = [
     "telephone",
     "telefoon",
 ];
-const MAX_FAILED_ITEMS: usize = 10_000;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct DncReport {
@@ -32,10 +31,9 @@ pub struct DncReport {
     pub added: u64,
     /// Valid numbers that were already listed.
     pub already_listed: u64,
-    pub failed: u64,
     pub encoding: &'static str,
-    pub failed_items: Vec<FailedItem>,
-    pub failed_items_truncated: bool,
+    #[serde(flatten)]
+    pub failures: Failures,
 }
 
 enum Msg {
@@ -175,14 +173,7 @@ where
                     }
                 }
             }
-            Msg::Failed(item) => {
-                report.failed += 1;
-                if report.failed_items.len() < MAX_FAILED_ITEMS {
-                    report.failed_items.push(item);
-                } else {
-                    report.failed_items_truncated = true;
-                }
-            }
+            Msg::Failed(item) => report.failures.push(item),
             Msg::Done { total, encoding } => {
                 report.total = total;
                 report.encoding = encoding;

@@ -71,7 +71,6 @@ pub struct Report {
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
-    pub failed: u64,
     /// New DNC entries from opt-out rows.
     pub dnc_added: u64,
     pub dry_run: bool,
@@ -80,9 +79,27 @@ pub struct Report {
     /// The first 1000 imported rows.
     pub imported_items: Vec<ImportedItem>,
     pub imported_items_truncated: bool,
-    /// The first 10000 failed rows.
+    #[serde(flatten)]
+    pub failures: Failures,
+}
+
+/// A report's failed rows: every one counted, the first 10000 kept.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Failures {
+    pub failed: u64,
     pub failed_items: Vec<FailedItem>,
     pub failed_items_truncated: bool,
+}
+
+impl Failures {
+    pub fn push(&mut self, item: FailedItem) {
+        self.failed += 1;
+        if self.failed_items.len() < MAX_FAILED_ITEMS {
+            self.failed_items.push(item);
+        } else {
+            self.failed_items_truncated = true;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,16 +241,9 @@ where
                     outcome = Err(e);
                     break;
                 }
-                progress(handled + report.failed);
+                progress(handled + report.failures.failed);
             }
-            Msg::Failed(item) => {
-                report.failed += 1;
-                if report.failed_items.len() < MAX_FAILED_ITEMS {
-                    report.failed_items.push(item);
-                } else {
-                    report.failed_items_truncated = true;
-                }
-            }
+            Msg::Failed(item) => report.failures.push(item),
             Msg::Done {
                 total,
                 encoding,
