@@ -29,22 +29,6 @@ async fn backoff(attempt: u32) {
 }
 
 impl MongoStore {
-    async fn one<T: DeserializeOwned>(&self, coll: &str, filter: Document) -> StoreResult<T> {
-        let found = self.coll(coll).find_one(filter).await.map_err(err)?;
-        without_id(found.ok_or(StoreError::NotFound)?)
-    }
-
-    async fn all<T: DeserializeOwned>(
-        &self,
-        coll: &str,
-        filter: Document,
-        sort: Document,
-    ) -> StoreResult<Vec<T>> {
-        let cursor = self.coll(coll).find(filter).sort(sort).await.map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(without_id).collect()
-    }
-
     /// Replaces `_id: id` if its version is `expected`, else tells why not.
     async fn replace_versioned(
         &self,
@@ -106,28 +90,19 @@ impl AgentStore for MongoStore {
 
     async fn update_agent(&self, agent: AgentProfile) -> StoreResult<AgentProfile> {
         self.ready().await?;
-        let res = self
-            .coll("agent_profiles")
-            .replace_one(doc! { "_id": &agent.id }, with_id(&agent, &agent.id)?)
-            .await
-            .map_err(err_on("name"))?;
-        if res.matched_count == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.replace_by_id(
+            "agent_profiles",
+            &agent.id,
+            with_id(&agent, &agent.id)?,
+            "name",
+        )
+        .await?;
         Ok(agent)
     }
 
     async fn delete_agent(&self, id: &str) -> StoreResult<()> {
         self.ready().await?;
-        let res = self
-            .coll("agent_profiles")
-            .delete_one(doc! { "_id": id })
-            .await
-            .map_err(err)?;
-        if res.deleted_count == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id("agent_profiles", id).await
     }
 
     async fn list_agents(&self) -> StoreResult<Vec<AgentProfile>> {

@@ -14,6 +14,7 @@ mod records;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::error::{
     ErrorKind, WriteFailure, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT,
@@ -69,6 +70,59 @@ impl MongoStore {
             client,
             indexed: std::sync::Arc::new(tokio::sync::OnceCell::new()),
         })
+    }
+
+    pub(crate) async fn one<T: serde::de::DeserializeOwned>(
+        &self,
+        coll: &str,
+        filter: Document,
+    ) -> StoreResult<T> {
+        let found = self.coll(coll).find_one(filter).await.map_err(err)?;
+        without_id(found.ok_or(StoreError::NotFound)?)
+    }
+
+    pub(crate) async fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        coll: &str,
+        filter: Document,
+        sort: Document,
+    ) -> StoreResult<Vec<T>> {
+        let cursor = self.coll(coll).find(filter).sort(sort).await.map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        docs.into_iter().map(without_id).collect()
+    }
+
+    /// Replaces the document `_id: id`; `NotFound` if absent, `Conflict { unique }` on a
+    /// duplicate of the collection's unique key.
+    pub(crate) async fn replace_by_id(
+        &self,
+        coll: &str,
+        id: &str,
+        doc: Document,
+        unique: &str,
+    ) -> StoreResult<()> {
+        let res = self
+            .coll(coll)
+            .replace_one(doc! { "_id": id }, doc)
+            .await
+            .map_err(err_on(unique))?;
+        if res.matched_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Deletes the document `_id: id`; `NotFound` if absent.
+    pub(crate) async fn delete_by_id(&self, coll: &str, id: &str) -> StoreResult<()> {
+        let res = self
+            .coll(coll)
+            .delete_one(doc! { "_id": id })
+            .await
+            .map_err(err)?;
+        if res.deleted_count == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Ensures the indexes once; until that succeeded every operation is `Unavailable`

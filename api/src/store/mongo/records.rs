@@ -5,11 +5,9 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::options::FindOptions;
 
-use super::{decode, encode, err, err_on, with_id, without_id, MongoStore};
+use super::{decode, encode, err, err_on, with_id, MongoStore};
 use crate::store::model::{now_millis, prefix_end, AuditEntry, DncEntry, FieldDef, Page};
-use crate::store::{
-    AuditStore, DncStore, FieldDefStore, StoreError, StoreResult, WebhookEventStore,
-};
+use crate::store::{AuditStore, DncStore, FieldDefStore, StoreResult, WebhookEventStore};
 
 const DNC: &str = "dnc";
 const CONTACTS: &str = "prospect_contacts";
@@ -175,40 +173,29 @@ impl FieldDefStore for MongoStore {
 
     async fn update_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
         self.ready().await?;
-        let res = self
-            .coll("prospect_field_defs")
-            .replace_one(doc! { "_id": &def.id }, with_id(&def, &def.id)?)
-            .await
-            .map_err(err_on("key"))?;
-        if res.matched_count == 0 {
-            return Err(StoreError::NotFound);
-        }
+        self.replace_by_id(
+            "prospect_field_defs",
+            &def.id,
+            with_id(&def, &def.id)?,
+            "key",
+        )
+        .await?;
         Ok(def)
     }
 
     async fn delete_field_def(&self, id: &str) -> StoreResult<()> {
         self.ready().await?;
-        let res = self
-            .coll("prospect_field_defs")
-            .delete_one(doc! { "_id": id })
-            .await
-            .map_err(err)?;
-        if res.deleted_count == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.delete_by_id("prospect_field_defs", id).await
     }
 
     async fn list_field_defs(&self) -> StoreResult<Vec<FieldDef>> {
         self.ready().await?;
-        let cursor = self
-            .coll("prospect_field_defs")
-            .find(doc! {})
-            .sort(doc! { "order": 1, "key": 1 })
-            .await
-            .map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(without_id).collect()
+        self.all(
+            "prospect_field_defs",
+            doc! {},
+            doc! { "order": 1, "key": 1 },
+        )
+        .await
     }
 }
 
