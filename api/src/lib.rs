@@ -5,6 +5,7 @@
 pub mod csv_out;
 pub mod dnc;
 mod error;
+pub mod export;
 pub mod field_defs;
 pub mod import;
 pub mod phone;
@@ -73,7 +74,12 @@ pub fn router(state: AppState) -> Router {
             "/api/prospects/upload",
             axum::routing::post(upload::prospects),
         )
+        .route(
+            "/api/prospects/upload_deliveries",
+            axum::routing::post(upload::deliveries),
+        )
         .route("/api/prospects/template.csv", get(templates::prospects))
+        .route("/api/prospects/export.csv", get(export::export))
         .route(
             "/api/prospects/deliveries_template.csv",
             get(templates::deliveries),

@@ -1,4 +1,4 @@
-//! `POST /api/prospects/upload` (multipart field `csv`): the upload streams from the
+//! `POST /api/prospects/upload` and `/upload_deliveries` (multipart field `csv`): the upload streams from the
 //! request into the importer through a bounded channel, so a 50 MiB file never sits in
 //! memory. `?dry_run=1` validates and reports without writing; `?ignore_unknown=1`
 //! skips unknown columns instead of refusing the file.
@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use crate::import::dnc::{import_dnc, DncReport};
-use crate::import::{import_prospects, ImportError, Options, Report};
+use crate::import::{import_deliveries, import_prospects, ImportError, Options, Report, Target};
 use crate::prospects::actor;
 use crate::{ApiError, AppState};
 
@@ -40,7 +40,7 @@ impl Read for ChannelReader {
     }
 }
 
-fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
+pub(crate) fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match params.get(name).map(|v| v.trim()) {
         None | Some("" | "0" | "false") => Ok(false),
         Some("1" | "true") => Ok(true),
@@ -68,6 +68,21 @@ impl From<ImportError> for ApiError {
     }
 }
 
+fn options(
+    state: &AppState,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Options, ApiError> {
+    Ok(Options {
+        dry_run: flag(params, "dry_run")?,
+        ignore_unknown: flag(params, "ignore_unknown")?,
+        max_rows: state.import_max_rows,
+        region: state.region,
+        actor: actor(headers),
+        target: Target::default(),
+    })
+}
+
 /// `POST /api/prospects/upload`
 pub async fn prospects(
     State(state): State<AppState>,
@@ -76,16 +91,27 @@ pub async fn prospects(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
     let multipart = multipart_or_400(multipart)?;
-    let options = Options {
-        dry_run: flag(&params, "dry_run")?,
-        ignore_unknown: flag(&params, "ignore_unknown")?,
-        max_rows: state.import_max_rows,
-        region: state.region,
-        actor: actor(&headers),
-    };
+    let options = options(&state, &params, &headers)?;
     let store = state.store.clone();
     let report = with_csv_field(multipart, move |reader| {
         import_prospects(store, reader, options, |_| {})
+    })
+    .await?;
+    Ok(Json(report))
+}
+
+/// `POST /api/prospects/upload_deliveries`
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<Report>, ApiError> {
+    let multipart = multipart_or_400(multipart)?;
+    let options = options(&state, &params, &headers)?;
+    let store = state.store.clone();
+    let report = with_csv_field(multipart, move |reader| {
+        import_deliveries(store, reader, options, |_| {})
     })
     .await?;
     Ok(Json(report))

@@ -1,9 +1,12 @@
-//! The command line: `agent5 serve` (the default), `agent5 check-config`.
+//! The command line: `agent5 serve` (the default), `agent5 check-config`,
+//! `agent5 import prospects|deliveries FILE`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+use agent5_api::import::Target;
 
 use crate::config::{Config, Layered, Overrides, ProcessEnv};
 
@@ -37,6 +40,8 @@ enum Command {
 enum ImportWhat {
     /// Prospects (the template.csv columns); prints the report as JSON.
     Prospects(ImportFileArgs),
+    /// Deliveries of existing customers (the deliveries_template.csv columns).
+    Deliveries(ImportFileArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,7 +93,10 @@ pub fn main() -> ExitCode {
         Some(Command::CheckConfig(args)) => check_config(&args),
         Some(Command::Import {
             what: ImportWhat::Prospects(args),
-        }) => import(&args),
+        }) => import(&args, Target::Prospects),
+        Some(Command::Import {
+            what: ImportWhat::Deliveries(args),
+        }) => import(&args, Target::Deliveries),
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
     }
@@ -152,7 +160,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
     }
 }
 
-fn import(args: &ImportFileArgs) -> ExitCode {
+fn import(args: &ImportFileArgs, target: Target) -> ExitCode {
     let overrides = Overrides {
         data_dir: args.data_dir.clone(),
         ..Overrides::default()
@@ -170,6 +178,7 @@ fn import(args: &ImportFileArgs) -> ExitCode {
         dry_run: args.dry_run,
         ignore_unknown: args.ignore_unknown,
         report: args.report.as_deref(),
+        target,
     };
     match crate::import_cmd::run(&config, &run) {
         Ok(report) => {

@@ -1,4 +1,4 @@
-//! `agent5 import prospects FILE.csv`: the HTTP upload's importer on a local file, for
+//! `agent5 import prospects|deliveries FILE.csv`: the HTTP upload's importer on a local file, for
 //! files too big to send through a browser. Same parsing, same batches, same report
 //! (written as JSON to stdout or `--report`), with a progress bar on stderr.
 
@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use agent5_api::import::{import_deliveries, import_prospects, Target};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -29,6 +30,7 @@ pub struct ImportArgs<'a> {
     pub dry_run: bool,
     pub ignore_unknown: bool,
     pub report: Option<&'a Path>,
+    pub target: agent5_api::import::Target,
 }
 
 /// Runs the import; the error is the one line to print.
@@ -54,20 +56,20 @@ pub fn run(config: &Config, args: &ImportArgs<'_>) -> Result<agent5_api::import:
         max_rows: config.limits.upload_max_rows,
         region: config.default_region,
         actor: "cli".into(),
+        target: args.target,
     };
     let reader = Counted {
         inner: file,
         bar: bar.clone(),
     };
     let rows_bar = bar.clone();
-    let result = runtime.block_on(agent5_api::import::import_prospects(
-        store,
-        reader,
-        options,
-        move |rows| {
-            rows_bar.set_message(format!("{rows} rows"));
-        },
-    ));
+    let progress = move |rows: u64| rows_bar.set_message(format!("{rows} rows"));
+    let result = runtime.block_on(async {
+        match args.target {
+            Target::Prospects => import_prospects(store, reader, options, progress).await,
+            Target::Deliveries => import_deliveries(store, reader, options, progress).await,
+        }
+    });
     bar.finish_and_clear();
     let report = result.map_err(|e| format!("{}: {e}", e.code()))?;
     let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;

@@ -25,9 +25,29 @@ pub enum Field {
     Notes,
 }
 
+/// How a deliveries-only row names its parent customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParentField {
+    Phone,
+    Mobile,
+    Email,
+}
+
+/// Which upload a header belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Target {
+    /// `POST /upload`: customers with `delivery_1..N` in the same row.
+    #[default]
+    Prospects,
+    /// `POST /upload_deliveries`: one delivery per row, attached to an existing customer
+    /// (its columns are read as delivery 1).
+    Deliveries,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Column {
     Invoice(Field),
+    Parent(ParentField),
     /// `custom_<key>` of the customer's invoice contact.
     Custom(String),
     /// Delivery number 1..=10.
@@ -36,7 +56,9 @@ pub enum Column {
     Unknown(String),
 }
 
-pub const MAX_DELIVERIES: u8 = 10;
+/// The highest `N` of a `delivery_N_*` column (the per-customer delivery limit).
+pub const MAX_DELIVERIES: u8 = 50;
+const _: () = assert!(MAX_DELIVERIES as usize == crate::store::model::MAX_DELIVERIES);
 
 fn invoice_field(suffix: &str) -> Option<Field> {
     Some(match suffix {
@@ -82,13 +104,16 @@ fn split_delivery(name: &str) -> Option<(u8, &str)> {
 }
 
 /// Reads one header cell. `custom_keys` are the defined field keys.
-pub fn classify(raw: &str, custom_keys: &[String]) -> Column {
+pub fn classify(raw: &str, custom_keys: &[String], target: Target) -> Column {
     let name = raw
         .trim()
         .trim_start_matches('\u{feff}')
         .trim()
         .to_ascii_lowercase();
     let known = |k: &str| custom_keys.iter().any(|c| c == k);
+    if target == Target::Deliveries {
+        return classify_delivery(&name, raw, &known);
+    }
     if let Some(key) = name.strip_prefix("custom_") {
         return if known(key) {
             Column::Custom(key.to_owned())
@@ -107,6 +132,31 @@ pub fn classify(raw: &str, custom_keys: &[String]) -> Column {
         } else if let Some(f) = delivery_field(suffix) {
             return Column::Delivery(n, f);
         }
+    }
+    Column::Unknown(raw.trim().to_owned())
+}
+
+/// A deliveries-only header cell: `parent_*`, `delivery_<field>`, `custom_<key>`
+/// (the template's spelling) or `delivery_custom_<key>`.
+fn classify_delivery(name: &str, raw: &str, known: &dyn Fn(&str) -> bool) -> Column {
+    let parent = match name {
+        "parent_invoice_phone" => Some(ParentField::Phone),
+        "parent_invoice_mobile" | "parent_invoice_mobile_nr" => Some(ParentField::Mobile),
+        "parent_email" | "parent_invoice_email" => Some(ParentField::Email),
+        _ => None,
+    };
+    if let Some(p) = parent {
+        return Column::Parent(p);
+    }
+    let custom = name
+        .strip_prefix("custom_")
+        .or_else(|| name.strip_prefix("delivery_custom_"));
+    if let Some(key) = custom {
+        if known(key) {
+            return Column::DeliveryCustom(1, key.to_owned());
+        }
+    } else if let Some(f) = name.strip_prefix("delivery_").and_then(delivery_field) {
+        return Column::Delivery(1, f);
     }
     Column::Unknown(raw.trim().to_owned())
 }
@@ -142,6 +192,7 @@ impl Layout {
     pub fn from_header<S: AsRef<str>>(
         header: &[S],
         custom_keys: &[String],
+        target: Target,
         ignore_unknown: bool,
     ) -> Result<Self, LayoutError> {
         if header.iter().all(|h| h.as_ref().trim().is_empty()) {
@@ -149,7 +200,7 @@ impl Layout {
         }
         let columns: Vec<Column> = header
             .iter()
-            .map(|h| classify(h.as_ref(), custom_keys))
+            .map(|h| classify(h.as_ref(), custom_keys, target))
             .collect();
         let unknown: Vec<String> = columns
             .iter()
@@ -203,6 +254,8 @@ pub fn detect_delimiter(header_line: &str) -> u8 {
 mod tests {
     use super::*;
 
+    const P: Target = Target::Prospects;
+
     fn keys() -> Vec<String> {
         vec!["region".into(), "account".into()]
     }
@@ -211,39 +264,39 @@ mod tests {
     fn both_delivery_spellings_and_custom_columns() {
         let k = keys();
         assert_eq!(
-            classify(" Invoice_Phone ", &k),
+            classify(" Invoice_Phone ", &k, P),
             Column::Invoice(Field::Phone)
         );
         assert_eq!(
-            classify("invoice_mobile_nr", &k),
+            classify("invoice_mobile_nr", &k, P),
             Column::Invoice(Field::Mobile)
         );
         assert_eq!(
-            classify("delivery_1_phone", &k),
+            classify("delivery_1_phone", &k, P),
             Column::Delivery(1, Field::Phone)
         );
         assert_eq!(
-            classify("delivery1_mobile_nr", &k),
+            classify("delivery1_mobile_nr", &k, P),
             Column::Delivery(1, Field::Mobile)
         );
         assert_eq!(
-            classify("delivery10_contact_name", &k),
+            classify("delivery10_contact_name", &k, P),
             Column::Delivery(10, Field::Name)
         );
         assert_eq!(
-            classify("delivery_2_custom_region", &k),
+            classify("delivery_2_custom_region", &k, P),
             Column::DeliveryCustom(2, "region".into())
         );
         assert_eq!(
-            classify("custom_account", &k),
+            classify("custom_account", &k, P),
             Column::Custom("account".into())
         );
         assert_eq!(
-            classify("\u{feff}invoice_company", &k),
+            classify("\u{feff}invoice_company", &k, P),
             Column::Invoice(Field::Company)
         );
         for unknown in [
-            "delivery_11_city",
+            "delivery_51_city",
             "delivery_0_city",
             "custom_nope",
             "invoice_fax",
@@ -251,7 +304,7 @@ mod tests {
             "notes",
         ] {
             assert!(
-                matches!(classify(unknown, &k), Column::Unknown(_)),
+                matches!(classify(unknown, &k, Target::Prospects), Column::Unknown(_)),
                 "{unknown}"
             );
         }
@@ -261,21 +314,54 @@ mod tests {
     fn header_problems_are_named() {
         let k = keys();
         assert_eq!(
-            Layout::from_header(&["invoice_phone", "fax", "custom_nope"], &k, false),
+            Layout::from_header(&["invoice_phone", "fax", "custom_nope"], &k, P, false),
             Err(LayoutError::Unknown(vec![
                 "fax".into(),
                 "custom_nope".into()
             ]))
         );
-        assert!(Layout::from_header(&["invoice_phone", "fax"], &k, true).is_ok());
+        assert!(Layout::from_header(&["invoice_phone", "fax"], &k, P, true).is_ok());
         assert_eq!(
-            Layout::from_header(&["delivery_1_city", "delivery1_city"], &k, false),
+            Layout::from_header(&["delivery_1_city", "delivery1_city"], &k, P, false),
             Err(LayoutError::Duplicate(vec!["delivery1_city".into()]))
         );
         assert_eq!(
-            Layout::from_header(&["", " "], &k, false),
+            Layout::from_header(&["", " "], &k, P, false),
             Err(LayoutError::Empty)
         );
+    }
+
+    #[test]
+    fn deliveries_headers() {
+        let k = keys();
+        let d = |name| classify(name, &k, Target::Deliveries);
+        assert_eq!(
+            d("parent_invoice_phone"),
+            Column::Parent(ParentField::Phone)
+        );
+        assert_eq!(
+            d("Parent_Invoice_Mobile"),
+            Column::Parent(ParentField::Mobile)
+        );
+        assert_eq!(d("parent_email"), Column::Parent(ParentField::Email));
+        assert_eq!(d("delivery_mobile"), Column::Delivery(1, Field::Mobile));
+        assert_eq!(d("delivery_contact_name"), Column::Delivery(1, Field::Name));
+        assert_eq!(
+            d("custom_region"),
+            Column::DeliveryCustom(1, "region".into())
+        );
+        assert_eq!(
+            d("delivery_custom_account"),
+            Column::DeliveryCustom(1, "account".into())
+        );
+        for unknown in [
+            "delivery_1_city",
+            "invoice_phone",
+            "delivery_vat",
+            "custom_nope",
+        ] {
+            assert!(matches!(d(unknown), Column::Unknown(_)), "{unknown}");
+        }
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! CSV import of prospects: decoding, header layout, and row parsing. Each stage is a
+//! CSV import of prospects and deliveries: decoding, header layout, and row parsing. Each stage is a
 //! plain function or reader over `std::io::Read`, so the HTTP upload and the
 //! `agent5 import` command run the same code.
 
@@ -9,4 +9,5 @@ pub mod records;
 pub mod row;
 pub mod run;
 
-pub use run::{import_prospects, ImportError, Options, Report};
+pub use layout::Target;
+pub use run::{import_deliveries, import_prospects, ImportError, Options, Report};

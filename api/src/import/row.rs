@@ -8,16 +8,26 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::layout::{Column, Field, Layout};
+use super::layout::{Column, Field, Layout, ParentField};
 use crate::field_defs::{check_value, compile};
 use crate::phone::{Region, E164};
-use crate::store::model::{upsert_key, Contact, Delivery, FieldDef, NewCustomer};
+use crate::store::model::{
+    upsert_key, Contact, Delivery, FieldDef, NewCustomer, NewDelivery, ParentKey,
+};
 
 /// A parsed row ready to be written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedRow {
     pub customer: NewCustomer,
     /// Phones of contacts marked opt-out in this row.
+    pub opt_out_phones: Vec<String>,
+}
+
+/// A parsed deliveries-only row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedDelivery {
+    pub delivery: NewDelivery,
+    /// The delivery's phones when the row marks it opt-out.
     pub opt_out_phones: Vec<String>,
 }
 
@@ -144,14 +154,19 @@ fn field_id(f: Field) -> u8 {
     f as u8
 }
 
-pub fn parse<S: AsRef<str>>(
-    layout: &Layout,
-    record: &[S],
-    defs: &Definitions,
-    region: Region,
-) -> Result<ParsedRow, RowError> {
-    let mut invoice = Cells::default();
-    let mut deliveries: BTreeMap<u8, Cells<'_>> = BTreeMap::new();
+/// The cells of one row, per contact, plus the parent columns of a deliveries row.
+#[derive(Default)]
+struct Gathered<'a> {
+    invoice: Cells<'a>,
+    deliveries: BTreeMap<u8, Cells<'a>>,
+    parent: Vec<(ParentField, &'a str)>,
+}
+
+fn gather<'a, S: AsRef<str>>(
+    layout: &'a Layout,
+    record: &'a [S],
+) -> Result<Gathered<'a>, RowError> {
+    let mut g = Gathered::default();
     for (i, col) in layout.columns.iter().enumerate() {
         let cell = record.get(i).map_or("", |c| c.as_ref());
         if cell.contains('\u{FFFD}') {
@@ -161,18 +176,22 @@ pub fn parse<S: AsRef<str>>(
             ));
         }
         let cell = cell.trim();
-        let (target, custom_key, field) = match col {
-            Column::Invoice(f) => (&mut invoice, None, Some(*f)),
-            Column::Custom(k) => (&mut invoice, Some(k.as_str()), None),
-            Column::Delivery(n, f) => (deliveries.entry(*n).or_default(), None, Some(*f)),
-            Column::DeliveryCustom(n, k) => {
-                (deliveries.entry(*n).or_default(), Some(k.as_str()), None)
-            }
-            Column::Unknown(_) => continue,
-        };
         if cell.is_empty() {
             continue;
         }
+        let (target, custom_key, field) = match col {
+            Column::Invoice(f) => (&mut g.invoice, None, Some(*f)),
+            Column::Custom(k) => (&mut g.invoice, Some(k.as_str()), None),
+            Column::Delivery(n, f) => (g.deliveries.entry(*n).or_default(), None, Some(*f)),
+            Column::DeliveryCustom(n, k) => {
+                (g.deliveries.entry(*n).or_default(), Some(k.as_str()), None)
+            }
+            Column::Parent(p) => {
+                g.parent.push((*p, cell));
+                continue;
+            }
+            Column::Unknown(_) => continue,
+        };
         target.any = true;
         match (field, custom_key) {
             (Some(f), _) => {
@@ -182,6 +201,100 @@ pub fn parse<S: AsRef<str>>(
             (None, None) => {}
         }
     }
+    Ok(g)
+}
+
+/// A deliveries-only row: the parent keys (phone, mobile, email, in that order) and
+/// one delivery.
+pub fn parse_delivery<S: AsRef<str>>(
+    layout: &Layout,
+    record: &[S],
+    defs: &Definitions,
+    region: Region,
+) -> Result<ParsedDelivery, RowError> {
+    let g = gather(layout, record)?;
+    let mut parent = Vec::new();
+    for wanted in [ParentField::Phone, ParentField::Mobile, ParentField::Email] {
+        for (_, cell) in g.parent.iter().filter(|(p, _)| *p == wanted) {
+            let key = match wanted {
+                ParentField::Email => ParentKey::email(cell),
+                ParentField::Phone | ParentField::Mobile => {
+                    let column = if wanted == ParentField::Phone {
+                        "parent_invoice_phone"
+                    } else {
+                        "parent_invoice_mobile"
+                    };
+                    let e164 = E164::normalize(cell, region).map_err(|e| {
+                        row_err("INVALID_PHONE", format!("{column}: {cell:?} is {e}"))
+                    })?;
+                    ParentKey::Phone(e164.into_string())
+                }
+            };
+            parent.push(key);
+        }
+    }
+    if parent.is_empty() {
+        return Err(row_err(
+            "MISSING_PARENT_KEY",
+            "a row needs parent_invoice_phone, parent_invoice_mobile or parent_email",
+        ));
+    }
+    let empty = Cells::default();
+    let cells = g.deliveries.get(&1).unwrap_or(&empty);
+    let (contact, tags, opt_out) = build_contact("delivery", cells, defs, region)?;
+    if contact.phone.is_none()
+        && contact.mobile.is_none()
+        && contact.name.is_empty()
+        && contact.address.is_empty()
+    {
+        return Err(row_err(
+            "MISSING_REQUIRED",
+            "a delivery needs delivery_phone, delivery_mobile, delivery_contact_name or delivery_address",
+        ));
+    }
+    let opt_out_phones = if opt_out {
+        contact
+            .phone
+            .iter()
+            .chain(contact.mobile.iter())
+            .cloned()
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(ParsedDelivery {
+        delivery: NewDelivery {
+            parent,
+            delivery: Delivery {
+                code: String::new(),
+                notes: notes(cells),
+                contact,
+                tags,
+            },
+        },
+        opt_out_phones,
+    })
+}
+
+fn notes(cells: &Cells<'_>) -> String {
+    cells
+        .fields
+        .get(&field_id(Field::Notes))
+        .map(|s| (*s).to_owned())
+        .unwrap_or_default()
+}
+
+pub fn parse<S: AsRef<str>>(
+    layout: &Layout,
+    record: &[S],
+    defs: &Definitions,
+    region: Region,
+) -> Result<ParsedRow, RowError> {
+    let Gathered {
+        invoice,
+        deliveries,
+        ..
+    } = gather(layout, record)?;
     let (contact, tags, invoice_opt_out) = build_contact("invoice", &invoice, defs, region)?;
     let mut opt_out_phones = Vec::new();
     if invoice_opt_out {
@@ -201,11 +314,7 @@ pub fn parse<S: AsRef<str>>(
         }
         customer.deliveries.push(Delivery {
             code: label,
-            notes: cells
-                .fields
-                .get(&field_id(Field::Notes))
-                .map(|s| (*s).to_owned())
-                .unwrap_or_default(),
+            notes: notes(cells),
             contact,
             tags,
         });
@@ -231,12 +340,12 @@ fn build_contact(
     region: Region,
 ) -> Result<(Contact, Vec<String>, bool), RowError> {
     let get = |f: Field| cells.fields.get(&field_id(f)).copied().unwrap_or("");
-    let column = |suffix: &str| {
-        if label == "invoice" {
-            format!("invoice_{suffix}")
-        } else {
-            format!("{label}_{suffix}")
-        }
+    // Error messages name the column as the file spells it.
+    let column = |suffix: &str| match label {
+        "invoice" => format!("invoice_{suffix}"),
+        "delivery" if suffix.starts_with("custom_") => suffix.to_owned(),
+        "delivery" if suffix == "mobile_nr" => "delivery_mobile".to_owned(),
+        _ => format!("{label}_{suffix}"),
     };
     let phone = |f: Field, suffix: &str| -> Result<Option<String>, RowError> {
         let cell = get(f);
@@ -328,6 +437,7 @@ fn build_contact(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::layout::Target;
 
     fn def(key: &str, kind: &str, required: bool) -> FieldDef {
         FieldDef {
@@ -351,7 +461,7 @@ mod tests {
     fn setup(header: &[&str], defs: Vec<FieldDef>) -> (Layout, Definitions) {
         let defs = Definitions::new(defs);
         (
-            Layout::from_header(header, &defs.keys(), false).expect("layout"),
+            Layout::from_header(header, &defs.keys(), Target::Prospects, false).expect("layout"),
             defs,
         )
     }
@@ -434,6 +544,50 @@ mod tests {
         assert!(ok.customer.invoice.language_confirmed);
         let e = parse_row(&["A\u{FFFD}", "a@x.be", "", "", ""]).expect_err("encoding");
         assert_eq!(e.code, "INVALID_ENCODING");
+    }
+
+    #[test]
+    fn delivery_rows_need_a_parent_and_a_place() {
+        let defs = Definitions::new(vec![def("dock", "number", false)]);
+        let layout = Layout::from_header(
+            &[
+                "parent_email",
+                "parent_invoice_phone",
+                "delivery_phone",
+                "delivery_address",
+                "delivery_opt_out",
+                "custom_dock",
+            ],
+            &defs.keys(),
+            Target::Deliveries,
+            false,
+        )
+        .expect("layout");
+        let p = |cells: &[&str]| parse_delivery(&layout, cells, &defs, Region::default());
+        let ok = p(&["A@X.be", "02 511 12 34", "0475 12 34 56", "", "yes", "3"]).expect("row");
+        assert_eq!(
+            ok.delivery.parent,
+            vec![
+                ParentKey::Phone("+3225111234".into()),
+                ParentKey::Email("a@x.be".into())
+            ]
+        );
+        assert_eq!(ok.opt_out_phones, vec!["+32475123456"]);
+        assert_eq!(ok.delivery.delivery.contact.custom["dock"], 3.0);
+        assert_eq!(
+            p(&["", "", "0475 12 34 56", "", "", ""])
+                .expect_err("parent")
+                .code,
+            "MISSING_PARENT_KEY"
+        );
+        assert_eq!(
+            p(&["a@x.be", "", "", "", "", ""]).expect_err("place").code,
+            "MISSING_REQUIRED"
+        );
+        let e = p(&["a@x.be", "12", "", "Street 1", "", ""]).expect_err("phone");
+        assert!(e.message.starts_with("parent_invoice_phone"), "{e:?}");
+        let e = p(&["a@x.be", "", "", "Street 1", "", "x"]).expect_err("custom");
+        assert!(e.message.starts_with("custom_dock"), "{e:?}");
     }
 
     #[test]

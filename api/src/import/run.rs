@@ -10,11 +10,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::layout::{Layout, LayoutError};
+use super::layout::{Layout, LayoutError, Target};
 use super::records::Records;
-use super::row::{parse, Definitions, ParsedRow};
+use super::row::{parse, parse_delivery, Definitions, ParsedDelivery, ParsedRow};
 use crate::phone::Region;
-use crate::store::model::{now_millis, DncEntry, DncSource};
+use crate::store::model::{now_millis, AttachError, DncEntry, DncSource};
 use crate::store::{SharedStore, StoreError};
 
 pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;
@@ -30,6 +30,7 @@ pub struct Options {
     pub region: Region,
     /// Who the DNC entries of opt-out rows are attributed to.
     pub actor: String,
+    pub target: Target,
 }
 
 impl Default for Options {
@@ -40,6 +41,7 @@ impl Default for Options {
             max_rows: DEFAULT_MAX_ROWS,
             region: Region::default(),
             actor: "upload".into(),
+            target: Target::Prospects,
         }
     }
 }
@@ -47,9 +49,12 @@ impl Default for Options {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ImportedItem {
     pub row: u64,
-    /// The customer id (absent on a dry run).
+    /// The customer id (absent on a prospects dry run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The delivery's code (deliveries uploads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub created: bool,
 }
 
@@ -125,9 +130,32 @@ impl ImportError {
     }
 }
 
+/// Parsed rows of one kind, with their spreadsheet row numbers.
+enum Batch {
+    Customers(Vec<(u64, ParsedRow)>),
+    /// With each row's cells, for a report of rows whose parent is not found.
+    Deliveries(Vec<(u64, ParsedDelivery, Map<String, Value>)>),
+}
+
+impl Batch {
+    fn new(target: Target) -> Self {
+        match target {
+            Target::Prospects => Self::Customers(Vec::with_capacity(BATCH)),
+            Target::Deliveries => Self::Deliveries(Vec::with_capacity(BATCH)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Customers(v) => v.len(),
+            Self::Deliveries(v) => v.len(),
+        }
+    }
+}
+
 /// What the parser thread sends.
 enum Msg {
-    Rows(Vec<(u64, ParsedRow)>),
+    Rows(Batch),
     Failed(FailedItem),
     Done {
         total: u64,
@@ -150,14 +178,19 @@ fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &
             return;
         }
     };
-    let layout = match Layout::from_header(&records.header, &defs.keys(), options.ignore_unknown) {
+    let layout = match Layout::from_header(
+        &records.header,
+        &defs.keys(),
+        options.target,
+        options.ignore_unknown,
+    ) {
         Ok(l) => l,
         Err(e) => {
             send(Msg::Error(e.into()));
             return;
         }
     };
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::new(options.target);
     let mut total = 0u64;
     while let Some(next) = records.next_record() {
         let (row, record) = match next {
@@ -169,39 +202,40 @@ fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &
         };
         total += 1;
         if total > options.max_rows {
-            if !batch.is_empty() {
-                send(Msg::Rows(std::mem::take(&mut batch)));
+            if batch.len() > 0 {
+                send(Msg::Rows(batch));
             }
             send(Msg::TooMany { stopped_at: row });
             return;
         }
         let cells: Vec<&str> = record.iter().collect();
-        match parse(&layout, &cells, defs, options.region) {
-            Ok(parsed) => {
-                batch.push((row, parsed));
-                if batch.len() == BATCH
-                    && !send(Msg::Rows(std::mem::replace(
-                        &mut batch,
-                        Vec::with_capacity(BATCH),
-                    )))
-                {
-                    return;
-                }
+        let parsed = match &mut batch {
+            Batch::Customers(rows) => {
+                parse(&layout, &cells, defs, options.region).map(|p| rows.push((row, p)))
             }
-            Err(e) => {
-                let failed = FailedItem {
-                    row,
-                    error_code: e.code,
-                    error_message: e.message,
-                    original_row: records.original_row(&cells),
-                };
-                if !send(Msg::Failed(failed)) {
-                    return;
-                }
+            Batch::Deliveries(rows) => parse_delivery(&layout, &cells, defs, options.region)
+                .map(|p| rows.push((row, p, records.original_row(&cells)))),
+        };
+        if let Err(e) = parsed {
+            let failed = FailedItem {
+                row,
+                error_code: e.code,
+                error_message: e.message,
+                original_row: records.original_row(&cells),
+            };
+            if !send(Msg::Failed(failed)) {
+                return;
             }
+        } else if batch.len() == BATCH
+            && !send(Msg::Rows(std::mem::replace(
+                &mut batch,
+                Batch::new(options.target),
+            )))
+        {
+            return;
         }
     }
-    if !batch.is_empty() {
+    if batch.len() > 0 {
         send(Msg::Rows(batch));
     }
     send(Msg::Done {
@@ -222,6 +256,34 @@ pub async fn import_prospects<R>(
 where
     R: Read + Send + 'static,
 {
+    import(store, source, options, Target::Prospects, progress).await
+}
+
+/// Imports a deliveries-only CSV from `source`: each row's delivery is attached to the
+/// customer its `parent_*` columns name.
+pub async fn import_deliveries<R>(
+    store: SharedStore,
+    source: R,
+    options: Options,
+    progress: impl Fn(u64) + Send,
+) -> Result<Report, ImportError>
+where
+    R: Read + Send + 'static,
+{
+    import(store, source, options, Target::Deliveries, progress).await
+}
+
+async fn import<R>(
+    store: SharedStore,
+    source: R,
+    mut options: Options,
+    target: Target,
+    progress: impl Fn(u64) + Send,
+) -> Result<Report, ImportError>
+where
+    R: Read + Send + 'static,
+{
+    options.target = target;
     let defs = Definitions::new(store.list_field_defs().await?);
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
     let parse_options = options.clone();
@@ -237,7 +299,15 @@ where
         match msg {
             Msg::Rows(rows) => {
                 handled += rows.len() as u64;
-                if let Err(e) = write_batch(&store, rows, &options, &mut report).await {
+                let written = match rows {
+                    Batch::Customers(rows) => {
+                        write_batch(&store, rows, &options, &mut report).await
+                    }
+                    Batch::Deliveries(rows) => {
+                        write_deliveries(&store, rows, &options, &mut report).await
+                    }
+                };
+                if let Err(e) = written {
                     outcome = Err(e);
                     break;
                 }
@@ -269,6 +339,9 @@ where
     parser
         .await
         .map_err(|e| ImportError::Read(format!("parser stopped: {e}")))?;
+    // Parse failures arrive ahead of their batch's store failures (deliveries whose
+    // parent is missing): report them in the file's order.
+    report.failures.failed_items.sort_by_key(|f| f.row);
     outcome.map(|()| report)
 }
 
@@ -285,26 +358,16 @@ async fn write_batch(
     for (row, parsed) in rows {
         numbers.push(row);
         customers.push(parsed.customer);
-        dnc.extend(parsed.opt_out_phones.into_iter().map(|phone| DncEntry {
-            phone_e164: phone,
-            reason: format!("opt-out in upload row {row}"),
-            source: DncSource::Upload,
-            added_by: options.actor.clone(),
-            added_at: now,
-        }));
+        dnc.extend(opt_out_entries(parsed.opt_out_phones, row, options, now));
     }
     if options.dry_run {
         for row in numbers {
-            report.imported += 1;
-            if report.imported_items.len() < MAX_IMPORTED_ITEMS {
-                report.imported_items.push(ImportedItem {
-                    row,
-                    id: None,
-                    created: false,
-                });
-            } else {
-                report.imported_items_truncated = true;
-            }
+            report.push_imported(ImportedItem {
+                row,
+                id: None,
+                code: None,
+                created: false,
+            });
         }
         return Ok(());
     }
@@ -313,21 +376,109 @@ async fn write_batch(
         report.dnc_added += store.add_dnc(dnc).await?;
     }
     for (row, r) in numbers.into_iter().zip(results) {
-        report.imported += 1;
-        match (r.created, r.changed) {
-            (true, _) => report.created += 1,
-            (false, true) => report.updated += 1,
-            (false, false) => report.unchanged += 1,
-        }
-        if report.imported_items.len() < MAX_IMPORTED_ITEMS {
-            report.imported_items.push(ImportedItem {
-                row,
-                id: Some(r.id),
-                created: r.created,
-            });
-        } else {
-            report.imported_items_truncated = true;
-        }
+        report.count(r.created, r.changed);
+        report.push_imported(ImportedItem {
+            row,
+            id: Some(r.id),
+            code: None,
+            created: r.created,
+        });
     }
     Ok(())
+}
+
+fn opt_out_entries(phones: Vec<String>, row: u64, options: &Options, now: i64) -> Vec<DncEntry> {
+    phones
+        .into_iter()
+        .map(|phone| DncEntry {
+            phone_e164: phone,
+            reason: format!("opt-out in upload row {row}"),
+            source: DncSource::Upload,
+            added_by: options.actor.clone(),
+            added_at: now,
+        })
+        .collect()
+}
+
+async fn write_deliveries(
+    store: &SharedStore,
+    rows: Vec<(u64, ParsedDelivery, Map<String, Value>)>,
+    options: &Options,
+    report: &mut Report,
+) -> Result<(), ImportError> {
+    let mut meta = Vec::with_capacity(rows.len());
+    let mut batch = Vec::with_capacity(rows.len());
+    for (row, parsed, original) in rows {
+        meta.push((row, parsed.opt_out_phones, original));
+        batch.push(parsed.delivery);
+    }
+    let results = store.attach_deliveries(batch, options.dry_run).await?;
+    let now = now_millis();
+    let mut dnc = Vec::new();
+    for ((row, opt_out, original), result) in meta.into_iter().zip(results) {
+        match result {
+            Ok(a) => {
+                if options.dry_run {
+                    report.imported += 1;
+                } else {
+                    report.count(a.created, a.changed);
+                    dnc.extend(opt_out_entries(opt_out, row, options, now));
+                }
+                report.push_imported(ImportedItem {
+                    row,
+                    id: Some(a.customer_id),
+                    code: Some(a.code),
+                    created: a.created,
+                });
+            }
+            Err(e) => {
+                let (error_code, error_message) = match e {
+                    AttachError::ParentNotFound => (
+                        "PARENT_NOT_FOUND",
+                        "no customer has this parent_invoice_phone, parent_invoice_mobile or parent_email".to_owned(),
+                    ),
+                    AttachError::AmbiguousParent { key, matches } => (
+                        "DUPLICATE_KEY",
+                        format!("{key} belongs to {matches} customers: give parent_invoice_phone to pick one"),
+                    ),
+                    AttachError::TooManyDeliveries => (
+                        "TOO_MANY_DELIVERIES",
+                        format!(
+                            "the customer already has {} deliveries",
+                            crate::store::model::MAX_DELIVERIES
+                        ),
+                    ),
+                };
+                report.failures.push(FailedItem {
+                    row,
+                    error_code,
+                    error_message,
+                    original_row: original,
+                });
+            }
+        }
+    }
+    if !dnc.is_empty() {
+        report.dnc_added += store.add_dnc(dnc).await?;
+    }
+    Ok(())
+}
+
+impl Report {
+    fn count(&mut self, created: bool, changed: bool) {
+        self.imported += 1;
+        match (created, changed) {
+            (true, _) => self.created += 1,
+            (false, true) => self.updated += 1,
+            (false, false) => self.unchanged += 1,
+        }
+    }
+
+    fn push_imported(&mut self, item: ImportedItem) {
+        if self.imported_items.len() < MAX_IMPORTED_ITEMS {
+            self.imported_items.push(item);
+        } else {
+            self.imported_items_truncated = true;
+        }
+    }
 }

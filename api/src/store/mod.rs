@@ -19,8 +19,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use model::{
-    AgentProfile, AuditEntry, Call, CallAttempt, CallQuery, Campaign, ContactRow, Customer,
-    DncEntry, FieldDef, NewCustomer, Page, ProspectQuery, Turn, Upserted,
+    AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, Campaign,
+    ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, Page, ParentKey,
+    ProspectQuery, Turn, Upserted,
 };
 
 /// Every store failure is one of these kinds.
@@ -52,6 +53,39 @@ pub trait CustomerStore {
     async fn set_archived(&self, id: &str, archived: bool) -> StoreResult<Customer>;
     async fn list_prospects(&self, query: &ProspectQuery) -> StoreResult<Page<ContactRow>>;
     async fn count_customers(&self) -> StoreResult<u64>;
+    /// Attaches each delivery to the customer its parent keys find (see
+    /// [`Customer::attach_delivery`]), in order, in one transaction; one outcome per
+    /// item. `dry_run` resolves parents and matches deliveries without writing.
+    async fn attach_deliveries(
+        &self,
+        batch: Vec<NewDelivery>,
+        dry_run: bool,
+    ) -> StoreResult<Vec<Result<Attached, AttachError>>>;
+    /// Customers ordered by id, starting after `after` (keyset pages for exports).
+    async fn list_customers(&self, after: Option<&str>, limit: u64) -> StoreResult<Vec<Customer>>;
+    /// The distinct delivery codes in use (at most [`model::MAX_DELIVERIES`]), so an
+    /// export knows how many `delivery_N_*` column groups it needs.
+    async fn delivery_codes(&self) -> StoreResult<Vec<String>>;
+}
+
+/// Which customer one parent key names: `None` when it finds nobody (try the next key).
+pub(crate) fn pick_parent(
+    key: &ParentKey,
+    mut ids: Vec<String>,
+) -> Option<Result<String, AttachError>> {
+    ids.sort();
+    ids.dedup();
+    match ids.len() {
+        0 => None,
+        1 => ids.pop().map(Ok),
+        n => Some(Err(AttachError::AmbiguousParent {
+            key: match key {
+                ParentKey::Phone(p) => p.clone(),
+                ParentKey::Email(e) => e.clone(),
+            },
+            matches: n as u64,
+        })),
+    }
 }
 
 #[async_trait]

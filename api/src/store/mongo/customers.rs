@@ -6,10 +6,13 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
 
 use super::{decode, encode, err, literal_regex, with_id, without_id, MongoStore};
+use std::collections::HashMap;
+
 use crate::store::model::{
-    now_millis, upsert_key, ContactRow, Customer, NewCustomer, Page, ProspectQuery, Scope, Upserted,
+    now_millis, upsert_key, AttachError, Attached, ContactRow, Customer, NewCustomer, NewDelivery,
+    Page, ParentKey, ProspectQuery, Scope, Upserted,
 };
-use crate::store::{CustomerStore, StoreError, StoreResult};
+use crate::store::{pick_parent, CustomerStore, StoreError, StoreResult};
 
 const CUSTOMERS: &str = "customer_records";
 const CONTACTS: &str = "prospect_contacts";
@@ -32,6 +35,8 @@ fn from_doc(mut d: Document) -> StoreResult<Customer> {
 fn row_doc(r: &ContactRow) -> StoreResult<Document> {
     let mut d = encode(r)?;
     d.insert("search", r.search_text());
+    // The deliveries-only upload finds parents by email, case-insensitively.
+    d.insert("email_lc", r.email.trim().to_lowercase());
     Ok(d)
 }
 
@@ -112,6 +117,105 @@ async fn find_customer(
         None => store.coll(CUSTOMERS).find_one(filter).await?,
     };
     found.map(from_doc).transpose().map_err(invalid)
+}
+
+/// The customers one parent key finds.
+async fn parent_ids(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    key: &ParentKey,
+) -> MResult<Vec<String>> {
+    let filter = match key {
+        ParentKey::Phone(p) => {
+            doc! { "kind": "invoice", "$or": [ { "phone": p }, { "mobile": p } ] }
+        }
+        ParentKey::Email(e) => doc! { "kind": "invoice", "email_lc": e },
+    };
+    let mut cursor = store
+        .coll(CONTACTS)
+        .find(filter)
+        .projection(doc! { "customer_id": 1 })
+        .session(&mut *session)
+        .await?;
+    let mut ids = Vec::new();
+    while let Some(d) = cursor.next(&mut *session).await.transpose()? {
+        if let Ok(id) = d.get_str("customer_id") {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
+async fn attach_batch(
+    store: &MongoStore,
+    session: &mut ClientSession,
+    batch: Vec<NewDelivery>,
+    dry_run: bool,
+) -> MResult<Vec<Result<Attached, AttachError>>> {
+    let now = now_millis();
+    // Customers touched by this batch, with the version read and whether they changed.
+    let mut touched: HashMap<String, (Customer, i64, bool)> = HashMap::new();
+    let mut out = Vec::with_capacity(batch.len());
+    for item in batch {
+        let mut parent = None;
+        for key in &item.parent {
+            if let Some(found) = pick_parent(key, parent_ids(store, session, key).await?) {
+                parent = Some(found);
+                break;
+            }
+        }
+        let id = match parent {
+            None => {
+                out.push(Err(AttachError::ParentNotFound));
+                continue;
+            }
+            Some(Err(e)) => {
+                out.push(Err(e));
+                continue;
+            }
+            Some(Ok(id)) => id,
+        };
+        if !touched.contains_key(&id) {
+            let c = find_customer(store, Some(&mut *session), doc! { "_id": &id })
+                .await?
+                .ok_or_else(|| {
+                    invalid(StoreError::Conflict {
+                        field: "version".into(),
+                    })
+                })?;
+            let version = c.version;
+            touched.insert(id.clone(), (c, version, false));
+        }
+        let Some((customer, _, dirty)) = touched.get_mut(&id) else {
+            continue;
+        };
+        out.push(
+            customer
+                .attach_delivery(item.delivery, now)
+                .map(|(code, created, changed)| {
+                    *dirty |= changed;
+                    Attached {
+                        customer_id: customer.id.clone(),
+                        code,
+                        created,
+                        changed,
+                    }
+                }),
+        );
+    }
+    if !dry_run {
+        for (mut c, version, dirty) in touched.into_values() {
+            if dirty {
+                c.version += 1;
+                if !write_customer(store, session, &c, Some(version)).await? {
+                    return Err(invalid(StoreError::Conflict {
+                        field: "version".into(),
+                    }));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn list_filter(q: &ProspectQuery) -> Document {
@@ -290,7 +394,7 @@ impl CustomerStore for MongoStore {
             .sort(doc! { "updated_at": -1, "customer_id": 1, "code": 1 })
             .skip(query.offset)
             .limit(limit)
-            .projection(doc! { "_id": 0, "search": 0 })
+            .projection(doc! { "_id": 0, "search": 0, "email_lc": 0 })
             .await
             .map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
@@ -299,6 +403,51 @@ impl CustomerStore for MongoStore {
             .map(decode)
             .collect::<StoreResult<Vec<ContactRow>>>()?;
         Ok(Page::from_overfetch(items, query.limit))
+    }
+
+    async fn attach_deliveries(
+        &self,
+        batch: Vec<NewDelivery>,
+        dry_run: bool,
+    ) -> StoreResult<Vec<Result<Attached, AttachError>>> {
+        self.ready().await?;
+        self.transaction(|store, session| {
+            let batch = batch.clone();
+            Box::pin(async move { attach_batch(store, session, batch, dry_run).await })
+        })
+        .await
+    }
+
+    async fn list_customers(&self, after: Option<&str>, limit: u64) -> StoreResult<Vec<Customer>> {
+        self.ready().await?;
+        let filter = match after {
+            Some(a) => doc! { "_id": { "$gt": a } },
+            None => doc! {},
+        };
+        let cursor = self
+            .coll(CUSTOMERS)
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(err)?;
+        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+        docs.into_iter().map(from_doc).collect()
+    }
+
+    async fn delivery_codes(&self) -> StoreResult<Vec<String>> {
+        self.ready().await?;
+        let values = self
+            .coll(CONTACTS)
+            .distinct("code", doc! { "kind": "delivery" })
+            .await
+            .map_err(err)?;
+        let mut codes: Vec<String> = values
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        codes.sort();
+        Ok(codes)
     }
 
     async fn count_customers(&self) -> StoreResult<u64> {

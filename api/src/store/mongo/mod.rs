@@ -176,6 +176,7 @@ impl MongoStore {
                     plain(doc! { "phone": 1 }),
                     plain(doc! { "mobile": 1 }),
                     plain(doc! { "tags": 1 }),
+                    plain(doc! { "kind": 1, "email_lc": 1 }),
                 ],
             ),
             ("dnc", vec![unique(doc! { "phone_e164": 1 })]),

@@ -5,11 +5,14 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::{err, SqliteStore};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
 use crate::store::model::{
-    now_millis, upsert_key, ContactKind, ContactRow, Customer, NewCustomer, Page, ProspectQuery,
-    Scope, Upserted,
+    now_millis, upsert_key, AttachError, Attached, ContactKind, ContactRow, Customer, NewCustomer,
+    NewDelivery, Page, ParentKey, ProspectQuery, Scope, Upserted,
 };
-use crate::store::{CustomerStore, StoreError, StoreResult};
+use crate::store::{pick_parent, CustomerStore, StoreError, StoreResult};
 
 fn decode(doc: &str) -> StoreResult<Customer> {
     serde_json::from_str(doc)
@@ -194,6 +197,92 @@ fn upsert_batch(conn: &mut Connection, batch: Vec<NewCustomer>) -> StoreResult<V
     Ok(out)
 }
 
+/// The customers one parent key finds.
+fn parent_ids(tx: &Transaction<'_>, key: &ParentKey) -> StoreResult<Vec<String>> {
+    let (sql, arg) = match key {
+        ParentKey::Phone(p) => (
+            "SELECT customer_id FROM contacts WHERE kind = 'invoice' AND phone = ?1
+             UNION SELECT customer_id FROM contacts WHERE kind = 'invoice' AND mobile = ?1",
+            p,
+        ),
+        ParentKey::Email(e) => (
+            "SELECT DISTINCT customer_id FROM contacts WHERE kind = 'invoice' AND lower(email) = ?1",
+            e,
+        ),
+    };
+    let mut s = tx.prepare_cached(sql).map_err(err)?;
+    let ids = s
+        .query_map([arg], |r| r.get::<_, String>(0))
+        .map_err(err)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(err)?;
+    Ok(ids)
+}
+
+fn attach_batch(
+    conn: &mut Connection,
+    batch: Vec<NewDelivery>,
+    dry_run: bool,
+) -> StoreResult<Vec<Result<Attached, AttachError>>> {
+    let now = now_millis();
+    let tx = conn.transaction().map_err(err)?;
+    // Customers touched by this batch, with the tags their stored contact rows carry.
+    let mut touched: HashMap<String, (Customer, Vec<String>, bool)> = HashMap::new();
+    let mut out = Vec::with_capacity(batch.len());
+    for item in batch {
+        let mut parent = None;
+        for key in &item.parent {
+            if let Some(found) = pick_parent(key, parent_ids(&tx, key)?) {
+                parent = Some(found);
+                break;
+            }
+        }
+        let id = match parent {
+            None => {
+                out.push(Err(AttachError::ParentNotFound));
+                continue;
+            }
+            Some(Err(e)) => {
+                out.push(Err(e));
+                continue;
+            }
+            Some(Ok(id)) => id,
+        };
+        let entry = match touched.entry(id) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let c = get(&tx, v.key())?;
+                let tags = row_tags(&c);
+                v.insert((c, tags, false))
+            }
+        };
+        let (customer, _, dirty) = entry;
+        out.push(
+            customer
+                .attach_delivery(item.delivery, now)
+                .map(|(code, created, changed)| {
+                    *dirty |= changed;
+                    Attached {
+                        customer_id: customer.id.clone(),
+                        code,
+                        created,
+                        changed,
+                    }
+                }),
+        );
+    }
+    if !dry_run {
+        for (mut c, old_tags, dirty) in touched.into_values() {
+            if dirty {
+                c.version += 1;
+                write_customer(&tx, &c, Some(&old_tags))?;
+            }
+        }
+        tx.commit().map_err(err)?;
+    }
+    Ok(out)
+}
+
 /// The list query, as SQL with its parameters.
 fn list_sql(q: &ProspectQuery) -> (String, Vec<SqlValue>) {
     let mut sql = String::from(
@@ -346,6 +435,48 @@ impl CustomerStore for SqliteStore {
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Page::from_overfetch(items, limit))
+        })
+        .await
+    }
+
+    async fn attach_deliveries(
+        &self,
+        batch: Vec<NewDelivery>,
+        dry_run: bool,
+    ) -> StoreResult<Vec<Result<Attached, AttachError>>> {
+        self.write(move |c| attach_batch(c, batch, dry_run)).await
+    }
+
+    async fn list_customers(&self, after: Option<&str>, limit: u64) -> StoreResult<Vec<Customer>> {
+        let after = after.unwrap_or_default().to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            let mut s = c
+                .prepare_cached("SELECT doc FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2")
+                .map_err(err)?;
+            let docs = s
+                .query_map(params![after, limit], |r| r.get::<_, String>(0))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            docs.iter().map(|d| decode(d)).collect()
+        })
+        .await
+    }
+
+    async fn delivery_codes(&self) -> StoreResult<Vec<String>> {
+        self.read(|c| {
+            let mut s = c
+                .prepare_cached(
+                    "SELECT DISTINCT code FROM contacts WHERE kind = 'delivery' ORDER BY code",
+                )
+                .map_err(err)?;
+            let codes = s
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(err)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            Ok(codes)
         })
         .await
     }

@@ -134,6 +134,10 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (campaign_id, phone_e164, attempt_no)
     );
     ",
+    // 3: the deliveries-only upload finds parents by invoice email, case-insensitively.
+    r"
+    CREATE INDEX contacts_invoice_email ON contacts (lower(email)) WHERE kind = 'invoice';
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
