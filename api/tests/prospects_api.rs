@@ -705,6 +705,112 @@ async fn dnc_import_route(store: SharedStore) {
     assert_eq!(v["error"]["code"], "unknown_columns");
 }
 
+async fn upload(app: &axum::Router, uri: &str, file: &str) -> (u16, Value) {
+    let boundary = "b0undary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csv\"; filename=\"f.csv\"\r\n\r\n{file}\r\n--{boundary}--\r\n"
+    );
+    let req = http::Request::post(uri)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("x-actor", "ops@acme")
+        .body(Body::from(body))
+        .expect("req");
+    let res = app.clone().oneshot(req).await.expect("infallible");
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn deliveries_and_export_routes(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let file = "parent_invoice_phone,parent_email,delivery_contact_name,delivery_address,delivery_phone,delivery_opt_out\r\n\
+        02 511 12 34,,Acme Depot,Havenlaan 1,0475 12 34 56,0\r\n\
+        +32 3 231 12 34,,Beta Shop,\"Markt 1, Antwerpen\",,yes\r\n\
+        ,nobody@x.be,Ghost,Nowhere 1,,\r\n";
+    let (status, dry) = upload(&app, "/api/prospects/upload_deliveries?dry_run=1", file).await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(
+        (dry["imported"].as_u64(), dry["dry_run"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let (status, r) = upload(&app, "/api/prospects/upload_deliveries", file).await;
+    assert_eq!(status, 200, "{r}");
+    // Acme's depot matches its stored delivery_1 by phone; Beta gets a new delivery_1.
+    assert_eq!(
+        (
+            r["total"].as_u64(),
+            r["created"].as_u64(),
+            r["updated"].as_u64(),
+            r["unchanged"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(r["imported_items"][1]["code"], "delivery_1");
+    assert_eq!(r["failed_items"][0]["row"], 4);
+    assert_eq!(r["failed_items"][0]["error_code"], "PARENT_NOT_FOUND");
+    assert_eq!(
+        r["failed_items"][0]["original_row"]["delivery_contact_name"],
+        "Ghost"
+    );
+    let (_, again) = upload(&app, "/api/prospects/upload_deliveries", file).await;
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let (_, rows) = call(&app, "GET", "/api/prospects?scope=delivery", None).await;
+    assert_eq!(names(&rows), vec!["Acme Depot", "Beta Shop"]);
+    // A prospects header on the deliveries route is refused, naming the columns.
+    let (status, bad) = upload(
+        &app,
+        "/api/prospects/upload_deliveries",
+        "invoice_phone,delivery_1_city\r\n02 511 12 34,Gent\r\n",
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["error"]["code"], "unknown_columns");
+    assert!(bad["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("invoice_phone")));
+
+    let (status, headers, csv) = call_raw(&app, "/api/prospects/export.csv").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert!(headers["content-disposition"]
+        .to_str()
+        .is_ok_and(|d| d.contains("prospects.csv")));
+    let mut lines = csv.trim_start_matches('\u{feff}').lines();
+    let header = lines.next().expect("header");
+    assert!(
+        header.starts_with("invoice_contact_name,invoice_company,"),
+        "{header}"
+    );
+    assert!(header.contains(",delivery_1_contact_name,") && !header.contains("delivery_2_"));
+    let beta = csv
+        .lines()
+        .find(|l| l.starts_with("Beta,"))
+        .expect("beta row");
+    assert!(beta.contains("\"Markt 1, Antwerpen\""), "{beta}");
+    assert_eq!(lines.count(), 2);
+    let (status, e) = call(
+        &app,
+        "GET",
+        "/api/prospects/export.csv?show_archived=2",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"]["field"].as_str()),
+        (400, Some("show_archived"))
+    );
+}
+
 #[tokio::test]
 async fn list_on_sqlite() {
     let (store, _dir) = sqlite().await;
@@ -780,5 +886,18 @@ async fn dnc_import_on_sqlite() {
 async fn dnc_import_on_mongo() {
     if let Some(store) = mongo("dncimport").await {
         dnc_import_route(store).await;
+    }
+}
+
+#[tokio::test]
+async fn deliveries_and_export_on_sqlite() {
+    let (store, _dir) = sqlite().await;
+    deliveries_and_export_routes(store).await;
+}
+
+#[tokio::test]
+async fn deliveries_and_export_on_mongo() {
+    if let Some(store) = mongo("deliveries_export").await {
+        deliveries_and_export_routes(store).await;
     }
 }

@@ -47,4 +47,5 @@ conformance!(
     calls_create_find_update_and_list,
     concurrent_turn_appends,
     campaigns_and_attempt_numbers,
+    deliveries_attach_and_customer_pages,
 );

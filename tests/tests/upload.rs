@@ -139,13 +139,25 @@ async fn upload_import_report_and_limits() {
 }
 
 fn cli_import(data: &std::path::Path, file: &str, extra: &[&str]) -> (i32, serde_json::Value) {
-    let report = data.join(format!("{file}.report.json"));
     let path = format!(
         "{}/../api/tests/fixtures/csv/{file}",
         env!("CARGO_MANIFEST_DIR")
     );
+    cli_import_kind("prospects", data, std::path::Path::new(&path), extra)
+}
+
+fn cli_import_kind(
+    kind: &str,
+    data: &std::path::Path,
+    path: &std::path::Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let report = data.join(format!("{name}.report.json"));
     let out = std::process::Command::new(agent5_bin!())
-        .args(["import", "prospects", &path, "--data-dir"])
+        .args(["import", kind])
+        .arg(path)
+        .arg("--data-dir")
         .arg(data)
         .arg("--report")
         .arg(&report)
@@ -186,5 +198,43 @@ fn cli_import_uses_the_same_importer() {
         report,
         serde_json::Value::Null,
         "no report when the file is refused"
+    );
+}
+
+#[test]
+fn cli_import_deliveries() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let data = dir.path().join("data");
+    let parents = dir.path().join("parents.csv");
+    std::fs::write(
+        &parents,
+        "invoice_contact_name,invoice_email,invoice_phone,invoice_mobile_nr\r\n\
+         Acme,orders@acme.be,02 511 12 34,\r\n\
+         Bolt,shared@group.be,,0476 11 22 33\r\n\
+         Cargo,shared@group.be,03 222 33 44,\r\n",
+    )
+    .expect("write");
+    let (code, report) = cli_import_kind("prospects", &data, &parents, &[]);
+    assert_eq!((code, report["created"].as_u64()), (0, Some(3)), "{report}");
+    let deliveries = format!(
+        "{}/../api/tests/fixtures/csv/deliveries_excel_semicolon.csv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let deliveries = std::path::Path::new(&deliveries);
+    let (code, report) = cli_import_kind("deliveries", &data, deliveries, &[]);
+    assert_eq!(code, 1, "some rows fail: {report}");
+    assert_eq!(
+        (
+            report["created"].as_u64(),
+            report["unchanged"].as_u64(),
+            report["failed"].as_u64()
+        ),
+        (Some(4), Some(1), Some(4)),
+        "{report}"
+    );
+    let (_, again) = cli_import_kind("deliveries", &data, deliveries, &[]);
+    assert_eq!(
+        (again["created"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(5))
     );
 }

@@ -122,6 +122,7 @@ impl Customer {
                 None => deliveries.push(d),
             }
         }
+        sort_deliveries(&mut deliveries);
         Self {
             id: new_id(),
             invoice: new.invoice,
@@ -166,6 +167,7 @@ impl Customer {
                 None => self.delivery_addresses.push(d),
             }
         }
+        sort_deliveries(&mut self.delivery_addresses);
         self.tags = normalize_tags(new.tags);
         self.custom.extend(new.custom);
         let changed = before
@@ -297,6 +299,13 @@ fn same_delivery(stored: &Delivery, new: &Delivery) -> bool {
     };
     let key = place(new);
     key.iter().any(|s| !s.is_empty()) && place(stored) == key
+}
+
+/// Deliveries in code order (`delivery_2` before `delivery_10`), so a customer reads
+/// the same however its rows arrived.
+fn sort_deliveries(deliveries: &mut [Delivery]) {
+    deliveries
+        .sort_by(|a, b| (code_number(&a.code), &a.code).cmp(&(code_number(&b.code), &b.code)));
 }
 
 /// `delivery_7` → 7.

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use agent5_api::store::model::{
-    now_millis, AuditEntry, Contact, ContactKind, Delivery, DncEntry, DncSource, FieldDef,
-    NewCustomer, ProspectQuery, Scope,
+    now_millis, AttachError, Attached, AuditEntry, Contact, ContactKind, Delivery, DncEntry,
+    DncSource, FieldDef, NewCustomer, NewDelivery, ParentKey, ProspectQuery, Scope,
 };
 use agent5_api::store::{SharedStore, StoreError};
 
@@ -667,4 +667,134 @@ pub async fn webhook_dedup_under_concurrent_delivery(store: SharedStore) {
         firsts += usize::from(t.await.expect("join"));
     }
     assert_eq!(firsts, 1, "exactly one delivery is processed");
+}
+
+/// Deliveries attach to the parent their keys name (phone or mobile, then email
+/// case-insensitively); ambiguity and absence are per-item outcomes; a dry run writes
+/// nothing; customers page by id; delivery codes in use are listed.
+pub async fn deliveries_attach_and_customer_pages(store: SharedStore) {
+    let mut bolt = customer("Bolt", "+3232311234", "nl", &[]);
+    bolt.invoice.mobile = Some("+32476112233".into());
+    bolt.invoice.email = "Shared@Group.be".into();
+    let mut cargo = customer("Cargo", "+3250334455", "fr", &[]);
+    cargo.invoice.email = "shared@group.be".into();
+    let acme = customer("Acme", "+3225111234", "nl", &[]);
+    let ids: Vec<String> = store
+        .upsert_customers(vec![acme, bolt, cargo])
+        .await
+        .expect("seed")
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    let item = |keys: Vec<ParentKey>, name: &str, phone: &str| NewDelivery {
+        parent: keys,
+        delivery: delivery("", name, phone, "nl", &["dock"]),
+    };
+    let batch = vec![
+        item(
+            vec![ParentKey::Phone("+3225111234".into())],
+            "Dock A",
+            "+32475000001",
+        ),
+        item(
+            vec![ParentKey::Phone("+32476112233".into())],
+            "Bolt Depot",
+            "+32475000002",
+        ),
+        item(
+            vec![ParentKey::email("SHARED@group.be")],
+            "X",
+            "+32475000003",
+        ),
+        item(
+            vec![
+                ParentKey::Phone("+3299999999".into()),
+                ParentKey::email("nobody@x.be"),
+            ],
+            "Y",
+            "+32475000004",
+        ),
+        item(
+            vec![
+                ParentKey::Phone("+3250334455".into()),
+                ParentKey::email("shared@group.be"),
+            ],
+            "Cargo Dock",
+            "+32475000005",
+        ),
+        item(
+            vec![ParentKey::Phone("+3225111234".into())],
+            "Dock B",
+            "+32475000006",
+        ),
+        item(
+            vec![ParentKey::Phone("+3225111234".into())],
+            "Dock A",
+            "+32475000001",
+        ),
+    ];
+    let dry = store
+        .attach_deliveries(batch.clone(), true)
+        .await
+        .expect("dry run");
+    assert!(
+        store.delivery_codes().await.expect("codes").is_empty(),
+        "dry run wrote"
+    );
+    let done = store.attach_deliveries(batch, false).await.expect("attach");
+    assert_eq!(dry, done, "a dry run reports what the real run does");
+    let ok = |i: usize, code: &str, created: bool| {
+        Ok(Attached {
+            customer_id: ids[i].clone(),
+            code: code.into(),
+            created,
+            changed: created,
+        })
+    };
+    assert_eq!(
+        done,
+        vec![
+            ok(0, "delivery_1", true),
+            ok(1, "delivery_1", true),
+            Err(AttachError::AmbiguousParent {
+                key: "shared@group.be".into(),
+                matches: 2
+            }),
+            Err(AttachError::ParentNotFound),
+            ok(2, "delivery_1", true),
+            ok(0, "delivery_2", true),
+            ok(0, "delivery_1", false),
+        ]
+    );
+    let acme = store.get_customer(&ids[0]).await.expect("acme");
+    assert_eq!(acme.delivery_addresses.len(), 2);
+    assert_eq!(acme.version, 1, "one write for the whole batch");
+    let rows = store
+        .list_prospects(&query(Scope::Delivery))
+        .await
+        .expect("list");
+    assert_eq!(rows.items.len(), 4);
+    assert_eq!(
+        store.delivery_codes().await.expect("codes"),
+        vec!["delivery_1".to_owned(), "delivery_2".to_owned()]
+    );
+
+    let mut sorted = ids.clone();
+    sorted.sort();
+    let first = store.list_customers(None, 2).await.expect("page 1");
+    let rest = store
+        .list_customers(Some(&first[1].id), 2)
+        .await
+        .expect("page 2");
+    let paged: Vec<String> = first
+        .iter()
+        .chain(rest.iter())
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(paged, sorted);
+    assert!(store
+        .list_customers(Some(&sorted[2]), 2)
+        .await
+        .expect("end")
+        .is_empty());
 }
