@@ -362,6 +362,7 @@ async fn write_batch(
     }
     if options.dry_run {
         for row in numbers {
+            report.imported += 1;
             report.push_imported(ImportedItem {
                 row,
                 id: None,
