@@ -2,20 +2,25 @@
 //! no loopback hop). Handlers return `Result<_, ApiError>`; [`ApiError`] is the only
 //! place an error becomes a response.
 
+pub mod agents;
+pub mod calls;
 pub mod csv_out;
 pub mod dnc;
 mod error;
 pub mod export;
 pub mod field_defs;
 pub mod import;
+pub mod metrics;
 pub mod phone;
 pub mod prospect_edit;
 pub mod prospects;
 pub mod store;
+pub mod telnyx;
 pub mod templates;
 pub mod time;
 pub mod upload;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Query, State};
@@ -37,17 +42,56 @@ pub struct AppState {
     region: phone::Region,
     /// Most data rows one upload may hold.
     import_max_rows: u64,
+    telephony: Arc<calls::Telephony>,
+    /// The webhook recorder and workers (absent until started on a runtime).
+    webhooks: Option<telnyx::webhook::Pipeline>,
 }
 
 impl AppState {
+    /// Telnyx unconfigured: webhooks answer 503 and dialling `telnyx_not_configured`
+    /// until [`AppState::with_telephony`].
     pub fn new(bridge: agent5_bridge::Bridge, store: SharedStore) -> Self {
+        let telephony = calls::Telephony::new(
+            Arc::clone(&store),
+            calls::TelnyxSettings::default(),
+            metrics::ApiMetrics::new(),
+        )
+        .map(Arc::new)
+        .unwrap_or_else(|e| panic!("telephony without a client cannot fail: {e}"));
         Self {
             started: Instant::now(),
             bridge,
             store,
             region: phone::Region::default(),
             import_max_rows: import::run::DEFAULT_MAX_ROWS,
+            telephony,
+            webhooks: None,
         }
+    }
+
+    /// Configures Telnyx and starts the webhook pipeline on `runtime` (it must live as
+    /// long as the router).
+    pub fn with_telephony(
+        mut self,
+        settings: calls::TelnyxSettings,
+        metrics: metrics::ApiMetrics,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Self, String> {
+        let telephony = Arc::new(calls::Telephony::new(
+            Arc::clone(&self.store),
+            settings,
+            metrics,
+        )?);
+        self.webhooks = Some(telnyx::webhook::Pipeline::start(
+            Arc::clone(&telephony),
+            runtime,
+        ));
+        self.telephony = telephony;
+        Ok(self)
+    }
+
+    pub fn telephony(&self) -> &Arc<calls::Telephony> {
+        &self.telephony
     }
 
     pub fn with_import_max_rows(mut self, rows: u64) -> Self {
@@ -113,6 +157,30 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/prospects/phone/{e164}/opt-out",
             axum::routing::patch(prospects::set_opt_out),
+        )
+        .route(
+            "/api/telnyx/events",
+            axum::routing::post(telnyx::webhook::receive),
+        )
+        .route(
+            "/webhooks/telnyx",
+            axum::routing::post(telnyx::webhook::receive),
+        )
+        .route(
+            "/api/calls",
+            get(calls::routes::list).post(calls::routes::create),
+        )
+        .route("/api/calls/{id}", get(calls::routes::get))
+        .route(
+            "/api/calls/{id}/hangup",
+            axum::routing::post(calls::routes::hangup),
+        )
+        .route("/api/agents", get(agents::list).post(agents::create))
+        .route(
+            "/api/agents/{id}",
+            get(agents::get)
+                .patch(agents::update)
+                .delete(agents::delete),
         )
         .fallback(not_found)
         // Body sizes are enforced per route class at the edge (JSON 1 MiB, uploads

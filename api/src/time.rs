@@ -38,6 +38,95 @@ pub fn rfc3339_millis(millis: i64) -> String {
     out
 }
 
+/// Days since 1970-01-01 for a proleptic Gregorian date (Hinnant's days-from-civil).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Milliseconds since the epoch from `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, or a
+/// bare date `YYYY-MM-DD` (midnight UTC). `None` for anything else.
+pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {
+    let b = text.trim().as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let s = b.get(range)?;
+        if !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&month) {
+        return None;
+    }
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if day < 1 || day > month_days[usize::try_from(month - 1).ok()?] {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    if b.len() == 10 {
+        return Some(days * 86_400_000);
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' '))
+        || b.get(13) != Some(&b':')
+        || b.get(16) != Some(&b':')
+    {
+        return None;
+    }
+    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut millis = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        let frac = std::str::from_utf8(&b[start..i.min(start + 3)]).ok()?;
+        millis = frac.parse::<i64>().ok()? * 10_i64.pow(3 - u32::try_from(frac.len()).ok()?);
+    }
+    let offset_secs = match b.get(i..) {
+        Some([b'Z' | b'z']) => 0,
+        Some([sign @ (b'+' | b'-'), rest @ ..]) if rest.len() == 5 && rest[2] == b':' => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let o = oh * 3600 + om * 60;
+            if *sign == b'+' {
+                o
+            } else {
+                -o
+            }
+        }
+        _ => return None,
+    };
+    Some((days * 86_400 + h * 3600 + m * 60 + sec - offset_secs) * 1000 + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +142,31 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_telnyx_sends() {
+        for millis in [0, 951_782_400_000, 1_795_488_292_278, 4_102_444_800_000] {
+            assert_eq!(parse_rfc3339_millis(&rfc3339_millis(millis)), Some(millis));
+        }
+        assert_eq!(
+            parse_rfc3339_millis("2018-02-02T22:25:27.521992Z"),
+            Some(1_517_610_327_521)
+        );
+        assert_eq!(
+            parse_rfc3339_millis("2018-02-02T23:25:27+01:00"),
+            Some(1_517_610_327_000)
+        );
+        assert_eq!(parse_rfc3339_millis("2024-02-29"), Some(1_709_164_800_000));
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-01T25:00:00Z",
+            "2024-01-01T00:00:00",
+            "yesterday",
+            "2024-01-01T00:00:00.Z",
+        ] {
+            assert_eq!(parse_rfc3339_millis(bad), None, "{bad}");
+        }
     }
 }

@@ -608,6 +608,7 @@ async fn one_prospect_routes(store: SharedStore) {
                 recording: None,
                 timeline: Vec::new(),
                 extra: Value::Null,
+                facts: agent5_api::store::model::CallFacts::default(),
                 updated_at: started,
                 version: 0,
             })

@@ -77,8 +77,49 @@ pub struct Call {
     pub timeline: Vec<StatusChange>,
     #[serde(default)]
     pub extra: Value,
+    /// What the carrier reported, kept so the status can be derived again whatever
+    /// order the webhooks arrive in (see `calls::state`).
+    #[serde(default)]
+    pub facts: CallFacts,
     pub updated_at: Millis,
     pub version: i64,
+}
+
+/// Facts about a call from webhooks and the API. Timestamps keep the earliest report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallFacts {
+    /// The number the call is from (ours on outbound, the caller's on inbound).
+    pub from: Option<String>,
+    pub lang: Option<String>,
+    /// Hang up when answering-machine detection says `machine` (set per call at dial).
+    pub hangup_on_machine: bool,
+    pub initiated_at: Option<Millis>,
+    pub streaming_started_at: Option<Millis>,
+    pub streaming_stopped_at: Option<Millis>,
+    pub streaming_error: Option<String>,
+    pub hangup_source: Option<String>,
+    pub sip_hangup_cause: Option<String>,
+    pub quality: Option<Value>,
+    /// `(occurred_at, digit)`, in time order.
+    pub dtmf: Vec<(Millis, String)>,
+    /// Why the dial failed (Telnyx's error), when it did.
+    pub dial_error: Option<String>,
+    /// Who asked for the hang-up, when we did (`api`, `machine`, `agent`).
+    pub hangup_requested: Option<String>,
+    /// The carrier's own recording, when `call.recording.saved` reported one.
+    pub carrier_recording: Option<CarrierRecording>,
+    /// An inbound caller whose number is on the do-not-call list.
+    pub caller_opted_out: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CarrierRecording {
+    pub urls: Vec<String>,
+    pub started_at: Option<Millis>,
+    pub ended_at: Option<Millis>,
+    pub channels: Option<String>,
 }
 
 /// One transcript turn. `seq` is assigned by the store, in append order.

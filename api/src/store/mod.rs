@@ -20,8 +20,8 @@ use async_trait::async_trait;
 
 use model::{
     AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, Campaign,
-    ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, Page, ParentKey,
-    ProspectQuery, Turn, Upserted,
+    ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent, Page,
+    ParentKey, ProspectQuery, Turn, Upserted, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -117,14 +117,40 @@ pub trait FieldDefStore {
 
 #[async_trait]
 pub trait WebhookEventStore {
-    /// Records a received event durably. `true` the first time, `false` for a
-    /// duplicate delivery (under any concurrency exactly one caller sees `true`).
+    /// Records received events durably in one write. Per event `true` the first time
+    /// its id is seen, `false` for a duplicate (also within the batch); under any
+    /// concurrency exactly one caller sees `true` for an id. New events are pending
+    /// until [`WebhookEventStore::mark_webhook_events_processed`].
+    async fn record_webhook_events(&self, events: Vec<NewWebhookEvent>) -> StoreResult<Vec<bool>>;
+
+    /// [`WebhookEventStore::record_webhook_events`] for one event.
     async fn record_webhook_event(
         &self,
         event_id: &str,
         event_type: &str,
         payload: &str,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        let event = NewWebhookEvent {
+            event_id: event_id.to_owned(),
+            event_type: event_type.to_owned(),
+            payload: payload.to_owned(),
+        };
+        Ok(self
+            .record_webhook_events(vec![event])
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    async fn mark_webhook_events_processed(&self, event_ids: Vec<String>) -> StoreResult<()>;
+
+    /// Pending events received before `received_before`, oldest first.
+    async fn pending_webhook_events(
+        &self,
+        received_before: model::Millis,
+        limit: u64,
+    ) -> StoreResult<Vec<WebhookEvent>>;
 }
 
 #[async_trait]

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use super::call_model::{
-    AgentProfile, Call, CallAttempt, CallQuery, Campaign, RecordingMeta, StatusChange, Turn,
+    AgentProfile, Call, CallAttempt, CallFacts, CallQuery, Campaign, CarrierRecording,
+    RecordingMeta, StatusChange, Turn,
 };
 
 /// Milliseconds since the Unix epoch, UTC.
@@ -539,6 +540,24 @@ pub struct FieldDef {
     /// invoice, delivery, both
     pub visibility: String,
     pub order: i64,
+}
+
+/// A webhook delivery to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWebhookEvent {
+    pub event_id: String,
+    pub event_type: String,
+    /// The body as received.
+    pub payload: String,
+}
+
+/// A recorded webhook delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub received_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

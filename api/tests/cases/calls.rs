@@ -82,6 +82,7 @@ fn call(phone: &str, status: &str, started_at: i64, campaign: Option<&str>) -> C
         recording: None,
         timeline: Vec::new(),
         extra: serde_json::Value::Null,
+        facts: agent5_api::store::model::CallFacts::default(),
         updated_at: started_at,
         version: 0,
     }

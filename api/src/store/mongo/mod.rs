@@ -181,7 +181,13 @@ impl MongoStore {
             ),
             ("dnc", vec![unique(doc! { "phone_e164": 1 })]),
             ("prospect_field_defs", vec![unique(doc! { "key": 1 })]),
-            ("webhook_events", vec![unique(doc! { "event_id": 1 })]),
+            (
+                "webhook_events",
+                vec![
+                    unique(doc! { "event_id": 1 }),
+                    plain(doc! { "processed": 1, "received_at": 1 }),
+                ],
+            ),
             ("audit_log", vec![plain(doc! { "at": -1 })]),
             ("agent_profiles", vec![unique(doc! { "name": 1 })]),
             (

@@ -138,6 +138,13 @@ const MIGRATIONS: &[&str] = &[
     r"
     CREATE INDEX contacts_invoice_email ON contacts (lower(email)) WHERE kind = 'invoice';
     ",
+    // 4: webhook events stay pending until processed, so a crash between the 200 and
+    // the processing is replayed at start-up. Events from before had no processor.
+    r"
+    ALTER TABLE webhook_events ADD COLUMN processed INTEGER NOT NULL DEFAULT 0;
+    UPDATE webhook_events SET processed = 1;
+    CREATE INDEX webhook_events_pending ON webhook_events (received_at) WHERE processed = 0;
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {

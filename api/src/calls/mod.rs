@@ -1,0 +1,530 @@
+//! Calls: the Telnyx settings, dialling with admission control (DNC, concurrency cap,
+//! idempotency), and applying webhook events to call records. The HTTP handlers are in
+//! `routes.rs`, the status logic in `state.rs`.
+
+pub mod routes;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
+use crate::metrics::ApiMetrics;
+use crate::store::model::{new_id, now_millis, Call, CallFacts, ProspectQuery, Scope};
+use crate::store::{SharedStore, StoreError, StoreResult};
+use crate::telnyx::client::{
+    CallControl, Dial, Retry, StreamParams, TelnyxError, DEFAULT_API_BASE,
+};
+use crate::telnyx::events::{client_state, Event, EventKind};
+use crate::telnyx::signature::{Clock, PublicKey, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS};
+
+/// What the appliance needs to know about its Telnyx account.
+#[derive(Clone)]
+pub struct TelnyxSettings {
+    pub api_base: String,
+    pub api_key: Option<String>,
+    pub connection_id: Option<String>,
+    /// The number outbound calls are from.
+    pub from_number: Option<String>,
+    /// The media WebSocket URL handed to Telnyx (`wss://host/websocket`).
+    pub stream_url: Option<String>,
+    pub public_key: Option<PublicKey>,
+    pub verify_signatures: bool,
+    pub tolerance_secs: u64,
+    /// `PCMU` or `PCMA`.
+    pub codec: String,
+    /// Telnyx `answering_machine_detection` (`detect`, `premium`, ..., `disabled`).
+    pub amd: String,
+    pub hangup_on_machine: bool,
+    pub answer_inbound: bool,
+    pub max_concurrent_calls: u64,
+    pub request_timeout: Duration,
+    pub retry: Retry,
+    /// How long an outbound call may ring.
+    pub ring_timeout_secs: u32,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for TelnyxSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelnyxSettings")
+            .field("api_base", &self.api_base)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("connection_id", &self.connection_id)
+            .field("stream_url", &self.stream_url)
+            .field("verify_signatures", &self.verify_signatures)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TelnyxSettings {
+    fn default() -> Self {
+        Self {
+            api_base: DEFAULT_API_BASE.into(),
+            api_key: None,
+            connection_id: None,
+            from_number: None,
+            stream_url: None,
+            public_key: None,
+            verify_signatures: true,
+            tolerance_secs: DEFAULT_TOLERANCE_SECS,
+            codec: "PCMU".into(),
+            amd: "detect".into(),
+            hangup_on_machine: true,
+            answer_inbound: true,
+            max_concurrent_calls: 20,
+            request_timeout: Duration::from_secs(10),
+            retry: Retry::default(),
+            ring_timeout_secs: 30,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// Calls and the carrier, shared by the handlers and the webhook workers.
+pub struct Telephony {
+    pub settings: TelnyxSettings,
+    pub store: SharedStore,
+    pub metrics: ApiMetrics,
+    client: Option<CallControl>,
+    verifier: Verifier,
+    /// Serialises the capacity check with the creation of the call record.
+    admission: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Telephony {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telephony")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A dial request, validated.
+#[derive(Debug, Clone)]
+pub struct DialRequest {
+    pub to: String,
+    pub agent_profile: Option<String>,
+    pub customer_id: Option<String>,
+    pub delivery_code: Option<String>,
+    pub campaign_id: Option<String>,
+    pub lang: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("{0} is on the do-not-call list")]
+    OptedOut(String),
+    #[error("{0} calls are in progress, the configured maximum")]
+    Capacity(u64),
+    #[error("Telnyx is not configured: missing {0}")]
+    NotConfigured(String),
+    #[error("the carrier refused the call: {0}")]
+    Carrier(TelnyxError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new media-stream secret and its stored hash.
+pub fn stream_token() -> (String, String) {
+    let bytes: [u8; 32] = rand::random();
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    (token.clone(), token_hash(&token))
+}
+
+/// SHA-256 of a media-stream token, hex.
+pub fn token_hash(token: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn stream_url_for(base: &str, call_id: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}call={call_id}")
+}
+
+impl Telephony {
+    pub fn new(
+        store: SharedStore,
+        settings: TelnyxSettings,
+        metrics: ApiMetrics,
+    ) -> Result<Self, String> {
+        let client = match &settings.api_key {
+            Some(key) => Some(CallControl::new(
+                &settings.api_base,
+                key,
+                settings.request_timeout,
+                settings.retry,
+            )?),
+            None => None,
+        };
+        let verifier = Verifier::new(
+            settings.public_key.clone(),
+            settings.tolerance_secs,
+            Arc::clone(&settings.clock),
+        );
+        Ok(Self {
+            settings,
+            store,
+            metrics,
+            client,
+            verifier,
+            admission: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn client(&self) -> Option<&CallControl> {
+        self.client.as_ref()
+    }
+
+    fn command_result(&self, command: &str, ok: bool) {
+        self.metrics
+            .telnyx_commands
+            .with_label_values(&[command, if ok { "ok" } else { "error" }])
+            .inc();
+    }
+
+    /// Dials `req.to`: refuses opted-out numbers and calls over the cap, creates the
+    /// call record, then asks Telnyx to dial. `Ok((call, false))` for a new call,
+    /// `Ok((call, true))` when the idempotency key names an earlier one.
+    pub async fn dial(&self, req: DialRequest) -> Result<(Call, bool), DialError> {
+        let s = &self.settings;
+        let missing: Vec<&str> = [
+            ("TELNYX_API_KEY", self.client.is_none()),
+            ("TELNYX_CONNECTION_ID", s.connection_id.is_none()),
+            ("TELNYX_PHONE_NUMBER", s.from_number.is_none()),
+            ("TELNYX_STREAM_URL", s.stream_url.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(n, m)| m.then_some(n))
+        .collect();
+        if !missing.is_empty() {
+            return Err(DialError::NotConfigured(missing.join(", ")));
+        }
+        if let Some(key) = &req.idempotency_key {
+            match self.store.find_call_by_idempotency_key(key).await {
+                Ok(call) => return Ok((call, true)),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Checked at dial time: an opt-out after the upload still stops the call.
+        if !self
+            .store
+            .dnc_lookup(std::slice::from_ref(&req.to))
+            .await?
+            .is_empty()
+        {
+            self.metrics
+                .dials_refused
+                .with_label_values(&["opted_out"])
+                .inc();
+            return Err(DialError::OptedOut(req.to));
+        }
+        let (token, hash) = stream_token();
+        let now = now_millis();
+        let mut call = Call {
+            id: new_id(),
+            call_control_id: None,
+            idempotency_key: req.idempotency_key.clone(),
+            direction: "outbound".into(),
+            phone: req.to.clone(),
+            status: state::DIALING.into(),
+            customer_id: req.customer_id,
+            delivery_code: req.delivery_code,
+            campaign_id: req.campaign_id,
+            agent_profile: req.agent_profile,
+            stream_token_hash: Some(hash),
+            started_at: now,
+            answered_at: None,
+            ended_at: None,
+            hangup_cause: None,
+            amd_result: None,
+            recording: None,
+            timeline: Vec::new(),
+            extra: serde_json::Value::Null,
+            facts: CallFacts {
+                from: s.from_number.clone(),
+                lang: req.lang,
+                hangup_on_machine: s.hangup_on_machine,
+                ..CallFacts::default()
+            },
+            updated_at: now,
+            version: 0,
+        };
+        state::refresh(&mut call);
+        let created = {
+            let _admitted = self.admission.lock().await;
+            let live = self.store.count_calls_in(&state::LIVE).await?;
+            if live >= s.max_concurrent_calls {
+                self.metrics
+                    .dials_refused
+                    .with_label_values(&["capacity"])
+                    .inc();
+                return Err(DialError::Capacity(s.max_concurrent_calls));
+            }
+            match self.store.create_call(call).await {
+                Ok(c) => c,
+                // The same idempotency key raced us: the first call wins.
+                Err(StoreError::Conflict { field }) if field == "idempotency_key" => {
+                    let key = req.idempotency_key.as_deref().unwrap_or_default();
+                    return Ok((self.store.find_call_by_idempotency_key(key).await?, true));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let dial = Dial {
+            connection_id: s.connection_id.clone().unwrap_or_default(),
+            from: s.from_number.clone().unwrap_or_default(),
+            to: req.to,
+            stream: StreamParams::new(
+                stream_url_for(s.stream_url.as_deref().unwrap_or_default(), &created.id),
+                &s.codec,
+                token,
+            ),
+            client_state: client_state(&created.id),
+            answering_machine_detection: s.amd.clone(),
+            timeout_secs: s.ring_timeout_secs,
+            time_limit_secs: None,
+        };
+        let Some(client) = &self.client else {
+            return Err(DialError::NotConfigured("TELNYX_API_KEY".into()));
+        };
+        let dialed = client.dial(&dial).await;
+        self.command_result("dial", dialed.is_ok());
+        let id = created.id.clone();
+        match dialed {
+            Ok(d) => {
+                let call = self
+                    .update(&id, |c| {
+                        if c.call_control_id.is_none() {
+                            c.call_control_id = Some(d.call_control_id.clone());
+                        }
+                    })
+                    .await?;
+                Ok((call, false))
+            }
+            Err(e) => {
+                self.metrics
+                    .dials_refused
+                    .with_label_values(&["carrier"])
+                    .inc();
+                tracing::warn!(call_id = %id, error = %e, "dial failed");
+                let why = e.to_string();
+                self.update(&id, |c| {
+                    c.facts.dial_error = Some(why.clone());
+                    state::refresh(c);
+                })
+                .await?;
+                Err(DialError::Carrier(e))
+            }
+        }
+    }
+
+    /// Reads, changes and writes a call, retrying when a webhook wrote it meanwhile.
+    pub async fn update(&self, id: &str, mut change: impl FnMut(&mut Call)) -> StoreResult<Call> {
+        for _ in 0..16 {
+            let mut call = self.store.get_call(id).await?;
+            let before = call.clone();
+            change(&mut call);
+            if call == before {
+                return Ok(call);
+            }
+            call.updated_at = now_millis().max(call.updated_at);
+            match self.store.update_call(call).await {
+                Ok(saved) => {
+                    self.count_end(&before.status, &saved.status);
+                    return Ok(saved);
+                }
+                Err(StoreError::Conflict { field }) if field == "version" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "call {id} kept changing; gave up"
+        )))
+    }
+
+    fn count_end(&self, before: &str, after: &str) {
+        if state::is_live(before) && !state::is_live(after) {
+            self.metrics.calls_ended.with_label_values(&[after]).inc();
+        }
+    }
+
+    /// Hangs up a call at the operator's request.
+    pub async fn hangup(&self, id: &str) -> Result<Call, DialError> {
+        let call = self.store.get_call(id).await?;
+        if !state::is_live(&call.status) {
+            return Ok(call);
+        }
+        let call = self
+            .update(id, |c| {
+                c.facts.hangup_requested.get_or_insert_with(|| "api".into());
+            })
+            .await?;
+        if let (Some(client), Some(ccid)) = (&self.client, &call.call_control_id) {
+            let res = client.hangup(ccid).await;
+            self.command_result("hangup", res.is_ok());
+            res.map_err(DialError::Carrier)?;
+        }
+        Ok(call)
+    }
+
+    /// Applies one webhook event to its call (creating the record of a new inbound
+    /// call), then runs what the state machine asks for on the carrier.
+    pub async fn process(&self, event: &Event) -> StoreResult<()> {
+        self.metrics
+            .webhook_events
+            .with_label_values(&[event.kind.label()])
+            .inc();
+        let p = &event.payload;
+        let mut found = None;
+        if let Some(id) = p.our_call_id() {
+            match self.store.get_call(&id).await {
+                Ok(c) => found = Some(c),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if found.is_none() {
+            if let Some(ccid) = &p.call_control_id {
+                match self.store.find_call_by_control_id(ccid).await {
+                    Ok(c) => found = Some(c),
+                    Err(StoreError::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let call = match found {
+            Some(c) => c,
+            None if event.kind == EventKind::Initiated
+                && p.direction.as_deref() == Some("incoming") =>
+            {
+                return self.inbound(event).await;
+            }
+            None => {
+                self.metrics.webhook_orphans.inc();
+                tracing::info!(event_type = %event.event_type, event_id = %event.id, "webhook for an unknown call");
+                return Ok(());
+            }
+        };
+        let mut actions = Vec::new();
+        let ccid = p.call_control_id.clone();
+        let saved = self
+            .update(&call.id, |c| {
+                if c.call_control_id.is_none() {
+                    c.call_control_id.clone_from(&ccid);
+                }
+                actions = state::apply(c, event);
+            })
+            .await?;
+        for action in actions {
+            match action {
+                state::Action::Hangup { reason } => {
+                    if let (Some(client), Some(ccid)) = (&self.client, &saved.call_control_id) {
+                        let res = client.hangup(ccid).await;
+                        self.command_result("hangup", res.is_ok());
+                        if let Err(e) = res {
+                            tracing::warn!(call_id = %saved.id, reason, error = %e, "hang-up failed");
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new inbound call: recorded with the caller's prospect and DNC status, then
+    /// answered with streaming to our media URL unless inbound answering is off.
+    async fn inbound(&self, event: &Event) -> StoreResult<()> {
+        let p = &event.payload;
+        let caller = p.from.clone().unwrap_or_default();
+        let customer_id = if caller.is_empty() {
+            None
+        } else {
+            self.store
+                .list_prospects(&ProspectQuery {
+                    scope: Scope::Both,
+                    phones: vec![caller.clone()],
+                    show_archived: true,
+                    limit: 1,
+                    ..ProspectQuery::default()
+                })
+                .await?
+                .items
+                .first()
+                .map(|r| r.customer_id.clone())
+        };
+        let opted_out = !caller.is_empty()
+            && !self
+                .store
+                .dnc_lookup(std::slice::from_ref(&caller))
+                .await?
+                .is_empty();
+        let (token, hash) = stream_token();
+        let now = now_millis();
+        let mut call = Call {
+            id: new_id(),
+            call_control_id: p.call_control_id.clone(),
+            idempotency_key: None,
+            direction: "inbound".into(),
+            phone: caller,
+            status: state::DIALING.into(),
+            customer_id,
+            delivery_code: None,
+            campaign_id: None,
+            agent_profile: None,
+            stream_token_hash: Some(hash),
+            started_at: if event.occurred_at > 0 {
+                event.occurred_at
+            } else {
+                now
+            },
+            answered_at: None,
+            ended_at: None,
+            hangup_cause: None,
+            amd_result: None,
+            recording: None,
+            timeline: Vec::new(),
+            extra: serde_json::Value::Null,
+            facts: CallFacts {
+                from: p.from.clone(),
+                caller_opted_out: opted_out,
+                ..CallFacts::default()
+            },
+            updated_at: now,
+            version: 0,
+        };
+        state::apply(&mut call, event);
+        let call = match self.store.create_call(call).await {
+            Ok(c) => c,
+            // A replay of the same initiated event: the call exists already.
+            Err(StoreError::Conflict { field }) if field == "call_control_id" => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let s = &self.settings;
+        let (Some(client), Some(ccid), Some(url)) =
+            (&self.client, &call.call_control_id, &s.stream_url)
+        else {
+            return Ok(());
+        };
+        if !s.answer_inbound {
+            tracing::info!(call_id = %call.id, "inbound call not answered: telnyx.answer_inbound is off");
+            return Ok(());
+        }
+        let stream = StreamParams::new(stream_url_for(url, &call.id), &s.codec, token);
+        let res = client.answer(ccid, &stream, &client_state(&call.id)).await;
+        self.command_result("answer", res.is_ok());
+        if let Err(e) = res {
+            tracing::warn!(call_id = %call.id, error = %e, "answering an inbound call failed");
+        }
+        Ok(())
+    }
+}

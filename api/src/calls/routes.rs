@@ -1,0 +1,389 @@
+//! `/api/calls`: dial (`POST`), list, read one with its transcript, hang up.
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{state, DialError, DialRequest};
+use crate::phone::E164;
+use crate::store::model::{Call, CallQuery, StatusChange, Turn};
+use crate::time::{parse_rfc3339_millis, rfc3339_millis};
+use crate::{ApiError, AppState};
+
+fn bad(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message).with_field(field)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TimelineEntry {
+    pub status: String,
+    pub at: String,
+}
+
+impl From<&StatusChange> for TimelineEntry {
+    fn from(s: &StatusChange) -> Self {
+        Self {
+            status: s.status.clone(),
+            at: rfc3339_millis(s.at),
+        }
+    }
+}
+
+/// A call as the API shows it (never the stream token hash).
+#[derive(Debug, Serialize)]
+pub struct CallView {
+    pub id: String,
+    pub status: String,
+    pub direction: String,
+    pub phone: String,
+    pub from: Option<String>,
+    pub call_control_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub delivery_code: Option<String>,
+    pub campaign_id: Option<String>,
+    pub agent_profile: Option<String>,
+    pub lang: Option<String>,
+    pub started_at: String,
+    pub answered_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// From answer to hang-up.
+    pub duration_secs: Option<f64>,
+    pub hangup_cause: Option<String>,
+    pub hangup_source: Option<String>,
+    pub hangup_requested: Option<String>,
+    pub amd_result: Option<String>,
+    pub error: Option<String>,
+    pub streaming_error: Option<String>,
+    pub dtmf: String,
+    pub caller_opted_out: bool,
+    pub timeline: Vec<TimelineEntry>,
+    /// `/api/calls/{id}/recording` once the appliance has a recording.
+    pub recording: Option<String>,
+    pub carrier_recording_urls: Vec<String>,
+    pub quality: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Vec<Turn>>,
+}
+
+impl From<Call> for CallView {
+    fn from(c: Call) -> Self {
+        let f = c.facts;
+        Self {
+            duration_secs: match (c.answered_at, c.ended_at) {
+                (Some(a), Some(e)) if e >= a => Some((e - a) as f64 / 1000.0),
+                _ => None,
+            },
+            recording: c
+                .recording
+                .as_ref()
+                .map(|_| format!("/api/calls/{}/recording", c.id)),
+            timeline: c.timeline.iter().map(TimelineEntry::from).collect(),
+            id: c.id,
+            status: c.status,
+            direction: c.direction,
+            phone: c.phone,
+            from: f.from,
+            call_control_id: c.call_control_id,
+            customer_id: c.customer_id,
+            delivery_code: c.delivery_code,
+            campaign_id: c.campaign_id,
+            agent_profile: c.agent_profile,
+            lang: f.lang,
+            started_at: rfc3339_millis(c.started_at),
+            answered_at: c.answered_at.map(rfc3339_millis),
+            ended_at: c.ended_at.map(rfc3339_millis),
+            hangup_cause: c.hangup_cause,
+            hangup_source: f.hangup_source,
+            hangup_requested: f.hangup_requested,
+            amd_result: c.amd_result,
+            error: f.dial_error,
+            streaming_error: f.streaming_error,
+            dtmf: f.dtmf.into_iter().map(|(_, d)| d).collect(),
+            caller_opted_out: f.caller_opted_out,
+            carrier_recording_urls: f.carrier_recording.map(|r| r.urls).unwrap_or_default(),
+            quality: f.quality,
+            transcript: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DialBody {
+    to: String,
+    #[serde(default)]
+    agent_profile: Option<String>,
+    #[serde(default)]
+    prospect_id: Option<String>,
+    #[serde(default)]
+    delivery_code: Option<String>,
+    #[serde(default)]
+    campaign_id: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
+
+const LANGS: [&str; 4] = ["nl", "fr", "de", "en"];
+
+impl From<DialError> for ApiError {
+    fn from(e: DialError) -> Self {
+        let msg = e.to_string();
+        match e {
+            DialError::OptedOut(_) => {
+                ApiError::new(StatusCode::CONFLICT, "phone_opted_out", msg).with_field("to")
+            }
+            DialError::Capacity(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "capacity", msg),
+            DialError::NotConfigured(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "telnyx_not_configured",
+                msg,
+            ),
+            DialError::Carrier(t) => {
+                let code = t.code().map(str::to_owned);
+                let mut err = ApiError::new(StatusCode::BAD_GATEWAY, "carrier_error", msg);
+                if let Some(c) = code {
+                    err.message = format!("{} (telnyx code {c})", err.message);
+                }
+                err
+            }
+            DialError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// `POST /api/calls`: 201 with the new call, or 200 with the earlier one when the
+/// idempotency key (body or `Idempotency-Key` header) was used before.
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<DialBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(b) =
+        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
+    let to = E164::parse_strict(&b.to)
+        .map_err(|e| bad("phone_invalid", "to", format!("to: {e}")))?
+        .into_string();
+    let header_key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| {
+            bad(
+                "invalid_parameter",
+                "idempotency_key",
+                "Idempotency-Key must be text",
+            )
+        })?;
+    let key = match (b.idempotency_key, header_key) {
+        (Some(a), Some(h)) if a != h => {
+            return Err(bad(
+                "invalid_parameter",
+                "idempotency_key",
+                "the body and the Idempotency-Key header disagree",
+            ))
+        }
+        (a, h) => a.or(h),
+    };
+    if let Some(k) = &key {
+        if k.is_empty() || k.len() > 200 {
+            return Err(bad(
+                "invalid_parameter",
+                "idempotency_key",
+                "idempotency_key must hold 1 to 200 characters",
+            ));
+        }
+    }
+    if let Some(l) = &b.lang {
+        if !LANGS.contains(&l.as_str()) {
+            return Err(bad(
+                "invalid_parameter",
+                "lang",
+                format!("lang must be one of {}", LANGS.join(", ")),
+            ));
+        }
+    }
+    if let Some(name) = &b.agent_profile {
+        let agents = state.store.list_agents().await?;
+        if !agents.iter().any(|a| &a.name == name || &a.id == name) {
+            return Err(bad(
+                "unknown_agent_profile",
+                "agent_profile",
+                format!("no agent profile named {name:?}"),
+            ));
+        }
+    }
+    if let Some(id) = &b.prospect_id {
+        let customer = match state.store.get_customer(id).await {
+            Ok(c) => c,
+            Err(crate::store::StoreError::NotFound) => {
+                return Err(bad(
+                    "unknown_prospect",
+                    "prospect_id",
+                    format!("no prospect {id}"),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(code) = &b.delivery_code {
+            if !customer.delivery_addresses.iter().any(|d| &d.code == code) {
+                return Err(bad(
+                    "unknown_delivery",
+                    "delivery_code",
+                    format!("the prospect has no delivery {code}"),
+                ));
+            }
+        }
+    } else if b.delivery_code.is_some() {
+        return Err(bad(
+            "invalid_parameter",
+            "delivery_code",
+            "delivery_code needs prospect_id",
+        ));
+    }
+    let (call, replayed) = state
+        .telephony
+        .dial(DialRequest {
+            to,
+            agent_profile: b.agent_profile,
+            customer_id: b.prospect_id,
+            delivery_code: b.delivery_code,
+            campaign_id: b.campaign_id,
+            lang: b.lang,
+            idempotency_key: key,
+        })
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(CallView::from(call))).into_response())
+}
+
+#[derive(Serialize)]
+pub struct CallPage {
+    items: Vec<CallView>,
+    page: u64,
+    page_size: u64,
+    has_more: bool,
+}
+
+fn number(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, ApiError> {
+    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                bad(
+                    "invalid_parameter",
+                    name,
+                    format!("{name} must be a number in 1..={max}"),
+                )
+            }),
+    }
+}
+
+fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .get(name)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            parse_rfc3339_millis(v).ok_or_else(|| {
+                bad(
+                    "invalid_parameter",
+                    name,
+                    format!("{name} must be a date (2026-11-24) or an RFC 3339 time"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// `GET /api/calls?status=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<CallPage>, ApiError> {
+    let status = params
+        .get("status")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    if let Some(s) = &status {
+        if !state::ALL.contains(&s.as_str()) {
+            return Err(bad(
+                "invalid_parameter",
+                "status",
+                format!("status must be one of {}", state::ALL.join(", ")),
+            ));
+        }
+    }
+    let phone = match params
+        .get("phone")
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    {
+        None => None,
+        Some(p) => Some(
+            E164::normalize(p, state.region)
+                .map_err(|e| bad("phone_invalid", "phone", format!("phone: {e}")))?
+                .into_string(),
+        ),
+    };
+    let page = number(&params, "page", 1, 1_000_000)?;
+    let page_size = number(&params, "page_size", 50, 500)?;
+    let result = state
+        .store
+        .list_calls(&CallQuery {
+            status,
+            from: date(&params, "from")?,
+            to: date(&params, "to")?,
+            phone,
+            campaign_id: params.get("campaign").cloned().filter(|c| !c.is_empty()),
+            customer_id: None,
+            offset: (page - 1) * page_size,
+            limit: page_size,
+        })
+        .await?;
+    Ok(Json(CallPage {
+        items: result.items.into_iter().map(CallView::from).collect(),
+        page,
+        page_size,
+        has_more: result.has_more,
+    }))
+}
+
+/// `GET /api/calls/{id}`: the call with its timeline and transcript.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CallView>, ApiError> {
+    let call = state.store.get_call(&id).await?;
+    let turns = state.store.list_turns(&id).await?;
+    let mut view = CallView::from(call);
+    view.transcript = Some(turns);
+    Ok(Json(view))
+}
+
+/// `POST /api/calls/{id}/hangup`
+pub async fn hangup(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CallView>, ApiError> {
+    Ok(Json(CallView::from(state.telephony.hangup(&id).await?)))
+}

@@ -1,0 +1,413 @@
+//! The call state machine, sans-IO: webhook events update the facts of a call, and its
+//! status is derived from those facts alone. Webhooks may arrive duplicated, late or in
+//! any order, so nothing here depends on order: every timestamp keeps the earliest
+//! report, lists are kept sorted, and the status is a function of the facts.
+//!
+//! ```text
+//!   dialing ──initiated──▶ ringing ──answered──▶ answered ──streaming.started──▶ streaming
+//!      │                      │                      │                              │
+//!      └──────────────────────┴─────── hangup ───────┴──────────────────────────────┘
+//!                                        ▼
+//!        ended (was answered) · busy · no_answer · failed · machine (AMD + policy)
+//! ```
+//!
+//! A failed dial is `failed` before any webhook. `machine` wins once detection said
+//! so on a call whose policy is to hang up on machines.
+
+use crate::store::model::{Call, CarrierRecording, Millis, StatusChange};
+use crate::telnyx::events::{Event, EventKind};
+
+pub const DIALING: &str = "dialing";
+pub const RINGING: &str = "ringing";
+pub const ANSWERED: &str = "answered";
+pub const STREAMING: &str = "streaming";
+pub const ENDED: &str = "ended";
+pub const FAILED: &str = "failed";
+pub const NO_ANSWER: &str = "no_answer";
+pub const BUSY: &str = "busy";
+pub const MACHINE: &str = "machine";
+
+/// Statuses of a call that is still going (what the concurrency cap counts).
+pub const LIVE: [&str; 4] = [DIALING, RINGING, ANSWERED, STREAMING];
+/// Every status, for validating filters.
+pub const ALL: [&str; 9] = [
+    DIALING, RINGING, ANSWERED, STREAMING, ENDED, FAILED, NO_ANSWER, BUSY, MACHINE,
+];
+
+pub fn is_live(status: &str) -> bool {
+    LIVE.contains(&status)
+}
+
+/// What the caller of [`apply`] should do on the carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Hang up (`reason`: `machine`).
+    Hangup { reason: &'static str },
+}
+
+fn earliest(slot: &mut Option<Millis>, at: Millis) {
+    *slot = Some(slot.map_or(at, |t| t.min(at)));
+}
+
+/// Applies one event to the call's facts and re-derives its status and timeline.
+/// Returns what to do on the carrier (only while the call is live).
+pub fn apply(call: &mut Call, event: &Event) -> Vec<Action> {
+    let at = event.occurred_at;
+    let p = &event.payload;
+    let f = &mut call.facts;
+    let mut actions = Vec::new();
+    match event.kind {
+        EventKind::Initiated => {
+            earliest(&mut f.initiated_at, at);
+            if f.from.is_none() {
+                f.from.clone_from(&p.from);
+            }
+        }
+        EventKind::Answered => earliest(&mut call.answered_at, at),
+        EventKind::StreamingStarted => earliest(&mut f.streaming_started_at, at),
+        EventKind::StreamingStopped => earliest(&mut f.streaming_stopped_at, at),
+        EventKind::StreamingFailed => {
+            earliest(&mut f.streaming_stopped_at, at);
+            let reason = p.failure_reason.clone().unwrap_or_else(|| "unknown".into());
+            // Keep the smallest reason so duplicates in any order agree.
+            if f.streaming_error.as_ref().is_none_or(|r| reason < *r) {
+                f.streaming_error = Some(reason);
+            }
+        }
+        EventKind::Hangup => {
+            let cause = p
+                .hangup_cause
+                .clone()
+                .unwrap_or_else(|| "unspecified".into());
+            let first = match call.ended_at {
+                None => true,
+                Some(t) => {
+                    at < t || (at == t && call.hangup_cause.as_ref().is_some_and(|c| cause < *c))
+                }
+            };
+            if first {
+                call.ended_at = Some(at);
+                call.hangup_cause = Some(cause);
+                f.hangup_source.clone_from(&p.hangup_source);
+                f.sip_hangup_cause.clone_from(&p.sip_hangup_cause);
+                if p.call_quality_stats.is_some() {
+                    f.quality.clone_from(&p.call_quality_stats);
+                }
+            }
+        }
+        EventKind::MachineDetectionEnded => {
+            let result = p.result.clone().unwrap_or_else(|| "not_sure".into());
+            // machine > human > not_sure when reports disagree: the safer reading wins.
+            let rank = |r: &str| match r {
+                "machine" => 2,
+                "human" => 1,
+                _ => 0,
+            };
+            if call
+                .amd_result
+                .as_deref()
+                .is_none_or(|r| rank(&result) > rank(r))
+            {
+                call.amd_result = Some(result);
+            }
+            if call.amd_result.as_deref() == Some("machine")
+                && f.hangup_on_machine
+                && call.ended_at.is_none()
+            {
+                actions.push(Action::Hangup { reason: "machine" });
+            }
+        }
+        EventKind::Dtmf => {
+            if let Some(d) = &p.digit {
+                let entry = (at, d.clone());
+                if let Err(i) = f.dtmf.binary_search(&entry) {
+                    f.dtmf.insert(i, entry);
+                }
+            }
+        }
+        EventKind::RecordingSaved => {
+            let urls = recording_urls(p);
+            let rec = f
+                .carrier_recording
+                .get_or_insert_with(CarrierRecording::default);
+            for u in urls {
+                if !rec.urls.contains(&u) {
+                    rec.urls.push(u);
+                }
+            }
+            rec.urls.sort();
+            if let Some(t) = p
+                .recording_started_at
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339_millis)
+            {
+                earliest(&mut rec.started_at, t);
+            }
+            if let Some(t) = p
+                .recording_ended_at
+                .as_deref()
+                .and_then(crate::time::parse_rfc3339_millis)
+            {
+                earliest(&mut rec.ended_at, t);
+            }
+            if rec.channels.is_none() {
+                rec.channels.clone_from(&p.channels);
+            }
+        }
+        EventKind::Bridged | EventKind::Other => {}
+    }
+    refresh(call);
+    actions
+}
+
+/// The recording URLs of a `call.recording.saved` payload (`{"mp3": url, "wav": url}`).
+fn recording_urls(p: &crate::telnyx::events::Payload) -> Vec<String> {
+    [&p.recording_urls, &p.public_recording_urls]
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_object)
+        .flat_map(|m| m.values().filter_map(|v| v.as_str().map(str::to_owned)))
+        .collect()
+}
+
+/// The status the facts say.
+pub fn derive_status(call: &Call) -> &'static str {
+    let f = &call.facts;
+    let machine = f.hangup_on_machine && call.amd_result.as_deref() == Some("machine");
+    if f.dial_error.is_some() && call.answered_at.is_none() && f.initiated_at.is_none() {
+        return FAILED;
+    }
+    if machine {
+        return MACHINE;
+    }
+    if call.ended_at.is_some() {
+        if call.answered_at.is_some() {
+            return ENDED;
+        }
+        return match call.hangup_cause.as_deref() {
+            Some("user_busy") => BUSY,
+            Some("no_answer" | "timeout" | "originator_cancel" | "normal_clearing") => NO_ANSWER,
+            _ => FAILED,
+        };
+    }
+    let streaming = f
+        .streaming_started_at
+        .is_some_and(|s| f.streaming_stopped_at.is_none_or(|e| e < s));
+    if streaming {
+        STREAMING
+    } else if call.answered_at.is_some() {
+        ANSWERED
+    } else if f.initiated_at.is_some() {
+        RINGING
+    } else {
+        DIALING
+    }
+}
+
+/// Re-derives the status and the timeline (in time order) from the facts.
+pub fn refresh(call: &mut Call) {
+    let status = derive_status(call);
+    let f = &call.facts;
+    let mut timeline = vec![StatusChange {
+        status: DIALING.into(),
+        at: call.started_at,
+    }];
+    let steps = [
+        (RINGING, f.initiated_at),
+        (ANSWERED, call.answered_at),
+        (STREAMING, f.streaming_started_at),
+    ];
+    for (s, at) in steps {
+        if let Some(at) = at {
+            timeline.push(StatusChange {
+                status: s.into(),
+                at,
+            });
+        }
+    }
+    if !is_live(status) {
+        let at = call
+            .ended_at
+            .or(call.answered_at)
+            .or(f.initiated_at)
+            .unwrap_or(call.started_at);
+        timeline.push(StatusChange {
+            status: status.into(),
+            at,
+        });
+    }
+    timeline.sort_by_key(|c| c.at);
+    call.status = status.into();
+    call.timeline = timeline;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::model::CallFacts;
+    use crate::telnyx::events::Payload;
+
+    fn call() -> Call {
+        Call {
+            id: "c1".into(),
+            call_control_id: None,
+            idempotency_key: None,
+            direction: "outbound".into(),
+            phone: "+32475123456".into(),
+            status: DIALING.into(),
+            customer_id: None,
+            delivery_code: None,
+            campaign_id: None,
+            agent_profile: None,
+            stream_token_hash: None,
+            started_at: 1000,
+            answered_at: None,
+            ended_at: None,
+            hangup_cause: None,
+            amd_result: None,
+            recording: None,
+            timeline: Vec::new(),
+            extra: serde_json::Value::Null,
+            facts: CallFacts {
+                hangup_on_machine: true,
+                ..CallFacts::default()
+            },
+            updated_at: 1000,
+            version: 0,
+        }
+    }
+
+    fn ev(kind: EventKind, at: i64, payload: Payload) -> Event {
+        Event {
+            id: format!("{kind:?}-{at}"),
+            event_type: kind.label().into(),
+            kind,
+            occurred_at: at,
+            payload,
+        }
+    }
+
+    fn hangup(at: i64, cause: &str) -> Event {
+        ev(
+            EventKind::Hangup,
+            at,
+            Payload {
+                hangup_cause: Some(cause.into()),
+                ..Payload::default()
+            },
+        )
+    }
+
+    fn run(events: &[Event]) -> Call {
+        let mut c = call();
+        for e in events {
+            apply(&mut c, e);
+        }
+        c
+    }
+
+    #[test]
+    fn a_normal_call_walks_the_states() {
+        let mut c = call();
+        let steps = [
+            (ev(EventKind::Initiated, 1100, Payload::default()), RINGING),
+            (ev(EventKind::Answered, 5000, Payload::default()), ANSWERED),
+            (
+                ev(EventKind::StreamingStarted, 5100, Payload::default()),
+                STREAMING,
+            ),
+            (hangup(65_000, "normal_clearing"), ENDED),
+        ];
+        for (e, want) in steps {
+            apply(&mut c, &e);
+            assert_eq!(c.status, want);
+        }
+        let tl: Vec<&str> = c.timeline.iter().map(|s| s.status.as_str()).collect();
+        assert_eq!(tl, vec![DIALING, RINGING, ANSWERED, STREAMING, ENDED]);
+    }
+
+    #[test]
+    fn unanswered_endings() {
+        let init = ev(EventKind::Initiated, 1100, Payload::default());
+        assert_eq!(run(&[init.clone(), hangup(9000, "user_busy")]).status, BUSY);
+        assert_eq!(
+            run(&[init.clone(), hangup(9000, "timeout")]).status,
+            NO_ANSWER
+        );
+        assert_eq!(
+            run(&[init.clone(), hangup(9000, "call_rejected")]).status,
+            FAILED
+        );
+        let amd = ev(
+            EventKind::MachineDetectionEnded,
+            6000,
+            Payload {
+                result: Some("machine".into()),
+                ..Payload::default()
+            },
+        );
+        let mut c = call();
+        apply(&mut c, &init);
+        apply(&mut c, &ev(EventKind::Answered, 5000, Payload::default()));
+        assert_eq!(
+            apply(&mut c, &amd),
+            vec![Action::Hangup { reason: "machine" }]
+        );
+        apply(&mut c, &hangup(7000, "normal_clearing"));
+        assert_eq!(c.status, MACHINE);
+        assert_eq!(apply(&mut c, &amd), vec![], "no second hang-up once ended");
+        let mut keep = call();
+        keep.facts.hangup_on_machine = false;
+        assert!(apply(&mut keep, &amd).is_empty());
+        assert_eq!(keep.amd_result.as_deref(), Some("machine"));
+    }
+
+    #[test]
+    fn any_order_and_duplicates_give_the_same_call() {
+        let events = vec![
+            ev(EventKind::Initiated, 1100, Payload::default()),
+            ev(EventKind::Answered, 5000, Payload::default()),
+            ev(EventKind::StreamingStarted, 5100, Payload::default()),
+            ev(
+                EventKind::Dtmf,
+                7000,
+                Payload {
+                    digit: Some("1".into()),
+                    ..Payload::default()
+                },
+            ),
+            ev(
+                EventKind::Dtmf,
+                8000,
+                Payload {
+                    digit: Some("#".into()),
+                    ..Payload::default()
+                },
+            ),
+            ev(EventKind::StreamingStopped, 64_000, Payload::default()),
+            hangup(65_000, "normal_clearing"),
+            ev(
+                EventKind::RecordingSaved,
+                66_000,
+                Payload {
+                    recording_urls: Some(
+                        serde_json::json!({"mp3": "https://r/1.mp3", "wav": "https://r/1.wav"}),
+                    ),
+                    ..Payload::default()
+                },
+            ),
+        ];
+        let expected = run(&events);
+        assert_eq!(expected.status, ENDED);
+        // Every rotation, the reverse, and each with every event delivered twice.
+        for k in 0..events.len() {
+            let mut order = events.clone();
+            order.rotate_left(k);
+            assert_eq!(run(&order), expected, "rotation {k}");
+            order.reverse();
+            assert_eq!(run(&order), expected, "reverse of rotation {k}");
+            let doubled: Vec<Event> = order.iter().flat_map(|e| [e.clone(), e.clone()]).collect();
+            assert_eq!(run(&doubled), expected, "duplicated, rotation {k}");
+        }
+    }
+}
