@@ -57,6 +57,8 @@ pub enum RunError {
     Pingora(String),
     #[error("store: {0}")]
     Store(#[from] agent5_api::store::StoreError),
+    #[error("telnyx: {0}")]
+    Telnyx(String),
 }
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
@@ -85,11 +87,15 @@ fn start(config: Config) -> Result<(), RunError> {
         idle_timeout: config.idle_timeout,
         ..agent5_bridge::BridgeOptions::default()
     });
-    let store = open_store(&config)?;
+    let (store, work) = open_store(&config)?;
+    let api_metrics = agent5_api::metrics::ApiMetrics::new();
+    api_metrics.register(metrics.registry())?;
     let api = agent5_api::router(
         agent5_api::AppState::new(bridge.clone(), store.clone())
             .with_region(config.default_region)
-            .with_import_max_rows(config.limits.upload_max_rows),
+            .with_import_max_rows(config.limits.upload_max_rows)
+            .with_telephony(telnyx_settings(&config), api_metrics, &work)
+            .map_err(RunError::Telnyx)?,
     );
     let certs = match &config.tls {
         Some(tls) => {
@@ -241,17 +247,50 @@ fn start(config: Config) -> Result<(), RunError> {
 
 /// Opens the store on a runtime of its own that lives as long as the process: the
 /// MongoDB driver runs its server monitors on the runtime that created the client.
-fn open_store(config: &Config) -> Result<agent5_api::store::SharedStore, RunError> {
+/// Opens the store on a runtime of its own that also runs the background work (the
+/// webhook pipeline); returns the store and that runtime's handle.
+fn open_store(
+    config: &Config,
+) -> Result<(agent5_api::store::SharedStore, tokio::runtime::Handle), RunError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name("agent5-store")
+        .thread_name("agent5-work")
         .enable_all()
         .build()
         .map_err(|e| RunError::Store(agent5_api::store::StoreError::Unavailable(e.to_string())))?;
     let opened = open_store_in(&runtime, config)?;
+    let handle = runtime.handle().clone();
     // The runtime must outlive every client of the store: keep it for the process.
     std::mem::forget(runtime);
-    Ok(opened)
+    Ok((opened, handle))
+}
+
+/// The api crate's Telnyx settings from the configuration.
+fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
+    let i = &config.integrations;
+    let t = &config.telnyx;
+    agent5_api::calls::TelnyxSettings {
+        api_base: t.api_base.clone(),
+        api_key: i.telnyx_api_key.as_ref().map(|k| k.expose().to_owned()),
+        connection_id: i.telnyx_connection_id.clone(),
+        from_number: i.telnyx_phone_number.clone(),
+        stream_url: i.telnyx_stream_url.clone(),
+        public_key: t.public_key.clone(),
+        verify_signatures: i.telnyx_verify_signatures,
+        tolerance_secs: t.signature_tolerance_secs,
+        codec: t.codec.clone(),
+        amd: t.answering_machine_detection.clone(),
+        hangup_on_machine: t.hangup_on_machine,
+        answer_inbound: t.answer_inbound,
+        max_concurrent_calls: t.max_concurrent_calls,
+        request_timeout: t.request_timeout,
+        retry: agent5_api::telnyx::client::Retry {
+            attempts: t.retry_attempts,
+            backoff: t.retry_backoff,
+        },
+        ring_timeout_secs: t.ring_timeout_secs,
+        clock: Arc::new(agent5_api::telnyx::signature::SystemClock),
+    }
 }
 
 /// Opens the configured store (MongoDB when a URI is set, else SQLite) on `runtime`.

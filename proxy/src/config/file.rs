@@ -213,22 +213,44 @@ pub struct StoreSection {
 #[serde(deny_unknown_fields, default)]
 pub struct TelnyxSection {
     pub api_key: String,
+    pub api_base: String,
     pub connection_id: String,
     pub phone_number: String,
     pub public_key_pem: String,
     pub stream_url: String,
     pub verify_signatures: bool,
+    pub signature_tolerance_secs: u64,
+    pub codec: String,
+    pub answering_machine_detection: String,
+    pub hangup_on_machine: bool,
+    pub answer_inbound: bool,
+    pub max_concurrent_calls: u64,
+    pub request_timeout_secs: u64,
+    pub ring_timeout_secs: u64,
+    pub retry_attempts: u32,
+    pub retry_backoff_ms: u64,
 }
 
 impl Default for TelnyxSection {
     fn default() -> Self {
         Self {
             api_key: String::new(),
+            api_base: "https://api.telnyx.com/v2".into(),
             connection_id: String::new(),
             phone_number: String::new(),
             public_key_pem: String::new(),
             stream_url: String::new(),
             verify_signatures: true,
+            signature_tolerance_secs: 300,
+            codec: "PCMU".into(),
+            answering_machine_detection: "detect".into(),
+            hangup_on_machine: true,
+            answer_inbound: true,
+            max_concurrent_calls: 20,
+            request_timeout_secs: 10,
+            ring_timeout_secs: 30,
+            retry_attempts: 3,
+            retry_backoff_ms: 250,
         }
     }
 }

@@ -114,6 +114,24 @@ pub struct Integrations {
     pub livekit_api_secret: Option<Secret>,
 }
 
+/// How calls are placed and webhooks checked (the `[telnyx]` tuning keys).
+#[derive(Debug, Clone)]
+pub struct TelnyxOptions {
+    pub api_base: String,
+    /// Parsed from `public_key_pem` (SPKI PEM or raw base64), checked at load.
+    pub public_key: Option<agent5_api::telnyx::signature::PublicKey>,
+    pub signature_tolerance_secs: u64,
+    pub codec: String,
+    pub answering_machine_detection: String,
+    pub hangup_on_machine: bool,
+    pub answer_inbound: bool,
+    pub max_concurrent_calls: u64,
+    pub request_timeout: Duration,
+    pub ring_timeout_secs: u32,
+    pub retry_attempts: u32,
+    pub retry_backoff: Duration,
+}
+
 impl Integrations {
     /// `(name, configured, what is missing)` for each integration, for `/readyz`.
     pub fn status(&self) -> Vec<(&'static str, Vec<&'static str>)> {
@@ -181,6 +199,7 @@ pub struct Config {
     pub default_region: agent5_api::phone::Region,
     pub integrations: Integrations,
     pub websocket_echo: bool,
+    pub telnyx: TelnyxOptions,
 }
 
 impl Config {
@@ -244,6 +263,7 @@ fn apply_env(file: &mut FileConfig, env: &dyn Env) -> Result<(), ConfigError> {
     set(&mut file.telnyx.phone_number, "TELNYX_PHONE_NUMBER")?;
     set(&mut file.telnyx.public_key_pem, "TELNYX_PUBLIC_KEY_PEM")?;
     set(&mut file.telnyx.stream_url, "TELNYX_STREAM_URL")?;
+    set(&mut file.telnyx.api_base, "TELNYX_API_BASE")?;
     set(&mut file.livekit.server_url, "LIVEKIT_SERVER_URL")?;
     set(&mut file.livekit.api_key, "LIVEKIT_API_KEY")?;
     set(&mut file.livekit.api_secret, "LIVEKIT_API_SECRET")?;
@@ -421,7 +441,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         ));
     }
 
-    let stream_url = non_empty(file.telnyx.stream_url);
+    let stream_url = non_empty(file.telnyx.stream_url.clone());
     if let Some(url) = &stream_url {
         if !(url.starts_with("wss://") || url.starts_with("ws://")) {
             return Err(ConfigError::new(
@@ -430,6 +450,55 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             ));
         }
     }
+
+    let t = &file.telnyx;
+    let public_key = non_empty(t.public_key_pem.clone())
+        .map(|k| agent5_api::telnyx::signature::PublicKey::parse(&k))
+        .transpose()
+        .map_err(|e| ConfigError::new("telnyx.public_key_pem", e.to_string()))?;
+    let api_base = t.api_base.trim().trim_end_matches('/').to_owned();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(ConfigError::new(
+            "telnyx.api_base",
+            format!("{api_base:?} must be an http(s) URL"),
+        ));
+    }
+    if !matches!(t.codec.as_str(), "PCMU" | "PCMA") {
+        return Err(ConfigError::new("telnyx.codec", "must be PCMU or PCMA"));
+    }
+    const AMD: [&str; 6] = ["disabled", "detect", "detect_beep", "detect_words", "greeting_end", "premium"];
+    if !AMD.contains(&t.answering_machine_detection.as_str()) {
+        return Err(ConfigError::new(
+            "telnyx.answering_machine_detection",
+            format!("must be one of {}", AMD.join(", ")),
+        ));
+    }
+    for (key, v, max) in [
+        ("telnyx.signature_tolerance_secs", t.signature_tolerance_secs, 3600),
+        ("telnyx.max_concurrent_calls", t.max_concurrent_calls, 10_000),
+        ("telnyx.request_timeout_secs", t.request_timeout_secs, 120),
+        ("telnyx.ring_timeout_secs", t.ring_timeout_secs, 600),
+        ("telnyx.retry_attempts", u64::from(t.retry_attempts), 10),
+        ("telnyx.retry_backoff_ms", t.retry_backoff_ms, 60_000),
+    ] {
+        if v == 0 || v > max {
+            return Err(ConfigError::new(key, format!("must be in 1..={max}")));
+        }
+    }
+    let telnyx = TelnyxOptions {
+        api_base,
+        public_key,
+        signature_tolerance_secs: t.signature_tolerance_secs,
+        codec: t.codec.clone(),
+        answering_machine_detection: t.answering_machine_detection.clone(),
+        hangup_on_machine: t.hangup_on_machine,
+        answer_inbound: t.answer_inbound,
+        max_concurrent_calls: t.max_concurrent_calls,
+        request_timeout: Duration::from_secs(t.request_timeout_secs),
+        ring_timeout_secs: u32::try_from(t.ring_timeout_secs).unwrap_or(u32::MAX),
+        retry_attempts: t.retry_attempts,
+        retry_backoff: Duration::from_millis(t.retry_backoff_ms),
+    };
 
     let data_dir = PathBuf::from(
         non_empty(file.server.data_dir).unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
@@ -495,6 +564,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             livekit_api_secret: non_empty(file.livekit.api_secret).map(Secret::new),
         },
         websocket_echo: file.dev.websocket_echo,
+        telnyx,
     })
 }
 

@@ -73,6 +73,14 @@ fn bad_values_name_their_key() {
         ("[log]\nlevel = \"loud!!\"", "log.level"),
         ("[limits]\njson_body_bytes = 0", "limits.json_body_bytes"),
         ("[telnyx]\nstream_url = \"http://x\"", "telnyx.stream_url"),
+        ("[telnyx]\npublic_key_pem = \"AAAA\"", "telnyx.public_key_pem"),
+        ("[telnyx]\ncodec = \"OPUS\"", "telnyx.codec"),
+        ("[telnyx]\napi_base = \"ftp://x\"", "telnyx.api_base"),
+        (
+            "[telnyx]\nanswering_machine_detection = \"maybe\"",
+            "telnyx.answering_machine_detection",
+        ),
+        ("[telnyx]\nmax_concurrent_calls = 0", "telnyx.max_concurrent_calls"),
         ("[server]\nlisten = []", "server.listen"),
         ("[store]\nmongo_uri = \"postgres://x\"", "store.mongo_uri"),
         (
@@ -178,4 +186,23 @@ fn log_filters() {
     for bad in ["", "loud!!", "info,", "x=loud", "=info"] {
         assert!(!parse::log_filter(bad), "{bad}");
     }
+}
+
+#[test]
+fn telnyx_keys_from_env() {
+    let cfg = from_toml(
+        "",
+        &[
+            ("TELNYX_API_BASE", "http://127.0.0.1:9/v2/"),
+            (
+                "TELNYX_PUBLIC_KEY_PEM",
+                "jrMBoswHlhhVx2W2Www72WU/xn4UMpjreslD0m2u0qs=",
+            ),
+        ],
+    )
+    .expect("config");
+    assert_eq!(cfg.telnyx.api_base, "http://127.0.0.1:9/v2");
+    assert!(cfg.telnyx.public_key.is_some());
+    assert_eq!(cfg.telnyx.codec, "PCMU");
+    assert_eq!(cfg.telnyx.max_concurrent_calls, 20);
 }
