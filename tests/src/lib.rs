@@ -5,5 +5,6 @@
 pub mod appliance;
 pub mod certs;
 pub mod client;
+pub mod fake_telnyx;
 
 pub use appliance::{Appliance, Spec};

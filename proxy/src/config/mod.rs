@@ -466,7 +466,14 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
     if !matches!(t.codec.as_str(), "PCMU" | "PCMA") {
         return Err(ConfigError::new("telnyx.codec", "must be PCMU or PCMA"));
     }
-    const AMD: [&str; 6] = ["disabled", "detect", "detect_beep", "detect_words", "greeting_end", "premium"];
+    const AMD: [&str; 6] = [
+        "disabled",
+        "detect",
+        "detect_beep",
+        "detect_words",
+        "greeting_end",
+        "premium",
+    ];
     if !AMD.contains(&t.answering_machine_detection.as_str()) {
         return Err(ConfigError::new(
             "telnyx.answering_machine_detection",
@@ -474,8 +481,16 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         ));
     }
     for (key, v, max) in [
-        ("telnyx.signature_tolerance_secs", t.signature_tolerance_secs, 3600),
-        ("telnyx.max_concurrent_calls", t.max_concurrent_calls, 10_000),
+        (
+            "telnyx.signature_tolerance_secs",
+            t.signature_tolerance_secs,
+            3600,
+        ),
+        (
+            "telnyx.max_concurrent_calls",
+            t.max_concurrent_calls,
+            10_000,
+        ),
         ("telnyx.request_timeout_secs", t.request_timeout_secs, 120),
         ("telnyx.ring_timeout_secs", t.ring_timeout_secs, 600),
         ("telnyx.retry_attempts", u64::from(t.retry_attempts), 10),

@@ -73,14 +73,20 @@ fn bad_values_name_their_key() {
         ("[log]\nlevel = \"loud!!\"", "log.level"),
         ("[limits]\njson_body_bytes = 0", "limits.json_body_bytes"),
         ("[telnyx]\nstream_url = \"http://x\"", "telnyx.stream_url"),
-        ("[telnyx]\npublic_key_pem = \"AAAA\"", "telnyx.public_key_pem"),
+        (
+            "[telnyx]\npublic_key_pem = \"AAAA\"",
+            "telnyx.public_key_pem",
+        ),
         ("[telnyx]\ncodec = \"OPUS\"", "telnyx.codec"),
         ("[telnyx]\napi_base = \"ftp://x\"", "telnyx.api_base"),
         (
             "[telnyx]\nanswering_machine_detection = \"maybe\"",
             "telnyx.answering_machine_detection",
         ),
-        ("[telnyx]\nmax_concurrent_calls = 0", "telnyx.max_concurrent_calls"),
+        (
+            "[telnyx]\nmax_concurrent_calls = 0",
+            "telnyx.max_concurrent_calls",
+        ),
         ("[server]\nlisten = []", "server.listen"),
         ("[store]\nmongo_uri = \"postgres://x\"", "store.mongo_uri"),
         (
