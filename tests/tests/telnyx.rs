@@ -152,6 +152,9 @@ fn metric(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A negative webhook case: name, body, headers, expected status and error code.
+type Case<'a> = (&'a str, String, Vec<(&'a str, String)>, u16, &'a str);
+
 fn event(id: &str, kind: &str, at: &str, payload: Value) -> String {
     envelope(id, kind, at, payload)
 }
@@ -195,7 +198,7 @@ async fn webhook_signatures_are_checked_at_the_edge() {
     let stale = ts - 301;
     let future = ts + 301;
     let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(300 * 1024));
-    let cases: Vec<(&str, String, Vec<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "another key",
             good.clone(),
