@@ -48,4 +48,5 @@ conformance!(
     concurrent_turn_appends,
     campaigns_and_attempt_numbers,
     deliveries_attach_and_customer_pages,
+    webhook_batches_and_pending_events,
 );

@@ -420,6 +420,10 @@ impl CustomerStore for MongoStore {
 
     async fn list_customers(&self, after: Option<&str>, limit: u64) -> StoreResult<Vec<Customer>> {
         self.ready().await?;
+        // MongoDB reads a limit of 0 as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let filter = match after {
             Some(a) => doc! { "_id": { "$gt": a } },
             None => doc! {},

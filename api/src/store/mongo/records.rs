@@ -274,6 +274,10 @@ impl WebhookEventStore for MongoStore {
         limit: u64,
     ) -> StoreResult<Vec<WebhookEvent>> {
         self.ready().await?;
+        // MongoDB reads a limit of 0 as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let docs: Vec<Document> = self
             .coll(WEBHOOK_EVENTS)
             .find(doc! { "processed": false, "received_at": { "$lt": received_before } })
@@ -309,6 +313,10 @@ impl AuditStore for MongoStore {
 
     async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>> {
         self.ready().await?;
+        // MongoDB reads a limit of 0 as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let cursor = self
             .coll("audit_log")
             .find(doc! {})
