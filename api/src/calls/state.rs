@@ -246,6 +246,7 @@ mod tests {
     use super::*;
     use crate::store::model::CallFacts;
     use crate::telnyx::events::Payload;
+    use proptest::strategy::Strategy;
 
     fn call() -> Call {
         Call {
@@ -362,9 +363,8 @@ mod tests {
         assert_eq!(keep.amd_result.as_deref(), Some("machine"));
     }
 
-    #[test]
-    fn any_order_and_duplicates_give_the_same_call() {
-        let events = vec![
+    fn story() -> Vec<Event> {
+        vec![
             ev(EventKind::Initiated, 1100, Payload::default()),
             ev(EventKind::Answered, 5000, Payload::default()),
             ev(EventKind::StreamingStarted, 5100, Payload::default()),
@@ -396,7 +396,29 @@ mod tests {
                     ..Payload::default()
                 },
             ),
-        ];
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shuffled_and_repeated_webhooks_give_the_same_call(
+            order in proptest::strategy::Just((0..8usize).collect::<Vec<_>>()).prop_shuffle(),
+            repeats in proptest::collection::vec(0..8usize, 0..6),
+        ) {
+            let events = story();
+            let expected = run(&events);
+            let delivered: Vec<Event> = order
+                .iter()
+                .chain(repeats.iter())
+                .map(|&i| events[i].clone())
+                .collect();
+            proptest::prop_assert_eq!(run(&delivered), expected);
+        }
+    }
+
+    #[test]
+    fn any_order_and_duplicates_give_the_same_call() {
+        let events = story();
         let expected = run(&events);
         assert_eq!(expected.status, ENDED);
         // Every rotation, the reverse, and each with every event delivered twice.
