@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import clean
+.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import bench-webhooks clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-edge  edge throughput vs nginx (installs nginx, wrk)"
 	@echo "make bench-store store upserts and list queries, SQLite (100k, 1M) and SecantusDB"
 	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
+	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
 
 deps:
 	@scripts/install-deps.sh build
@@ -70,6 +71,10 @@ bench-store:
 
 bench-import: build
 	scripts/bench-import.sh $(RELEASE_BIN) 100000 1000000
+
+bench-webhooks: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-webhook-bench
+	scripts/bench-webhooks.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-webhook-bench 20000 16 64
 
 clean:
 	$(CARGO) clean

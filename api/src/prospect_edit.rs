@@ -297,7 +297,7 @@ pub async fn edit_delivery(
 
 #[derive(Serialize)]
 pub struct CallLog {
-    items: Vec<crate::store::model::Call>,
+    items: Vec<crate::calls::routes::CallView>,
     page: u64,
     page_size: u64,
     has_more: bool,
@@ -338,7 +338,11 @@ pub async fn logs(
         })
         .await?;
     Ok(Json(CallLog {
-        items: result.items,
+        items: result
+            .items
+            .into_iter()
+            .map(crate::calls::routes::CallView::from)
+            .collect(),
         page,
         page_size,
         has_more: result.has_more,

@@ -617,13 +617,15 @@ async fn one_prospect_routes(store: SharedStore) {
     }
     let (status, v) = call(&app, "GET", &format!("{base}/logs"), None).await;
     assert_eq!(status, 200);
-    let started: Vec<i64> = v["items"]
+    let ids: Vec<&str> = v["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|c| c["started_at"].as_i64().unwrap_or(0))
+        .map(|c| c["id"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(started, vec![3_000, 2_000, 1_000]);
+    assert_eq!(ids, vec!["call-1", "call-2", "call-0"], "newest first");
+    assert_eq!(v["items"][0]["started_at"], "1970-01-01T00:00:03.000000Z");
+    assert!(v["items"][0].get("stream_token_hash").is_none());
     let (_, v) = call(&app, "GET", &format!("{base}/logs?page_size=2"), None).await;
     assert_eq!(v["has_more"], true);
     assert_eq!(

@@ -148,6 +148,8 @@ impl Integrations {
                 missing(&[
                     ("TELNYX_API_KEY", self.telnyx_api_key.is_some()),
                     ("TELNYX_CONNECTION_ID", self.telnyx_connection_id.is_some()),
+                    ("TELNYX_PHONE_NUMBER", self.telnyx_phone_number.is_some()),
+                    ("TELNYX_STREAM_URL", self.telnyx_stream_url.is_some()),
                     (
                         "TELNYX_PUBLIC_KEY_PEM",
                         self.telnyx_public_key_pem.is_some(),
