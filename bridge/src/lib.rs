@@ -3,8 +3,20 @@
 //! The edge (`agent5-proxy`) answers the upgrade and hands a
 //! [`tokio_tungstenite::WebSocketStream`] to [`Bridge::run_session`]. The bridge owns
 //! the session from then on, including its own ping/idle timers and draining on
-//! shutdown. It knows nothing about storage.
+//! shutdown. A media session is one call: Telnyx frames (`carrier/`) in and out, the
+//! OpenAI Realtime agent (`agent/`), the sans-IO call core and its task (`call/`), and
+//! the recording (`recording/`). It knows nothing about storage: the api crate
+//! implements [`CallHooks`]. See `LIFECYCLE.md` for the states of a call session.
 
+pub mod agent;
+pub mod call;
+pub mod carrier;
+pub mod g711;
+pub mod hooks;
+pub mod metrics;
+pub mod recording;
 mod session;
 
+pub use call::media::MediaOptions;
+pub use hooks::{CallHooks, MediaAuthError, MediaCall};
 pub use session::{Bridge, BridgeOptions, SessionKind, SessionMeta};

@@ -1,11 +1,12 @@
 //! Session kinds, the registry of open sessions and the drain signal.
 //!
-//! Until the live-call bridge lands, a session either echoes (test flag
-//! `dev.websocket_echo`) or is closed at once with 1013 `bridge_unavailable`, so a
-//! client sees an honest answer rather than a silent socket.
+//! Media sessions run the call bridge once the hooks are installed
+//! ([`Bridge::install`]); the browser sessions (Studio, operator, monitor) answer
+//! 1013 `bridge_unavailable` until they land, so a client sees an honest answer rather
+//! than a silent socket. The test flag `dev.websocket_echo` echoes every frame instead.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -15,6 +16,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+use crate::call::media::MediaOptions;
+use crate::hooks::CallHooks;
+use crate::metrics::BridgeMetrics;
 
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -91,6 +96,8 @@ struct Inner {
     options: BridgeOptions,
     open: AtomicUsize,
     drain: watch::Sender<bool>,
+    metrics: BridgeMetrics,
+    media: OnceLock<(Arc<dyn CallHooks>, MediaOptions)>,
 }
 
 impl Bridge {
@@ -101,8 +108,19 @@ impl Bridge {
                 options,
                 open: AtomicUsize::new(0),
                 drain,
+                metrics: BridgeMetrics::new(),
+                media: OnceLock::new(),
             }),
         }
+    }
+
+    /// Installs what live calls need (once; later calls are ignored).
+    pub fn install(&self, hooks: Arc<dyn CallHooks>, options: MediaOptions) {
+        let _ = self.inner.media.set((hooks, options));
+    }
+
+    pub fn metrics(&self) -> &BridgeMetrics {
+        &self.inner.metrics
     }
 
     pub fn open_sessions(&self) -> usize {
@@ -123,10 +141,13 @@ impl Bridge {
         self.inner.open.fetch_add(1, Ordering::Relaxed);
         let _open = OpenGuard(&self.inner.open);
         let drain = self.inner.drain.subscribe();
-        let result = if self.inner.options.echo {
-            echo(ws, drain, self.inner.options).await
-        } else {
-            refuse(ws).await
+        let result = match (self.inner.options.echo, kind, self.inner.media.get()) {
+            (true, _, _) => echo(ws, drain, self.inner.options).await,
+            (false, SessionKind::Media, Some((hooks, options))) => {
+                crate::call::media::run(ws, &meta, Arc::clone(hooks), options, &self.inner.metrics)
+                    .await
+            }
+            _ => refuse(ws).await,
         };
         match result {
             Ok(reason) => {

@@ -1,0 +1,49 @@
+//! Connecting to the OpenAI Realtime endpoint: the configured URL, `Authorization:
+//! Bearer`, nothing else (the GA protocol; the beta header is refused by the server).
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime?model=gpt-realtime";
+
+#[derive(Clone)]
+pub struct AgentConfig {
+    pub url: String,
+    pub api_key: String,
+    pub model: String,
+    pub transcription_model: String,
+    pub connect_timeout: Duration,
+}
+
+impl std::fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .finish_non_exhaustive()
+    }
+}
+
+pub type AgentSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Opens the agent socket (the error text never holds the key).
+pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, String> {
+    let mut request = config
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("bad agent URL: {e}"))?;
+    let auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key))
+        .map_err(|_| "the OpenAI key is not a valid header value".to_owned())?;
+    request.headers_mut().insert("authorization", auth);
+    let connecting = tokio_tungstenite::connect_async(request);
+    match tokio::time::timeout(config.connect_timeout, connecting).await {
+        Ok(Ok((socket, _))) => Ok(socket),
+        Ok(Err(e)) => Err(format!("agent connect failed: {e}")),
+        Err(_) => Err("agent connect timed out".into()),
+    }
+}

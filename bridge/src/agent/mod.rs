@@ -1,0 +1,309 @@
+//! OpenAI Realtime (GA protocol) events, typed both ways, and the session
+//! configuration sent first. Server events we do not use are [`AgentIn::Other`]
+//! (counted, ignored).
+
+pub mod client;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::g711::Codec;
+
+/// A server event.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type")]
+pub enum AgentIn {
+    #[serde(rename = "session.created")]
+    SessionCreated {},
+    #[serde(rename = "session.updated")]
+    SessionUpdated {},
+    #[serde(rename = "input_audio_buffer.speech_started")]
+    SpeechStarted {
+        #[serde(default)]
+        audio_start_ms: Option<u64>,
+        #[serde(default)]
+        item_id: Option<String>,
+    },
+    #[serde(rename = "input_audio_buffer.speech_stopped")]
+    SpeechStopped {
+        #[serde(default)]
+        audio_end_ms: Option<u64>,
+        #[serde(default)]
+        item_id: Option<String>,
+    },
+    #[serde(rename = "conversation.item.input_audio_transcription.completed")]
+    InputTranscript {
+        #[serde(default)]
+        item_id: Option<String>,
+        #[serde(default)]
+        transcript: String,
+    },
+    #[serde(rename = "response.created")]
+    ResponseCreated {
+        #[serde(default)]
+        response: Option<Value>,
+    },
+    #[serde(rename = "response.output_audio.delta")]
+    AudioDelta {
+        #[serde(default)]
+        response_id: Option<String>,
+        item_id: String,
+        delta: String,
+    },
+    #[serde(rename = "response.output_audio_transcript.delta")]
+    TranscriptDelta {
+        #[serde(default)]
+        item_id: Option<String>,
+        #[serde(default)]
+        delta: String,
+    },
+    #[serde(rename = "response.output_audio_transcript.done")]
+    TranscriptDone {
+        #[serde(default)]
+        item_id: Option<String>,
+        #[serde(default)]
+        transcript: String,
+    },
+    #[serde(rename = "response.function_call_arguments.done")]
+    FunctionCall {
+        call_id: String,
+        name: String,
+        #[serde(default)]
+        arguments: String,
+    },
+    #[serde(rename = "response.done")]
+    ResponseDone {
+        #[serde(default)]
+        response: Option<Value>,
+    },
+    #[serde(rename = "error")]
+    Error {
+        #[serde(default)]
+        error: Option<AgentErrorBody>,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AgentErrorBody {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl AgentIn {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
+    }
+}
+
+/// A client event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum AgentOut {
+    #[serde(rename = "session.update")]
+    SessionUpdate { session: Value },
+    #[serde(rename = "input_audio_buffer.append")]
+    Append { audio: String },
+    #[serde(rename = "input_audio_buffer.commit")]
+    Commit,
+    #[serde(rename = "conversation.item.create")]
+    ItemCreate { item: Value },
+    #[serde(rename = "conversation.item.truncate")]
+    Truncate {
+        item_id: String,
+        content_index: u32,
+        audio_end_ms: u64,
+    },
+    #[serde(rename = "response.create")]
+    ResponseCreate {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        response: Option<Value>,
+    },
+    #[serde(rename = "response.cancel")]
+    ResponseCancel,
+}
+
+impl AgentOut {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A user text item (DTMF, operator notes, hand-back summaries).
+    pub fn user_text(text: &str) -> Self {
+        Self::ItemCreate {
+            item: json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}),
+        }
+    }
+
+    pub fn tool_output(call_id: &str, output: &Value) -> Self {
+        Self::ItemCreate {
+            item: json!({"type": "function_call_output", "call_id": call_id, "output": output.to_string()}),
+        }
+    }
+}
+
+/// What the agent is and may do on this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    pub instructions: String,
+    pub voice: String,
+    /// nl, fr, de, en (transcription language).
+    pub language: String,
+    pub tools: Vec<String>,
+}
+
+impl Default for AgentProfile {
+    fn default() -> Self {
+        Self {
+            instructions: "You are a polite assistant calling on behalf of the company about an invoice or a delivery. Keep answers short.".into(),
+            voice: "marin".into(),
+            language: "nl".into(),
+            tools: vec!["opt_out".into(), "confirm_language".into(), "end_call".into()],
+        }
+    }
+}
+
+fn tool_spec(name: &str) -> Option<Value> {
+    let (description, parameters) = match name {
+        "opt_out" => (
+            "The person asks not to be called again. Call this before saying goodbye.",
+            json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
+        ),
+        "confirm_language" => (
+            "The person confirmed the language they want to be called in.",
+            json!({"type": "object", "properties": {"language": {"type": "string", "enum": ["nl", "fr", "de", "en"]}}, "required": ["language"]}),
+        ),
+        "end_call" => (
+            "The conversation is over: say goodbye, then the call is hung up.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        "transfer" => (
+            "The person wants a human: the call is transferred to a colleague.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        _ => return None,
+    };
+    Some(
+        json!({"type": "function", "name": name, "description": description, "parameters": parameters}),
+    )
+}
+
+/// The first `session.update`: audio in the call's codec both ways (no transcoding),
+/// server VAD with barge-in, transcription in the profile's language, the tools.
+pub fn session_update(
+    profile: &AgentProfile,
+    codec: Codec,
+    model: &str,
+    transcription_model: &str,
+) -> AgentOut {
+    let format = json!({"type": codec.realtime_format()});
+    let tools: Vec<Value> = profile.tools.iter().filter_map(|t| tool_spec(t)).collect();
+    AgentOut::SessionUpdate {
+        session: json!({
+            "type": "realtime",
+            "model": model,
+            "output_modalities": ["audio"],
+            "instructions": profile.instructions,
+            "audio": {
+                "input": {
+                    "format": format,
+                    "turn_detection": {"type": "server_vad", "threshold": 0.5, "prefix_padding_ms": 300,
+                        "silence_duration_ms": 500, "create_response": true, "interrupt_response": true},
+                    "transcription": {"model": transcription_model, "language": profile.language},
+                },
+                "output": {"format": format, "voice": profile.voice},
+            },
+            "tools": tools,
+            "tool_choice": "auto",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_ga_server_events() {
+        assert_eq!(
+            AgentIn::parse(
+                r#"{"type":"input_audio_buffer.speech_started","event_id":"e","audio_start_ms":1200,"item_id":"i1"}"#
+            ),
+            Ok(AgentIn::SpeechStarted {
+                audio_start_ms: Some(1200),
+                item_id: Some("i1".into())
+            })
+        );
+        assert!(matches!(
+            AgentIn::parse(
+                r#"{"type":"response.output_audio.delta","event_id":"e","response_id":"r","item_id":"i2","output_index":0,"content_index":0,"delta":"/w=="}"#
+            ),
+            Ok(AgentIn::AudioDelta { .. })
+        ));
+        assert!(matches!(
+            AgentIn::parse(
+                r#"{"type":"response.function_call_arguments.done","call_id":"c1","name":"opt_out","arguments":"{}"}"#
+            ),
+            Ok(AgentIn::FunctionCall { .. })
+        ));
+        assert_eq!(
+            AgentIn::parse(r#"{"type":"rate_limits.updated","rate_limits":[]}"#),
+            Ok(AgentIn::Other)
+        );
+        assert!(matches!(
+            AgentIn::parse(
+                r#"{"type":"error","error":{"type":"invalid_request_error","code":"x","message":"m"}}"#
+            ),
+            Ok(AgentIn::Error { error: Some(_) })
+        ));
+    }
+
+    #[test]
+    fn session_update_is_the_ga_shape() {
+        let u = session_update(
+            &AgentProfile::default(),
+            Codec::Pcma,
+            "gpt-realtime",
+            "whisper-1",
+        );
+        let v: Value = serde_json::from_str(&u.to_json()).expect("json");
+        assert_eq!(v["type"], "session.update");
+        assert_eq!(v["session"]["type"], "realtime");
+        assert_eq!(
+            v["session"]["audio"]["input"]["format"]["type"],
+            "audio/pcma"
+        );
+        assert_eq!(
+            v["session"]["audio"]["output"]["format"]["type"],
+            "audio/pcma"
+        );
+        assert_eq!(
+            v["session"]["audio"]["input"]["turn_detection"]["type"],
+            "server_vad"
+        );
+        assert_eq!(
+            v["session"]["audio"]["input"]["transcription"]["language"],
+            "nl"
+        );
+        assert_eq!(v["session"]["tools"].as_array().map(Vec::len), Some(3));
+        assert!(v.get("OpenAI-Beta").is_none());
+        assert_eq!(
+            AgentOut::Truncate {
+                item_id: "i".into(),
+                content_index: 0,
+                audio_end_ms: 640
+            }
+            .to_json(),
+            r#"{"type":"conversation.item.truncate","item_id":"i","content_index":0,"audio_end_ms":640}"#
+        );
+        assert_eq!(
+            AgentOut::ResponseCreate { response: None }.to_json(),
+            r#"{"type":"response.create"}"#
+        );
+    }
+}

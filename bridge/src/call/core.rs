@@ -1,0 +1,604 @@
+//! The call session as a sans-IO state machine: fed carrier frames, agent events,
+//! tool results and a clock; it answers with actions (frames to send, audio to record,
+//! transcript turns, tool calls, hang-ups). No sockets, no sleeps: the task around it
+//! only moves bytes, and tests drive it with any clock they like.
+//!
+//! Timing model: the caller's audio is placed on the recording by its stream
+//! timestamp; the agent's audio is generated faster than real time and queued at the
+//! carrier, so it is placed where it will be *played* (a play cursor), and a Telnyx
+//! `mark` after each chunk tells us how much of the current item the caller has heard.
+//! On barge-in the agent is truncated to exactly that and the carrier queue is cleared.
+
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::agent::{AgentIn, AgentOut};
+use crate::carrier::jitter::Jitter;
+use crate::carrier::{number, payload, CarrierIn, CarrierOut};
+use crate::g711::Codec;
+
+pub const SAMPLE_RATE: u64 = 8000;
+
+/// The two sides of the recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Track {
+    /// Left: the caller.
+    Caller,
+    /// Right: the agent (or an operator speaking in its place).
+    Agent,
+}
+
+/// One finished transcript turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnRecord {
+    /// `caller` or `agent`.
+    pub role: &'static str,
+    pub text: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub interrupted: bool,
+}
+
+/// Measurements the task turns into metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    /// From answer to the agent's first audio.
+    FirstAudio(Duration),
+    /// From the end of the caller's speech to the agent's first audio of the reply.
+    VoiceToVoice(Duration),
+    /// A barge-in, and the time from the agent's `speech_started` to our `clear`.
+    BargeIn(Duration),
+    FramesIn(u64),
+    FramesOut(u64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Carrier(CarrierOut),
+    Agent(AgentOut),
+    /// µ-law bytes at a sample position (8 kHz, from answer).
+    Record {
+        track: Track,
+        at: u64,
+        audio: Vec<u8>,
+    },
+    /// Drop what was placed on `track` from sample `from` on (audio never played).
+    RecordCut {
+        track: Track,
+        from: u64,
+    },
+    Turn(TurnRecord),
+    Tool {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    Hangup {
+        reason: &'static str,
+    },
+    /// The codec the carrier announced differs from the one the agent was set up with.
+    CodecChanged(Codec),
+    Measure(Measure),
+}
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Silence after the caller's turn before the agent is nudged (then apologises,
+    /// then the call is hung up).
+    pub silence_timeout: Duration,
+    pub jitter_window: usize,
+    /// The agent speaks first when the call is answered (outbound calls).
+    pub greet: bool,
+    /// After `end_call`, hang up at the latest this long after the goodbye started.
+    pub goodbye_limit: Duration,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            silence_timeout: Duration::from_secs(6),
+            jitter_window: 4,
+            greet: true,
+            goodbye_limit: Duration::from_secs(15),
+        }
+    }
+}
+
+/// An agent chunk sent to the carrier, awaiting its mark.
+#[derive(Debug, Clone)]
+struct Pending {
+    mark: String,
+    item: String,
+    /// Milliseconds of the item generated up to and including this chunk.
+    generated_ms: u64,
+}
+
+#[derive(Debug, Default)]
+struct AgentItem {
+    id: String,
+    generated_ms: u64,
+    heard_ms: u64,
+    first_at: Option<Instant>,
+    truncated: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Silence {
+    Idle,
+    /// Waiting for the agent since this instant; stage 0, 1, 2.
+    Waiting(Instant, u8),
+}
+
+pub struct CallCore {
+    config: CoreConfig,
+    codec: Codec,
+    answered_at: Option<Instant>,
+    jitter: Jitter<(Option<u64>, Vec<u8>)>,
+    caller_cursor: u64,
+    play_cursor: Option<Instant>,
+    marks: VecDeque<Pending>,
+    next_mark: u64,
+    item: AgentItem,
+    truncated: HashSet<String>,
+    speech_started_at: Option<Instant>,
+    speech_stopped_at: Option<Instant>,
+    awaiting_reply_since: Option<Instant>,
+    first_audio_seen: bool,
+    silence: Silence,
+    goodbye: Option<Instant>,
+    hangup_when_played: bool,
+    hung_up: bool,
+    ended: bool,
+    agent_muted: bool,
+    out: VecDeque<Action>,
+}
+
+impl CallCore {
+    pub fn new(config: CoreConfig, codec: Codec) -> Self {
+        let window = config.jitter_window;
+        Self {
+            config,
+            codec,
+            answered_at: None,
+            jitter: Jitter::new(window),
+            caller_cursor: 0,
+            play_cursor: None,
+            marks: VecDeque::new(),
+            next_mark: 0,
+            item: AgentItem::default(),
+            truncated: HashSet::new(),
+            speech_started_at: None,
+            speech_stopped_at: None,
+            awaiting_reply_since: None,
+            first_audio_seen: false,
+            silence: Silence::Idle,
+            goodbye: None,
+            hangup_when_played: false,
+            hung_up: false,
+            ended: false,
+            agent_muted: false,
+            out: VecDeque::new(),
+        }
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+
+    pub fn answered(&self) -> bool {
+        self.answered_at.is_some()
+    }
+
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    pub fn jitter_stats(&self) -> crate::carrier::jitter::JitterStats {
+        self.jitter.stats
+    }
+
+    /// Samples since answer at `now`.
+    pub fn sample_at(&self, now: Instant) -> u64 {
+        self.answered_at.map_or(0, |a| {
+            let us = now.saturating_duration_since(a).as_micros();
+            u64::try_from(us * u128::from(SAMPLE_RATE) / 1_000_000).unwrap_or(u64::MAX)
+        })
+    }
+
+    fn ms_at(&self, now: Instant) -> i64 {
+        self.answered_at.map_or(0, |a| {
+            i64::try_from(now.saturating_duration_since(a).as_millis()).unwrap_or(i64::MAX)
+        })
+    }
+
+    pub fn poll(&mut self) -> Option<Action> {
+        self.out.pop_front()
+    }
+
+    /// When [`CallCore::tick`] must run next.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let silence = match self.silence {
+            Silence::Waiting(since, stage) => {
+                Some(since + self.config.silence_timeout * (u32::from(stage) + 1))
+            }
+            Silence::Idle => None,
+        };
+        let goodbye = self.goodbye.map(|g| g + self.config.goodbye_limit);
+        match (silence, goodbye) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn hangup(&mut self, reason: &'static str) {
+        if !self.hung_up {
+            self.hung_up = true;
+            self.silence = Silence::Idle;
+            self.out.push_back(Action::Hangup { reason });
+        }
+    }
+
+    fn agent(&mut self, out: AgentOut) {
+        self.out.push_back(Action::Agent(out));
+    }
+
+    /// A frame from the carrier.
+    pub fn carrier(&mut self, frame: CarrierIn, now: Instant) {
+        match frame {
+            CarrierIn::Connected { .. } | CarrierIn::Unknown | CarrierIn::Error { .. } => {}
+            CarrierIn::Start { start, .. } => {
+                if self.answered_at.is_some() {
+                    return;
+                }
+                self.answered_at = Some(now);
+                if let Some(c) = Codec::parse(&start.media_format.encoding) {
+                    if c != self.codec {
+                        self.codec = c;
+                        self.out.push_back(Action::CodecChanged(c));
+                    }
+                }
+                if self.config.greet {
+                    self.agent(AgentOut::ResponseCreate { response: None });
+                    self.awaiting_reply_since = Some(now);
+                    self.silence = Silence::Waiting(now, 0);
+                }
+            }
+            CarrierIn::Media {
+                sequence_number,
+                media,
+                ..
+            } => {
+                if media.track.as_deref().is_some_and(|t| t != "inbound") {
+                    return;
+                }
+                let Ok(bytes) = payload(&media) else {
+                    return;
+                };
+                let ts = number(media.timestamp.as_ref());
+                let released = match number(sequence_number.as_ref()) {
+                    Some(seq) => self.jitter.push(seq, (ts, bytes)),
+                    None => vec![(0, (ts, bytes))],
+                };
+                for (_, (ts, bytes)) in released {
+                    self.caller_audio(ts, bytes);
+                }
+            }
+            CarrierIn::Dtmf { dtmf, .. } => {
+                let text = format!("(The caller pressed {} on the phone keypad.)", dtmf.digit);
+                self.agent(AgentOut::user_text(&text));
+                self.agent(AgentOut::ResponseCreate { response: None });
+                self.awaiting_reply_since = Some(now);
+                self.silence = Silence::Waiting(now, 0);
+            }
+            CarrierIn::Mark { mark, .. } => self.marked(&mark.name),
+            CarrierIn::Stop { .. } => self.end(),
+        }
+    }
+
+    fn caller_audio(&mut self, ts_ms: Option<u64>, bytes: Vec<u8>) {
+        self.out.push_back(Action::Measure(Measure::FramesIn(1)));
+        if !self.agent_muted {
+            self.agent(AgentOut::Append {
+                audio: STANDARD.encode(&bytes),
+            });
+        }
+        let at = ts_ms.map_or(self.caller_cursor, |t| t * SAMPLE_RATE / 1000);
+        self.caller_cursor = at + bytes.len() as u64;
+        let audio = self.to_ulaw(&bytes);
+        self.out.push_back(Action::Record {
+            track: Track::Caller,
+            at,
+            audio,
+        });
+    }
+
+    fn to_ulaw(&self, bytes: &[u8]) -> Vec<u8> {
+        match self.codec {
+            Codec::Pcmu => bytes.to_vec(),
+            Codec::Pcma => bytes
+                .iter()
+                .map(|b| crate::g711::linear_to_ulaw(crate::g711::alaw_to_linear(*b)))
+                .collect(),
+        }
+    }
+
+    fn marked(&mut self, name: &str) {
+        if !self.marks.iter().any(|p| p.mark == name) {
+            return;
+        }
+        while let Some(p) = self.marks.pop_front() {
+            if p.item == self.item.id {
+                self.item.heard_ms = self.item.heard_ms.max(p.generated_ms);
+            }
+            if p.mark == name {
+                break;
+            }
+        }
+        if self.marks.is_empty() && self.hangup_when_played {
+            self.hangup("end_call");
+        }
+    }
+
+    /// The carrier is gone (stop frame or closed socket).
+    pub fn end(&mut self) {
+        if self.ended {
+            return;
+        }
+        for (_, (ts, bytes)) in self.jitter.flush() {
+            self.caller_audio(ts, bytes);
+        }
+        self.ended = true;
+        self.silence = Silence::Idle;
+    }
+
+    /// An event from the agent.
+    pub fn agent_event(&mut self, event: AgentIn, now: Instant) {
+        match event {
+            AgentIn::AudioDelta { item_id, delta, .. } => self.agent_audio(item_id, &delta, now),
+            AgentIn::SpeechStarted { .. } => {
+                self.speech_started_at = Some(now);
+                self.silence = Silence::Idle;
+                self.barge_in(now);
+            }
+            AgentIn::SpeechStopped { .. } => {
+                self.speech_stopped_at = Some(now);
+                self.awaiting_reply_since = Some(now);
+                if self.answered_at.is_some() && !self.hung_up {
+                    self.silence = Silence::Waiting(now, 0);
+                }
+            }
+            AgentIn::InputTranscript { transcript, .. } => {
+                let end = self.speech_stopped_at.unwrap_or(now);
+                let start = self.speech_started_at.unwrap_or(end);
+                let text = transcript.trim().to_owned();
+                if !text.is_empty() {
+                    self.out.push_back(Action::Turn(TurnRecord {
+                        role: "caller",
+                        text,
+                        start_ms: self.ms_at(start),
+                        end_ms: self.ms_at(end),
+                        interrupted: false,
+                    }));
+                }
+            }
+            AgentIn::TranscriptDone {
+                item_id,
+                transcript,
+            } => {
+                let same = item_id.as_deref().is_none_or(|i| i == self.item.id);
+                let (start, interrupted, spoken) = if same {
+                    let start = self.item.first_at.unwrap_or(now);
+                    let heard = if self.item.truncated {
+                        self.item.heard_ms
+                    } else {
+                        self.item.generated_ms
+                    };
+                    (start, self.item.truncated, heard)
+                } else {
+                    (
+                        now,
+                        item_id.as_ref().is_some_and(|i| self.truncated.contains(i)),
+                        0,
+                    )
+                };
+                let start_ms = self.ms_at(start);
+                let text = transcript.trim().to_owned();
+                if !text.is_empty() {
+                    self.out.push_back(Action::Turn(TurnRecord {
+                        role: "agent",
+                        text,
+                        start_ms,
+                        end_ms: start_ms + i64::try_from(spoken).unwrap_or(0),
+                        interrupted,
+                    }));
+                }
+            }
+            AgentIn::FunctionCall {
+                call_id,
+                name,
+                arguments,
+            } => {
+                if name == "end_call" {
+                    self.goodbye = Some(now);
+                }
+                self.silence = Silence::Idle;
+                self.out.push_back(Action::Tool {
+                    call_id,
+                    name,
+                    arguments,
+                });
+            }
+            AgentIn::ResponseDone { .. } => {
+                if self.goodbye.is_some() && !self.hangup_when_played {
+                    // The goodbye after end_call: hang up once the caller heard it.
+                    if self
+                        .item
+                        .first_at
+                        .is_some_and(|t| self.goodbye.is_some_and(|g| t >= g))
+                    {
+                        self.hangup_when_played = true;
+                        if self.marks.is_empty() {
+                            self.hangup("end_call");
+                        }
+                    }
+                }
+            }
+            AgentIn::SessionCreated {}
+            | AgentIn::SessionUpdated {}
+            | AgentIn::ResponseCreated { .. }
+            | AgentIn::TranscriptDelta { .. }
+            | AgentIn::Error { .. }
+            | AgentIn::Other => {}
+        }
+    }
+
+    fn agent_audio(&mut self, item_id: String, delta: &str, now: Instant) {
+        if self.agent_muted || self.truncated.contains(&item_id) || self.answered_at.is_none() {
+            return;
+        }
+        let Ok(bytes) = STANDARD.decode(delta.as_bytes()) else {
+            return;
+        };
+        if bytes.is_empty() {
+            return;
+        }
+        if item_id != self.item.id {
+            self.item = AgentItem {
+                id: item_id.clone(),
+                first_at: Some(now),
+                ..AgentItem::default()
+            };
+        }
+        if !self.first_audio_seen {
+            self.first_audio_seen = true;
+            if let Some(a) = self.answered_at {
+                self.out.push_back(Action::Measure(Measure::FirstAudio(
+                    now.saturating_duration_since(a),
+                )));
+            }
+        }
+        if let Some(since) = self.awaiting_reply_since.take() {
+            if self.speech_stopped_at == Some(since) {
+                self.out.push_back(Action::Measure(Measure::VoiceToVoice(
+                    now.saturating_duration_since(since),
+                )));
+            }
+        }
+        self.silence = Silence::Idle;
+        let ms = bytes.len() as u64 * 1000 / SAMPLE_RATE;
+        self.item.generated_ms += ms;
+        // Played after what is already queued at the carrier.
+        let play_at = self.play_cursor.filter(|c| *c > now).unwrap_or(now);
+        self.play_cursor = Some(play_at + Duration::from_millis(ms));
+        let at = self.sample_at(play_at);
+        let audio = self.to_ulaw(&bytes);
+        self.out
+            .push_back(Action::Carrier(CarrierOut::media(&bytes)));
+        self.out.push_back(Action::Measure(Measure::FramesOut(1)));
+        self.next_mark += 1;
+        let mark = format!("a{}", self.next_mark);
+        self.out
+            .push_back(Action::Carrier(CarrierOut::mark(mark.clone())));
+        self.marks.push_back(Pending {
+            mark,
+            item: item_id,
+            generated_ms: self.item.generated_ms,
+        });
+        self.out.push_back(Action::Record {
+            track: Track::Agent,
+            at,
+            audio,
+        });
+    }
+
+    /// The caller started speaking: if the agent is being heard, cut it off where the
+    /// caller stopped hearing it.
+    fn barge_in(&mut self, now: Instant) {
+        if self.marks.is_empty() {
+            return;
+        }
+        let heard = self.item.heard_ms.min(self.item.generated_ms);
+        if !self.item.id.is_empty() {
+            self.agent(AgentOut::Truncate {
+                item_id: self.item.id.clone(),
+                content_index: 0,
+                audio_end_ms: heard,
+            });
+            self.truncated.insert(self.item.id.clone());
+            self.item.truncated = true;
+            self.item.heard_ms = heard;
+        }
+        self.out.push_back(Action::Carrier(CarrierOut::Clear));
+        self.out.push_back(Action::RecordCut {
+            track: Track::Agent,
+            from: self.sample_at(now),
+        });
+        self.marks.clear();
+        self.play_cursor = Some(now);
+        self.hangup_when_played = false;
+        let reaction = self
+            .speech_started_at
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        self.out
+            .push_back(Action::Measure(Measure::BargeIn(reaction)));
+    }
+
+    /// The result of a tool the agent called.
+    pub fn tool_result(&mut self, call_id: &str, output: &Value, now: Instant) {
+        self.agent(AgentOut::tool_output(call_id, output));
+        self.agent(AgentOut::ResponseCreate { response: None });
+        self.awaiting_reply_since = None;
+        if !self.hung_up && self.goodbye.is_none() {
+            self.silence = Silence::Waiting(now, 0);
+        }
+    }
+
+    /// Timers: the silent agent (nudge, apology, hang-up) and the goodbye limit.
+    pub fn tick(&mut self, now: Instant) {
+        if let Some(g) = self.goodbye {
+            if now >= g + self.config.goodbye_limit {
+                self.hangup("end_call");
+            }
+        }
+        if let Silence::Waiting(since, stage) = self.silence {
+            let due = since + self.config.silence_timeout * (u32::from(stage) + 1);
+            if now < due {
+                return;
+            }
+            match stage {
+                0 => {
+                    self.agent(AgentOut::ResponseCreate { response: None });
+                    self.silence = Silence::Waiting(since, 1);
+                }
+                1 => {
+                    self.agent(AgentOut::ResponseCreate {
+                        response: Some(json!({"instructions": "Apologise briefly for the delay and ask the person to repeat what they said."})),
+                    });
+                    self.silence = Silence::Waiting(since, 2);
+                }
+                _ => self.hangup("agent_silent"),
+            }
+        }
+    }
+
+    /// The agent socket dropped and a new one is up: tell it where we were.
+    pub fn agent_reconnected(&mut self, now: Instant) {
+        self.marks.clear();
+        self.play_cursor = Some(now);
+        self.item = AgentItem::default();
+        self.agent(AgentOut::user_text(
+            "(The line to you was interrupted for a moment. Continue the conversation where it stopped.)",
+        ));
+        if self.answered_at.is_some() {
+            self.agent(AgentOut::ResponseCreate { response: None });
+            self.silence = Silence::Waiting(now, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+//! What the bridge needs from the rest of the appliance, as a trait the api crate
+//! implements: who a media stream belongs to (and whether its token is right), where
+//! transcript turns, tool calls, hang-ups and recordings go. The bridge itself knows
+//! nothing about storage.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::agent::AgentProfile;
+use crate::call::core::TurnRecord;
+use crate::g711::Codec;
+use crate::recording::RecordingInfo;
+
+/// A media stream's call, once its token checked out.
+#[derive(Debug, Clone)]
+pub struct MediaCall {
+    pub call_id: String,
+    pub profile: AgentProfile,
+    /// The agent speaks first (outbound calls).
+    pub greet: bool,
+    /// The codec the call was set up with (the `start` frame may still correct it).
+    pub codec: Codec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MediaAuthError {
+    #[error("no such call")]
+    UnknownCall,
+    #[error("missing stream token")]
+    MissingToken,
+    #[error("wrong stream token")]
+    WrongToken,
+    #[error("the call has ended")]
+    Ended,
+    #[error("the store is unavailable")]
+    Unavailable,
+}
+
+impl MediaAuthError {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::UnknownCall => "unknown_call",
+            Self::MissingToken => "missing_token",
+            Self::WrongToken => "wrong_token",
+            Self::Ended => "ended",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+#[async_trait]
+pub trait CallHooks: Send + Sync + 'static {
+    /// Checks the stream token of `call_id` (constant time) and returns the call.
+    async fn authorize_media(
+        &self,
+        call_id: &str,
+        token: Option<&str>,
+    ) -> Result<MediaCall, MediaAuthError>;
+    /// Stores one transcript turn of the call.
+    async fn turn(&self, call_id: &str, turn: TurnRecord);
+    /// Runs a tool the agent called; `Err` is returned to the agent as an error.
+    async fn tool(&self, call_id: &str, name: &str, arguments: &Value) -> Result<Value, String>;
+    /// Hangs the call up through the carrier.
+    async fn hangup(&self, call_id: &str, reason: &str);
+    /// The call's recording is complete.
+    async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo);
+}

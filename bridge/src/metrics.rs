@@ -1,0 +1,167 @@
+//! Metrics of live calls, registered into the edge's registry. Labels are bounded.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
+];
+
+#[derive(Clone)]
+pub struct BridgeMetrics {
+    pub calls_active: IntGauge,
+    /// Media frames by direction (`in` from the caller, `out` to the caller).
+    pub frames: IntCounterVec,
+    /// Inbound frames not relayed, by reason (late, lost, duplicate, malformed).
+    pub frames_dropped: IntCounterVec,
+    pub frames_reordered: IntCounter,
+    pub carrier_events_unknown: IntCounter,
+    pub agent_events_unknown: IntCounter,
+    pub media_auth_failures: IntCounterVec,
+    pub agent_connect: Histogram,
+    pub agent_failures: IntCounterVec,
+    pub first_audio: Histogram,
+    pub voice_to_voice: Histogram,
+    pub barge_ins: IntCounter,
+    pub barge_in_clear: Histogram,
+    pub recording_bytes: IntCounter,
+    pub recording_dropped: IntCounter,
+    pub hangups: IntCounterVec,
+}
+
+impl std::fmt::Debug for BridgeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BridgeMetrics")
+    }
+}
+
+fn hist(name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
+        .expect("valid metric")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("valid metric")
+}
+
+fn vec(name: &str, help: &str, label: &str, values: &[&str]) -> IntCounterVec {
+    let v = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    for x in values {
+        v.with_label_values(&[x]);
+    }
+    v
+}
+
+impl BridgeMetrics {
+    pub fn new() -> Self {
+        Self {
+            calls_active: IntGauge::new("agent5_calls_active", "Calls with a live media stream")
+                .expect("valid metric"),
+            frames: vec(
+                "agent5_media_frames_total",
+                "Media frames relayed, by direction",
+                "direction",
+                &["in", "out"],
+            ),
+            frames_dropped: vec(
+                "agent5_media_frames_dropped_total",
+                "Inbound media frames not relayed, by reason",
+                "reason",
+                &["late", "lost", "duplicate", "malformed"],
+            ),
+            frames_reordered: counter(
+                "agent5_media_frames_reordered_total",
+                "Inbound frames that arrived ahead of a missing one",
+            ),
+            carrier_events_unknown: counter(
+                "agent5_media_unknown_events_total",
+                "Carrier frames of an unknown event type",
+            ),
+            agent_events_unknown: counter(
+                "agent5_agent_unknown_events_total",
+                "Agent events the bridge does not use",
+            ),
+            media_auth_failures: vec(
+                "agent5_media_auth_failures_total",
+                "Media streams refused, by reason",
+                "reason",
+                &[
+                    "unknown_call",
+                    "missing_token",
+                    "wrong_token",
+                    "ended",
+                    "unavailable",
+                ],
+            ),
+            agent_connect: hist(
+                "agent5_agent_connect_seconds",
+                "Time to open the agent session",
+                LATENCY_BUCKETS,
+            ),
+            agent_failures: vec(
+                "agent5_agent_failures_total",
+                "Agent session problems, by kind",
+                "kind",
+                &["connect", "dropped", "reconnected", "error_event"],
+            ),
+            first_audio: hist(
+                "agent5_agent_first_audio_seconds",
+                "From answer to the agent's first audio",
+                LATENCY_BUCKETS,
+            ),
+            voice_to_voice: hist(
+                "agent5_voice_to_voice_seconds",
+                "From the end of the caller's speech to the agent's first audio",
+                LATENCY_BUCKETS,
+            ),
+            barge_ins: counter(
+                "agent5_barge_ins_total",
+                "Times the caller interrupted the agent",
+            ),
+            barge_in_clear: hist(
+                "agent5_barge_in_clear_seconds",
+                "From the agent's speech_started to our clear",
+                &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+            ),
+            recording_bytes: counter(
+                "agent5_recording_bytes_total",
+                "Bytes of finished recordings",
+            ),
+            recording_dropped: counter(
+                "agent5_recording_dropped_total",
+                "Audio chunks dropped from recordings because the writer fell behind",
+            ),
+            hangups: vec(
+                "agent5_bridge_hangups_total",
+                "Hang-ups the bridge asked for, by reason",
+                "reason",
+                &["end_call", "agent_silent", "agent_unavailable"],
+            ),
+        }
+    }
+
+    pub fn register(&self, r: &Registry) -> Result<(), prometheus::Error> {
+        r.register(Box::new(self.calls_active.clone()))?;
+        r.register(Box::new(self.frames.clone()))?;
+        r.register(Box::new(self.frames_dropped.clone()))?;
+        r.register(Box::new(self.frames_reordered.clone()))?;
+        r.register(Box::new(self.carrier_events_unknown.clone()))?;
+        r.register(Box::new(self.agent_events_unknown.clone()))?;
+        r.register(Box::new(self.media_auth_failures.clone()))?;
+        r.register(Box::new(self.agent_connect.clone()))?;
+        r.register(Box::new(self.agent_failures.clone()))?;
+        r.register(Box::new(self.first_audio.clone()))?;
+        r.register(Box::new(self.voice_to_voice.clone()))?;
+        r.register(Box::new(self.barge_ins.clone()))?;
+        r.register(Box::new(self.barge_in_clear.clone()))?;
+        r.register(Box::new(self.recording_bytes.clone()))?;
+        r.register(Box::new(self.recording_dropped.clone()))?;
+        r.register(Box::new(self.hangups.clone()))?;
+        Ok(())
+    }
+}
+
+impl Default for BridgeMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

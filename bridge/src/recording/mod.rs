@@ -1,0 +1,315 @@
+//! Call recordings: one µ-law stereo WAV per call, written off the hot path. The call
+//! task sends placed audio through a bounded channel (a full channel drops audio for the
+//! recording only, and counts it); a writer thread interleaves the two tracks on the
+//! 8 kHz clock with silence where a side is quiet, and rewrites the header sizes every
+//! few seconds so a crash loses at most those seconds ([`wav::repair`] fixes the header
+//! at start-up).
+
+pub mod wav;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::call::core::Track;
+
+/// µ-law silence.
+const SILENCE: u8 = 0xFF;
+const QUEUE: usize = 512;
+/// Header sizes are rewritten at least this often.
+const HEADER_EVERY: Duration = Duration::from_secs(3);
+/// Audio may still be placed this far behind the call's clock (jitter, late frames).
+const LAG_FRAMES: u64 = 8000;
+
+#[derive(Debug)]
+enum Msg {
+    Audio {
+        track: Track,
+        at: u64,
+        audio: Vec<u8>,
+    },
+    Cut {
+        track: Track,
+        from: u64,
+    },
+    /// The call's clock: frames before `now - LAG` can be written out.
+    Clock(u64),
+}
+
+/// What a finished recording holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingInfo {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub frames: u64,
+    /// Audio the recorder could not place (late beyond the lag).
+    pub late_bytes: u64,
+}
+
+impl RecordingInfo {
+    pub fn duration_ms(&self) -> u64 {
+        self.frames * 1000 / u64::from(wav::RATE)
+    }
+}
+
+/// The call task's end of a recording.
+pub struct Recorder {
+    tx: mpsc::Sender<Msg>,
+    done: tokio::task::JoinHandle<std::io::Result<RecordingInfo>>,
+    /// Messages dropped because the writer fell behind.
+    pub dropped: u64,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("dropped", &self.dropped)
+            .finish()
+    }
+}
+
+impl Recorder {
+    /// Creates `path` and starts its writer on a blocking thread.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = File::create(path)?;
+        file.write_all(&wav::header(0))?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let path = path.to_path_buf();
+        let done = tokio::task::spawn_blocking(move || write_loop(file, path, rx));
+        Ok(Self {
+            tx,
+            done,
+            dropped: 0,
+        })
+    }
+
+    fn send(&mut self, msg: Msg) -> bool {
+        if self.tx.try_send(msg).is_err() {
+            self.dropped += 1;
+            return false;
+        }
+        true
+    }
+
+    /// Places audio; `false` when it was dropped (the writer is behind).
+    pub fn audio(&mut self, track: Track, at: u64, audio: Vec<u8>) -> bool {
+        self.send(Msg::Audio { track, at, audio })
+    }
+
+    pub fn cut(&mut self, track: Track, from: u64) {
+        self.send(Msg::Cut { track, from });
+    }
+
+    pub fn clock(&mut self, now: u64) {
+        // Losing a clock tick loses nothing: the next one covers it.
+        let _ = self.tx.try_send(Msg::Clock(now));
+    }
+
+    /// Writes everything out and closes the file.
+    pub async fn finish(self) -> std::io::Result<RecordingInfo> {
+        drop(self.tx);
+        self.done
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?
+    }
+}
+
+struct Tracks {
+    /// Frame index of `buf[..][0]`: everything before is on disk.
+    flushed: u64,
+    buf: [Vec<u8>; 2],
+    late_bytes: u64,
+}
+
+impl Tracks {
+    fn index(track: Track) -> usize {
+        match track {
+            Track::Caller => 0,
+            Track::Agent => 1,
+        }
+    }
+
+    fn place(&mut self, track: Track, at: u64, audio: &[u8]) {
+        let (at, audio) = if at < self.flushed {
+            let skip = usize::try_from(self.flushed - at)
+                .unwrap_or(usize::MAX)
+                .min(audio.len());
+            self.late_bytes += skip as u64;
+            (self.flushed, &audio[skip..])
+        } else {
+            (at, audio)
+        };
+        if audio.is_empty() {
+            return;
+        }
+        let buf = &mut self.buf[Self::index(track)];
+        let start = usize::try_from(at - self.flushed).unwrap_or(usize::MAX);
+        let end = start + audio.len();
+        if buf.len() < end {
+            buf.resize(end, SILENCE);
+        }
+        buf[start..end].copy_from_slice(audio);
+    }
+
+    fn cut(&mut self, track: Track, from: u64) {
+        let buf = &mut self.buf[Self::index(track)];
+        let start = usize::try_from(from.saturating_sub(self.flushed)).unwrap_or(usize::MAX);
+        if start < buf.len() {
+            buf.truncate(start);
+        }
+    }
+
+    /// Interleaves frames up to `until` (exclusive) into `out`.
+    fn drain(&mut self, until: u64, out: &mut Vec<u8>) -> u64 {
+        let n = until.saturating_sub(self.flushed);
+        let n_us = usize::try_from(n).unwrap_or(usize::MAX);
+        out.reserve(n_us * 2);
+        for i in 0..n_us {
+            out.push(self.buf[0].get(i).copied().unwrap_or(SILENCE));
+            out.push(self.buf[1].get(i).copied().unwrap_or(SILENCE));
+        }
+        for b in &mut self.buf {
+            let k = n_us.min(b.len());
+            b.drain(..k);
+        }
+        self.flushed += n;
+        n
+    }
+
+    fn end(&self) -> u64 {
+        self.flushed + self.buf.iter().map(Vec::len).max().unwrap_or(0) as u64
+    }
+}
+
+fn write_loop(
+    file: File,
+    path: PathBuf,
+    mut rx: mpsc::Receiver<Msg>,
+) -> std::io::Result<RecordingInfo> {
+    let mut out = BufWriter::with_capacity(64 * 1024, file);
+    let mut tracks = Tracks {
+        flushed: 0,
+        buf: [Vec::new(), Vec::new()],
+        late_bytes: 0,
+    };
+    let mut frames = 0u64;
+    let mut last_header = Instant::now();
+    let mut chunk = Vec::new();
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            Msg::Audio { track, at, audio } => tracks.place(track, at, &audio),
+            Msg::Cut { track, from } => tracks.cut(track, from),
+            Msg::Clock(now) => {
+                chunk.clear();
+                frames += tracks.drain(now.saturating_sub(LAG_FRAMES), &mut chunk);
+                out.write_all(&chunk)?;
+                if last_header.elapsed() >= HEADER_EVERY {
+                    out.flush()?;
+                    wav::update_header(out.get_mut(), frames)?;
+                    last_header = Instant::now();
+                }
+            }
+        }
+    }
+    chunk.clear();
+    let end = tracks.end();
+    frames += tracks.drain(end, &mut chunk);
+    out.write_all(&chunk)?;
+    out.flush()?;
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    wav::update_header(&mut file, frames)?;
+    file.sync_all()?;
+    Ok(RecordingInfo {
+        path,
+        bytes: wav::HEADER_LEN + frames * u64::from(wav::BLOCK_ALIGN),
+        frames,
+        late_bytes: tracks.late_bytes,
+    })
+}
+
+/// Repairs every recording in `dir` left unfinished by a crash; returns how many.
+pub fn repair_dir(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut repaired = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("wav") {
+            continue;
+        }
+        match wav::repair(&path) {
+            Ok(true) => {
+                repaired += 1;
+                tracing::warn!(file = %path.display(), "recording header repaired after an unclean stop");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "recording could not be checked")
+            }
+        }
+    }
+    repaired
+}
+
+/// Deletes recordings older than `days` in `dir`; returns how many.
+pub fn sweep(dir: &Path, days: u64) -> usize {
+    if days == 0 {
+        return 0;
+    }
+    let Some(cutoff) = std::time::SystemTime::now().checked_sub(Duration::from_secs(days * 86_400))
+    else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < cutoff);
+        if old
+            && path.extension().and_then(|e| e.to_str()) == Some("wav")
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn interleaves_tracks_with_silence_and_cuts() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.wav");
+        let mut r = Recorder::create(&path).expect("create");
+        r.audio(Track::Caller, 0, vec![1; 4]);
+        r.audio(Track::Agent, 2, vec![9; 6]);
+        r.cut(Track::Agent, 5);
+        r.audio(Track::Caller, 6, vec![2; 2]);
+        let info = r.finish().await.expect("finish");
+        assert_eq!(info.frames, 8);
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len() as u64, wav::HEADER_LEN + 16);
+        assert_eq!(
+            &bytes[58..],
+            &[1, 0xFF, 1, 0xFF, 1, 9, 1, 9, 0xFF, 9, 0xFF, 0xFF, 2, 0xFF, 2, 0xFF]
+        );
+        let mut h = [0u8; 58];
+        h.copy_from_slice(&bytes[..58]);
+        assert_eq!(h, wav::header(8), "final header sizes");
+    }
+}
