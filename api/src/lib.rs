@@ -3,6 +3,7 @@
 //! place an error becomes a response.
 
 pub mod agents;
+pub mod bridge_hooks;
 pub mod calls;
 pub mod csv_out;
 pub mod dnc;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod phone;
 pub mod prospect_edit;
 pub mod prospects;
+pub mod recordings;
 pub mod store;
 pub mod telnyx;
 pub mod templates;
@@ -45,6 +47,8 @@ pub struct AppState {
     telephony: Arc<calls::Telephony>,
     /// The webhook recorder and workers (absent until started on a runtime).
     webhooks: Option<telnyx::webhook::Pipeline>,
+    /// Where call recordings are (`<call id>.wav`).
+    recordings_dir: std::path::PathBuf,
 }
 
 impl AppState {
@@ -66,7 +70,13 @@ impl AppState {
             import_max_rows: import::run::DEFAULT_MAX_ROWS,
             telephony,
             webhooks: None,
+            recordings_dir: std::path::PathBuf::from("data/recordings"),
         }
+    }
+
+    pub fn with_recordings_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.recordings_dir = dir;
+        self
     }
 
     /// Configures Telnyx and starts the webhook pipeline on `runtime` (it must live as
@@ -175,6 +185,8 @@ pub fn router(state: AppState) -> Router {
             "/api/calls/{id}/hangup",
             axum::routing::post(calls::routes::hangup),
         )
+        .route("/api/calls/{id}/recording", get(recordings::by_call))
+        .route("/recordings/{file}", get(recordings::by_file))
         .route("/api/agents", get(agents::list).post(agents::create))
         .route(
             "/api/agents/{id}",

@@ -90,13 +90,15 @@ fn start(config: Config) -> Result<(), RunError> {
     let (store, work) = open_store(&config)?;
     let api_metrics = agent5_api::metrics::ApiMetrics::new();
     api_metrics.register(metrics.registry())?;
-    let api = agent5_api::router(
-        agent5_api::AppState::new(bridge.clone(), store.clone())
-            .with_region(config.default_region)
-            .with_import_max_rows(config.limits.upload_max_rows)
-            .with_telephony(telnyx_settings(&config), api_metrics, &work)
-            .map_err(RunError::Telnyx)?,
-    );
+    bridge.metrics().register(metrics.registry())?;
+    let state = agent5_api::AppState::new(bridge.clone(), store.clone())
+        .with_region(config.default_region)
+        .with_import_max_rows(config.limits.upload_max_rows)
+        .with_recordings_dir(config.calls.recordings_dir.clone())
+        .with_telephony(telnyx_settings(&config), api_metrics, &work)
+        .map_err(RunError::Telnyx)?;
+    start_calls(&config, &bridge, &state, &work);
+    let api = agent5_api::router(state);
     let certs = match &config.tls {
         Some(tls) => {
             let table = CertTable::load(&tls.certificates)?;
@@ -265,6 +267,56 @@ fn open_store(
     Ok((opened, handle))
 }
 
+/// Installs the live-call bridge (agent, recordings, hooks), repairs recordings left
+/// unfinished by a crash, and starts the daily retention sweep.
+fn start_calls(
+    config: &Config,
+    bridge: &agent5_bridge::Bridge,
+    state: &agent5_api::AppState,
+    work: &tokio::runtime::Handle,
+) {
+    let c = &config.calls;
+    let repaired = agent5_bridge::recording::repair_dir(&c.recordings_dir);
+    if repaired > 0 {
+        tracing::warn!(repaired, dir = %c.recordings_dir.display(), "recordings repaired at start-up");
+    }
+    let agent = config.integrations.openai_api_key.as_ref().map(|key| {
+        agent5_bridge::agent::client::AgentConfig {
+            url: c.realtime_url.clone(),
+            api_key: key.expose().to_owned(),
+            model: c.model.clone(),
+            transcription_model: c.transcription_model.clone(),
+            connect_timeout: c.connect_timeout,
+        }
+    });
+    bridge.install(
+        Arc::new(agent5_api::bridge_hooks::Hooks::new(Arc::clone(state.telephony()))),
+        agent5_bridge::MediaOptions {
+            agent,
+            recordings_dir: c.recordings_dir.clone(),
+            core: agent5_bridge::call::core::CoreConfig {
+                silence_timeout: c.silence_timeout,
+                ..agent5_bridge::call::core::CoreConfig::default()
+            },
+        },
+    );
+    if c.retention_days > 0 {
+        let (dir, days) = (c.recordings_dir.clone(), c.retention_days);
+        work.spawn(async move {
+            loop {
+                let d = dir.clone();
+                let removed = tokio::task::spawn_blocking(move || agent5_bridge::recording::sweep(&d, days))
+                    .await
+                    .unwrap_or(0);
+                if removed > 0 {
+                    tracing::info!(removed, days, "old recordings deleted");
+                }
+                tokio::time::sleep(Duration::from_secs(86_400)).await;
+            }
+        });
+    }
+}
+
 /// The api crate's Telnyx settings from the configuration.
 fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
     let i = &config.integrations;
@@ -289,6 +341,7 @@ fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
             backoff: t.retry_backoff,
         },
         ring_timeout_secs: t.ring_timeout_secs,
+        transfer_to: t.transfer_to.clone(),
         clock: Arc::new(agent5_api::telnyx::signature::SystemClock),
     }
 }

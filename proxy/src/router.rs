@@ -19,6 +19,9 @@ pub enum Route {
     Upload,
     /// Everything else under `/api` to the api crate.
     Api,
+    /// Call recordings (`/api/calls/{id}/recording`, `/recordings/{id}.wav`): bearer
+    /// only when `recordings.protect` is on.
+    Recording,
     /// The admin console's static files.
     Static,
 }
@@ -57,6 +60,11 @@ const TABLE: &[(Match, Route)] = &[
 ];
 
 pub fn classify(path: &str) -> Route {
+    if path.starts_with("/recordings/")
+        || (path.starts_with("/api/calls/") && path.ends_with("/recording"))
+    {
+        return Route::Recording;
+    }
     TABLE
         .iter()
         .find(|(m, _)| match m {
@@ -76,7 +84,7 @@ pub enum BodyClass {
 }
 
 /// Route class labels, indexed by [`Route::index`].
-pub const ROUTE_LABELS: [&str; 8] = [
+pub const ROUTE_LABELS: [&str; 9] = [
     "health",
     "ready",
     "metrics",
@@ -85,6 +93,7 @@ pub const ROUTE_LABELS: [&str; 8] = [
     "upload",
     "api",
     "static",
+    "recording",
 ];
 
 impl Route {
@@ -99,6 +108,7 @@ impl Route {
             Self::Upload => 5,
             Self::Api => 6,
             Self::Static => 7,
+            Self::Recording => 8,
         }
     }
 
@@ -111,13 +121,19 @@ impl Route {
         match self {
             Self::Api | Self::Upload => true,
             Self::WebSocket(kind) => kind.needs_bearer(),
-            Self::Health | Self::Ready | Self::Metrics | Self::Webhook | Self::Static => false,
+            // Recordings: decided by configuration (see the edge).
+            Self::Health
+            | Self::Ready
+            | Self::Metrics
+            | Self::Webhook
+            | Self::Static
+            | Self::Recording => false,
         }
     }
 
     pub fn budget(self) -> Option<BudgetKind> {
         match self {
-            Self::Api | Self::Upload => Some(BudgetKind::Api),
+            Self::Api | Self::Upload | Self::Recording => Some(BudgetKind::Api),
             Self::Webhook => Some(BudgetKind::Webhook),
             Self::WebSocket(_) => Some(BudgetKind::WebSocket),
             Self::Health | Self::Ready | Self::Metrics | Self::Static => None,
@@ -159,6 +175,9 @@ mod tests {
             ("/api/prospects/upload_deliveries", Route::Upload),
             ("/api/dnc/import", Route::Upload),
             ("/api/prospects", Route::Api),
+            ("/api/calls/abc/recording", Route::Recording),
+            ("/recordings/abc.wav", Route::Recording),
+            ("/api/calls/abc", Route::Api),
             ("/api", Route::Api),
             ("/apix", Route::Static),
             ("/", Route::Static),

@@ -44,6 +44,8 @@ pub struct TelnyxSettings {
     pub retry: Retry,
     /// How long an outbound call may ring.
     pub ring_timeout_secs: u32,
+    /// Where the agent's `transfer` tool sends the call (a human's number).
+    pub transfer_to: Option<String>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -78,6 +80,7 @@ impl Default for TelnyxSettings {
             request_timeout: Duration::from_secs(10),
             retry: Retry::default(),
             ring_timeout_secs: 30,
+            transfer_to: None,
             clock: Arc::new(SystemClock),
         }
     }

@@ -229,6 +229,7 @@ pub struct TelnyxSection {
     pub ring_timeout_secs: u64,
     pub retry_attempts: u32,
     pub retry_backoff_ms: u64,
+    pub transfer_to: String,
 }
 
 impl Default for TelnyxSection {
@@ -251,14 +252,33 @@ impl Default for TelnyxSection {
             ring_timeout_secs: 30,
             retry_attempts: 3,
             retry_backoff_ms: 250,
+            transfer_to: String::new(),
         }
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenAiSection {
     pub api_key: String,
+    pub realtime_url: String,
+    pub model: String,
+    pub transcription_model: String,
+    pub connect_timeout_secs: u64,
+    pub silence_timeout_secs: u64,
+}
+
+impl Default for OpenAiSection {
+    fn default() -> Self {
+        Self {
+            api_key: String::new(),
+            realtime_url: "wss://api.openai.com/v1/realtime?model=gpt-realtime".into(),
+            model: "gpt-realtime".into(),
+            transcription_model: "whisper-1".into(),
+            connect_timeout_secs: 5,
+            silence_timeout_secs: 6,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -273,11 +293,17 @@ pub struct LiveKitSection {
 #[serde(deny_unknown_fields, default)]
 pub struct RecordingsSection {
     pub protect: bool,
+    pub dir: String,
+    pub retention_days: u64,
 }
 
 impl Default for RecordingsSection {
     fn default() -> Self {
-        Self { protect: true }
+        Self {
+            protect: true,
+            dir: String::new(),
+            retention_days: 0,
+        }
     }
 }
 

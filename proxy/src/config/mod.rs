@@ -130,6 +130,20 @@ pub struct TelnyxOptions {
     pub ring_timeout_secs: u32,
     pub retry_attempts: u32,
     pub retry_backoff: Duration,
+    pub transfer_to: Option<String>,
+}
+
+/// The live-call agent and recordings.
+#[derive(Debug, Clone)]
+pub struct CallOptions {
+    pub realtime_url: String,
+    pub model: String,
+    pub transcription_model: String,
+    pub connect_timeout: Duration,
+    pub silence_timeout: Duration,
+    pub recordings_dir: PathBuf,
+    /// 0 keeps recordings forever.
+    pub retention_days: u64,
 }
 
 impl Integrations {
@@ -202,6 +216,7 @@ pub struct Config {
     pub integrations: Integrations,
     pub websocket_echo: bool,
     pub telnyx: TelnyxOptions,
+    pub calls: CallOptions,
 }
 
 impl Config {
@@ -260,6 +275,9 @@ fn apply_env(file: &mut FileConfig, env: &dyn Env) -> Result<(), ConfigError> {
     };
     set(&mut file.store.mongo_uri, "MONGO_URI")?;
     set(&mut file.openai.api_key, "OPENAI_API_KEY")?;
+    set(&mut file.openai.realtime_url, "OPENAI_REALTIME_URL")?;
+    set(&mut file.telnyx.transfer_to, "TELNYX_TRANSFER_TO")?;
+    set(&mut file.recordings.dir, "RECORDINGS_DIR")?;
     set(&mut file.telnyx.api_key, "TELNYX_API_KEY")?;
     set(&mut file.telnyx.connection_id, "TELNYX_CONNECTION_ID")?;
     set(&mut file.telnyx.phone_number, "TELNYX_PHONE_NUMBER")?;
@@ -515,11 +533,41 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         ring_timeout_secs: u32::try_from(t.ring_timeout_secs).unwrap_or(u32::MAX),
         retry_attempts: t.retry_attempts,
         retry_backoff: Duration::from_millis(t.retry_backoff_ms),
+        transfer_to: non_empty(t.transfer_to.clone()),
     };
+    let o = &file.openai;
+    let realtime_url = o.realtime_url.trim().to_owned();
+    if !(realtime_url.starts_with("wss://") || realtime_url.starts_with("ws://")) {
+        return Err(ConfigError::new(
+            "openai.realtime_url",
+            format!("{realtime_url:?} must start with wss:// (or ws:// for tests)"),
+        ));
+    }
+    for (key, v, max) in [
+        ("openai.connect_timeout_secs", o.connect_timeout_secs, 60),
+        ("openai.silence_timeout_secs", o.silence_timeout_secs, 60),
+    ] {
+        if v == 0 || v > max {
+            return Err(ConfigError::new(key, format!("must be in 1..={max}")));
+        }
+    }
+    if o.model.trim().is_empty() {
+        return Err(ConfigError::new("openai.model", "must not be empty"));
+    }
 
     let data_dir = PathBuf::from(
         non_empty(file.server.data_dir).unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
     );
+    let calls = CallOptions {
+        realtime_url,
+        model: o.model.trim().to_owned(),
+        transcription_model: o.transcription_model.trim().to_owned(),
+        connect_timeout: Duration::from_secs(o.connect_timeout_secs),
+        silence_timeout: Duration::from_secs(o.silence_timeout_secs),
+        recordings_dir: non_empty(file.recordings.dir.clone())
+            .map_or_else(|| data_dir.join("recordings"), PathBuf::from),
+        retention_days: file.recordings.retention_days,
+    };
     let sqlite_path =
         non_empty(file.store.sqlite_path).map_or_else(|| data_dir.join("agent5.db"), PathBuf::from);
     let mongo_uri = non_empty(file.store.mongo_uri);
@@ -582,6 +630,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         },
         websocket_echo: file.dev.websocket_echo,
         telnyx,
+        calls,
     })
 }
 

@@ -259,7 +259,9 @@ impl Edge {
             }
         }
 
-        if ctx.route.needs_bearer() {
+        let protected = ctx.route.needs_bearer()
+            || (ctx.route == Route::Recording && shared.config.protect_recordings);
+        if protected {
             if let Err(refusal) = self.authenticate(&session) {
                 shared
                     .metrics
@@ -307,7 +309,7 @@ impl Edge {
         }
 
         match ctx.route {
-            Route::Api | Route::Upload | Route::Webhook => {
+            Route::Api | Route::Upload | Route::Webhook | Route::Recording => {
                 let res = api::dispatch(&mut session, &shared.api, &ctx.request_id, limit).await;
                 self.finish(session, ctx, res).await
             }

@@ -1,0 +1,252 @@
+//! The bridge's hooks: media-stream authorisation against the call's stored token
+//! hash, transcript turns and recordings stored with the call, the agent's tools
+//! (opt-out, language confirmation, end of call, transfer) and hang-ups through Call
+//! Control.
+
+use std::sync::Arc;
+
+use agent5_bridge::agent::AgentProfile as BridgeProfile;
+use agent5_bridge::call::core::TurnRecord;
+use agent5_bridge::g711::Codec;
+use agent5_bridge::recording::RecordingInfo;
+use agent5_bridge::{CallHooks, MediaAuthError, MediaCall};
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::calls::{state, token_hash, Telephony};
+use crate::store::model::{
+    now_millis, AuditEntry, Customer, DncEntry, DncSource, RecordingMeta, Turn,
+};
+use crate::store::StoreError;
+
+pub struct Hooks {
+    telephony: Arc<Telephony>,
+}
+
+impl Hooks {
+    pub fn new(telephony: Arc<Telephony>) -> Self {
+        Self { telephony }
+    }
+
+    async fn profile(&self, name: Option<&str>, lang: Option<&str>) -> BridgeProfile {
+        let mut profile = BridgeProfile::default();
+        if let Some(name) = name {
+            match self.telephony.store.list_agents().await {
+                Ok(agents) => {
+                    if let Some(a) = agents.into_iter().find(|a| a.name == name || a.id == name) {
+                        profile = BridgeProfile {
+                            instructions: a.instructions,
+                            voice: a.voice,
+                            language: a.language,
+                            tools: a.tools,
+                        };
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "agent profiles unavailable; using the default")
+                }
+            }
+        }
+        if let Some(l) = lang {
+            profile.language = l.to_owned();
+        }
+        profile
+    }
+
+    /// Sets the language of the call's contact (the invoice contact or the delivery
+    /// whose phone is the call's) and marks it confirmed.
+    async fn confirm_language(&self, call_id: &str, language: &str) -> Result<Value, String> {
+        if !["nl", "fr", "de", "en"].contains(&language) {
+            return Err(format!(
+                "language must be nl, fr, de or en, not {language:?}"
+            ));
+        }
+        let store = &self.telephony.store;
+        let call = store.get_call(call_id).await.map_err(|e| e.to_string())?;
+        let Some(customer_id) = call.customer_id.clone() else {
+            return Err("this call is not linked to a prospect".into());
+        };
+        for _ in 0..5 {
+            let mut c: Customer = store
+                .get_customer(&customer_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            let phone = Some(call.phone.clone());
+            let contact = if c.invoice.phone == phone || c.invoice.mobile == phone {
+                &mut c.invoice
+            } else if let Some(d) = c
+                .delivery_addresses
+                .iter_mut()
+                .find(|d| d.contact.phone == phone || d.contact.mobile == phone)
+            {
+                &mut d.contact
+            } else {
+                &mut c.invoice
+            };
+            contact.language = language.to_owned();
+            contact.language_confirmed = true;
+            match store.replace_customer(c).await {
+                Ok(_) => return Ok(json!({"ok": true, "language": language})),
+                Err(StoreError::Conflict { field }) if field == "version" => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Err("the prospect kept changing; try again".into())
+    }
+
+    async fn opt_out(&self, call_id: &str, reason: Option<&str>) -> Result<Value, String> {
+        let store = &self.telephony.store;
+        let call = store.get_call(call_id).await.map_err(|e| e.to_string())?;
+        let reason = reason
+            .unwrap_or("asked during the call")
+            .chars()
+            .take(500)
+            .collect::<String>();
+        store
+            .add_dnc(vec![DncEntry {
+                phone_e164: call.phone.clone(),
+                reason: reason.clone(),
+                source: DncSource::Call,
+                added_by: "agent".into(),
+                added_at: now_millis(),
+            }])
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = store
+            .append_audit(AuditEntry {
+                at: now_millis(),
+                actor: "agent".into(),
+                action: "dnc.add".into(),
+                target: call.phone.clone(),
+                detail: format!("call {call_id}: {reason}"),
+            })
+            .await;
+        Ok(json!({"ok": true, "phone": call.phone}))
+    }
+
+    async fn transfer(&self, call_id: &str) -> Result<Value, String> {
+        let t = &self.telephony;
+        let Some(to) = t.settings.transfer_to.clone() else {
+            return Err("no transfer number is configured".into());
+        };
+        let call = t.store.get_call(call_id).await.map_err(|e| e.to_string())?;
+        let (Some(client), Some(ccid)) = (t.client(), call.call_control_id.as_deref()) else {
+            return Err("the call cannot be transferred (no carrier connection)".into());
+        };
+        let from = t.settings.from_number.clone().unwrap_or_default();
+        client
+            .transfer(ccid, &to, &from)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(json!({"ok": true, "transferred_to": to}))
+    }
+}
+
+#[async_trait]
+impl CallHooks for Hooks {
+    async fn authorize_media(
+        &self,
+        call_id: &str,
+        token: Option<&str>,
+    ) -> Result<MediaCall, MediaAuthError> {
+        let call = match self.telephony.store.get_call(call_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return Err(MediaAuthError::UnknownCall),
+            Err(_) => return Err(MediaAuthError::Unavailable),
+        };
+        let token = token.ok_or(MediaAuthError::MissingToken)?;
+        let stored = call.stream_token_hash.as_deref().unwrap_or_default();
+        let presented = token_hash(token);
+        if stored.is_empty() || !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
+            return Err(MediaAuthError::WrongToken);
+        }
+        if !state::is_live(&call.status) {
+            return Err(MediaAuthError::Ended);
+        }
+        let codec = Codec::parse(&self.telephony.settings.codec).unwrap_or(Codec::Pcmu);
+        Ok(MediaCall {
+            profile: self
+                .profile(call.agent_profile.as_deref(), call.facts.lang.as_deref())
+                .await,
+            greet: call.direction == "outbound",
+            call_id: call.id,
+            codec,
+        })
+    }
+
+    async fn turn(&self, call_id: &str, turn: TurnRecord) {
+        let stored = Turn {
+            seq: 0,
+            role: turn.role.into(),
+            text: turn.text,
+            start_ms: turn.start_ms,
+            end_ms: turn.end_ms,
+            interrupted: turn.interrupted,
+        };
+        if let Err(e) = self.telephony.store.append_turn(call_id, stored).await {
+            tracing::warn!(call_id, error = %e, "transcript turn not stored");
+        }
+    }
+
+    async fn tool(&self, call_id: &str, name: &str, arguments: &Value) -> Result<Value, String> {
+        tracing::info!(call_id, tool = name, "agent tool");
+        match name {
+            "opt_out" => self.opt_out(call_id, arguments["reason"].as_str()).await,
+            "confirm_language" => {
+                self.confirm_language(call_id, arguments["language"].as_str().unwrap_or_default())
+                    .await
+            }
+            "end_call" => {
+                Ok(json!({"ok": true, "note": "say goodbye now; the call ends after it"}))
+            }
+            "transfer" => self.transfer(call_id).await,
+            other => Err(format!("unknown tool {other:?}")),
+        }
+    }
+
+    async fn hangup(&self, call_id: &str, reason: &str) {
+        let t = &self.telephony;
+        let reason = reason.to_owned();
+        let call = match t
+            .update(call_id, |c| {
+                c.facts
+                    .hangup_requested
+                    .get_or_insert_with(|| reason.clone());
+            })
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(call_id, error = %e, "hang-up: call not found");
+                return;
+            }
+        };
+        if let (Some(client), Some(ccid)) = (t.client(), call.call_control_id.as_deref()) {
+            if let Err(e) = client.hangup(ccid).await {
+                tracing::warn!(call_id, error = %e, "hang-up failed");
+            }
+        }
+    }
+
+    async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo) {
+        let meta = RecordingMeta {
+            location: recording
+                .path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned(),
+            format: "audio/wav; codec=ulaw; channels=2 (caller, agent)".into(),
+            bytes: recording.bytes,
+            duration_ms: recording.duration_ms(),
+        };
+        if let Err(e) = self
+            .telephony
+            .update(call_id, |c| c.recording = Some(meta.clone()))
+            .await
+        {
+            tracing::error!(call_id, error = %e, "recording not linked to its call");
+        }
+    }
+}
