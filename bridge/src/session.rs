@@ -144,8 +144,15 @@ impl Bridge {
         let result = match (self.inner.options.echo, kind, self.inner.media.get()) {
             (true, _, _) => echo(ws, drain, self.inner.options).await,
             (false, SessionKind::Media, Some((hooks, options))) => {
-                crate::call::media::run(ws, &meta, Arc::clone(hooks), options, &self.inner.metrics)
-                    .await
+                // Boxed: a call's state is large and lives as long as the call.
+                Box::pin(crate::call::media::run(
+                    ws,
+                    &meta,
+                    Arc::clone(hooks),
+                    options,
+                    &self.inner.metrics,
+                ))
+                .await
             }
             _ => refuse(ws).await,
         };
