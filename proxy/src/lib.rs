@@ -290,7 +290,9 @@ fn start_calls(
         }
     });
     bridge.install(
-        Arc::new(agent5_api::bridge_hooks::Hooks::new(Arc::clone(state.telephony()))),
+        Arc::new(agent5_api::bridge_hooks::Hooks::new(Arc::clone(
+            state.telephony(),
+        ))),
         agent5_bridge::MediaOptions {
             agent,
             recordings_dir: c.recordings_dir.clone(),
@@ -305,9 +307,10 @@ fn start_calls(
         work.spawn(async move {
             loop {
                 let d = dir.clone();
-                let removed = tokio::task::spawn_blocking(move || agent5_bridge::recording::sweep(&d, days))
-                    .await
-                    .unwrap_or(0);
+                let removed =
+                    tokio::task::spawn_blocking(move || agent5_bridge::recording::sweep(&d, days))
+                        .await
+                        .unwrap_or(0);
                 if removed > 0 {
                     tracing::info!(removed, days, "old recordings deleted");
                 }

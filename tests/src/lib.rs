@@ -5,6 +5,8 @@
 pub mod appliance;
 pub mod certs;
 pub mod client;
+pub mod fake_media;
+pub mod fake_realtime;
 pub mod fake_telnyx;
 
 pub use appliance::{Appliance, Spec};

@@ -126,6 +126,15 @@ struct AgentItem {
     truncated: bool,
 }
 
+/// An agent turn whose text is known but whose playback is not settled yet: it is
+/// recorded once the caller heard all of it, was cut off, or the call ended.
+#[derive(Debug, Clone)]
+struct PendingTurn {
+    item: String,
+    text: String,
+    start: Instant,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Silence {
     Idle,
@@ -144,6 +153,7 @@ pub struct CallCore {
     next_mark: u64,
     item: AgentItem,
     truncated: HashSet<String>,
+    pending_turns: Vec<PendingTurn>,
     speech_started_at: Option<Instant>,
     speech_stopped_at: Option<Instant>,
     awaiting_reply_since: Option<Instant>,
@@ -171,6 +181,7 @@ impl CallCore {
             next_mark: 0,
             item: AgentItem::default(),
             truncated: HashSet::new(),
+            pending_turns: Vec::new(),
             speech_started_at: None,
             speech_stopped_at: None,
             awaiting_reply_since: None,
@@ -250,9 +261,16 @@ impl CallCore {
     pub fn carrier(&mut self, frame: CarrierIn, now: Instant) {
         match frame {
             CarrierIn::Connected { .. } | CarrierIn::Unknown | CarrierIn::Error { .. } => {}
-            CarrierIn::Start { start, .. } => {
+            CarrierIn::Start {
+                start,
+                sequence_number,
+                ..
+            } => {
                 if self.answered_at.is_some() {
                     return;
+                }
+                if let Some(seq) = number(sequence_number.as_ref()) {
+                    self.jitter.expect(seq + 1);
                 }
                 self.answered_at = Some(now);
                 if let Some(c) = Codec::parse(&start.media_format.encoding) {
@@ -287,15 +305,64 @@ impl CallCore {
                     self.caller_audio(ts, bytes);
                 }
             }
-            CarrierIn::Dtmf { dtmf, .. } => {
+            CarrierIn::Dtmf {
+                dtmf,
+                sequence_number,
+            } => {
+                self.skip(sequence_number.as_ref());
                 let text = format!("(The caller pressed {} on the phone keypad.)", dtmf.digit);
                 self.agent(AgentOut::user_text(&text));
                 self.agent(AgentOut::ResponseCreate { response: None });
                 self.awaiting_reply_since = Some(now);
                 self.silence = Silence::Waiting(now, 0);
             }
-            CarrierIn::Mark { mark, .. } => self.marked(&mark.name),
+            CarrierIn::Mark {
+                mark,
+                sequence_number,
+            } => {
+                self.skip(sequence_number.as_ref());
+                self.marked(&mark.name);
+            }
             CarrierIn::Stop { .. } => self.end(),
+        }
+    }
+
+    /// Records the agent turns whose playback is settled: cut off (interrupted, ending
+    /// where the caller stopped hearing it), fully played, or everything at the end of
+    /// the call (`all`; still queued audio counts as interrupted).
+    fn settle_turns(&mut self, all: bool) {
+        let mut keep = Vec::new();
+        for t in std::mem::take(&mut self.pending_turns) {
+            let current = t.item == self.item.id;
+            let playing = self.marks.iter().any(|m| m.item == t.item);
+            let cut = self.truncated.contains(&t.item);
+            if !(cut || !playing || all) {
+                keep.push(t);
+                continue;
+            }
+            let spoken = match (current, cut || playing) {
+                (true, true) => self.item.heard_ms,
+                (true, false) => self.item.generated_ms,
+                (false, _) => 0,
+            };
+            let start_ms = self.ms_at(t.start);
+            self.out.push_back(Action::Turn(TurnRecord {
+                role: "agent",
+                text: t.text,
+                start_ms,
+                end_ms: start_ms + i64::try_from(spoken).unwrap_or(0),
+                interrupted: cut || playing,
+            }));
+        }
+        self.pending_turns = keep;
+    }
+
+    /// A non-media frame's sequence number: not a gap in the audio.
+    fn skip(&mut self, seq: Option<&String>) {
+        if let Some(seq) = number(seq) {
+            for (_, (ts, bytes)) in self.jitter.skip(seq) {
+                self.caller_audio(ts, bytes);
+            }
         }
     }
 
@@ -338,6 +405,7 @@ impl CallCore {
                 break;
             }
         }
+        self.settle_turns(false);
         if self.marks.is_empty() && self.hangup_when_played {
             self.hangup("end_call");
         }
@@ -351,6 +419,7 @@ impl CallCore {
         for (_, (ts, bytes)) in self.jitter.flush() {
             self.caller_audio(ts, bytes);
         }
+        self.settle_turns(true);
         self.ended = true;
         self.silence = Silence::Idle;
     }
@@ -389,33 +458,18 @@ impl CallCore {
                 item_id,
                 transcript,
             } => {
-                let same = item_id.as_deref().is_none_or(|i| i == self.item.id);
-                let (start, interrupted, spoken) = if same {
-                    let start = self.item.first_at.unwrap_or(now);
-                    let heard = if self.item.truncated {
-                        self.item.heard_ms
-                    } else {
-                        self.item.generated_ms
-                    };
-                    (start, self.item.truncated, heard)
-                } else {
-                    (
-                        now,
-                        item_id.as_ref().is_some_and(|i| self.truncated.contains(i)),
-                        0,
-                    )
-                };
-                let start_ms = self.ms_at(start);
                 let text = transcript.trim().to_owned();
-                if !text.is_empty() {
-                    self.out.push_back(Action::Turn(TurnRecord {
-                        role: "agent",
-                        text,
-                        start_ms,
-                        end_ms: start_ms + i64::try_from(spoken).unwrap_or(0),
-                        interrupted,
-                    }));
+                if text.is_empty() {
+                    return;
                 }
+                let item = item_id.unwrap_or_else(|| self.item.id.clone());
+                let start = if item == self.item.id {
+                    self.item.first_at.unwrap_or(now)
+                } else {
+                    now
+                };
+                self.pending_turns.push(PendingTurn { item, text, start });
+                self.settle_turns(false);
             }
             AgentIn::FunctionCall {
                 call_id,
@@ -532,6 +586,7 @@ impl CallCore {
             self.item.truncated = true;
             self.item.heard_ms = heard;
         }
+        self.settle_turns(false);
         self.out.push_back(Action::Carrier(CarrierOut::Clear));
         self.out.push_back(Action::RecordCut {
             track: Track::Agent,
@@ -587,6 +642,7 @@ impl CallCore {
 
     /// The agent socket dropped and a new one is up: tell it where we were.
     pub fn agent_reconnected(&mut self, now: Instant) {
+        self.settle_turns(true);
         self.marks.clear();
         self.play_cursor = Some(now);
         self.item = AgentItem::default();

@@ -1,7 +1,9 @@
 //! Orders inbound media by sequence number. Frames may arrive out of order; a frame is
 //! held until the ones before it arrived, for at most `window` frames. A gap that stays
 //! open longer is skipped (the missing frames are counted lost); a frame older than
-//! what was already released is dropped (counted late).
+//! what was already released is dropped (counted late). Telnyx numbers every frame of a
+//! stream (start, dtmf, mark, ...), so the numbers of non-media frames are consumed with
+//! [`Jitter::skip`] and never count as gaps.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,8 @@ pub struct JitterStats {
 pub struct Jitter<T> {
     window: usize,
     next: Option<u64>,
-    held: BTreeMap<u64, T>,
+    /// `None`: a non-media frame's number.
+    held: BTreeMap<u64, Option<T>>,
     pub stats: JitterStats,
 }
 
@@ -28,6 +31,24 @@ impl<T> Jitter<T> {
             next: None,
             held: BTreeMap::new(),
             stats: JitterStats::default(),
+        }
+    }
+
+    /// The stream's first media frame will be `seq` (from the `start` frame's number).
+    pub fn expect(&mut self, seq: u64) {
+        if self.next.is_none() {
+            self.next = Some(seq);
+        }
+    }
+
+    /// Consumes the number of a non-media frame; returns media now releasable.
+    pub fn skip(&mut self, seq: u64) -> Vec<(u64, T)> {
+        match self.next {
+            Some(next) if seq >= next && !self.held.contains_key(&seq) => {
+                self.held.insert(seq, None);
+                self.release(false)
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -46,7 +67,7 @@ impl<T> Jitter<T> {
             // Ahead of a frame that has not arrived (yet).
             self.stats.reordered += 1;
         }
-        self.held.insert(seq, frame);
+        self.held.insert(seq, Some(frame));
         self.release(false)
     }
 
@@ -59,7 +80,9 @@ impl<T> Jitter<T> {
         let mut out = Vec::new();
         while let Some(next) = self.next {
             if let Some(frame) = self.held.remove(&next) {
-                out.push((next, frame));
+                if let Some(frame) = frame {
+                    out.push((next, frame));
+                }
                 self.next = Some(next + 1);
                 continue;
             }
@@ -67,7 +90,8 @@ impl<T> Jitter<T> {
             let Some((&first, _)) = self.held.iter().next() else {
                 break;
             };
-            if all || self.held.len() >= self.window {
+            let media_held = self.held.values().filter(|f| f.is_some()).count();
+            if all || media_held >= self.window {
                 self.stats.lost += first - next;
                 self.next = Some(first);
                 continue;
@@ -84,6 +108,23 @@ mod tests {
 
     fn seqs(v: Vec<(u64, ())>) -> Vec<u64> {
         v.into_iter().map(|(s, ())| s).collect()
+    }
+
+    #[test]
+    fn other_frames_numbers_are_no_gaps() {
+        let mut j = Jitter::new(2);
+        j.expect(2);
+        assert_eq!(seqs(j.push(2, ())), vec![2]);
+        assert!(j.push(4, ()).is_empty(), "3 not seen yet");
+        assert_eq!(seqs(j.skip(3)), vec![4], "3 was a dtmf frame");
+        assert!(j.skip(1).is_empty());
+        assert_eq!(j.stats.lost, 0);
+        // The first media frame arriving second is not late.
+        let mut j = Jitter::new(3);
+        j.expect(3);
+        assert!(j.push(4, ()).is_empty());
+        assert_eq!(seqs(j.push(3, ())), vec![3, 4]);
+        assert_eq!(j.stats.late, 0);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! task sends placed audio through a bounded channel (a full channel drops audio for the
 //! recording only, and counts it); a writer thread interleaves the two tracks on the
 //! 8 kHz clock with silence where a side is quiet, and rewrites the header sizes every
-//! few seconds so a crash loses at most those seconds ([`wav::repair`] fixes the header
-//! at start-up).
+//! few seconds; the audio itself reaches the file within a second, so a crash loses
+//! about a second ([`wav::repair`] fixes the header at start-up).
 
 pub mod wav;
 
@@ -209,8 +209,9 @@ fn write_loop(
                 chunk.clear();
                 frames += tracks.drain(now.saturating_sub(LAG_FRAMES), &mut chunk);
                 out.write_all(&chunk)?;
+                // On disk (page cache) at once: a crash then loses only the lag.
+                out.flush()?;
                 if last_header.elapsed() >= HEADER_EVERY {
-                    out.flush()?;
                     wav::update_header(out.get_mut(), frames)?;
                     last_header = Instant::now();
                 }

@@ -383,7 +383,7 @@ fn dtmf_goes_to_the_agent_and_pcma_is_recorded_as_ulaw() {
         &rec[..4]
     );
     // Stop flushes and ends.
-    core.carrier(media(5, 60, &[0xD5; 160]), t0);
+    core.carrier(media(6, 60, &[0xD5; 160]), t0);
     core.carrier(
         CarrierIn::parse(r#"{"event":"stop","sequence_number":"9"}"#).expect("stop"),
         t0,
