@@ -137,6 +137,8 @@ impl FakeRealtime {
         }
     }
 
+    // The handshake callback's error type is tungstenite's HTTP response.
+    #[allow(clippy::result_large_err)]
     async fn session(&self, stream: tokio::net::TcpStream, script: Script, first: bool) {
         let seen = Arc::clone(&self.seen);
         let callback = move |req: &Request, res: Response| {
