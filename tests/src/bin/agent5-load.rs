@@ -1,0 +1,308 @@
+//! `agent5-load PATH/TO/agent5 CALLS SECONDS`: N concurrent simulated calls through a
+//! real appliance, all on loopback. The tool starts a fake Telnyx REST API, an echo
+//! agent (every caller frame comes straight back as agent audio) and the appliance
+//! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
+//! seconds, and prints the added latency per direction (p50/p99), frames lost, the
+//! appliance's CPU and RSS, and the recording bytes written.
+//!
+//! Latency is carried in the audio: bytes 0..8 of each caller frame hold its send time
+//! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
+//! Caller->agent = agent receipt - send; agent->caller = phone receipt - echo send.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use agent5_e2e::fake_telnyx::FakeTelnyx;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+fn now_ns() -> u64 {
+    u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[derive(Default)]
+struct Stats {
+    inbound_us: Mutex<Vec<u32>>,
+    outbound_us: Mutex<Vec<u32>>,
+    sent_in: AtomicU64,
+    got_in: AtomicU64,
+    sent_out: AtomicU64,
+    got_out: AtomicU64,
+}
+
+fn us(ns: u64) -> u32 {
+    u32::try_from(ns / 1000).unwrap_or(u32::MAX)
+}
+
+/// The echo agent: answers session.update, echoes every append as agent audio.
+async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let stats = Arc::clone(&stats);
+        tokio::spawn(async move {
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let (mut tx, mut rx) = ws.split();
+            let mut item = 0u64;
+            while let Some(Ok(Message::Text(text))) = rx.next().await {
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                match v["type"].as_str() {
+                    Some("session.update") => {
+                        let _ = tx.send(Message::text(r#"{"type":"session.updated","session":{}}"#)).await;
+                    }
+                    Some("input_audio_buffer.append") => {
+                        let Ok(mut audio) = STANDARD.decode(v["audio"].as_str().unwrap_or_default()) else { continue };
+                        if audio.len() < 16 {
+                            continue;
+                        }
+                        let sent = u64::from_le_bytes(audio[0..8].try_into().unwrap_or([0; 8]));
+                        let t = now_ns();
+                        stats.got_in.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut l) = stats.inbound_us.lock() {
+                            l.push(us(t.saturating_sub(sent)));
+                        }
+                        audio[8..16].copy_from_slice(&now_ns().to_le_bytes());
+                        item += 1;
+                        // One item per 50 frames, like sentences of a reply.
+                        let delta = json!({"type": "response.output_audio.delta", "response_id": "r", "item_id": format!("echo-{}", item / 50), "output_index": 0, "content_index": 0, "delta": STANDARD.encode(&audio)});
+                        stats.sent_out.fetch_add(1, Ordering::Relaxed);
+                        if tx.send(Message::text(delta.to_string())).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+async fn http(addr: std::net::SocketAddr, req: hyper::Request<Full<Bytes>>) -> Option<Value> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.ok()?;
+    tokio::spawn(conn);
+    let res = sender.send_request(req).await.ok()?;
+    let body = res.into_body().collect().await.ok()?.to_bytes();
+    serde_json::from_slice(&body).ok()
+}
+
+async fn one_call(i: usize, addr: std::net::SocketAddr, telnyx: FakeTelnyx, seconds: u64, stats: Arc<Stats>) -> Result<(), String> {
+    let req = hyper::Request::post("/api/calls")
+        .header("host", "agent5.load")
+        .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(json!({"to": format!("+3247500{i:04}")}).to_string())))
+        .map_err(|e| e.to_string())?;
+    let call = http(addr, req).await.ok_or("dial request failed")?;
+    let id = call["id"].as_str().ok_or_else(|| format!("dial refused: {call}"))?.to_owned();
+    let dial = telnyx
+        .wait_for(1, |r| r.body["stream_url"].as_str().is_some_and(|u| u.ends_with(&id)))
+        .await
+        .remove(0);
+    let token = dial.body["stream_auth_token"].as_str().unwrap_or_default().to_owned();
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let mut request = format!("ws://agent5.load/websocket?call={id}").into_client_request().map_err(|e| e.to_string())?;
+    request
+        .headers_mut()
+        .insert("x-telnyx-streaming-auth-token", HeaderValue::from_str(&token).map_err(|e| e.to_string())?);
+    let (ws, _) = tokio_tungstenite::client_async(request, stream).await.map_err(|e| e.to_string())?;
+    let (mut tx, mut rx) = ws.split();
+    let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let reader_stats = Arc::clone(&stats);
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(msg)) = rx.next().await {
+            let Message::Text(text) = msg else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+            match v["event"].as_str() {
+                Some("media") => {
+                    let t = now_ns();
+                    if let Ok(audio) = STANDARD.decode(v["media"]["payload"].as_str().unwrap_or_default()) {
+                        if audio.len() >= 16 {
+                            let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
+                            reader_stats.got_out.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut l) = reader_stats.outbound_us.lock() {
+                                l.push(us(t.saturating_sub(sent)));
+                            }
+                        }
+                    }
+                }
+                Some("mark") => {
+                    let _ = mark_tx.send(v["mark"]["name"].as_str().unwrap_or_default().to_owned());
+                }
+                _ => {}
+            }
+        }
+    });
+    let send = |v: Value| Message::text(v.to_string());
+    tx.send(send(json!({"event": "connected", "version": "1.0.0"}))).await.map_err(|e| e.to_string())?;
+    tx.send(send(json!({"event": "start", "sequence_number": "1", "stream_id": "s",
+        "start": {"call_control_id": dial.body["to"], "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}})))
+        .await
+        .map_err(|e| e.to_string())?;
+    let frames = seconds * 50;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut payload = vec![0xFFu8; 160];
+    for n in 0..frames {
+        tick.tick().await;
+        while let Ok(name) = mark_rx.try_recv() {
+            let _ = tx.send(send(json!({"event": "mark", "sequence_number": "0", "mark": {"name": name}}))).await;
+        }
+        payload[0..8].copy_from_slice(&now_ns().to_le_bytes());
+        let frame = json!({"event": "media", "sequence_number": (n + 2).to_string(), "stream_id": "s",
+            "media": {"track": "inbound", "chunk": (n + 1).to_string(), "timestamp": (n * 20).to_string(), "payload": STANDARD.encode(&payload)}});
+        stats.sent_in.fetch_add(1, Ordering::Relaxed);
+        tx.send(send(frame)).await.map_err(|e| e.to_string())?;
+    }
+    // Let the last echoes arrive, then hang up.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = tx.send(send(json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}))).await;
+    let _ = tx.close().await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+    Ok(())
+}
+
+fn proc_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn proc_status_kb(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+fn pct(v: &mut [u32], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 * p).ceil() as usize).saturating_sub(1).min(v.len() - 1);
+    f64::from(v[i]) / 1000.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() < 4 {
+        eprintln!("usage: agent5-load PATH/TO/agent5 CALLS SECONDS");
+        std::process::exit(2);
+    }
+    let bin = args[1].clone();
+    let calls: usize = args[2].parse().unwrap_or(10);
+    let seconds: u64 = args[3].parse().unwrap_or(10);
+    let _ = EPOCH.get_or_init(Instant::now);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(run(bin, calls, seconds));
+}
+
+async fn run(bin: String, calls: usize, seconds: u64) {
+    let stats = Arc::new(Stats::default());
+    let telnyx = FakeTelnyx::start("KEYload").await;
+    let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
+    let agent_addr = agent_listener.local_addr().expect("addr");
+    tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let work = tempfile::tempdir().expect("tmp");
+    let config = format!(
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"load-token-aaaaaaaaaaaa\"]\n\
+         [log]\naccess_log = false\n\
+         [rate_limit]\napi = {{ per_minute = 1000000, burst = 100000 }}\nwebsocket = {{ per_minute = 1000000, burst = 100000 }}\n\
+         [openai]\napi_key = \"sk-load\"\nrealtime_url = \"ws://{agent_addr}/v1/realtime?model=gpt-realtime\"\n\
+         [telnyx]\napi_key = \"KEYload\"\napi_base = \"{}\"\nconnection_id = \"c\"\nphone_number = \"+3225550000\"\n\
+         stream_url = \"ws://agent5.load/websocket\"\nmax_concurrent_calls = {}\n",
+        telnyx.url,
+        calls + 10
+    );
+    let config_path = work.path().join("agent5.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let mut child = std::process::Command::new(&bin)
+        .arg("serve")
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--data-dir")
+        .arg(work.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start agent5");
+    let pid = child.id();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let mut up = false;
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "agent5 did not start");
+    let cpu0 = proc_cpu_ticks(pid);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..calls {
+        let (telnyx, stats) = (telnyx.clone(), Arc::clone(&stats));
+        tasks.push(tokio::spawn(async move { one_call(i, addr, telnyx, seconds, stats).await }));
+        // Ramp up: calls do not all start in the same 20 ms.
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    let mut failed = 0;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                failed += 1;
+                eprintln!("call failed: {e}");
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("call task failed: {e}");
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = (proc_cpu_ticks(pid) - cpu0) as f64 / 100.0;
+    let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
+    // Recordings are finished when the calls end; give the writers a moment.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rec_bytes: u64 = std::fs::read_dir(work.path().join("data/recordings"))
+        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut inbound = stats.inbound_us.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut outbound = stats.outbound_us.lock().map(|v| v.clone()).unwrap_or_default();
+    let (si, gi, so, go) = (
+        stats.sent_in.load(Ordering::Relaxed),
+        stats.got_in.load(Ordering::Relaxed),
+        stats.sent_out.load(Ordering::Relaxed),
+        stats.got_out.load(Ordering::Relaxed),
+    );
+    println!(
+        "calls={calls} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes}",
+        pct(&mut inbound, 0.5),
+        pct(&mut inbound, 0.99),
+        si.saturating_sub(gi),
+        pct(&mut outbound, 0.5),
+        pct(&mut outbound, 0.99),
+        so.saturating_sub(go),
+        cpu / wall * 100.0,
+    );
+}
