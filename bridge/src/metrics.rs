@@ -14,6 +14,14 @@ pub struct BridgeMetrics {
     /// Inbound frames not relayed, by reason (late, lost, duplicate, malformed).
     pub frames_dropped: IntCounterVec,
     pub frames_reordered: IntCounter,
+    /// Handles of the labelled counters above, resolved once (the per-frame path does
+    /// no label lookups).
+    pub frames_in: IntCounter,
+    pub frames_out: IntCounter,
+    pub dropped_late: IntCounter,
+    pub dropped_lost: IntCounter,
+    pub dropped_duplicate: IntCounter,
+    pub dropped_malformed: IntCounter,
     pub carrier_events_unknown: IntCounter,
     pub agent_events_unknown: IntCounter,
     pub media_auth_failures: IntCounterVec,
@@ -53,21 +61,29 @@ fn vec(name: &str, help: &str, label: &str, values: &[&str]) -> IntCounterVec {
 
 impl BridgeMetrics {
     pub fn new() -> Self {
+        let frames = vec(
+            "agent5_media_frames_total",
+            "Media frames relayed, by direction",
+            "direction",
+            &["in", "out"],
+        );
+        let frames_dropped = vec(
+            "agent5_media_frames_dropped_total",
+            "Inbound media frames not relayed, by reason",
+            "reason",
+            &["late", "lost", "duplicate", "malformed"],
+        );
         Self {
+            frames_in: frames.with_label_values(&["in"]),
+            frames_out: frames.with_label_values(&["out"]),
+            dropped_late: frames_dropped.with_label_values(&["late"]),
+            dropped_lost: frames_dropped.with_label_values(&["lost"]),
+            dropped_duplicate: frames_dropped.with_label_values(&["duplicate"]),
+            dropped_malformed: frames_dropped.with_label_values(&["malformed"]),
+            frames,
+            frames_dropped,
             calls_active: IntGauge::new("agent5_calls_active", "Calls with a live media stream")
                 .expect("valid metric"),
-            frames: vec(
-                "agent5_media_frames_total",
-                "Media frames relayed, by direction",
-                "direction",
-                &["in", "out"],
-            ),
-            frames_dropped: vec(
-                "agent5_media_frames_dropped_total",
-                "Inbound media frames not relayed, by reason",
-                "reason",
-                &["late", "lost", "duplicate", "malformed"],
-            ),
             frames_reordered: counter(
                 "agent5_media_frames_reordered_total",
                 "Inbound frames that arrived ahead of a missing one",

@@ -40,7 +40,8 @@ pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, String> {
     let auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key))
         .map_err(|_| "the OpenAI key is not a valid header value".to_owned())?;
     request.headers_mut().insert("authorization", auth);
-    let connecting = tokio_tungstenite::connect_async(request);
+    // No Nagle: audio chunks are small and must not wait for ACKs.
+    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
     match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(format!("agent connect failed: {e}")),

@@ -146,7 +146,7 @@ pub struct CallCore {
     config: CoreConfig,
     codec: Codec,
     answered_at: Option<Instant>,
-    jitter: Jitter<(Option<u64>, Vec<u8>)>,
+    jitter: Jitter<(Option<u64>, String, Vec<u8>)>,
     caller_cursor: u64,
     play_cursor: Option<Instant>,
     marks: VecDeque<Pending>,
@@ -297,12 +297,13 @@ impl CallCore {
                     return;
                 };
                 let ts = number(media.timestamp.as_ref());
+                let frame = (ts, media.payload, bytes);
                 let released = match number(sequence_number.as_ref()) {
-                    Some(seq) => self.jitter.push(seq, (ts, bytes)),
-                    None => vec![(0, (ts, bytes))],
+                    Some(seq) => self.jitter.push(seq, frame),
+                    None => vec![(0, frame)],
                 };
-                for (_, (ts, bytes)) in released {
-                    self.caller_audio(ts, bytes);
+                for (_, (ts, b64, bytes)) in released {
+                    self.caller_audio(ts, b64, bytes);
                 }
             }
             CarrierIn::Dtmf {
@@ -360,18 +361,17 @@ impl CallCore {
     /// A non-media frame's sequence number: not a gap in the audio.
     fn skip(&mut self, seq: Option<&String>) {
         if let Some(seq) = number(seq) {
-            for (_, (ts, bytes)) in self.jitter.skip(seq) {
-                self.caller_audio(ts, bytes);
+            for (_, (ts, b64, bytes)) in self.jitter.skip(seq) {
+                self.caller_audio(ts, b64, bytes);
             }
         }
     }
 
-    fn caller_audio(&mut self, ts_ms: Option<u64>, bytes: Vec<u8>) {
+    /// `b64` is the frame's payload as received: passed to the agent as is.
+    fn caller_audio(&mut self, ts_ms: Option<u64>, b64: String, bytes: Vec<u8>) {
         self.out.push_back(Action::Measure(Measure::FramesIn(1)));
         if !self.agent_muted {
-            self.agent(AgentOut::Append {
-                audio: STANDARD.encode(&bytes),
-            });
+            self.agent(AgentOut::Append { audio: b64 });
         }
         let at = ts_ms.map_or(self.caller_cursor, |t| t * SAMPLE_RATE / 1000);
         self.caller_cursor = at + bytes.len() as u64;
@@ -416,8 +416,8 @@ impl CallCore {
         if self.ended {
             return;
         }
-        for (_, (ts, bytes)) in self.jitter.flush() {
-            self.caller_audio(ts, bytes);
+        for (_, (ts, b64, bytes)) in self.jitter.flush() {
+            self.caller_audio(ts, b64, bytes);
         }
         self.settle_turns(true);
         self.ended = true;
@@ -427,7 +427,7 @@ impl CallCore {
     /// An event from the agent.
     pub fn agent_event(&mut self, event: AgentIn, now: Instant) {
         match event {
-            AgentIn::AudioDelta { item_id, delta, .. } => self.agent_audio(item_id, &delta, now),
+            AgentIn::AudioDelta { item_id, delta, .. } => self.agent_audio(item_id, delta, now),
             AgentIn::SpeechStarted { .. } => {
                 self.speech_started_at = Some(now);
                 self.silence = Silence::Idle;
@@ -510,7 +510,8 @@ impl CallCore {
         }
     }
 
-    fn agent_audio(&mut self, item_id: String, delta: &str, now: Instant) {
+    /// `delta` (base64) goes to the carrier as received: same codec both ways.
+    fn agent_audio(&mut self, item_id: String, delta: String, now: Instant) {
         if self.agent_muted || self.truncated.contains(&item_id) || self.answered_at.is_none() {
             return;
         }
@@ -551,7 +552,7 @@ impl CallCore {
         let at = self.sample_at(play_at);
         let audio = self.to_ulaw(&bytes);
         self.out
-            .push_back(Action::Carrier(CarrierOut::media(&bytes)));
+            .push_back(Action::Carrier(CarrierOut::media_b64(delta)));
         self.out.push_back(Action::Measure(Measure::FramesOut(1)));
         self.next_mark += 1;
         let mark = format!("a{}", self.next_mark);

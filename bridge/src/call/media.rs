@@ -195,12 +195,12 @@ where
                         }
                         Ok(frame) => core.carrier(frame, now),
                         Err(e) => {
-                            metrics.frames_dropped.with_label_values(&["malformed"]).inc();
+                            metrics.dropped_malformed.inc();
                             tracing::debug!(call_id = %io.call.call_id, error = %e, "malformed carrier frame");
                         }
                     },
                     Some(Ok(Message::Close(_))) | None => core.end(),
-                    Some(Ok(Message::Binary(_))) => metrics.frames_dropped.with_label_values(&["malformed"]).inc(),
+                    Some(Ok(Message::Binary(_))) => metrics.dropped_malformed.inc(),
                     Some(Ok(_)) => {}
                     Some(Err(e)) => {
                         tracing::info!(call_id = %io.call.call_id, error = %e, "carrier socket failed");
@@ -323,22 +323,17 @@ where
             }
         }
         let stats = core.jitter_stats();
-        metrics
-            .frames_dropped
-            .with_label_values(&["late"])
-            .inc_by(stats.late - last_jitter.late);
-        metrics
-            .frames_dropped
-            .with_label_values(&["lost"])
-            .inc_by(stats.lost - last_jitter.lost);
-        metrics
-            .frames_dropped
-            .with_label_values(&["duplicate"])
-            .inc_by(stats.duplicates - last_jitter.duplicates);
-        metrics
-            .frames_reordered
-            .inc_by(stats.reordered - last_jitter.reordered);
-        last_jitter = stats;
+        if stats != last_jitter {
+            metrics.dropped_late.inc_by(stats.late - last_jitter.late);
+            metrics.dropped_lost.inc_by(stats.lost - last_jitter.lost);
+            metrics
+                .dropped_duplicate
+                .inc_by(stats.duplicates - last_jitter.duplicates);
+            metrics
+                .frames_reordered
+                .inc_by(stats.reordered - last_jitter.reordered);
+            last_jitter = stats;
+        }
         if core.ended() {
             break "carrier ended";
         }
@@ -431,8 +426,8 @@ impl Io<'_> {
                     self.metrics.barge_ins.inc();
                     self.metrics.barge_in_clear.observe(d.as_secs_f64());
                 }
-                Measure::FramesIn(n) => self.metrics.frames.with_label_values(&["in"]).inc_by(n),
-                Measure::FramesOut(n) => self.metrics.frames.with_label_values(&["out"]).inc_by(n),
+                Measure::FramesIn(n) => self.metrics.frames_in.inc_by(n),
+                Measure::FramesOut(n) => self.metrics.frames_out.inc_by(n),
             },
             Action::Carrier(_) | Action::Agent(_) | Action::CodecChanged(_) => {}
         }

@@ -167,6 +167,13 @@ impl CarrierOut {
         }
     }
 
+    /// A media frame from payload already in base64.
+    pub fn media_b64(payload: String) -> Self {
+        Self::Media {
+            media: OutMedia { payload },
+        }
+    }
+
     pub fn mark(name: String) -> Self {
         Self::Mark {
             mark: OutMark { name },

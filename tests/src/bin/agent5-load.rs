@@ -48,19 +48,31 @@ fn us(ns: u64) -> u32 {
 /// The echo agent: answers session.update, echoes every append as agent audio.
 async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
     while let Ok((stream, _)) = listener.accept().await {
+        // Like a real service: no Nagle on a socket carrying 20 ms audio chunks.
+        let _ = stream.set_nodelay(true);
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
             let (mut tx, mut rx) = ws.split();
             let mut item = 0u64;
             while let Some(Ok(Message::Text(text))) = rx.next().await {
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
                 match v["type"].as_str() {
                     Some("session.update") => {
-                        let _ = tx.send(Message::text(r#"{"type":"session.updated","session":{}}"#)).await;
+                        let _ = tx
+                            .send(Message::text(r#"{"type":"session.updated","session":{}}"#))
+                            .await;
                     }
                     Some("input_audio_buffer.append") => {
-                        let Ok(mut audio) = STANDARD.decode(v["audio"].as_str().unwrap_or_default()) else { continue };
+                        let Ok(mut audio) =
+                            STANDARD.decode(v["audio"].as_str().unwrap_or_default())
+                        else {
+                            continue;
+                        };
                         if audio.len() < 16 {
                             continue;
                         }
@@ -88,47 +100,78 @@ async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
 
 async fn http(addr: std::net::SocketAddr, req: hyper::Request<Full<Bytes>>) -> Option<Value> {
     let stream = TcpStream::connect(addr).await.ok()?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.ok()?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
     tokio::spawn(conn);
     let res = sender.send_request(req).await.ok()?;
     let body = res.into_body().collect().await.ok()?.to_bytes();
     serde_json::from_slice(&body).ok()
 }
 
-async fn one_call(i: usize, addr: std::net::SocketAddr, telnyx: FakeTelnyx, seconds: u64, stats: Arc<Stats>) -> Result<(), String> {
+async fn one_call(
+    i: usize,
+    addr: std::net::SocketAddr,
+    telnyx: FakeTelnyx,
+    seconds: u64,
+    stats: Arc<Stats>,
+) -> Result<(), String> {
     let req = hyper::Request::post("/api/calls")
         .header("host", "agent5.load")
         .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(json!({"to": format!("+3247500{i:04}")}).to_string())))
+        .body(Full::new(Bytes::from(
+            json!({"to": format!("+3247500{i:04}")}).to_string(),
+        )))
         .map_err(|e| e.to_string())?;
     let call = http(addr, req).await.ok_or("dial request failed")?;
-    let id = call["id"].as_str().ok_or_else(|| format!("dial refused: {call}"))?.to_owned();
+    let id = call["id"]
+        .as_str()
+        .ok_or_else(|| format!("dial refused: {call}"))?
+        .to_owned();
     let dial = telnyx
-        .wait_for(1, |r| r.body["stream_url"].as_str().is_some_and(|u| u.ends_with(&id)))
+        .wait_for(1, |r| {
+            r.body["stream_url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(&id))
+        })
         .await
         .remove(0);
-    let token = dial.body["stream_auth_token"].as_str().unwrap_or_default().to_owned();
+    let token = dial.body["stream_auth_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
-    let mut request = format!("ws://agent5.load/websocket?call={id}").into_client_request().map_err(|e| e.to_string())?;
-    request
-        .headers_mut()
-        .insert("x-telnyx-streaming-auth-token", HeaderValue::from_str(&token).map_err(|e| e.to_string())?);
-    let (ws, _) = tokio_tungstenite::client_async(request, stream).await.map_err(|e| e.to_string())?;
+    let mut request = format!("ws://agent5.load/websocket?call={id}")
+        .into_client_request()
+        .map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "x-telnyx-streaming-auth-token",
+        HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
+    );
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(|e| e.to_string())?;
     let (mut tx, mut rx) = ws.split();
     let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let reader_stats = Arc::clone(&stats);
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = rx.next().await {
             let Message::Text(text) = msg else { continue };
-            let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
             match v["event"].as_str() {
                 Some("media") => {
                     let t = now_ns();
-                    if let Ok(audio) = STANDARD.decode(v["media"]["payload"].as_str().unwrap_or_default()) {
+                    if let Ok(audio) =
+                        STANDARD.decode(v["media"]["payload"].as_str().unwrap_or_default())
+                    {
                         if audio.len() >= 16 {
-                            let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
+                            let sent =
+                                u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
                             reader_stats.got_out.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut l) = reader_stats.outbound_us.lock() {
                                 l.push(us(t.saturating_sub(sent)));
@@ -144,7 +187,9 @@ async fn one_call(i: usize, addr: std::net::SocketAddr, telnyx: FakeTelnyx, seco
         }
     });
     let send = |v: Value| Message::text(v.to_string());
-    tx.send(send(json!({"event": "connected", "version": "1.0.0"}))).await.map_err(|e| e.to_string())?;
+    tx.send(send(json!({"event": "connected", "version": "1.0.0"})))
+        .await
+        .map_err(|e| e.to_string())?;
     tx.send(send(json!({"event": "start", "sequence_number": "1", "stream_id": "s",
         "start": {"call_control_id": dial.body["to"], "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}})))
         .await
@@ -156,7 +201,11 @@ async fn one_call(i: usize, addr: std::net::SocketAddr, telnyx: FakeTelnyx, seco
     for n in 0..frames {
         tick.tick().await;
         while let Ok(name) = mark_rx.try_recv() {
-            let _ = tx.send(send(json!({"event": "mark", "sequence_number": "0", "mark": {"name": name}}))).await;
+            let _ = tx
+                .send(send(
+                    json!({"event": "mark", "sequence_number": "0", "mark": {"name": name}}),
+                ))
+                .await;
         }
         payload[0..8].copy_from_slice(&now_ns().to_le_bytes());
         let frame = json!({"event": "media", "sequence_number": (n + 2).to_string(), "stream_id": "s",
@@ -166,7 +215,11 @@ async fn one_call(i: usize, addr: std::net::SocketAddr, telnyx: FakeTelnyx, seco
     }
     // Let the last echoes arrive, then hang up.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = tx.send(send(json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}))).await;
+    let _ = tx
+        .send(send(
+            json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}),
+        ))
+        .await;
     let _ = tx.close().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
     Ok(())
@@ -176,14 +229,18 @@ fn proc_cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn proc_status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix(key).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()))
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -192,7 +249,9 @@ fn pct(v: &mut [u32], p: f64) -> f64 {
         return 0.0;
     }
     v.sort_unstable();
-    let i = ((v.len() as f64 * p).ceil() as usize).saturating_sub(1).min(v.len() - 1);
+    let i = ((v.len() as f64 * p).ceil() as usize)
+        .saturating_sub(1)
+        .min(v.len() - 1);
     f64::from(v[i]) / 1000.0
 }
 
@@ -206,7 +265,11 @@ fn main() {
     let calls: usize = args[2].parse().unwrap_or(10);
     let seconds: u64 = args[3].parse().unwrap_or(10);
     let _ = EPOCH.get_or_init(Instant::now);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run(bin, calls, seconds));
 }
 
@@ -259,7 +322,9 @@ async fn run(bin: String, calls: usize, seconds: u64) {
     let mut tasks = Vec::new();
     for i in 0..calls {
         let (telnyx, stats) = (telnyx.clone(), Arc::clone(&stats));
-        tasks.push(tokio::spawn(async move { one_call(i, addr, telnyx, seconds, stats).await }));
+        tasks.push(tokio::spawn(async move {
+            one_call(i, addr, telnyx, seconds, stats).await
+        }));
         // Ramp up: calls do not all start in the same 20 ms.
         tokio::time::sleep(Duration::from_millis(4)).await;
     }
@@ -283,12 +348,25 @@ async fn run(bin: String, calls: usize, seconds: u64) {
     // Recordings are finished when the calls end; give the writers a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rec_bytes: u64 = std::fs::read_dir(work.path().join("data/recordings"))
-        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0);
     let _ = child.kill();
     let _ = child.wait();
-    let mut inbound = stats.inbound_us.lock().map(|v| v.clone()).unwrap_or_default();
-    let mut outbound = stats.outbound_us.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut inbound = stats
+        .inbound_us
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
+    let mut outbound = stats
+        .outbound_us
+        .lock()
+        .map(|v| v.clone())
+        .unwrap_or_default();
     let (si, gi, so, go) = (
         stats.sent_in.load(Ordering::Relaxed),
         stats.got_in.load(Ordering::Relaxed),
