@@ -41,7 +41,9 @@ pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, String> {
         .map_err(|_| "the OpenAI key is not a valid header value".to_owned())?;
     request.headers_mut().insert("authorization", auth);
     // No Nagle: audio chunks are small and must not wait for ACKs.
-    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
+    let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024);
+    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
     match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),
         Ok(Err(e)) => Err(format!("agent connect failed: {e}")),

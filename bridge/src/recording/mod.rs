@@ -1,6 +1,6 @@
 //! Call recordings: one µ-law stereo WAV per call, written off the hot path. The call
-//! task sends placed audio through a bounded channel (a full channel drops audio for the
-//! recording only, and counts it); a writer thread interleaves the two tracks on the
+//! task batches placed audio and hands a batch to the writer every clock tick through a
+//! bounded channel (a full channel drops audio for the recording only, and counts it); a writer thread interleaves the two tracks on the
 //! 8 kHz clock with silence where a side is quiet, and rewrites the header sizes every
 //! few seconds; the audio itself reaches the file within a second, so a crash loses
 //! about a second ([`wav::repair`] fixes the header at start-up).
@@ -18,7 +18,7 @@ use crate::call::core::Track;
 
 /// µ-law silence.
 const SILENCE: u8 = 0xFF;
-const QUEUE: usize = 512;
+const QUEUE: usize = 64;
 /// Header sizes are rewritten at least this often.
 const HEADER_EVERY: Duration = Duration::from_secs(3);
 /// Audio may still be placed this far behind the call's clock (jitter, late frames).
@@ -39,6 +39,9 @@ enum Msg {
     Clock(u64),
 }
 
+/// Messages go to the writer in batches (one wake-up per clock tick, not per frame).
+const BATCH_LIMIT: usize = 256;
+
 /// What a finished recording holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingInfo {
@@ -57,7 +60,8 @@ impl RecordingInfo {
 
 /// The call task's end of a recording.
 pub struct Recorder {
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<Vec<Msg>>,
+    batch: Vec<Msg>,
     done: tokio::task::JoinHandle<std::io::Result<RecordingInfo>>,
     /// Messages dropped because the writer fell behind.
     pub dropped: u64,
@@ -84,17 +88,29 @@ impl Recorder {
         let done = tokio::task::spawn_blocking(move || write_loop(file, path, rx));
         Ok(Self {
             tx,
+            batch: Vec::new(),
             done,
             dropped: 0,
         })
     }
 
-    fn send(&mut self, msg: Msg) -> bool {
-        if self.tx.try_send(msg).is_err() {
-            self.dropped += 1;
+    /// Hands the batch to the writer; a full queue drops it (counted in `dropped`).
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let n = batch.len() as u64;
+        if self.tx.try_send(batch).is_err() {
+            self.dropped += n;
             return false;
         }
         true
+    }
+
+    fn send(&mut self, msg: Msg) -> bool {
+        self.batch.push(msg);
+        self.batch.len() < BATCH_LIMIT || self.flush()
     }
 
     /// Places audio; `false` when it was dropped (the writer is behind).
@@ -107,12 +123,17 @@ impl Recorder {
     }
 
     pub fn clock(&mut self, now: u64) {
-        // Losing a clock tick loses nothing: the next one covers it.
-        let _ = self.tx.try_send(Msg::Clock(now));
+        self.batch.push(Msg::Clock(now));
+        self.flush();
     }
 
     /// Writes everything out and closes the file.
-    pub async fn finish(self) -> std::io::Result<RecordingInfo> {
+    pub async fn finish(mut self) -> std::io::Result<RecordingInfo> {
+        if !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            // The last batch waits for room: nothing is dropped at the end.
+            let _ = self.tx.send(batch).await;
+        }
         drop(self.tx);
         self.done
             .await
@@ -190,7 +211,7 @@ impl Tracks {
 fn write_loop(
     file: File,
     path: PathBuf,
-    mut rx: mpsc::Receiver<Msg>,
+    mut rx: mpsc::Receiver<Vec<Msg>>,
 ) -> std::io::Result<RecordingInfo> {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut tracks = Tracks {
@@ -201,19 +222,21 @@ fn write_loop(
     let mut frames = 0u64;
     let mut last_header = Instant::now();
     let mut chunk = Vec::new();
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            Msg::Audio { track, at, audio } => tracks.place(track, at, &audio),
-            Msg::Cut { track, from } => tracks.cut(track, from),
-            Msg::Clock(now) => {
-                chunk.clear();
-                frames += tracks.drain(now.saturating_sub(LAG_FRAMES), &mut chunk);
-                out.write_all(&chunk)?;
-                // On disk (page cache) at once: a crash then loses only the lag.
-                out.flush()?;
-                if last_header.elapsed() >= HEADER_EVERY {
-                    wav::update_header(out.get_mut(), frames)?;
-                    last_header = Instant::now();
+    while let Some(batch) = rx.blocking_recv() {
+        for msg in batch {
+            match msg {
+                Msg::Audio { track, at, audio } => tracks.place(track, at, &audio),
+                Msg::Cut { track, from } => tracks.cut(track, from),
+                Msg::Clock(now) => {
+                    chunk.clear();
+                    frames += tracks.drain(now.saturating_sub(LAG_FRAMES), &mut chunk);
+                    out.write_all(&chunk)?;
+                    // On disk (page cache) at once: a crash then loses only the lag.
+                    out.flush()?;
+                    if last_header.elapsed() >= HEADER_EVERY {
+                        wav::update_header(out.get_mut(), frames)?;
+                        last_header = Instant::now();
+                    }
                 }
             }
         }
