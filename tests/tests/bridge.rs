@@ -240,8 +240,8 @@ async fn a_full_call_is_relayed_recorded_and_transcribed() {
     let order: Vec<usize> = (0..50).map(|i| i ^ 1).collect();
     phone.talk(0x7A, 50, 0, Some(&order)).await;
     phone
-        .wait("the reply", |f, _| {
-            f.iter().filter(|x| x["event"] == "media").count() == 10
+        .wait("the reply, heard in full", |f, _| {
+            f.iter().filter(|x| x["event"] == "mark").count() == 10
         })
         .await;
     let appended: Vec<u8> = rig

@@ -285,16 +285,23 @@ where
             }
         }
         // Carry out what the core decided.
+        let (mut carrier_fed, mut agent_fed) = (false, false);
         while let Some(action) = core.poll() {
             match action {
+                // Queued, then flushed once below: a media frame and its mark share a
+                // write.
                 Action::Carrier(out) => {
-                    if ws.send(Message::text(out.to_json())).await.is_err() {
+                    carrier_fed = true;
+                    if ws.feed(Message::text(out.to_json())).await.is_err() {
                         core.end();
                     }
                 }
                 Action::Agent(out) => {
                     let sent = match agent.socket.as_mut() {
-                        Some(s) => s.send(Message::text(out.to_json())).await.is_ok(),
+                        Some(s) => {
+                            agent_fed = true;
+                            s.feed(Message::text(out.to_json())).await.is_ok()
+                        }
                         None => {
                             if agent.backlog.len() < AGENT_BACKLOG
                                 || !matches!(out, AgentOut::Append { .. })
@@ -304,9 +311,8 @@ where
                             true
                         }
                     };
-                    if !sent {
-                        agent.socket = None;
-                    }
+                    // A failed write is noticed (and reconnected) by the read side.
+                    let _ = sent;
                 }
                 Action::CodecChanged(codec) => {
                     if let (Some(s), Some(cfg)) = (agent.socket.as_mut(), options.agent.as_ref()) {
@@ -320,6 +326,15 @@ where
                     }
                 }
                 other => io.act(other, &core),
+            }
+        }
+        if carrier_fed && ws.flush().await.is_err() {
+            core.end();
+        }
+        if agent_fed {
+            if let Some(a) = agent.socket.as_mut() {
+                // A broken agent socket is noticed (and reconnected) by its read side.
+                let _ = a.flush().await;
             }
         }
         let stats = core.jitter_stats();
