@@ -589,28 +589,14 @@ async fn one_prospect_routes(store: SharedStore) {
     for (i, started) in [1_000, 3_000, 2_000].into_iter().enumerate() {
         store
             .create_call(agent5_api::store::model::Call {
-                id: format!("call-{i}"),
-                call_control_id: None,
-                idempotency_key: None,
-                direction: "outbound".into(),
-                phone: "+3225111235".into(),
                 status: "ended".into(),
                 customer_id: Some(acme.clone()),
-                delivery_code: None,
-                campaign_id: None,
-                agent_profile: None,
-                stream_token_hash: None,
-                started_at: started,
-                answered_at: None,
-                ended_at: None,
-                hangup_cause: None,
-                amd_result: None,
-                recording: None,
-                timeline: Vec::new(),
-                extra: Value::Null,
-                facts: agent5_api::store::model::CallFacts::default(),
-                updated_at: started,
-                version: 0,
+                ..agent5_api::store::model::Call::new(
+                    format!("call-{i}"),
+                    "outbound",
+                    "+3225111235".into(),
+                    started,
+                )
             })
             .await
             .expect("call");

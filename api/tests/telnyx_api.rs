@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use agent5_api::calls::TelnyxSettings;
 use agent5_api::metrics::ApiMetrics;
-use agent5_api::store::model::{now_millis, Call, CallFacts};
+use agent5_api::store::model::{now_millis, Call};
 use agent5_api::store::SharedStore;
 use agent5_api::telnyx::signature::{
     Clock, FixedClock, PublicKey, Rejection, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS,
@@ -73,30 +73,9 @@ fn every_vector_verifies_as_published_with_both_key_forms() {
 }
 
 fn call(id: &str, ccid: &str) -> Call {
-    let now = now_millis();
     Call {
-        id: id.into(),
         call_control_id: Some(ccid.into()),
-        idempotency_key: None,
-        direction: "outbound".into(),
-        phone: "+32475123456".into(),
-        status: "dialing".into(),
-        customer_id: None,
-        delivery_code: None,
-        campaign_id: None,
-        agent_profile: None,
-        stream_token_hash: None,
-        started_at: now,
-        answered_at: None,
-        ended_at: None,
-        hangup_cause: None,
-        amd_result: None,
-        recording: None,
-        timeline: Vec::new(),
-        extra: Value::Null,
-        facts: CallFacts::default(),
-        updated_at: now,
-        version: 0,
+        ..Call::new(id.into(), "outbound", "+32475123456".into(), now_millis())
     }
 }
 

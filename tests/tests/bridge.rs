@@ -134,6 +134,21 @@ impl Rig {
     }
 }
 
+/// Dials, connects the phone (confirming marks or not), answers, and waits for the
+/// greeting's `chunks` chunks.
+async fn answered(rig: &Rig, echo_marks: bool, chunks: usize) -> (String, MediaClient) {
+    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
+    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), echo_marks).await;
+    phone.connected();
+    phone.start("PCMU");
+    phone
+        .wait("the greeting", |f, _| {
+            f.iter().filter(|x| x["event"] == "media").count() == chunks
+        })
+        .await;
+    (id, phone)
+}
+
 fn turns(call: &Value) -> Vec<(String, String, bool)> {
     call["transcript"]
         .as_array()
@@ -395,16 +410,8 @@ async fn barge_in_truncates_to_what_was_heard_and_clears_the_carrier() {
         "",
     )
     .await;
-    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
     // This phone never confirms playback: none of the greeting counts as heard.
-    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), false).await;
-    phone.connected();
-    phone.start("PCMU");
-    phone
-        .wait("the greeting", |f, _| {
-            f.iter().filter(|x| x["event"] == "media").count() == 50
-        })
-        .await;
+    let (id, mut phone) = answered(&rig, false, 50).await;
     phone.talk(0x7A, 12, 0, None).await;
     phone
         .wait("a clear", |f, _| f.iter().any(|x| x["event"] == "clear"))
@@ -587,15 +594,7 @@ async fn a_dropped_agent_is_reconnected_once() {
         "",
     )
     .await;
-    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
-    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
-    phone.connected();
-    phone.start("PCMU");
-    phone
-        .wait("the greeting", |f, _| {
-            f.iter().filter(|x| x["event"] == "media").count() == 5
-        })
-        .await;
+    let (_id, mut phone) = answered(&rig, true, 5).await;
     // The second connection gets the session again and is told what happened.
     rig.agent
         .wait_event(1, |e| e["type"] == "session.update")
@@ -626,15 +625,7 @@ async fn a_dropped_agent_is_reconnected_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_agent_is_nudged_then_the_call_is_hung_up() {
     let rig = rig_silent().await;
-    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
-    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
-    phone.connected();
-    phone.start("PCMU");
-    phone
-        .wait("the greeting", |f, _| {
-            f.iter().filter(|x| x["event"] == "media").count() == 5
-        })
-        .await;
+    let (id, mut phone) = answered(&rig, true, 5).await;
     phone.talk(0x7A, 50, 0, None).await;
     rig.telnyx
         .wait_for(1, |r| r.path.ends_with("/actions/hangup"))

@@ -234,33 +234,19 @@ impl Telephony {
         let (token, hash) = stream_token();
         let now = now_millis();
         let mut call = Call {
-            id: new_id(),
-            call_control_id: None,
             idempotency_key: req.idempotency_key.clone(),
-            direction: "outbound".into(),
-            phone: req.to.clone(),
-            status: state::DIALING.into(),
             customer_id: req.customer_id,
             delivery_code: req.delivery_code,
             campaign_id: req.campaign_id,
             agent_profile: req.agent_profile,
             stream_token_hash: Some(hash),
-            started_at: now,
-            answered_at: None,
-            ended_at: None,
-            hangup_cause: None,
-            amd_result: None,
-            recording: None,
-            timeline: Vec::new(),
-            extra: serde_json::Value::Null,
             facts: CallFacts {
                 from: s.from_number.clone(),
                 lang: req.lang,
                 hangup_on_machine: s.hangup_on_machine,
                 ..CallFacts::default()
             },
-            updated_at: now,
-            version: 0,
+            ..Call::new(new_id(), "outbound", req.to.clone(), now)
         };
         state::refresh(&mut call);
         let created = {
@@ -473,37 +459,22 @@ impl Telephony {
                 .is_empty();
         let (token, hash) = stream_token();
         let now = now_millis();
+        let started = if event.occurred_at > 0 {
+            event.occurred_at
+        } else {
+            now
+        };
         let mut call = Call {
-            id: new_id(),
             call_control_id: p.call_control_id.clone(),
-            idempotency_key: None,
-            direction: "inbound".into(),
-            phone: caller,
-            status: state::DIALING.into(),
             customer_id,
-            delivery_code: None,
-            campaign_id: None,
-            agent_profile: None,
             stream_token_hash: Some(hash),
-            started_at: if event.occurred_at > 0 {
-                event.occurred_at
-            } else {
-                now
-            },
-            answered_at: None,
-            ended_at: None,
-            hangup_cause: None,
-            amd_result: None,
-            recording: None,
-            timeline: Vec::new(),
-            extra: serde_json::Value::Null,
             facts: CallFacts {
                 from: p.from.clone(),
                 caller_opted_out: opted_out,
                 ..CallFacts::default()
             },
             updated_at: now,
-            version: 0,
+            ..Call::new(new_id(), "inbound", caller, started)
         };
         state::apply(&mut call, event);
         let call = match self.store.create_call(call).await {

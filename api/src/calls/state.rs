@@ -250,31 +250,11 @@ mod tests {
 
     fn call() -> Call {
         Call {
-            id: "c1".into(),
-            call_control_id: None,
-            idempotency_key: None,
-            direction: "outbound".into(),
-            phone: "+32475123456".into(),
-            status: DIALING.into(),
-            customer_id: None,
-            delivery_code: None,
-            campaign_id: None,
-            agent_profile: None,
-            stream_token_hash: None,
-            started_at: 1000,
-            answered_at: None,
-            ended_at: None,
-            hangup_cause: None,
-            amd_result: None,
-            recording: None,
-            timeline: Vec::new(),
-            extra: serde_json::Value::Null,
             facts: CallFacts {
                 hangup_on_machine: true,
                 ..CallFacts::default()
             },
-            updated_at: 1000,
-            version: 0,
+            ..Call::new("c1".into(), "outbound", "+32475123456".into(), 1000)
         }
     }
 

@@ -85,6 +85,37 @@ pub struct Call {
     pub version: i64,
 }
 
+impl Call {
+    /// A call record in `dialing` with nothing else known yet; fill the rest with
+    /// struct update syntax.
+    pub fn new(id: String, direction: &str, phone: String, started_at: Millis) -> Self {
+        Self {
+            id,
+            call_control_id: None,
+            idempotency_key: None,
+            direction: direction.to_owned(),
+            phone,
+            status: "dialing".into(),
+            customer_id: None,
+            delivery_code: None,
+            campaign_id: None,
+            agent_profile: None,
+            stream_token_hash: None,
+            started_at,
+            answered_at: None,
+            ended_at: None,
+            hangup_cause: None,
+            amd_result: None,
+            recording: None,
+            timeline: Vec::new(),
+            extra: Value::Null,
+            facts: CallFacts::default(),
+            updated_at: started_at,
+            version: 0,
+        }
+    }
+}
+
 /// Facts about a call from webhooks and the API. Timestamps keep the earliest report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

@@ -63,28 +63,11 @@ pub async fn agents_crud_and_name_conflict(store: SharedStore) {
 
 fn call(phone: &str, status: &str, started_at: i64, campaign: Option<&str>) -> Call {
     Call {
-        id: new_id(),
-        call_control_id: None,
-        idempotency_key: None,
-        direction: "outbound".into(),
-        phone: phone.into(),
         status: status.into(),
-        customer_id: None,
-        delivery_code: None,
         campaign_id: campaign.map(str::to_owned),
         agent_profile: Some("Invoices NL".into()),
         stream_token_hash: Some("ab".repeat(32)),
-        started_at,
-        answered_at: None,
-        ended_at: None,
-        hangup_cause: None,
-        amd_result: None,
-        recording: None,
-        timeline: Vec::new(),
-        extra: serde_json::Value::Null,
-        facts: agent5_api::store::model::CallFacts::default(),
-        updated_at: started_at,
-        version: 0,
+        ..Call::new(new_id(), "outbound", phone.into(), started_at)
     }
 }
 
