@@ -180,6 +180,8 @@ pub fn router(state: AppState) -> Router {
             "/api/calls",
             get(calls::routes::list).post(calls::routes::create),
         )
+        .route("/api/calls/live", get(calls::live::list))
+        .route("/api/calls/live/events", get(calls::live::events))
         .route("/api/calls/{id}", get(calls::routes::get))
         .route(
             "/api/calls/{id}/hangup",

@@ -13,6 +13,7 @@ pub mod call;
 pub mod carrier;
 pub mod g711;
 pub mod hooks;
+pub mod live;
 pub mod metrics;
 pub mod recording;
 mod session;

@@ -98,6 +98,7 @@ struct Inner {
     drain: watch::Sender<bool>,
     metrics: BridgeMetrics,
     media: OnceLock<(Arc<dyn CallHooks>, MediaOptions)>,
+    live: crate::live::LiveCalls,
 }
 
 impl Bridge {
@@ -110,6 +111,7 @@ impl Bridge {
                 drain,
                 metrics: BridgeMetrics::new(),
                 media: OnceLock::new(),
+                live: crate::live::LiveCalls::default(),
             }),
         }
     }
@@ -121,6 +123,17 @@ impl Bridge {
 
     pub fn metrics(&self) -> &BridgeMetrics {
         &self.inner.metrics
+    }
+
+    /// The calls live now, and their events.
+    pub fn live(&self) -> &crate::live::LiveCalls {
+        &self.inner.live
+    }
+
+    /// Resolves when draining starts (long-lived responses such as event streams end).
+    pub async fn draining(&self) {
+        let mut rx = self.inner.drain.subscribe();
+        let _ = rx.wait_for(|d| *d).await;
     }
 
     pub fn open_sessions(&self) -> usize {
@@ -151,6 +164,7 @@ impl Bridge {
                     Arc::clone(hooks),
                     options,
                     &self.inner.metrics,
+                    &self.inner.live,
                 ))
                 .await
             }

@@ -794,3 +794,120 @@ async fn a_recording_survives_a_crash_mid_call() {
     }
     assert!(again.log_text().contains("recording header repaired"));
 }
+
+/// Reads a Server-Sent Events response as it arrives.
+struct EventStream {
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+    changed: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl EventStream {
+    async fn open(sock: &Path, path: &str) -> Self {
+        use http_body_util::BodyExt;
+        let stream = client::unix(sock).await;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .expect("handshake");
+        tokio::spawn(conn);
+        let req = Request::get(path)
+            .header("host", "agent5.test")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .expect("req");
+        let res = sender.send_request(req).await.expect("response");
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let changed = std::sync::Arc::new(tokio::sync::Notify::new());
+        let (t, c) = (
+            std::sync::Arc::clone(&text),
+            std::sync::Arc::clone(&changed),
+        );
+        tokio::spawn(async move {
+            let mut body = res.into_body();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    t.lock()
+                        .expect("lock")
+                        .push_str(&String::from_utf8_lossy(&data));
+                    c.notify_waiters();
+                }
+            }
+        });
+        Self { text, changed }
+    }
+
+    /// Waits for an event of `kind` whose data contains `needle`; returns its data.
+    async fn wait(&self, kind: &str, needle: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let notified = self.changed.notified();
+            let found = self
+                .text
+                .lock()
+                .expect("lock")
+                .split("\n\n")
+                .find_map(|block| {
+                    let mut event = "";
+                    let mut data = String::new();
+                    for line in block.lines() {
+                        if let Some(e) = line.strip_prefix("event: ") {
+                            event = e;
+                        } else if let Some(d) = line.strip_prefix("data: ") {
+                            data.push_str(d);
+                        }
+                    }
+                    (event == kind && data.contains(needle))
+                        .then(|| serde_json::from_str(&data).unwrap_or(Value::Null))
+                });
+            if let Some(v) = found {
+                return v;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "no {kind} event with {needle}; got:\n{}",
+                    self.text.lock().expect("lock")
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_calls_are_listed_and_announced() {
+    let rig = rig(Script::default(), "").await;
+    let events = EventStream::open(&rig.sock(), "/api/calls/live/events").await;
+    let snapshot = events.wait("snapshot", "items").await;
+    assert_eq!(snapshot["items"], json!([]));
+    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
+    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
+    phone.connected();
+    let started = events.wait("call.started", &id).await;
+    assert_eq!(
+        (started["state"].as_str(), started["controller"].as_str()),
+        (Some("ringing"), Some("agent"))
+    );
+    assert_eq!(started["phone"], "+32475123456");
+    phone.start("PCMU");
+    let updated = events.wait("call.updated", &id).await;
+    assert_eq!(updated["state"], "streaming");
+    assert!(updated["answered_at"].as_i64().is_some());
+    phone.talk(0x10, 25, 0, None).await;
+    let live = rig.get("/api/calls/live", true).await.json();
+    assert_eq!(live["items"][0]["call_id"], id.as_str());
+    assert_eq!(live["items"][0]["direction"], "outbound");
+    assert!(
+        live["items"][0]["caller_level"]
+            .as_f64()
+            .is_some_and(|l| l > 0.1),
+        "{live}"
+    );
+    phone.stop();
+    events.wait("call.ended", &id).await;
+    assert_eq!(
+        rig.get("/api/calls/live", true).await.json()["items"],
+        json!([])
+    );
+    assert_eq!(rig.get("/api/calls/live", false).await.status.as_u16(), 401);
+}

@@ -2,6 +2,7 @@
 //! idempotency), and applying webhook events to call records. The HTTP handlers are in
 //! `routes.rs`, the status logic in `state.rs`.
 
+pub mod live;
 pub mod routes;
 pub mod state;
 

@@ -17,11 +17,12 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::core::{Action, CallCore, CoreConfig, Measure};
+use super::core::{Action, CallCore, CoreConfig, Measure, Track};
 use crate::agent::client::{connect, AgentConfig, AgentSocket};
 use crate::agent::{session_update, AgentIn, AgentOut};
 use crate::carrier::CarrierIn;
 use crate::hooks::{CallHooks, MediaCall};
+use crate::live::{Level, LiveCalls};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
 use crate::SessionMeta;
@@ -80,6 +81,7 @@ pub async fn run<S>(
     hooks: Arc<dyn CallHooks>,
     options: &MediaOptions,
     metrics: &BridgeMetrics,
+    live: &LiveCalls,
 ) -> WsResult
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -110,7 +112,10 @@ where
         }
     };
     metrics.calls_active.inc();
-    let result = bridge_call(ws, call, hooks, options, metrics).await;
+    live.start(&call.call_id);
+    let call_id = call.call_id.clone();
+    let result = bridge_call(ws, call, hooks, options, metrics, live).await;
+    live.end(&call_id);
     metrics.calls_active.dec();
     result
 }
@@ -124,6 +129,8 @@ struct Io<'a> {
     turns: mpsc::UnboundedSender<super::core::TurnRecord>,
     tools: mpsc::UnboundedSender<(String, Value)>,
     hung_up: bool,
+    caller_level: Level,
+    agent_level: Level,
 }
 
 async fn bridge_call<S>(
@@ -132,10 +139,12 @@ async fn bridge_call<S>(
     hooks: Arc<dyn CallHooks>,
     options: &MediaOptions,
     metrics: &BridgeMetrics,
+    live: &LiveCalls,
 ) -> WsResult
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut announced = false;
     let mut core = CallCore::new(
         CoreConfig {
             greet: call.greet && options.core.greet,
@@ -162,6 +171,8 @@ where
         turns,
         tools,
         hung_up: false,
+        caller_level: Level::default(),
+        agent_level: Level::default(),
     };
     let mut agent = Agent {
         socket: None,
@@ -282,6 +293,7 @@ where
                 if let Some(r) = io.recorder.as_mut() {
                     r.clock(core.sample_at(Instant::now()));
                 }
+                live.levels(&io.call.call_id, io.caller_level.take(), io.agent_level.take());
             }
         }
         // Carry out what the core decided.
@@ -349,6 +361,10 @@ where
                 .inc_by(stats.reordered - last_jitter.reordered);
             last_jitter = stats;
         }
+        if !announced && core.answered() {
+            announced = true;
+            live.answered(&io.call.call_id);
+        }
         if core.ended() {
             break "carrier ended";
         }
@@ -390,6 +406,10 @@ impl Io<'_> {
     fn act(&mut self, action: Action, core: &CallCore) {
         match action {
             Action::Record { track, at, audio } => {
+                match track {
+                    Track::Caller => self.caller_level.add_ulaw(&audio),
+                    Track::Agent => self.agent_level.add_ulaw(&audio),
+                }
                 if self.recorder.is_none() && core.answered() {
                     let path = self
                         .options

@@ -1,0 +1,184 @@
+//! The calls live right now, for the Monitor: who is on which call, in which state,
+//! who controls it and how loud each side is, plus a broadcast of calls starting,
+//! changing state and ending so the admin page needs no polling.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// One live call as the Monitor shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveCall {
+    pub call_id: String,
+    /// `ringing` (media socket open, not answered) or `streaming`.
+    pub state: &'static str,
+    /// `agent`, or the operator's name once takeover lands.
+    pub controller: String,
+    /// Unix milliseconds: when the media stream opened.
+    pub since: i64,
+    pub answered_at: Option<i64>,
+    /// RMS of the last quarter second, 0.0 to 1.0.
+    pub caller_level: f32,
+    pub agent_level: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveEvent {
+    /// `call.started`, `call.updated`, `call.ended`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub call: LiveCall,
+}
+
+pub struct LiveCalls {
+    calls: Mutex<HashMap<String, LiveCall>>,
+    events: broadcast::Sender<LiveEvent>,
+}
+
+impl std::fmt::Debug for LiveCalls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveCalls").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Default for LiveCalls {
+    fn default() -> Self {
+        Self {
+            calls: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl LiveCalls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveCall>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn emit(&self, kind: &'static str, call: LiveCall) {
+        // No subscriber is fine.
+        let _ = self.events.send(LiveEvent { kind, call });
+    }
+
+    /// Live calls, oldest first.
+    pub fn list(&self) -> Vec<LiveCall> {
+        let mut all: Vec<LiveCall> = self.lock().values().cloned().collect();
+        all.sort_by(|a, b| {
+            a.since
+                .cmp(&b.since)
+                .then_with(|| a.call_id.cmp(&b.call_id))
+        });
+        all
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn start(&self, call_id: &str) {
+        let call = LiveCall {
+            call_id: call_id.to_owned(),
+            state: "ringing",
+            controller: "agent".into(),
+            since: now_ms(),
+            answered_at: None,
+            caller_level: 0.0,
+            agent_level: 0.0,
+        };
+        self.lock().insert(call_id.to_owned(), call.clone());
+        self.emit("call.started", call);
+    }
+
+    pub(crate) fn answered(&self, call_id: &str) {
+        let updated = self.lock().get_mut(call_id).map(|c| {
+            c.state = "streaming";
+            c.answered_at = Some(now_ms());
+            c.clone()
+        });
+        if let Some(c) = updated {
+            self.emit("call.updated", c);
+        }
+    }
+
+    /// Levels change four times a second: kept for the list, not broadcast.
+    pub(crate) fn levels(&self, call_id: &str, caller: f32, agent: f32) {
+        if let Some(c) = self.lock().get_mut(call_id) {
+            c.caller_level = caller;
+            c.agent_level = agent;
+        }
+    }
+
+    pub(crate) fn end(&self, call_id: &str) {
+        if let Some(c) = self.lock().remove(call_id) {
+            self.emit("call.ended", c);
+        }
+    }
+}
+
+/// RMS of µ-law audio accumulated over a window.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Level {
+    sum_sq: f64,
+    n: u64,
+}
+
+impl Level {
+    pub(crate) fn add_ulaw(&mut self, audio: &[u8]) {
+        for b in audio {
+            let s = f64::from(crate::g711::ulaw_to_linear(*b)) / 32768.0;
+            self.sum_sq += s * s;
+        }
+        self.n += audio.len() as u64;
+    }
+
+    /// The window's RMS, and a new window.
+    pub(crate) fn take(&mut self) -> f32 {
+        let rms = if self.n == 0 {
+            0.0
+        } else {
+            (self.sum_sq / self.n as f64).sqrt()
+        };
+        *self = Self::default();
+        rms as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_are_announced_listed_and_removed() {
+        let live = LiveCalls::default();
+        let mut rx = live.subscribe();
+        live.start("c1");
+        live.answered("c1");
+        live.levels("c1", 0.5, 0.25);
+        assert_eq!(live.list()[0].state, "streaming");
+        assert_eq!(live.list()[0].caller_level, 0.5);
+        live.end("c1");
+        assert!(live.list().is_empty());
+        let kinds: Vec<&str> = (0..3).map(|_| rx.try_recv().expect("event").kind).collect();
+        assert_eq!(kinds, vec!["call.started", "call.updated", "call.ended"]);
+    }
+
+    #[test]
+    fn levels_are_rms() {
+        let mut l = Level::default();
+        assert_eq!(l.take(), 0.0);
+        l.add_ulaw(&[0xFF; 160]);
+        assert_eq!(l.take(), 0.0, "µ-law silence");
+        l.add_ulaw(&[0x80; 10]);
+        assert!((l.take() - 32_124.0 / 32_768.0).abs() < 1e-4);
+    }
+}
