@@ -229,6 +229,19 @@ impl CallHooks for Hooks {
         }
     }
 
+    async fn audit(&self, actor: &str, action: &str, call_id: &str) {
+        let entry = AuditEntry {
+            at: now_millis(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: call_id.to_owned(),
+            detail: String::new(),
+        };
+        if let Err(e) = self.telephony.store.append_audit(entry).await {
+            tracing::warn!(call_id, error = %e, "audit entry not stored");
+        }
+    }
+
     async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo) {
         let meta = RecordingMeta {
             location: recording

@@ -64,4 +64,6 @@ pub trait CallHooks: Send + Sync + 'static {
     async fn hangup(&self, call_id: &str, reason: &str);
     /// The call's recording is complete.
     async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo);
+    /// Writes the audit log (listen-in, takeover, whisper: who, what, which call).
+    async fn audit(&self, actor: &str, action: &str, call_id: &str);
 }

@@ -15,7 +15,9 @@ pub mod g711;
 pub mod hooks;
 pub mod live;
 pub mod metrics;
+pub mod monitor;
 pub mod recording;
+pub mod resample;
 mod session;
 
 pub use call::media::MediaOptions;

@@ -32,8 +32,26 @@ pub struct LiveEvent {
     pub call: LiveCall,
 }
 
+/// What listeners of one call receive (8 kHz PCM16 and transcript turns).
+#[derive(Debug, Clone)]
+pub enum Tap {
+    Audio {
+        track: &'static str,
+        samples: std::sync::Arc<Vec<i16>>,
+    },
+    Turn {
+        role: &'static str,
+        text: String,
+        interrupted: bool,
+    },
+}
+
+/// Frames a listener may fall behind before it is dropped (about 2 s of both tracks).
+const TAP_QUEUE: usize = 256;
+
 pub struct LiveCalls {
     calls: Mutex<HashMap<String, LiveCall>>,
+    taps: Mutex<HashMap<String, broadcast::Sender<Tap>>>,
     events: broadcast::Sender<LiveEvent>,
 }
 
@@ -53,6 +71,7 @@ impl Default for LiveCalls {
     fn default() -> Self {
         Self {
             calls: Mutex::new(HashMap::new()),
+            taps: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
         }
     }
@@ -85,7 +104,29 @@ impl LiveCalls {
         self.events.subscribe()
     }
 
+    /// Listens to a live call (`None`: no such call).
+    pub fn listen(&self, call_id: &str) -> Option<broadcast::Receiver<Tap>> {
+        self.taps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(call_id)
+            .map(broadcast::Sender::subscribe)
+    }
+
+    /// The call's tap, for the call task (cheap to check for listeners).
+    pub(crate) fn tap(&self, call_id: &str) -> Option<broadcast::Sender<Tap>> {
+        self.taps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(call_id)
+            .cloned()
+    }
+
     pub(crate) fn start(&self, call_id: &str) {
+        self.taps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(call_id.to_owned(), broadcast::channel(TAP_QUEUE).0);
         let call = LiveCall {
             call_id: call_id.to_owned(),
             state: "ringing",
@@ -119,6 +160,11 @@ impl LiveCalls {
     }
 
     pub(crate) fn end(&self, call_id: &str) {
+        // Dropping the sender ends every listener's stream.
+        self.taps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(call_id);
         if let Some(c) = self.lock().remove(call_id) {
             self.emit("call.ended", c);
         }

@@ -34,6 +34,8 @@ pub struct BridgeMetrics {
     pub recording_bytes: IntCounter,
     pub recording_dropped: IntCounter,
     pub hangups: IntCounterVec,
+    pub monitor_listeners: IntGauge,
+    pub monitor_dropped: IntCounter,
 }
 
 impl std::fmt::Debug for BridgeMetrics {
@@ -146,6 +148,12 @@ impl BridgeMetrics {
                 "agent5_recording_dropped_total",
                 "Audio chunks dropped from recordings because the writer fell behind",
             ),
+            monitor_listeners: IntGauge::new("agent5_monitor_listeners", "Listen-in sessions open")
+                .expect("valid metric"),
+            monitor_dropped: counter(
+                "agent5_monitor_dropped_total",
+                "Listen-in sessions dropped because the listener could not keep up",
+            ),
             hangups: vec(
                 "agent5_bridge_hangups_total",
                 "Hang-ups the bridge asked for, by reason",
@@ -172,6 +180,8 @@ impl BridgeMetrics {
         r.register(Box::new(self.recording_bytes.clone()))?;
         r.register(Box::new(self.recording_dropped.clone()))?;
         r.register(Box::new(self.hangups.clone()))?;
+        r.register(Box::new(self.monitor_listeners.clone()))?;
+        r.register(Box::new(self.monitor_dropped.clone()))?;
         Ok(())
     }
 }

@@ -125,6 +125,11 @@ impl Bridge {
         &self.inner.metrics
     }
 
+    /// The hooks, once installed.
+    pub fn hooks(&self) -> Option<Arc<dyn CallHooks>> {
+        self.inner.media.get().map(|(h, _)| Arc::clone(h))
+    }
+
     /// The calls live now, and their events.
     pub fn live(&self) -> &crate::live::LiveCalls {
         &self.inner.live
@@ -167,6 +172,9 @@ impl Bridge {
                     &self.inner.live,
                 ))
                 .await
+            }
+            (false, SessionKind::Monitor, Some(_)) => {
+                Box::pin(crate::monitor::run(ws, &meta, self)).await
             }
             _ => refuse(ws).await,
         };

@@ -911,3 +911,159 @@ async fn live_calls_are_listed_and_announced() {
     );
     assert_eq!(rig.get("/api/calls/live", false).await.status.as_u16(), 401);
 }
+
+/// A listen-in client: collects every message until the server closes.
+async fn listen(
+    sock: &Path,
+    query: &str,
+) -> tokio::task::JoinHandle<(Vec<tokio_tungstenite::tungstenite::Message>, Option<u16>)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let stream = client::unix(sock).await;
+    let mut req = format!("ws://agent5.test/monitor?{query}")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream)
+        .await
+        .expect("monitor");
+    tokio::spawn(async move {
+        let mut got = Vec::new();
+        while let Some(Ok(m)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Close(f) = &m {
+                return (got, f.as_ref().map(|f| u16::from(f.code)));
+            }
+            got.push(m);
+        }
+        (got, None)
+    })
+}
+
+/// Goertzel power of `freq` in `samples`.
+fn power(samples: &[i16], freq: f64, rate: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / rate;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_hear_both_tracks_at_their_rate() {
+    use base64::Engine;
+    use tokio_tungstenite::tungstenite::Message;
+    let rig = rig(Script::default(), "").await;
+    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
+    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
+    phone.connected();
+    rig.agent
+        .wait_event(0, |e| e["type"] == "session.update")
+        .await;
+    let json16 = listen(&rig.sock(), &format!("call={id}&rate=16000&operator=ann")).await;
+    let bin48 = listen(&rig.sock(), &format!("call={id}&binary=1")).await;
+    phone.start("PCMU");
+    // One second of a 1 kHz tone from the caller, paced like the phone network.
+    let tone: Vec<u8> = (0..8000)
+        .map(|i| {
+            g711::linear_to_ulaw(
+                (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 8000.0).sin())
+                    as i16,
+            )
+        })
+        .collect();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    for (n, chunk) in tone.chunks(160).enumerate() {
+        tick.tick().await;
+        let n = n as u64;
+        phone.media(n + 3, n * 20, chunk);
+    }
+    phone
+        .wait("the reply, heard in full", |f, _| {
+            f.iter().filter(|x| x["event"] == "mark").count() == 10
+        })
+        .await;
+    phone.stop();
+    let (msgs, code) = json16.await.expect("listener");
+    assert_eq!(code, Some(1000), "closed when the call ended");
+    let mut caller = Vec::new();
+    let mut agent_samples = 0;
+    let mut levels = 0;
+    let mut transcript = Vec::new();
+    for m in &msgs {
+        let Message::Text(t) = m else { continue };
+        let v: Value = serde_json::from_str(t).expect("json");
+        match v["type"].as_str() {
+            Some("audio") => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(v["audio"].as_str().unwrap_or_default())
+                    .expect("b64");
+                let samples: Vec<i16> = bytes
+                    .chunks(2)
+                    .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                if v["track"] == "caller" {
+                    caller.extend(samples);
+                } else {
+                    agent_samples += samples.len();
+                }
+            }
+            Some("level") => levels += 1,
+            Some("transcript") => {
+                transcript.push(v["text"].as_str().unwrap_or_default().to_owned())
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(caller.len(), 16_000, "every caller sample, at 16 kHz");
+    assert_eq!(agent_samples, 2 * 1600, "both agent replies, at 16 kHz");
+    let settled = &caller[4000..12_000];
+    assert!(
+        power(settled, 1000.0, 16_000.0) > 1000.0 * power(settled, 3000.0, 16_000.0),
+        "the tone survives resampling"
+    );
+    assert!(levels >= 10, "levels about ten times a second: {levels}");
+    assert!(
+        transcript.contains(&"caller turn 1".to_owned()),
+        "{transcript:?}"
+    );
+    let (msgs, _) = bin48.await.expect("listener");
+    let caller48: usize = msgs
+        .iter()
+        .filter_map(|m| match m {
+            Message::Binary(b) if b.first() == Some(&0) => Some((b.len() - 1) / 2),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(caller48, 48_000, "binary frames at 48 kHz");
+    let audit = rig.get("/api/audit", true).await.json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["action"] == "call.listen"
+                && e["actor"] == "ann"
+                && e["target"] == id.as_str())),
+        "{audit}"
+    );
+    // No bearer, no listening.
+    let req = Request::get(format!("/monitor?call={id}"))
+        .header("host", "agent5.test")
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(empty())
+        .expect("req");
+    assert_eq!(
+        client::send(client::unix(&rig.sock()).await, req)
+            .await
+            .status
+            .as_u16(),
+        401
+    );
+}

@@ -22,7 +22,7 @@ use crate::agent::client::{connect, AgentConfig, AgentSocket};
 use crate::agent::{session_update, AgentIn, AgentOut};
 use crate::carrier::CarrierIn;
 use crate::hooks::{CallHooks, MediaCall};
-use crate::live::{Level, LiveCalls};
+use crate::live::{Level, LiveCalls, Tap};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
 use crate::SessionMeta;
@@ -131,6 +131,7 @@ struct Io<'a> {
     hung_up: bool,
     caller_level: Level,
     agent_level: Level,
+    tap: Option<tokio::sync::broadcast::Sender<Tap>>,
 }
 
 async fn bridge_call<S>(
@@ -163,6 +164,7 @@ where
     });
     let (tools, mut tool_rx) = mpsc::unbounded_channel::<(String, Value)>();
     let mut io = Io {
+        tap: None,
         call,
         hooks,
         options,
@@ -190,6 +192,7 @@ where
             None
         }
     };
+    io.tap = live.tap(&io.call.call_id);
     let mut clock = tokio::time::interval(CLOCK_EVERY);
     let mut last_jitter = core.jitter_stats();
     let reason = loop {
@@ -410,6 +413,20 @@ impl Io<'_> {
                     Track::Caller => self.caller_level.add_ulaw(&audio),
                     Track::Agent => self.agent_level.add_ulaw(&audio),
                 }
+                if let Some(tap) = self.tap.as_ref().filter(|t| t.receiver_count() > 0) {
+                    let samples = audio
+                        .iter()
+                        .map(|b| crate::g711::ulaw_to_linear(*b))
+                        .collect();
+                    let track = match track {
+                        Track::Caller => "caller",
+                        Track::Agent => "agent",
+                    };
+                    let _ = tap.send(Tap::Audio {
+                        track,
+                        samples: Arc::new(samples),
+                    });
+                }
                 if self.recorder.is_none() && core.answered() {
                     let path = self
                         .options
@@ -434,6 +451,13 @@ impl Io<'_> {
                 }
             }
             Action::Turn(t) => {
+                if let Some(tap) = self.tap.as_ref().filter(|t| t.receiver_count() > 0) {
+                    let _ = tap.send(Tap::Turn {
+                        role: t.role,
+                        text: t.text.clone(),
+                        interrupted: t.interrupted,
+                    });
+                }
                 let _ = self.turns.send(t);
             }
             Action::Tool {

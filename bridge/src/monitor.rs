@@ -1,0 +1,278 @@
+//! `/monitor?call=<id>&rate=16000|24000|48000&binary=1`: listen-in. The caller's and the
+//! agent's audio, resampled from 8 kHz to the rate the browser asks for (48 kHz by
+//! default) with a polyphase windowed-sinc filter, as JSON frames
+//! `{"type":"audio","track":"caller"|"agent","audio":<base64 PCM16LE>}` or, with
+//! `binary=1`, binary frames `[track byte: 0 caller, 1 agent][PCM16LE…]`; plus
+//! `{"type":"level","track","rms"}` every 100 ms of audio and
+//! `{"type":"transcript","role","text","interrupted"}` turns. Many listeners per call;
+//! a listener that falls behind is dropped (close 1008 `slow_listener`), never the call.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::live::Tap;
+use crate::resample::Resampler;
+use crate::SessionMeta;
+
+/// A send that takes longer than this means the listener cannot keep up.
+const SEND_DEADLINE: Duration = Duration::from_secs(2);
+/// Level events per track: every 100 ms of 8 kHz audio.
+const LEVEL_SAMPLES: usize = 800;
+
+type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;
+
+/// What the listener asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    pub call_id: String,
+    pub rate: u32,
+    pub binary: bool,
+    /// Who listens, for the audit log (`operator=`; default `operator`).
+    pub operator: String,
+}
+
+/// Reads the query: `call` (required), `rate` (16000, 24000 or 48000), `binary=1`.
+pub fn parse(query: &str) -> Result<Listen, &'static str> {
+    let mut listen = Listen {
+        call_id: String::new(),
+        rate: 48_000,
+        binary: false,
+        operator: "operator".into(),
+    };
+    for kv in query.split('&') {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        match k {
+            "call" | "room" => listen.call_id = v.to_owned(),
+            "rate" => {
+                listen.rate = match v {
+                    "16000" => 16_000,
+                    "24000" => 24_000,
+                    "48000" => 48_000,
+                    _ => return Err("bad_rate"),
+                }
+            }
+            "binary" => listen.binary = v == "1" || v == "true",
+            "operator" => {
+                let name: String = v
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || "._@-".contains(*c))
+                    .take(64)
+                    .collect();
+                if !name.is_empty() {
+                    listen.operator = name;
+                }
+            }
+            _ => {}
+        }
+    }
+    let ok = !listen.call_id.is_empty()
+        && listen.call_id.len() <= 64
+        && listen
+            .call_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(listen)
+    } else {
+        Err("unknown_call")
+    }
+}
+
+struct Track {
+    name: &'static str,
+    id: u8,
+    resampler: Resampler,
+    sum_sq: f64,
+    n: usize,
+}
+
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    code: CloseCode,
+    reason: &'static str,
+) {
+    let _ = ws
+        .close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+        .await;
+}
+
+pub async fn run<S>(
+    mut ws: WebSocketStream<S>,
+    meta: &SessionMeta,
+    bridge: &crate::Bridge,
+) -> WsResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let listen = match parse(&meta.query) {
+        Ok(l) => l,
+        Err(reason) => {
+            close(&mut ws, CloseCode::Policy, reason).await;
+            return Ok("refused");
+        }
+    };
+    let Some(mut rx) = bridge.live().listen(&listen.call_id) else {
+        close(&mut ws, CloseCode::Policy, "unknown_call").await;
+        return Ok("refused: unknown call");
+    };
+    let metrics = bridge.metrics();
+    metrics.monitor_listeners.inc();
+    if let Some(hooks) = bridge.hooks() {
+        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
+        tokio::spawn(async move { hooks.audit(&op, "call.listen", &id).await });
+    }
+    tracing::info!(call_id = %listen.call_id, request_id = %meta.request_id, rate = listen.rate, "listen-in started");
+    let mut tracks = [
+        Track {
+            name: "caller",
+            id: 0,
+            resampler: Resampler::new(8000, listen.rate, 16),
+            sum_sq: 0.0,
+            n: 0,
+        },
+        Track {
+            name: "agent",
+            id: 1,
+            resampler: Resampler::new(8000, listen.rate, 16),
+            sum_sq: 0.0,
+            n: 0,
+        },
+    ];
+    let result = loop {
+        tokio::select! {
+            tap = rx.recv() => {
+                let messages = match tap {
+                    Ok(Tap::Audio { track, samples }) => {
+                        let Some(t) = tracks.iter_mut().find(|t| t.name == track) else { continue };
+                        let mut out = Vec::with_capacity(2);
+                        let pcm = t.resampler.process(&samples);
+                        let mut bytes = Vec::with_capacity(pcm.len() * 2 + 1);
+                        if listen.binary {
+                            bytes.push(t.id);
+                        }
+                        for s in &pcm {
+                            bytes.extend_from_slice(&s.to_le_bytes());
+                        }
+                        out.push(if listen.binary {
+                            Message::binary(bytes)
+                        } else {
+                            Message::text(json!({"type": "audio", "track": t.name, "audio": STANDARD.encode(&bytes)}).to_string())
+                        });
+                        for s in samples.iter() {
+                            let x = f64::from(*s) / 32768.0;
+                            t.sum_sq += x * x;
+                            t.n += 1;
+                            if t.n == LEVEL_SAMPLES {
+                                let rms = (t.sum_sq / t.n as f64).sqrt();
+                                out.push(Message::text(json!({"type": "level", "track": t.name, "rms": (rms * 1000.0).round() / 1000.0}).to_string()));
+                                t.sum_sq = 0.0;
+                                t.n = 0;
+                            }
+                        }
+                        out
+                    }
+                    Ok(Tap::Turn { role, text, interrupted }) => {
+                        vec![Message::text(json!({"type": "transcript", "role": role, "text": text, "interrupted": interrupted}).to_string())]
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        metrics.monitor_dropped.inc();
+                        close(&mut ws, CloseCode::Policy, "slow_listener").await;
+                        break "dropped: too slow";
+                    }
+                    Err(RecvError::Closed) => {
+                        close(&mut ws, CloseCode::Normal, "call_ended").await;
+                        break "call ended";
+                    }
+                };
+                let mut slow = false;
+                for m in messages {
+                    match tokio::time::timeout(SEND_DEADLINE, ws.feed(m)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return { metrics.monitor_listeners.dec(); Err(e) },
+                        Err(_) => { slow = true; break; }
+                    }
+                }
+                if !slow && tokio::time::timeout(SEND_DEADLINE, ws.flush()).await.is_err() {
+                    slow = true;
+                }
+                if slow {
+                    metrics.monitor_dropped.inc();
+                    break "dropped: cannot keep up";
+                }
+            }
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "listener left",
+                Some(Ok(_)) => {}
+            },
+        }
+    };
+    metrics.monitor_listeners.dec();
+    tracing::info!(call_id = %listen.call_id, request_id = %meta.request_id, result, "listen-in ended");
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries() {
+        let l = |rate, binary, operator: &str| Listen {
+            call_id: "abc".into(),
+            rate,
+            binary,
+            operator: operator.into(),
+        };
+        assert_eq!(parse("call=abc"), Ok(l(48_000, false, "operator")));
+        assert_eq!(
+            parse("call=abc&rate=16000&binary=1&token=x&operator=ann%20<x>"),
+            Ok(l(16_000, true, "ann20x"))
+        );
+        assert_eq!(parse("call=abc&rate=44100"), Err("bad_rate"));
+        assert_eq!(parse("rate=16000"), Err("unknown_call"));
+        assert_eq!(parse("call=../x"), Err("unknown_call"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listener_that_stops_reading_is_dropped_not_the_call() {
+        use tokio_tungstenite::tungstenite::protocol::Role;
+        let bridge = crate::Bridge::new(crate::BridgeOptions::default());
+        bridge.live().start("c1");
+        let tap = bridge.live().tap("c1").expect("tap");
+        // The listener's socket holds 4 KiB and is never read.
+        let (server, _silent) = tokio::io::duplex(4096);
+        let ws = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let meta = SessionMeta {
+            request_id: "r".into(),
+            query: "call=c1&rate=48000".into(),
+            stream_token: None,
+        };
+        let b = bridge.clone();
+        let session = tokio::spawn(async move { run(ws, &meta, &b).await });
+        tokio::task::yield_now().await;
+        // The call keeps sending: it never waits for the listener.
+        for _ in 0..400 {
+            let _ = tap.send(Tap::Audio {
+                track: "caller",
+                samples: std::sync::Arc::new(vec![1000; 160]),
+            });
+        }
+        let result = session.await.expect("join").expect("session");
+        assert!(result.starts_with("dropped"), "{result}");
+        assert_eq!(bridge.metrics().monitor_dropped.get(), 1);
+        assert_eq!(bridge.metrics().monitor_listeners.get(), 0);
+    }
+}
