@@ -88,10 +88,11 @@ impl Resampler {
             // Outputs whose upsampled position falls within this input sample.
             while self.phase < self.up {
                 let coeffs = &self.phases[self.phase];
-                let mut acc = 0f32;
-                for k in 0..taps {
-                    acc += coeffs[k] * self.history[taps - 1 - k];
-                }
+                let acc: f32 = coeffs
+                    .iter()
+                    .zip(self.history.iter().rev())
+                    .map(|(c, x)| c * x)
+                    .sum();
                 out.push(acc.round().clamp(-32768.0, 32767.0) as i16);
                 self.phase += self.down;
             }
