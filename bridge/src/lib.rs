@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod live;
 pub mod metrics;
 pub mod monitor;
+pub mod operator;
 pub mod recording;
 pub mod resample;
 mod session;

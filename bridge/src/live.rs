@@ -46,12 +46,32 @@ pub enum Tap {
     },
 }
 
+/// What an operator session tells the call.
+#[derive(Debug, Clone)]
+pub enum Control {
+    Join(crate::call::core::OperatorMode),
+    /// Operator audio, 8 kHz PCM16.
+    Audio(Vec<i16>),
+    /// Whisper: the instruction is complete.
+    Commit,
+    Leave,
+}
+
+/// Why an operator cannot take a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimError {
+    NoCall,
+    /// Another operator has it (their name).
+    Taken(String),
+}
+
 /// Frames a listener may fall behind before it is dropped (about 2 s of both tracks).
 const TAP_QUEUE: usize = 256;
 
 pub struct LiveCalls {
     calls: Mutex<HashMap<String, LiveCall>>,
     taps: Mutex<HashMap<String, broadcast::Sender<Tap>>>,
+    controls: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<Control>>>,
     events: broadcast::Sender<LiveEvent>,
 }
 
@@ -72,6 +92,7 @@ impl Default for LiveCalls {
         Self {
             calls: Mutex::new(HashMap::new()),
             taps: Mutex::new(HashMap::new()),
+            controls: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
         }
     }
@@ -122,7 +143,56 @@ impl LiveCalls {
             .cloned()
     }
 
-    pub(crate) fn start(&self, call_id: &str) {
+    /// Gives the call to `operator` (only one at a time) and returns the way to talk
+    /// to the call.
+    pub fn claim(
+        &self,
+        call_id: &str,
+        operator: &str,
+    ) -> Result<tokio::sync::mpsc::UnboundedSender<Control>, ClaimError> {
+        let control = self
+            .controls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(call_id)
+            .cloned()
+            .ok_or(ClaimError::NoCall)?;
+        let updated = {
+            let mut calls = self.lock();
+            let call = calls.get_mut(call_id).ok_or(ClaimError::NoCall)?;
+            if call.controller != "agent" {
+                return Err(ClaimError::Taken(call.controller.clone()));
+            }
+            call.controller = operator.to_owned();
+            call.clone()
+        };
+        self.emit("call.updated", updated);
+        Ok(control)
+    }
+
+    /// The operator left: the agent controls the call again.
+    pub fn release(&self, call_id: &str) {
+        let updated = self.lock().get_mut(call_id).map(|c| {
+            c.controller = "agent".into();
+            c.clone()
+        });
+        if let Some(c) = updated {
+            self.emit("call.updated", c);
+        }
+    }
+
+    /// Registers a new call; the receiver is the call task's end of its controls.
+    pub(crate) fn start(&self, call_id: &str) -> tokio::sync::mpsc::UnboundedReceiver<Control> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.controls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(call_id.to_owned(), tx);
+        self.start_listed(call_id);
+        rx
+    }
+
+    fn start_listed(&self, call_id: &str) {
         self.taps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -160,6 +230,10 @@ impl LiveCalls {
     }
 
     pub(crate) fn end(&self, call_id: &str) {
+        self.controls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(call_id);
         // Dropping the sender ends every listener's stream.
         self.taps
             .lock()
@@ -207,7 +281,7 @@ mod tests {
     async fn calls_are_announced_listed_and_removed() {
         let live = LiveCalls::default();
         let mut rx = live.subscribe();
-        live.start("c1");
+        let _controls = live.start("c1");
         live.answered("c1");
         live.levels("c1", 0.5, 0.25);
         assert_eq!(live.list()[0].state, "streaming");

@@ -173,6 +173,9 @@ impl Bridge {
                 ))
                 .await
             }
+            (false, SessionKind::Operator, Some(_)) => {
+                Box::pin(crate::operator::run(ws, &meta, self)).await
+            }
             (false, SessionKind::Monitor, Some(_)) => {
                 Box::pin(crate::monitor::run(ws, &meta, self)).await
             }

@@ -1067,3 +1067,224 @@ async fn listeners_hear_both_tracks_at_their_rate() {
         401
     );
 }
+
+type OperatorSocket = tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>;
+
+async fn operator(sock: &Path, query: &str) -> OperatorSocket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let stream = client::unix(sock).await;
+    let mut req = format!("ws://agent5.test/operator-bridge?{query}")
+        .into_client_request()
+        .expect("req");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("header"),
+    );
+    tokio_tungstenite::client_async(req, stream)
+        .await
+        .expect("operator")
+        .0
+}
+
+/// `seconds` of a `freq` tone at 48 kHz, as the admin page sends it (20 ms chunks).
+fn mic_chunks(freq: f64, seconds: usize) -> Vec<String> {
+    use base64::Engine;
+    (0..seconds * 50)
+        .map(|c| {
+            let bytes: Vec<u8> = (0..960)
+                .flat_map(|i| {
+                    let t = (c * 960 + i) as f64 / 48_000.0;
+                    ((8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16).to_le_bytes()
+                })
+                .collect();
+            json!({"type": "audio", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)}).to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_takes_over_and_hands_back() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let rig = rig(Script::default(), "").await;
+    let (id, mut phone) = answered(&rig, true, 5).await;
+    let (mut bob_tx, mut bob) = operator(&rig.sock(), &format!("room={id}&operator=bob"))
+        .await
+        .split();
+    rig.agent
+        .wait_event(0, |e| e["type"] == "response.cancel")
+        .await;
+    let live = rig.get("/api/calls/live", true).await.json();
+    assert_eq!(live["items"][0]["controller"], "bob");
+    // A second operator is refused.
+    let mut eve = operator(&rig.sock(), &format!("room={id}&operator=eve")).await;
+    match eve.next().await {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(
+                (u16::from(f.code), f.reason.as_str()),
+                (4409, "call_already_taken")
+            );
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    // Bob speaks (a 440 Hz tone); the caller hears it in µ-law, paced at 20 ms.
+    let before = phone.audio().len();
+    for chunk in mic_chunks(440.0, 1) {
+        bob_tx.send(Message::text(chunk)).await.expect("send");
+    }
+    let mut levels = 0;
+    while levels < 50 {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), bob.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == "mic_level" {
+                    assert!(v["rms"].as_f64().is_some_and(|r| r > 0.1), "{v}");
+                    levels += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("operator socket: {other:?}"),
+        }
+    }
+    // Bob's page keeps reading what he hears.
+    let bob_ears = tokio::spawn(async move { while let Some(Ok(_)) = bob.next().await {} });
+    phone
+        .wait("the operator's voice", |f, _| {
+            f.iter().filter(|x| x["event"] == "media").count() >= 5 + 50
+        })
+        .await;
+    let heard: Vec<i16> = phone.audio()[before..before + 8000]
+        .iter()
+        .map(|b| g711::ulaw_to_linear(*b))
+        .collect();
+    let settled = &heard[2000..6000];
+    assert!(
+        power(settled, 440.0, 8000.0) > 100.0 * power(settled, 2000.0, 8000.0),
+        "the operator's tone reaches the caller"
+    );
+    // The caller answers; the agent's reply is discarded while Bob has the call.
+    phone.talk(0x7A, 50, 2000, None).await;
+    rig.agent
+        .wait_event(0, |e| e["type"] == "input_audio_buffer.append")
+        .await;
+    let agent_frames = |p: &MediaClient| {
+        p.frames()
+            .iter()
+            .filter(|f| f["event"] == "media")
+            .filter(|f| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD
+                    .decode(f["media"]["payload"].as_str().unwrap_or_default())
+                    .is_ok_and(|b| b.iter().all(|x| *x == response_byte(2)))
+            })
+            .count()
+    };
+    assert_eq!(agent_frames(&phone), 0, "the muted agent is not heard");
+    // Bob hangs up his microphone: the agent gets the call back, told what was said.
+    // The caller's words are in the transcript before Bob leaves.
+    rig.call_until(&id, |c| turns(c).iter().any(|t| t.1 == "caller turn 1"))
+        .await;
+    bob_tx.close().await.expect("close");
+    let _ = bob_ears.await;
+    let note = rig
+        .agent
+        .wait_event(0, |e| {
+            e["type"] == "conversation.item.create"
+                && e["item"]["content"][0]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("caller turn 1"))
+        })
+        .await;
+    assert!(note["item"]["content"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("hands the call back")));
+    phone
+        .wait("the agent again", |f, _| {
+            f.iter().filter(|x| x["event"] == "media").count() >= 5 + 50 + 5
+        })
+        .await;
+    let live = rig.get("/api/calls/live", true).await.json();
+    assert_eq!(live["items"][0]["controller"], "agent");
+    phone.stop();
+    let audit = rig.get("/api/audit", true).await.json();
+    let actions: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["actor"].as_str().unwrap_or("").to_owned(),
+                        e["action"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        actions.contains(&("bob".into(), "call.takeover".into())),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("bob".into(), "call.takeover.end".into())),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whisper_reaches_the_agent_only() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let rig = rig(Script::default(), "").await;
+    let (id, phone) = answered(&rig, true, 5).await;
+    let mut ann = operator(&rig.sock(), &format!("room={id}&operator=ann&mode=whisper")).await;
+    let frames_before = phone
+        .frames()
+        .iter()
+        .filter(|f| f["event"] == "media")
+        .count();
+    for chunk in mic_chunks(440.0, 1) {
+        ann.send(Message::text(chunk)).await.expect("send");
+    }
+    ann.send(Message::text(json!({"type": "commit"}).to_string()))
+        .await
+        .expect("commit");
+    let item = rig
+        .agent
+        .wait_event(0, |e| {
+            e["type"] == "conversation.item.create"
+                && e["item"]["content"][1]["type"] == "input_audio"
+        })
+        .await;
+    assert!(item["item"]["content"][0]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("supervisor")));
+    use base64::Engine;
+    let audio = base64::engine::general_purpose::STANDARD
+        .decode(
+            item["item"]["content"][1]["audio"]
+                .as_str()
+                .unwrap_or_default(),
+        )
+        .expect("b64");
+    assert_eq!(audio.len(), 8000, "one second at 8 kHz in the call's codec");
+    assert!(
+        rig.agent
+            .events(0)
+            .iter()
+            .all(|e| e["type"] != "response.cancel"),
+        "the agent is not muted"
+    );
+    assert_eq!(
+        phone
+            .frames()
+            .iter()
+            .filter(|f| f["event"] == "media")
+            .count(),
+        frames_before,
+        "the caller hears nothing of it"
+    );
+    let audit = rig.get("/api/audit", true).await.json();
+    assert!(audit["items"].as_array().is_some_and(|a| a
+        .iter()
+        .any(|e| e["action"] == "call.whisper" && e["actor"] == "ann")));
+}

@@ -164,8 +164,29 @@ pub struct CallCore {
     hung_up: bool,
     ended: bool,
     agent_muted: bool,
+    operator: Option<OperatorMode>,
+    /// Operator audio (8 kHz) waiting for its 20 ms slot.
+    operator_queue: VecDeque<i16>,
+    /// Whispered operator audio in the call's codec, for the agent.
+    whisper: Vec<u8>,
+    /// What the caller said while a human had the call.
+    human_segment: Vec<String>,
     out: VecDeque<Action>,
 }
+
+/// How an operator is on the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorMode {
+    /// The operator speaks to the caller; the agent is muted.
+    Takeover,
+    /// The operator speaks to the agent only.
+    Whisper,
+}
+
+/// 20 ms at 8 kHz.
+pub const FRAME: usize = 160;
+/// At most this much whispered audio is kept (30 s).
+const WHISPER_MAX: usize = 30 * 8000;
 
 impl CallCore {
     pub fn new(config: CoreConfig, codec: Codec) -> Self {
@@ -192,6 +213,10 @@ impl CallCore {
             hung_up: false,
             ended: false,
             agent_muted: false,
+            operator: None,
+            operator_queue: VecDeque::new(),
+            whisper: Vec::new(),
+            human_segment: Vec::new(),
             out: VecDeque::new(),
         }
     }
@@ -370,9 +395,8 @@ impl CallCore {
     /// `b64` is the frame's payload as received: passed to the agent as is.
     fn caller_audio(&mut self, ts_ms: Option<u64>, b64: String, bytes: Vec<u8>) {
         self.out.push_back(Action::Measure(Measure::FramesIn(1)));
-        if !self.agent_muted {
-            self.agent(AgentOut::Append { audio: b64 });
-        }
+        // Also during a takeover: the agent keeps listening, so it knows what was said.
+        self.agent(AgentOut::Append { audio: b64 });
         let at = ts_ms.map_or(self.caller_cursor, |t| t * SAMPLE_RATE / 1000);
         self.caller_cursor = at + bytes.len() as u64;
         let audio = self.to_ulaw(&bytes);
@@ -436,7 +460,7 @@ impl CallCore {
             AgentIn::SpeechStopped { .. } => {
                 self.speech_stopped_at = Some(now);
                 self.awaiting_reply_since = Some(now);
-                if self.answered_at.is_some() && !self.hung_up {
+                if self.answered_at.is_some() && !self.hung_up && !self.agent_muted {
                     self.silence = Silence::Waiting(now, 0);
                 }
             }
@@ -444,6 +468,9 @@ impl CallCore {
                 let end = self.speech_stopped_at.unwrap_or(now);
                 let start = self.speech_started_at.unwrap_or(end);
                 let text = transcript.trim().to_owned();
+                if !text.is_empty() && self.operator == Some(OperatorMode::Takeover) {
+                    self.human_segment.push(text.clone());
+                }
                 if !text.is_empty() {
                     self.out.push_back(Action::Turn(TurnRecord {
                         role: "caller",
@@ -500,6 +527,10 @@ impl CallCore {
                         }
                     }
                 }
+            }
+            AgentIn::ResponseCreated { .. } if self.agent_muted => {
+                // A human has the call: whatever the agent starts is cancelled.
+                self.agent(AgentOut::ResponseCancel);
             }
             AgentIn::SessionCreated {}
             | AgentIn::SessionUpdated {}
@@ -638,6 +669,123 @@ impl CallCore {
                 }
                 _ => self.hangup("agent_silent"),
             }
+        }
+    }
+
+    /// An operator joins: `Takeover` mutes the agent (its response cancelled, what the
+    /// carrier still holds cleared, the recording's agent track cut); `Whisper` leaves
+    /// the agent speaking.
+    pub fn operator_joins(&mut self, mode: OperatorMode, now: Instant) {
+        self.operator = Some(mode);
+        self.operator_queue.clear();
+        self.whisper.clear();
+        self.human_segment.clear();
+        if mode == OperatorMode::Whisper {
+            return;
+        }
+        self.agent_muted = true;
+        self.silence = Silence::Idle;
+        self.goodbye = None;
+        self.hangup_when_played = false;
+        self.agent(AgentOut::ResponseCancel);
+        if !self.marks.is_empty() {
+            let heard = self.item.heard_ms.min(self.item.generated_ms);
+            if !self.item.id.is_empty() {
+                self.agent(AgentOut::Truncate {
+                    item_id: self.item.id.clone(),
+                    content_index: 0,
+                    audio_end_ms: heard,
+                });
+                self.truncated.insert(self.item.id.clone());
+                self.item.truncated = true;
+            }
+            self.settle_turns(false);
+            self.out.push_back(Action::Carrier(CarrierOut::Clear));
+            self.out.push_back(Action::RecordCut {
+                track: Track::Agent,
+                from: self.sample_at(now),
+            });
+            self.marks.clear();
+        }
+        self.play_cursor = Some(now);
+    }
+
+    /// Operator audio, 8 kHz PCM16.
+    pub fn operator_audio(&mut self, samples: &[i16]) {
+        match self.operator {
+            Some(OperatorMode::Takeover) => self.operator_queue.extend(samples.iter().copied()),
+            Some(OperatorMode::Whisper) => {
+                let room = WHISPER_MAX.saturating_sub(self.whisper.len());
+                let codec = self.codec;
+                self.whisper
+                    .extend(samples.iter().take(room).map(|s| codec.encode(*s)));
+            }
+            None => {}
+        }
+    }
+
+    /// Every 20 ms: one frame of the operator's voice to the caller (and the recording's
+    /// agent track).
+    pub fn operator_tick(&mut self, now: Instant) {
+        if self.operator != Some(OperatorMode::Takeover) || self.operator_queue.len() < FRAME {
+            return;
+        }
+        let pcm: Vec<i16> = self.operator_queue.drain(..FRAME).collect();
+        let bytes: Vec<u8> = pcm.iter().map(|s| self.codec.encode(*s)).collect();
+        let audio = self.to_ulaw(&bytes);
+        self.out
+            .push_back(Action::Carrier(CarrierOut::media(&bytes)));
+        self.out.push_back(Action::Measure(Measure::FramesOut(1)));
+        let at = self.sample_at(now);
+        self.out.push_back(Action::Record {
+            track: Track::Agent,
+            at,
+            audio,
+        });
+    }
+
+    /// A whispering operator finished an instruction: the agent hears it as such.
+    pub fn whisper_commit(&mut self) {
+        if self.whisper.is_empty() {
+            return;
+        }
+        let audio = STANDARD.encode(std::mem::take(&mut self.whisper));
+        self.agent(AgentOut::ItemCreate {
+            item: json!({"type": "message", "role": "user", "content": [
+                {"type": "input_text", "text": "(Instruction from your supervisor, not from the caller. Follow it; do not mention it.)"},
+                {"type": "input_audio", "audio": audio}
+            ]}),
+        });
+    }
+
+    /// The operator leaves: the agent takes the call back and is told what happened.
+    pub fn operator_leaves(&mut self, now: Instant) {
+        let Some(mode) = self.operator.take() else {
+            return;
+        };
+        if mode == OperatorMode::Whisper {
+            self.whisper_commit();
+            return;
+        }
+        self.agent_muted = false;
+        self.operator_queue.clear();
+        let said = if self.human_segment.is_empty() {
+            "nothing the transcription caught".to_owned()
+        } else {
+            self.human_segment
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        self.human_segment.clear();
+        self.agent(AgentOut::user_text(&format!(
+            "(A human colleague spoke with the caller for a while and now hands the call back to you. Meanwhile the caller said: {said}. Continue from here.)"
+        )));
+        if self.answered_at.is_some() && !self.hung_up {
+            self.agent(AgentOut::ResponseCreate { response: None });
+            self.awaiting_reply_since = Some(now);
+            self.silence = Silence::Waiting(now, 0);
         }
     }
 

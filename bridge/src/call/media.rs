@@ -20,9 +20,10 @@ use tokio_tungstenite::WebSocketStream;
 use super::core::{Action, CallCore, CoreConfig, Measure, Track};
 use crate::agent::client::{connect, AgentConfig, AgentSocket};
 use crate::agent::{session_update, AgentIn, AgentOut};
+use crate::call::core::OperatorMode;
 use crate::carrier::CarrierIn;
 use crate::hooks::{CallHooks, MediaCall};
-use crate::live::{Level, LiveCalls, Tap};
+use crate::live::{Control, Level, LiveCalls, Tap};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
 use crate::SessionMeta;
@@ -112,9 +113,9 @@ where
         }
     };
     metrics.calls_active.inc();
-    live.start(&call.call_id);
+    let controls = live.start(&call.call_id);
     let call_id = call.call_id.clone();
-    let result = bridge_call(ws, call, hooks, options, metrics, live).await;
+    let result = bridge_call(ws, call, hooks, options, metrics, live, controls).await;
     live.end(&call_id);
     metrics.calls_active.dec();
     result
@@ -141,11 +142,14 @@ async fn bridge_call<S>(
     options: &MediaOptions,
     metrics: &BridgeMetrics,
     live: &LiveCalls,
+    mut controls: mpsc::UnboundedReceiver<Control>,
 ) -> WsResult
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut announced = false;
+    // Runs only while an operator speaks to the caller.
+    let mut operator_clock: Option<tokio::time::Interval> = None;
     let mut core = CallCore::new(
         CoreConfig {
             greet: call.greet && options.core.greet,
@@ -289,6 +293,31 @@ where
                 }
             }
             Some((call_id, output)) = tool_rx.recv() => core.tool_result(&call_id, &output, Instant::now()),
+            Some(control) = controls.recv() => {
+                let now = Instant::now();
+                match control {
+                    Control::Join(mode) => {
+                        core.operator_joins(mode, now);
+                        if mode == OperatorMode::Takeover {
+                            operator_clock = Some(tokio::time::interval(Duration::from_millis(20)));
+                        }
+                    }
+                    Control::Audio(samples) => {
+                        if let Some(tap) = io.tap.as_ref().filter(|t| t.receiver_count() > 0) {
+                            let _ = tap.send(Tap::Audio { track: "operator", samples: Arc::new(samples.clone()) });
+                        }
+                        core.operator_audio(&samples);
+                    }
+                    Control::Commit => core.whisper_commit(),
+                    Control::Leave => {
+                        operator_clock = None;
+                        core.operator_leaves(now);
+                    }
+                }
+            }
+            _ = async { operator_clock.as_mut().expect("guarded").tick().await }, if operator_clock.is_some() => {
+                core.operator_tick(Instant::now());
+            }
             () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {
                 core.tick(Instant::now());
             }

@@ -1,0 +1,201 @@
+//! `/operator-bridge?room=<call id>&rate=48000&mode=takeover|whisper&operator=<name>`:
+//! an operator takes a live call over with their microphone (the seed's admin page).
+//!
+//! While the socket is open the agent is muted (its response cancelled, queued audio
+//! cleared) and the operator's PCM16 (`{"type":"audio","audio":<base64>}` or binary
+//! frames, at `rate`) is resampled to 8 kHz, encoded to the call's codec and paced at
+//! 20 ms to the caller; the operator hears the caller and the agent like a listener and
+//! gets `{"type":"mic_level","rms"}` for each chunk sent. Closing hands the call back to
+//! the agent with what the caller said meanwhile. `mode=whisper` speaks to the agent
+//! only: the audio reaches it as a supervisor's instruction (on `{"type":"commit"}` or
+//! when the socket closes). One operator per call: a second one is closed with 4409
+//! `call_already_taken`. Every takeover and whisper is audited.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::call::core::OperatorMode;
+use crate::live::{ClaimError, Control, Tap};
+use crate::resample::Resampler;
+use crate::SessionMeta;
+
+type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;
+
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    code: CloseCode,
+    reason: String,
+) {
+    let _ = ws
+        .close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+        .await;
+}
+
+fn samples(bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = samples
+        .iter()
+        .map(|s| (f64::from(*s) / 32768.0).powi(2))
+        .sum();
+    (sum / samples.len() as f64).sqrt()
+}
+
+/// What the operator hears and sees is skipped while their socket is backed up: a
+/// stalled page must not stall the takeover (their microphone is read meanwhile).
+const SEND_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+
+async fn offer<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, m: Message) -> bool {
+    match tokio::time::timeout(SEND_DEADLINE, ws.send(m)).await {
+        Ok(r) => r.is_ok(),
+        Err(_) => true,
+    }
+}
+
+pub async fn run<S>(
+    mut ws: WebSocketStream<S>,
+    meta: &SessionMeta,
+    bridge: &crate::Bridge,
+) -> WsResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let listen = match crate::monitor::parse(&meta.query) {
+        Ok(l) => l,
+        Err(reason) => {
+            close(&mut ws, CloseCode::Policy, reason.into()).await;
+            return Ok("refused");
+        }
+    };
+    let mode = if meta.query.split('&').any(|kv| kv == "mode=whisper") {
+        OperatorMode::Whisper
+    } else {
+        OperatorMode::Takeover
+    };
+    let control = match bridge.live().claim(&listen.call_id, &listen.operator) {
+        Ok(c) => c,
+        Err(ClaimError::NoCall) => {
+            close(&mut ws, CloseCode::Policy, "unknown_call".into()).await;
+            return Ok("refused: unknown call");
+        }
+        Err(ClaimError::Taken(by)) => {
+            tracing::info!(call_id = %listen.call_id, operator = %listen.operator, taken_by = %by, "takeover refused: call already taken");
+            close(
+                &mut ws,
+                CloseCode::Library(4409),
+                "call_already_taken".into(),
+            )
+            .await;
+            return Ok("refused: already taken");
+        }
+    };
+    let action = if mode == OperatorMode::Whisper {
+        "call.whisper"
+    } else {
+        "call.takeover"
+    };
+    if let Some(hooks) = bridge.hooks() {
+        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
+        tokio::spawn(async move { hooks.audit(&op, action, &id).await });
+    }
+    tracing::info!(call_id = %listen.call_id, operator = %listen.operator, action, "operator joined");
+    let _ = control.send(Control::Join(mode));
+    let mut tap = bridge.live().listen(&listen.call_id);
+    let mut to_8k = Resampler::new(listen.rate, 8000, 16);
+    let mut caller_out = Resampler::new(8000, listen.rate, 16);
+    let mut agent_out = Resampler::new(8000, listen.rate, 16);
+    let result = loop {
+        tokio::select! {
+            msg = ws.next() => {
+                let pcm = match msg {
+                    Some(Ok(Message::Binary(b))) => samples(&b),
+                    Some(Ok(Message::Text(t))) => {
+                        let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                        match v["type"].as_str() {
+                            Some("audio") => STANDARD
+                                .decode(v["audio"].as_str().unwrap_or_default())
+                                .map(|b| samples(&b))
+                                .unwrap_or_default(),
+                            Some("commit") => {
+                                let _ = control.send(Control::Commit);
+                                continue;
+                            }
+                            _ => continue,
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "operator left",
+                    Some(Ok(_)) => continue,
+                };
+                if pcm.is_empty() {
+                    continue;
+                }
+                let level = (rms(&pcm) * 1000.0).round() / 1000.0;
+                if control.send(Control::Audio(to_8k.process(&pcm))).is_err() {
+                    break "call ended";
+                }
+                if !offer(&mut ws, Message::text(json!({"type": "mic_level", "rms": level}).to_string())).await {
+                    break "operator left";
+                }
+            }
+            event = async { tap.as_mut().expect("guarded").recv().await }, if tap.is_some() => {
+                match event {
+                    Ok(Tap::Audio { track, samples }) if track != "operator" => {
+                        let r = if track == "caller" { &mut caller_out } else { &mut agent_out };
+                        let mut bytes = Vec::with_capacity(samples.len() * 12);
+                        for s in r.process(&samples) {
+                            bytes.extend_from_slice(&s.to_le_bytes());
+                        }
+                        let frame = json!({"type": "audio", "track": track, "audio": STANDARD.encode(&bytes)});
+                        if !offer(&mut ws, Message::text(frame.to_string())).await {
+                            break "operator left";
+                        }
+                    }
+                    Ok(Tap::Turn { role, text, interrupted }) => {
+                        let frame = json!({"type": "transcript", "role": role, "text": text, "interrupted": interrupted});
+                        if !offer(&mut ws, Message::text(frame.to_string())).await {
+                            break "operator left";
+                        }
+                    }
+                    Ok(Tap::Audio { .. }) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => {
+                        close(&mut ws, CloseCode::Normal, "call_ended".into()).await;
+                        break "call ended";
+                    }
+                }
+            }
+        }
+    };
+    let _ = control.send(Control::Leave);
+    bridge.live().release(&listen.call_id);
+    tap.take();
+    tracing::info!(call_id = %listen.call_id, operator = %listen.operator, result, "operator left; the agent has the call again");
+    if let Some(hooks) = bridge.hooks() {
+        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
+        let end = if mode == OperatorMode::Whisper {
+            "call.whisper.end"
+        } else {
+            "call.takeover.end"
+        };
+        tokio::spawn(async move { hooks.audit(&op, end, &id).await });
+    }
+    Ok(result)
+}
