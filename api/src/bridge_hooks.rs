@@ -9,14 +9,15 @@ use agent5_bridge::agent::AgentProfile as BridgeProfile;
 use agent5_bridge::call::core::TurnRecord;
 use agent5_bridge::g711::Codec;
 use agent5_bridge::recording::RecordingInfo;
-use agent5_bridge::{CallHooks, MediaAuthError, MediaCall};
+use agent5_bridge::{CallHooks, MediaAuthError, MediaCall, Studio};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::calls::{state, token_hash, Telephony};
 use crate::store::model::{
-    now_millis, AuditEntry, Customer, DncEntry, DncSource, RecordingMeta, Turn,
+    new_id, now_millis, AuditEntry, Call, CallFacts, Customer, DncEntry, DncSource, RecordingMeta,
+    Turn,
 };
 use crate::store::StoreError;
 
@@ -239,6 +240,71 @@ impl CallHooks for Hooks {
         };
         if let Err(e) = self.telephony.store.append_audit(entry).await {
             tracing::warn!(call_id, error = %e, "audit entry not stored");
+        }
+    }
+
+    async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, String> {
+        if let Some(name) = &studio.profile {
+            let agents = self
+                .telephony
+                .store
+                .list_agents()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !agents.iter().any(|a| &a.name == name || &a.id == name) {
+                return Err(format!("no agent profile named {name:?}"));
+            }
+        }
+        if let Some(l) = &studio.lang {
+            if !["nl", "fr", "de", "en"].contains(&l.as_str()) {
+                return Err(format!("lang must be nl, fr, de or en, not {l:?}"));
+            }
+        }
+        let now = now_millis();
+        let mut call = Call {
+            campaign_id: studio.campaign.clone(),
+            agent_profile: studio.profile.clone(),
+            answered_at: Some(now),
+            facts: CallFacts {
+                lang: studio.lang.clone(),
+                initiated_at: Some(now),
+                streaming_started_at: Some(now),
+                ..CallFacts::default()
+            },
+            ..Call::new(new_id(), "studio", String::new(), now)
+        };
+        state::refresh(&mut call);
+        let call = self
+            .telephony
+            .store
+            .create_call(call)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(MediaCall {
+            profile: self
+                .profile(studio.profile.as_deref(), studio.lang.as_deref())
+                .await,
+            greet: false,
+            call_id: call.id,
+            codec: Codec::Pcmu,
+        })
+    }
+
+    async fn studio_ended(&self, call_id: &str) {
+        let now = now_millis();
+        let ended = self
+            .telephony
+            .update(call_id, |c| {
+                if c.ended_at.is_none() {
+                    c.ended_at = Some(now);
+                    c.hangup_cause = Some("normal_clearing".into());
+                    c.facts.streaming_stopped_at = Some(now);
+                    state::refresh(c);
+                }
+            })
+            .await;
+        if let Err(e) = ended {
+            tracing::warn!(call_id, error = %e, "studio session end not stored");
         }
     }
 

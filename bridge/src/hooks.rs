@@ -66,4 +66,16 @@ pub trait CallHooks: Send + Sync + 'static {
     async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo);
     /// Writes the audit log (listen-in, takeover, whisper: who, what, which call).
     async fn audit(&self, actor: &str, action: &str, call_id: &str);
+    /// Opens the record of an Agent Studio session (a call flagged `studio`).
+    async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, String>;
+    /// The Studio session ended.
+    async fn studio_ended(&self, call_id: &str);
+}
+
+/// What the browser asked Agent Studio for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Studio {
+    pub profile: Option<String>,
+    pub lang: Option<String>,
+    pub campaign: Option<String>,
 }

@@ -20,7 +20,8 @@ pub mod operator;
 pub mod recording;
 pub mod resample;
 mod session;
+pub mod studio;
 
 pub use call::media::MediaOptions;
-pub use hooks::{CallHooks, MediaAuthError, MediaCall};
+pub use hooks::{CallHooks, MediaAuthError, MediaCall, Studio};
 pub use session::{Bridge, BridgeOptions, SessionKind, SessionMeta};

@@ -173,6 +173,9 @@ impl Bridge {
                 ))
                 .await
             }
+            (false, SessionKind::Studio, Some((hooks, options))) => {
+                Box::pin(crate::studio::run(ws, &meta, Arc::clone(hooks), options)).await
+            }
             (false, SessionKind::Operator, Some(_)) => {
                 Box::pin(crate::operator::run(ws, &meta, self)).await
             }

@@ -1288,3 +1288,116 @@ async fn a_whisper_reaches_the_agent_only() {
         .iter()
         .any(|e| e["action"] == "call.whisper" && e["actor"] == "ann")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_studio_talks_to_the_browser_and_is_recorded() {
+    use base64::Engine;
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let rig = rig(Script::default(), "").await;
+    let stream = client::unix(&rig.sock()).await;
+    let mut req = "ws://agent5.test/agent-stream?lang=fr&campaign=spring"
+        .into_client_request()
+        .expect("req");
+    req.headers_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("header"),
+    );
+    let (ws, _) = tokio_tungstenite::client_async(req, stream)
+        .await
+        .expect("studio");
+    let (mut tx, mut rx) = ws.split();
+    let setup = rig
+        .agent
+        .wait_event(0, |e| e["type"] == "session.update")
+        .await;
+    assert_eq!(
+        setup["session"]["audio"]["input"]["format"],
+        json!({"type": "audio/pcm", "rate": 24000})
+    );
+    assert_eq!(
+        setup["session"]["audio"]["input"]["transcription"]["language"],
+        "fr"
+    );
+    // One second of browser audio (24 kHz PCM16), in the seed's message shape.
+    for c in 0..50 {
+        let bytes: Vec<u8> = (0..480)
+            .flat_map(|i| {
+                ((8000.0
+                    * (2.0 * std::f64::consts::PI * 300.0 * f64::from(c * 480 + i) / 24_000.0)
+                        .sin()) as i16)
+                    .to_le_bytes()
+            })
+            .collect();
+        let m = json!({"type": "audio", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)});
+        tx.send(Message::text(m.to_string())).await.expect("send");
+    }
+    let mut kinds = Vec::new();
+    let mut agent_bytes = 0;
+    while !kinds.iter().any(|k| k == "agent_speaking:false") {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), rx.next())
+            .await
+            .expect("studio reply");
+        let Some(Ok(Message::Text(t))) = msg else {
+            panic!("studio socket: {msg:?}")
+        };
+        let v: Value = serde_json::from_str(&t).expect("json");
+        match v["type"].as_str().unwrap_or_default() {
+            "agent_audio_24k" => {
+                agent_bytes += base64::engine::general_purpose::STANDARD
+                    .decode(v["audio"].as_str().unwrap_or_default())
+                    .map_or(0, |b| b.len());
+                kinds.push("agent_audio_24k".to_owned());
+            }
+            "agent_speaking" => kinds.push(format!("agent_speaking:{}", v["speaking"])),
+            "latency" => {
+                assert!(v["ms"].as_u64().is_some(), "{v}");
+                kinds.push("latency".into());
+            }
+            other => kinds.push(other.to_owned()),
+        }
+    }
+    assert_eq!(agent_bytes, 5 * 160);
+    for want in [
+        "first_audio_delta",
+        "latency",
+        "agent_speaking:true",
+        "agent_audio_24k",
+        "agent_speaking:false",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == want),
+            "{want} missing from {kinds:?}"
+        );
+    }
+    tx.close().await.expect("close");
+    let calls = rig.get("/api/calls?page_size=5", true).await.json();
+    let id = calls["items"][0]["id"].as_str().expect("id").to_owned();
+    let call = rig
+        .call_until(&id, |c| !c["recording"].is_null() && c["status"] == "ended")
+        .await;
+    assert_eq!(
+        (
+            call["direction"].as_str(),
+            call["campaign_id"].as_str(),
+            call["lang"].as_str()
+        ),
+        (Some("studio"), Some("spring"), Some("fr"))
+    );
+    assert_eq!(
+        turns(&call)
+            .iter()
+            .map(|t| t.0.as_str())
+            .collect::<Vec<_>>(),
+        vec!["caller", "agent"]
+    );
+    let w = wav(&rig
+        .get(&format!("/api/calls/{id}/recording"), true)
+        .await
+        .body);
+    assert!(
+        w.left.iter().filter(|b| **b != 0xFF).count() > 4000,
+        "the browser's voice on the left"
+    );
+}

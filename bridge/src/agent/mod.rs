@@ -201,7 +201,21 @@ pub fn session_update(
     model: &str,
     transcription_model: &str,
 ) -> AgentOut {
-    let format = json!({"type": codec.realtime_format()});
+    session_update_with(
+        profile,
+        &json!({"type": codec.realtime_format()}),
+        model,
+        transcription_model,
+    )
+}
+
+/// `session.update` with any audio format (Agent Studio: `{"type":"audio/pcm","rate":24000}`).
+pub fn session_update_with(
+    profile: &AgentProfile,
+    format: &Value,
+    model: &str,
+    transcription_model: &str,
+) -> AgentOut {
     let tools: Vec<Value> = profile.tools.iter().filter_map(|t| tool_spec(t)).collect();
     AgentOut::SessionUpdate {
         session: json!({
