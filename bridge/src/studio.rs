@@ -246,13 +246,9 @@ where
                         first_in_response = true;
                         true
                     }
-                    AgentIn::ResponseDone { .. } => {
-                        if speaking {
-                            speaking = false;
-                            say(&mut ws, json!({"type": "agent_speaking", "speaking": false})).await
-                        } else {
-                            true
-                        }
+                    AgentIn::ResponseDone { .. } if speaking => {
+                        speaking = false;
+                        say(&mut ws, json!({"type": "agent_speaking", "speaking": false})).await
                     }
                     _ => true,
                 };
