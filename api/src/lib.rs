@@ -11,6 +11,7 @@ mod error;
 pub mod export;
 pub mod field_defs;
 pub mod import;
+pub mod livekit;
 pub mod metrics;
 pub mod phone;
 pub mod prospect_edit;
@@ -49,6 +50,7 @@ pub struct AppState {
     webhooks: Option<telnyx::webhook::Pipeline>,
     /// Where call recordings are (`<call id>.wav`).
     recordings_dir: std::path::PathBuf,
+    livekit: Option<Arc<livekit::LiveKit>>,
 }
 
 impl AppState {
@@ -71,7 +73,13 @@ impl AppState {
             telephony,
             webhooks: None,
             recordings_dir: std::path::PathBuf::from("data/recordings"),
+            livekit: None,
         }
+    }
+
+    pub fn with_livekit(mut self, livekit: livekit::LiveKit) -> Self {
+        self.livekit = Some(Arc::new(livekit));
+        self
     }
 
     pub fn with_recordings_dir(mut self, dir: std::path::PathBuf) -> Self {
@@ -189,6 +197,20 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/calls/{id}/recording", get(recordings::by_call))
         .route("/recordings/{file}", get(recordings::by_file))
+        .route("/api/livekit/token", get(livekit::token))
+        .route(
+            "/api/livekit/webhook",
+            axum::routing::post(livekit::webhook),
+        )
+        .route("/api/livekit/rooms", get(livekit::rooms))
+        .route(
+            "/api/livekit/rooms/{room}/participants",
+            get(livekit::participants),
+        )
+        .route(
+            "/api/livekit/rooms/{room}",
+            axum::routing::delete(livekit::delete_room),
+        )
         .route("/api/agents", get(agents::list).post(agents::create))
         .route(
             "/api/agents/{id}",

@@ -97,6 +97,17 @@ fn start(config: Config) -> Result<(), RunError> {
         .with_recordings_dir(config.calls.recordings_dir.clone())
         .with_telephony(telnyx_settings(&config), api_metrics, &work)
         .map_err(RunError::Telnyx)?;
+    let state = match (
+        &config.integrations.livekit_server_url,
+        &config.integrations.livekit_api_key,
+        &config.integrations.livekit_api_secret,
+    ) {
+        (Some(url), Some(key), Some(secret)) => state.with_livekit(
+            agent5_api::livekit::LiveKit::new(url, key, secret.expose(), config.livekit_token_ttl)
+                .map_err(RunError::Telnyx)?,
+        ),
+        _ => state,
+    };
     start_calls(&config, &bridge, &state, &work);
     let api = agent5_api::router(state);
     let certs = match &config.tls {

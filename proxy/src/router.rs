@@ -37,6 +37,8 @@ const TABLE: &[(Match, Route)] = &[
     (Match::Exact("/metrics"), Route::Metrics),
     (Match::Exact("/api/telnyx/events"), Route::Webhook),
     (Match::Exact("/webhooks/telnyx"), Route::Webhook),
+    // LiveKit signs its webhooks with a JWT; it cannot send our bearer token.
+    (Match::Exact("/api/livekit/webhook"), Route::Webhook),
     (
         Match::Exact("/websocket"),
         Route::WebSocket(SessionKind::Media),

@@ -287,6 +287,7 @@ pub struct LiveKitSection {
     pub server_url: String,
     pub api_key: String,
     pub api_secret: String,
+    pub token_ttl_secs: u64,
 }
 
 #[derive(Debug, Deserialize)]

@@ -217,6 +217,8 @@ pub struct Config {
     pub websocket_echo: bool,
     pub telnyx: TelnyxOptions,
     pub calls: CallOptions,
+    /// Lifetime of the LiveKit tokens `/api/livekit/token` mints.
+    pub livekit_token_ttl: Duration,
 }
 
 impl Config {
@@ -558,6 +560,16 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
     let data_dir = PathBuf::from(
         non_empty(file.server.data_dir).unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
     );
+    let ttl = match file.livekit.token_ttl_secs {
+        0 => 3600,
+        t if t <= 86_400 => t,
+        _ => {
+            return Err(ConfigError::new(
+                "livekit.token_ttl_secs",
+                "must be at most 86400 (0: one hour)",
+            ))
+        }
+    };
     let calls = CallOptions {
         realtime_url,
         model: o.model.trim().to_owned(),
@@ -631,6 +643,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         websocket_echo: file.dev.websocket_echo,
         telnyx,
         calls,
+        livekit_token_ttl: Duration::from_secs(ttl),
     })
 }
 
