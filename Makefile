@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import bench-webhooks bench-calls clean
+.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import bench-webhooks bench-calls bench-listen clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
 	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
 	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500"
+	@echo "make bench-listen 200 calls without, then with, one /monitor listener each"
 
 deps:
 	@scripts/install-deps.sh build
@@ -83,3 +84,8 @@ clean:
 bench-calls: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
 	scripts/bench-calls.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load 15 50 100 200 300 500
+
+bench-listen: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
+	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
+	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen

@@ -1,4 +1,4 @@
-//! `agent5-load PATH/TO/agent5 CALLS SECONDS`: N concurrent simulated calls through a
+//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen]`: N concurrent simulated calls through a
 //! real appliance, all on loopback. The tool starts a fake Telnyx REST API, an echo
 //! agent (every caller frame comes straight back as agent audio) and the appliance
 //! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
@@ -39,6 +39,8 @@ struct Stats {
     got_in: AtomicU64,
     sent_out: AtomicU64,
     got_out: AtomicU64,
+    /// Bytes received by `/monitor` listeners (with `listen`).
+    listened: AtomicU64,
 }
 
 fn us(ns: u64) -> u32 {
@@ -110,12 +112,36 @@ async fn http(addr: std::net::SocketAddr, req: hyper::Request<Full<Bytes>>) -> O
     serde_json::from_slice(&body).ok()
 }
 
+/// A listener on `/monitor` for one call, counting what it hears.
+async fn listen(addr: std::net::SocketAddr, id: String, stats: Arc<Stats>) {
+    let Ok(stream) = TcpStream::connect(addr).await else {
+        return;
+    };
+    let Ok(mut request) =
+        format!("ws://agent5.load/monitor?call={id}&rate=48000&binary=1").into_client_request()
+    else {
+        return;
+    };
+    if let Ok(v) = HeaderValue::from_str("Bearer load-token-aaaaaaaaaaaa") {
+        request.headers_mut().insert("authorization", v);
+    }
+    let Ok((mut ws, _)) = tokio_tungstenite::client_async(request, stream).await else {
+        return;
+    };
+    while let Some(Ok(m)) = ws.next().await {
+        if let Message::Binary(b) = m {
+            stats.listened.fetch_add(b.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
 async fn one_call(
     i: usize,
     addr: std::net::SocketAddr,
     telnyx: FakeTelnyx,
     seconds: u64,
     stats: Arc<Stats>,
+    with_listener: bool,
 ) -> Result<(), String> {
     let req = hyper::Request::post("/api/calls")
         .header("host", "agent5.load")
@@ -155,6 +181,9 @@ async fn one_call(
         .await
         .map_err(|e| e.to_string())?;
     let (mut tx, mut rx) = ws.split();
+    if with_listener {
+        tokio::spawn(listen(addr, id.clone(), Arc::clone(&stats)));
+    }
     let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let reader_stats = Arc::clone(&stats);
     let reader = tokio::spawn(async move {
@@ -264,16 +293,17 @@ fn main() {
     let bin = args[1].clone();
     let calls: usize = args[2].parse().unwrap_or(10);
     let seconds: u64 = args[3].parse().unwrap_or(10);
+    let with_listener = args.get(4).is_some_and(|a| a == "listen");
     let _ = EPOCH.get_or_init(Instant::now);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(bin, calls, seconds));
+    rt.block_on(run(bin, calls, seconds, with_listener));
 }
 
-async fn run(bin: String, calls: usize, seconds: u64) {
+async fn run(bin: String, calls: usize, seconds: u64, with_listener: bool) {
     let stats = Arc::new(Stats::default());
     let telnyx = FakeTelnyx::start("KEYload").await;
     let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
@@ -323,7 +353,7 @@ async fn run(bin: String, calls: usize, seconds: u64) {
     for i in 0..calls {
         let (telnyx, stats) = (telnyx.clone(), Arc::clone(&stats));
         tasks.push(tokio::spawn(async move {
-            one_call(i, addr, telnyx, seconds, stats).await
+            one_call(i, addr, telnyx, seconds, stats, with_listener).await
         }));
         // Ramp up: calls do not all start in the same 20 ms.
         tokio::time::sleep(Duration::from_millis(4)).await;
@@ -374,7 +404,8 @@ async fn run(bin: String, calls: usize, seconds: u64) {
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes}",
+        "calls={calls} listeners={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={}",
+        if with_listener { calls } else { 0 },
         pct(&mut inbound, 0.5),
         pct(&mut inbound, 0.99),
         si.saturating_sub(gi),
@@ -382,5 +413,6 @@ async fn run(bin: String, calls: usize, seconds: u64) {
         pct(&mut outbound, 0.99),
         so.saturating_sub(go),
         cpu / wall * 100.0,
+        stats.listened.load(Ordering::Relaxed),
     );
 }
