@@ -89,3 +89,4 @@ bench-listen: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen
+	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen16

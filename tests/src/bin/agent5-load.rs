@@ -1,4 +1,4 @@
-//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen]`: N concurrent simulated calls through a
+//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen|listen16]`: N concurrent simulated calls through a
 //! real appliance, all on loopback. The tool starts a fake Telnyx REST API, an echo
 //! agent (every caller frame comes straight back as agent audio) and the appliance
 //! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
@@ -113,12 +113,12 @@ async fn http(addr: std::net::SocketAddr, req: hyper::Request<Full<Bytes>>) -> O
 }
 
 /// A listener on `/monitor` for one call, counting what it hears.
-async fn listen(addr: std::net::SocketAddr, id: String, stats: Arc<Stats>) {
+async fn listen(addr: std::net::SocketAddr, id: String, rate: u32, stats: Arc<Stats>) {
     let Ok(stream) = TcpStream::connect(addr).await else {
         return;
     };
     let Ok(mut request) =
-        format!("ws://agent5.load/monitor?call={id}&rate=48000&binary=1").into_client_request()
+        format!("ws://agent5.load/monitor?call={id}&rate={rate}&binary=1").into_client_request()
     else {
         return;
     };
@@ -141,7 +141,7 @@ async fn one_call(
     telnyx: FakeTelnyx,
     seconds: u64,
     stats: Arc<Stats>,
-    with_listener: bool,
+    listener_rate: Option<u32>,
 ) -> Result<(), String> {
     let req = hyper::Request::post("/api/calls")
         .header("host", "agent5.load")
@@ -181,8 +181,8 @@ async fn one_call(
         .await
         .map_err(|e| e.to_string())?;
     let (mut tx, mut rx) = ws.split();
-    if with_listener {
-        tokio::spawn(listen(addr, id.clone(), Arc::clone(&stats)));
+    if let Some(rate) = listener_rate {
+        tokio::spawn(listen(addr, id.clone(), rate, Arc::clone(&stats)));
     }
     let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let reader_stats = Arc::clone(&stats);
@@ -293,17 +293,22 @@ fn main() {
     let bin = args[1].clone();
     let calls: usize = args[2].parse().unwrap_or(10);
     let seconds: u64 = args[3].parse().unwrap_or(10);
-    let with_listener = args.get(4).is_some_and(|a| a == "listen");
+    // `listen` (48 kHz) or `listen16` (16 kHz): one /monitor listener per call.
+    let listener_rate = match args.get(4).map(String::as_str) {
+        Some("listen") => Some(48_000),
+        Some("listen16") => Some(16_000),
+        _ => None,
+    };
     let _ = EPOCH.get_or_init(Instant::now);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run(bin, calls, seconds, with_listener));
+    rt.block_on(run(bin, calls, seconds, listener_rate));
 }
 
-async fn run(bin: String, calls: usize, seconds: u64, with_listener: bool) {
+async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>) {
     let stats = Arc::new(Stats::default());
     let telnyx = FakeTelnyx::start("KEYload").await;
     let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
@@ -353,7 +358,7 @@ async fn run(bin: String, calls: usize, seconds: u64, with_listener: bool) {
     for i in 0..calls {
         let (telnyx, stats) = (telnyx.clone(), Arc::clone(&stats));
         tasks.push(tokio::spawn(async move {
-            one_call(i, addr, telnyx, seconds, stats, with_listener).await
+            one_call(i, addr, telnyx, seconds, stats, listener_rate).await
         }));
         // Ramp up: calls do not all start in the same 20 ms.
         tokio::time::sleep(Duration::from_millis(4)).await;
@@ -404,8 +409,9 @@ async fn run(bin: String, calls: usize, seconds: u64, with_listener: bool) {
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={}",
-        if with_listener { calls } else { 0 },
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={}",
+        if listener_rate.is_some() { calls } else { 0 },
+        listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
         pct(&mut inbound, 0.99),
         si.saturating_sub(gi),

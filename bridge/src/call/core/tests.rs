@@ -7,6 +7,7 @@ use serde_json::json;
 use super::*;
 use crate::agent::{AgentIn, AgentOut};
 use crate::carrier::{CarrierIn, CarrierOut};
+use crate::g711;
 
 fn start(encoding: &str) -> CarrierIn {
     CarrierIn::parse(&format!(
@@ -392,4 +393,94 @@ fn dtmf_goes_to_the_agent_and_pcma_is_recorded_as_ulaw() {
     assert!(drain(&mut core)
         .iter()
         .any(|a| matches!(a, Action::Record { at: 480, .. })));
+}
+
+#[test]
+fn an_operator_takes_over_speaks_paced_and_hands_back() {
+    let t0 = Instant::now();
+    let mut core = answered(Codec::Pcma, t0);
+    core.agent_event(delta("greet", 160), t0);
+    drain(&mut core);
+    let t1 = t0 + Duration::from_millis(10);
+    core.operator_joins(OperatorMode::Takeover, t1);
+    let actions = drain(&mut core);
+    assert_eq!(actions[0], Action::Agent(AgentOut::ResponseCancel));
+    assert!(
+        actions.contains(&Action::Carrier(CarrierOut::Clear)),
+        "queued agent audio cleared"
+    );
+    assert!(actions.contains(&Action::RecordCut {
+        track: Track::Agent,
+        from: 80
+    }));
+    // The agent's audio and new responses are suppressed meanwhile.
+    core.agent_event(delta("reply", 160), t1);
+    assert!(drain(&mut core).is_empty());
+    core.agent_event(AgentIn::ResponseCreated { response: None }, t1);
+    assert_eq!(
+        drain(&mut core),
+        vec![Action::Agent(AgentOut::ResponseCancel)]
+    );
+    // 30 ms of operator audio: one 20 ms frame now, the rest waits for more.
+    core.operator_audio(&[1000; 240]);
+    core.operator_tick(t1);
+    let out = drain(&mut core);
+    let sent: Vec<&CarrierOut> = out
+        .iter()
+        .filter_map(|a| match a {
+            Action::Carrier(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1);
+    let CarrierOut::Media { media } = sent[0] else {
+        panic!("{sent:?}")
+    };
+    let bytes = STANDARD.decode(&media.payload).expect("b64");
+    assert_eq!(
+        bytes,
+        vec![g711::linear_to_alaw(1000); 160],
+        "encoded to the call's codec"
+    );
+    assert!(
+        out.iter().any(|a| matches!(
+            a,
+            Action::Record {
+                track: Track::Agent,
+                ..
+            }
+        )),
+        "recorded on the agent channel"
+    );
+    core.operator_tick(t1 + Duration::from_millis(20));
+    assert!(drain(&mut core).is_empty(), "80 samples are not a frame");
+    // The caller speaks; then the operator leaves and the agent is told.
+    core.agent_event(
+        AgentIn::InputTranscript {
+            item_id: None,
+            transcript: "ik betaal morgen".into(),
+        },
+        t1,
+    );
+    drain(&mut core);
+    core.operator_leaves(t1 + Duration::from_secs(5));
+    let back = drain(&mut core);
+    match &back[0] {
+        Action::Agent(AgentOut::ItemCreate { item }) => {
+            let text = item["content"][0]["text"].as_str().unwrap_or_default();
+            assert!(text.contains("\"ik betaal morgen\""), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        back[1],
+        Action::Agent(AgentOut::ResponseCreate { response: None })
+    );
+    core.agent_event(delta("after", 160), t1 + Duration::from_secs(5));
+    assert!(
+        drain(&mut core)
+            .iter()
+            .any(|a| matches!(a, Action::Carrier(CarrierOut::Media { .. }))),
+        "the agent speaks again"
+    );
 }
