@@ -13,6 +13,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::csv_out::push_line;
+use crate::params::number;
 use crate::phone::E164;
 use crate::store::model::DncEntry;
 use crate::time::rfc3339_millis;
@@ -78,21 +79,6 @@ pub struct DncPage {
     page: u64,
     page_size: u64,
     has_more: bool,
-}
-
-fn number(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-    max: u64,
-) -> Result<u64, ApiError> {
-    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(bad(name, &format!("{name} must be a number in 1..={max}"))),
-        },
-    }
 }
 
 /// `GET /api/dnc?q=&page=&page_size=`, ordered by number.

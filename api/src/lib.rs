@@ -13,6 +13,7 @@ pub mod field_defs;
 pub mod import;
 pub mod livekit;
 pub mod metrics;
+pub mod params;
 pub mod phone;
 pub mod prospect_edit;
 pub mod prospects;

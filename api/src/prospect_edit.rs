@@ -310,24 +310,8 @@ pub async fn logs(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<CallLog>, ApiError> {
     state.store.get_customer(&id).await?;
-    let num = |name: &str, default: u64, max: u64| -> Result<u64, ApiError> {
-        match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=max).contains(n))
-                .ok_or_else(|| {
-                    bad(
-                        "invalid_parameter",
-                        name,
-                        format!("{name} must be a number in 1..={max}"),
-                    )
-                }),
-        }
-    };
-    let page = num("page", 1, 1_000_000)?;
-    let page_size = num("page_size", 50, 500)?;
+    let page = crate::params::number(&params, "page", 1, 1_000_000)?;
+    let page_size = crate::params::number(&params, "page_size", 50, 500)?;
     let result = state
         .store
         .list_calls(&CallQuery {

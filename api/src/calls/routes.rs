@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{state, DialError, DialRequest};
+use crate::params::number;
 use crate::phone::E164;
 use crate::store::model::{Call, CallQuery, StatusChange, Turn};
 use crate::time::{parse_rfc3339_millis, rfc3339_millis};
@@ -274,28 +275,6 @@ pub struct CallPage {
     page: u64,
     page_size: u64,
     has_more: bool,
-}
-
-fn number(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-    max: u64,
-) -> Result<u64, ApiError> {
-    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                bad(
-                    "invalid_parameter",
-                    name,
-                    format!("{name} must be a number in 1..={max}"),
-                )
-            }),
-    }
 }
 
 fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {

@@ -601,12 +601,10 @@ impl CallCore {
         });
     }
 
-    /// The caller started speaking: if the agent is being heard, cut it off where the
-    /// caller stopped hearing it.
-    fn barge_in(&mut self, now: Instant) {
-        if self.marks.is_empty() {
-            return;
-        }
+    /// Stops the agent where the caller stopped hearing it: truncate the item to the
+    /// heard milliseconds (never more than generated), clear the carrier's queue, cut
+    /// the recording's agent track at `now`.
+    fn cut_agent(&mut self, now: Instant) {
         let heard = self.item.heard_ms.min(self.item.generated_ms);
         if !self.item.id.is_empty() {
             self.agent(AgentOut::Truncate {
@@ -626,6 +624,15 @@ impl CallCore {
         });
         self.marks.clear();
         self.play_cursor = Some(now);
+    }
+
+    /// The caller started speaking: if the agent is being heard, cut it off where the
+    /// caller stopped hearing it.
+    fn barge_in(&mut self, now: Instant) {
+        if self.marks.is_empty() {
+            return;
+        }
+        self.cut_agent(now);
         self.hangup_when_played = false;
         let reaction = self
             .speech_started_at
@@ -689,23 +696,7 @@ impl CallCore {
         self.hangup_when_played = false;
         self.agent(AgentOut::ResponseCancel);
         if !self.marks.is_empty() {
-            let heard = self.item.heard_ms.min(self.item.generated_ms);
-            if !self.item.id.is_empty() {
-                self.agent(AgentOut::Truncate {
-                    item_id: self.item.id.clone(),
-                    content_index: 0,
-                    audio_end_ms: heard,
-                });
-                self.truncated.insert(self.item.id.clone());
-                self.item.truncated = true;
-            }
-            self.settle_turns(false);
-            self.out.push_back(Action::Carrier(CarrierOut::Clear));
-            self.out.push_back(Action::RecordCut {
-                track: Track::Agent,
-                from: self.sample_at(now),
-            });
-            self.marks.clear();
+            self.cut_agent(now);
         }
         self.play_cursor = Some(now);
     }
