@@ -53,6 +53,9 @@ check-config:
 	@for f in conf/*.toml; do \
 	  echo "check-config $$f"; $(DEBUG_BIN) check-config --config $$f || exit 1; \
 	done
+	@if command -v promtool >/dev/null; then \
+	  promtool check rules conf/prometheus/alerts.yml && promtool check config conf/prometheus/scrape.yml; \
+	else echo "promtool not installed: alert rules not checked (make test installs it)"; fi
 
 test:
 	@scripts/install-deps.sh test

@@ -114,6 +114,7 @@ fn start(config: Config) -> Result<(), RunError> {
         Some(tls) => {
             let table = CertTable::load(&tls.certificates)?;
             metrics.tls_cert_reloads.with_label_values(&["ok"]).inc();
+            metrics.record_certs(&table);
             Some(CertStore::new(table))
         }
         None => None,
@@ -431,6 +432,12 @@ impl BackgroundService for Housekeeping {
                 _ = tick.tick() => {
                     let tracked = self.shared.limiters.load().evict_idle();
                     tracing::debug!(tracked, "rate limiter eviction");
+                    // The store's health for alerting, whether or not anything polls /readyz.
+                    let up = matches!(
+                        tokio::time::timeout(Duration::from_secs(2), self.shared.store.ping()).await,
+                        Ok(Ok(()))
+                    );
+                    self.shared.metrics.store_up.set(i64::from(up));
                 }
                 _ = shutdown.changed() => return,
             }

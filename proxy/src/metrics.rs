@@ -56,6 +56,10 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub tls_cert_reloads: IntCounterVec,
+    /// `notAfter` of each loaded certificate, by its first name (for expiry alerts).
+    pub tls_cert_expiry: IntGaugeVec,
+    /// 1 when the last store check (each minute, and every /readyz) succeeded.
+    pub store_up: IntGauge,
 }
 
 impl Metrics {
@@ -133,6 +137,18 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let tls_cert_expiry = IntGaugeVec::new(
+            Opts::new(
+                "agent5_tls_cert_expiry_timestamp_seconds",
+                "notAfter of each loaded TLS certificate, Unix seconds",
+            ),
+            &["name"],
+        )?;
+        let store_up = IntGauge::new(
+            "agent5_store_up",
+            "1 if the store answered its last check (every minute and on /readyz), else 0",
+        )?;
+        store_up.set(1);
         let build_info = IntGaugeVec::new(
             Opts::new("agent5_build_info", "Build information; always 1"),
             &["version"],
@@ -152,6 +168,8 @@ impl Metrics {
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(tls_cert_reloads.clone()))?;
+        registry.register(Box::new(tls_cert_expiry.clone()))?;
+        registry.register(Box::new(store_up.clone()))?;
         registry.register(Box::new(build_info))?;
 
         let routes = ROUTE_LABELS
@@ -180,7 +198,20 @@ impl Metrics {
             auth_failures,
             rate_limited,
             tls_cert_reloads,
+            tls_cert_expiry,
+            store_up,
         })
+    }
+
+    /// Publishes the expiry of every certificate in `table`.
+    pub fn record_certs(&self, table: &crate::tls::CertTable) {
+        self.tls_cert_expiry.reset();
+        for cert in table.certs() {
+            let name = cert.names.first().map_or("unnamed", String::as_str);
+            self.tls_cert_expiry
+                .with_label_values(&[name])
+                .set(cert.not_after);
+        }
     }
 
     /// Records one answered request.

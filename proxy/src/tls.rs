@@ -250,6 +250,22 @@ mod tests {
         );
         assert_eq!(table.select(None).source, dir.path().join("a.crt"));
         assert!(table.select(None).not_after > 1_700_000_000);
+        let metrics = crate::metrics::Metrics::new().expect("metrics");
+        metrics.record_certs(&table);
+        assert_eq!(
+            metrics
+                .tls_cert_expiry
+                .with_label_values(&["a.example.com"])
+                .get(),
+            table.select(None).not_after
+        );
+        assert_eq!(
+            metrics
+                .tls_cert_expiry
+                .with_label_values(&["*.b.example.com"])
+                .get(),
+            table.select(Some("b.example.com")).not_after
+        );
     }
 
     #[test]

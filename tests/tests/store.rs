@@ -26,6 +26,16 @@ async fn call(app: &Appliance, path: &str) -> client::Reply {
     .await
 }
 
+/// The value of `agent5_store_up` on /metrics.
+async fn store_up(app: &Appliance) -> String {
+    let text = String::from_utf8_lossy(&call(app, "/metrics").await.body).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix("agent5_store_up "))
+        .unwrap_or("missing")
+        .trim()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn embedded_store_by_default() {
     let app = Appliance::start(Spec::new(agent5_bin!(), config()));
@@ -138,6 +148,7 @@ async fn mongo_outage_is_reported_and_recovers() {
     let not_ready = call(&app, "/readyz").await;
     assert_eq!(not_ready.status, 503);
     assert_eq!(not_ready.json()["failing"], serde_json::json!(["store"]));
+    assert_eq!(store_up(&app).await, "0", "the alerting gauge follows");
 
     let port = db.port;
     let _db = Secantus::start(&bin, port);
@@ -153,6 +164,7 @@ async fn mongo_outage_is_reported_and_recovers() {
         recovered,
         "the appliance did not recover after MongoDB came back"
     );
+    assert_eq!(store_up(&app).await, "1");
     assert_eq!(call(&app, "/api/audit").await.status, 200);
     // The URI's password never reaches the log (checked with a URI that has one).
     drop(app);

@@ -36,6 +36,7 @@ pub async fn readyz(shared: &Shared) -> http::Response<Body> {
     check("listeners", shared.lifecycle.is_listening(), "not_bound");
     check("draining", !shared.lifecycle.is_draining(), "draining");
     check("store", store_ok, "unavailable");
+    shared.metrics.store_up.set(i64::from(store_ok));
 
     let mut integrations = Map::new();
     for (name, missing) in shared.config.integrations.status() {
