@@ -56,6 +56,7 @@ check-config:
 	@if command -v promtool >/dev/null; then \
 	  promtool check rules conf/prometheus/alerts.yml && promtool check config conf/prometheus/scrape.yml; \
 	else echo "promtool not installed: alert rules not checked (make test installs it)"; fi
+	systemd/check.sh $(DEBUG_BIN)
 
 test:
 	@scripts/install-deps.sh test

@@ -13,6 +13,7 @@ pub mod listeners;
 pub mod logging;
 pub mod metrics;
 pub mod router;
+pub mod systemd;
 pub mod tls;
 
 use std::sync::Arc;
@@ -247,6 +248,7 @@ fn start(config: Config) -> Result<(), RunError> {
         listeners = announced.len(),
         "agent5 ready"
     );
+    notify_systemd(&shared, &work);
 
     server.run(RunArgs {
         shutdown_signal: Box::new(SignalWatch {
@@ -257,6 +259,45 @@ fn start(config: Config) -> Result<(), RunError> {
     });
     tracing::info!("agent5 stopped");
     Ok(())
+}
+
+/// `Type=notify`: READY=1 once the listeners are bound and the store answers (or after
+/// 30 s of trying, with a status saying so), then watchdog pings from the work runtime.
+fn notify_systemd(shared: &Arc<Shared>, work: &tokio::runtime::Handle) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let store = Arc::clone(&shared.store);
+    let reachable = work.block_on(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if matches!(
+                tokio::time::timeout(Duration::from_secs(2), store.ping()).await,
+                Ok(Ok(()))
+            ) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let status = if reachable {
+        "STATUS=serving"
+    } else {
+        "STATUS=serving; the store does not answer"
+    };
+    systemd::notify(&format!("READY=1\n{status}"));
+    if let Some(every) = systemd::watchdog_interval() {
+        work.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                systemd::notify("WATCHDOG=1");
+            }
+        });
+    }
 }
 
 /// Opens the store on a runtime of its own that lives as long as the process: the

@@ -117,6 +117,7 @@ impl ShutdownSignalWatch for SignalWatch {
             grace_secs = self.grace.as_secs(),
             "draining: no new connections, finishing requests and sessions"
         );
+        crate::systemd::notify("STOPPING=1");
         self.lifecycle.begin_drain();
         self.bridge.drain();
         let lifecycle = Arc::clone(&self.lifecycle);
