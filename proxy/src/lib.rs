@@ -249,6 +249,7 @@ fn start(config: Config) -> Result<(), RunError> {
         "agent5 ready"
     );
     notify_systemd(&shared, &work);
+    spawn_reloader(Arc::clone(&shared), certs.clone(), &work);
 
     server.run(RunArgs {
         shutdown_signal: Box::new(SignalWatch {
@@ -259,6 +260,89 @@ fn start(config: Config) -> Result<(), RunError> {
     });
     tracing::info!("agent5 stopped");
     Ok(())
+}
+
+/// SIGHUP (`systemctl reload`): reloads the certificates and the parts of the
+/// configuration that can change live (tokens, CORS origins, rate limits) without
+/// touching open connections. A configuration or certificate that does not load leaves
+/// the running one in place (logged, and counted in `agent5_tls_cert_loads_total`).
+fn spawn_reloader(shared: Arc<Shared>, certs: Option<CertStore>, work: &tokio::runtime::Handle) {
+    work.spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("SIGHUP cannot be watched: reload is unavailable");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            reload(&shared, certs.as_ref());
+        }
+    });
+}
+
+fn reload(shared: &Shared, certs: Option<&CertStore>) {
+    let fresh = match &shared.config.source {
+        Some(path) => {
+            let mut env = config::Layered::new(config::ProcessEnv);
+            if let Some(dotenv) = path.parent().map(|d| d.join(".env")) {
+                match env.with_dotenv(&dotenv) {
+                    Ok(e) => env = e,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reload: .env unreadable; keeping the running configuration");
+                        return;
+                    }
+                }
+            }
+            match Config::load(Some(path), &config::Overrides::default(), &env) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reload: configuration invalid; keeping the running configuration");
+                    shared
+                        .metrics
+                        .tls_cert_reloads
+                        .with_label_values(&["error"])
+                        .inc();
+                    return;
+                }
+            }
+        }
+        None => None,
+    };
+    let running = fresh.as_ref().unwrap_or(&shared.config);
+    if let Some(fresh) = &fresh {
+        shared
+            .tokens
+            .store(Arc::new(auth::Tokens::new(fresh.auth_tokens.clone())));
+        shared.cors.store(Arc::new(fresh.cors.clone()));
+        shared
+            .limiters
+            .store(Arc::new(rate_limit::RateLimiters::new(&fresh.rate_limits)));
+    }
+    if let (Some(store), Some(tls)) = (certs, running.tls.as_ref()) {
+        match store.reload(&tls.certificates) {
+            Ok(()) => {
+                shared
+                    .metrics
+                    .tls_cert_reloads
+                    .with_label_values(&["ok"])
+                    .inc();
+                shared.metrics.record_certs(&store.current());
+            }
+            Err(e) => {
+                shared
+                    .metrics
+                    .tls_cert_reloads
+                    .with_label_values(&["error"])
+                    .inc();
+                tracing::warn!(error = %e, "reload: certificates invalid; keeping the running ones");
+                return;
+            }
+        }
+    }
+    tracing::info!(
+        tokens = running.auth_tokens.len(),
+        certificates = running.tls.as_ref().map_or(0, |t| t.certificates.len()),
+        "configuration reloaded (listeners and storage change only on restart)"
+    );
 }
 
 /// `Type=notify`: READY=1 once the listeners are bound and the store answers (or after

@@ -191,3 +191,93 @@ async fn websocket_echo_over_tls() {
     }
     ws.close(None).await.expect("close");
 }
+
+#[tokio::test]
+async fn sighup_swaps_certificates_without_dropping_connections() {
+    let s = setup();
+    let v13 = &[&rustls::version::TLS13][..];
+    let presented = |tls: &tokio_rustls::client::TlsStream<tokio::net::TcpStream>| {
+        tls.get_ref().1.peer_certificates().expect("certs")[0].clone()
+    };
+    let first = client::tls(
+        s.app.addr("https"),
+        s.ca.client_config(&h1(), v13),
+        "a.agent5.test",
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(presented(&first), s.a.der);
+    // A WebSocket opened before the reload.
+    let tls = client::tls(
+        s.app.addr("https"),
+        s.ca.client_config(&h1(), v13),
+        "a.agent5.test",
+    )
+    .await
+    .expect("handshake");
+    let mut req = "wss://a.agent5.test/monitor?call=c1"
+        .into_client_request()
+        .expect("req");
+    req.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("bearer.{TOKEN}").parse().expect("v"),
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tls)
+        .await
+        .expect("upgrade");
+
+    // A renewed certificate for a.agent5.test, then SIGHUP.
+    let renewed = s.ca.leaf_pem(&["a.agent5.test"]);
+    std::fs::write(s.app.dir().join("certs/a.crt"), &renewed.chain).expect("write");
+    std::fs::write(s.app.dir().join("certs/a.key"), &renewed.key).expect("write");
+    s.app.signal("HUP");
+    s.app.wait_log(|v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("configuration reloaded"))
+    });
+    let after = client::tls(
+        s.app.addr("https"),
+        s.ca.client_config(&h1(), v13),
+        "a.agent5.test",
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(
+        presented(&after),
+        renewed.der,
+        "the next connection gets the new certificate"
+    );
+    let frame = Message::binary(vec![7; 64]);
+    ws.send(frame.clone()).await.expect("send");
+    assert_eq!(
+        ws.next().await.expect("frame").expect("ok"),
+        frame,
+        "the open WebSocket lives on"
+    );
+
+    // A broken certificate is refused and the renewed one stays.
+    std::fs::write(s.app.dir().join("certs/a.crt"), "not a certificate").expect("write");
+    s.app.signal("HUP");
+    s.app.wait_log(|v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("certificates invalid"))
+    });
+    let still = client::tls(
+        s.app.addr("https"),
+        s.ca.client_config(&h1(), v13),
+        "a.agent5.test",
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(presented(&still), renewed.der);
+    let metrics = client::send(still, get("/metrics").body(empty()).expect("req")).await;
+    let text = String::from_utf8_lossy(&metrics.body).into_owned();
+    assert!(
+        text.contains("agent5_tls_cert_loads_total{result=\"error\"} 1"),
+        "{text}"
+    );
+    ws.close(None).await.expect("close");
+    drop(first);
+}
