@@ -29,6 +29,9 @@ enum Command {
     Serve(ServeArgs),
     /// Validate a configuration file (and the environment) and exit non-zero on error.
     CheckConfig(ConfigArgs),
+    /// Check the box: config, store, certificates, clock, directories, limits,
+    /// integrations; prints a table and exits 1 on a failure.
+    Doctor(DoctorArgs),
     /// Import a CSV file into the configured store (same rules as the HTTP upload).
     Import {
         #[command(subcommand)]
@@ -72,6 +75,15 @@ struct ConfigArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+struct DoctorArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Data directory (replaces server.data_dir).
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
 struct ServeArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -91,6 +103,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config(&args),
+        Some(Command::Doctor(args)) => doctor(&args),
         Some(Command::Import {
             what: ImportWhat::Prospects(args),
         }) => import(&args, Target::Prospects),
@@ -135,6 +148,25 @@ fn check_config(args: &ConfigArgs) -> ExitCode {
             eprintln!("config error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+fn doctor(args: &DoctorArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let config = match load(&args.config, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("config  FAIL  {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if crate::doctor::print(&crate::doctor::run(&config)) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod edge;
 pub mod filters;
 pub mod import_cmd;

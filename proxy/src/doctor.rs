@@ -1,0 +1,220 @@
+//! `agent5 doctor`: what an operator checks on a box before calling support. Each check
+//! prints one row (`ok`, `warn` or `FAIL` with a detail); any FAIL makes the exit code 1.
+
+use std::time::Duration;
+
+use crate::config::Config;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Level {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Warn => "warn",
+            Self::Fail => "FAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    pub level: Level,
+    pub detail: String,
+}
+
+fn check(name: impl Into<String>, level: Level, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        level,
+        detail: detail.into(),
+    }
+}
+
+/// A directory the service must be able to write: created if missing, probed with a file.
+fn writable(name: &str, dir: &std::path::Path) -> Check {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return check(name, Level::Fail, format!("{}: {e}", dir.display()));
+    }
+    let probe = dir.join(".agent5-doctor");
+    match std::fs::write(&probe, b"ok") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            check(name, Level::Ok, format!("{} is writable", dir.display()))
+        }
+        Err(e) => check(name, Level::Fail, format!("{}: {e}", dir.display())),
+    }
+}
+
+/// The soft open-files limit of this process (what the service inherits if run alike).
+fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Runs every check against `config`.
+pub fn run(config: &Config) -> Vec<Check> {
+    let mut out = vec![check(
+        "config",
+        Level::Ok,
+        config.source.as_ref().map_or_else(
+            || "built-in defaults".to_owned(),
+            |p| p.display().to_string(),
+        ),
+    )];
+
+    // The store: opened and pinged like at start-up.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    out.push(match runtime {
+        Err(e) => check("store", Level::Fail, e.to_string()),
+        Ok(rt) => match crate::open_store_in(&rt, config) {
+            Err(e) => check("store", Level::Fail, e.to_string()),
+            Ok(store) => {
+                let pinged = rt.block_on(async {
+                    tokio::time::timeout(Duration::from_secs(5), store.ping()).await
+                });
+                match pinged {
+                    Ok(Ok(())) => check("store", Level::Ok, format!("{} answers", store.backend())),
+                    Ok(Err(e)) => check("store", Level::Fail, format!("{}: {e}", store.backend())),
+                    Err(_) => check(
+                        "store",
+                        Level::Fail,
+                        format!("{} did not answer within 5 s", store.backend()),
+                    ),
+                }
+            }
+        },
+    });
+
+    // Certificates: valid pairs, and time left.
+    match &config.tls {
+        None => out.push(check(
+            "tls",
+            Level::Warn,
+            "no [tls] section: plaintext only (fine behind another TLS terminator)",
+        )),
+        Some(tls) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            for paths in &tls.certificates {
+                let name = format!("certificate {}", paths.cert.display());
+                out.push(match crate::tls::load_pair(paths) {
+                    Err(e) => check(name, Level::Fail, e.to_string()),
+                    Ok(cert) => {
+                        let days = (cert.not_after - now) / 86_400;
+                        let names = cert.names.join(", ");
+                        if cert.not_after <= now {
+                            check(name, Level::Fail, format!("{names}: expired"))
+                        } else if days < 14 {
+                            check(
+                                name,
+                                Level::Warn,
+                                format!("{names}: expires in {days} days"),
+                            )
+                        } else {
+                            check(
+                                name,
+                                Level::Ok,
+                                format!("{names}: valid for {days} more days"),
+                            )
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    // The clock: webhook signatures allow only a few minutes of skew.
+    let synced = std::process::Command::new("timedatectl")
+        .args(["show", "-p", "NTPSynchronized", "--value"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let tolerance = config.telnyx.signature_tolerance_secs;
+    out.push(match synced.as_deref() {
+        Some("yes") => check(
+            "clock",
+            Level::Ok,
+            format!("NTP synchronised (webhooks allow ±{tolerance} s)"),
+        ),
+        Some(_) => check(
+            "clock",
+            Level::Warn,
+            format!("not NTP synchronised: webhooks are refused beyond ±{tolerance} s of skew"),
+        ),
+        None => check(
+            "clock",
+            Level::Warn,
+            format!("synchronisation unknown (no timedatectl); webhooks allow ±{tolerance} s"),
+        ),
+    });
+
+    out.push(writable("data directory", &config.data_dir));
+    out.push(writable("recordings", &config.calls.recordings_dir));
+
+    // File descriptors: each call holds two sockets and a file, plus listeners and the store.
+    let need = config.telnyx.max_concurrent_calls * 4 + 256;
+    out.push(match open_files_limit() {
+        Some(have) if have >= need => check(
+            "open files",
+            Level::Ok,
+            format!("limit {have} (need about {need})"),
+        ),
+        Some(have) => check(
+            "open files",
+            Level::Warn,
+            format!(
+                "limit {have}, about {need} needed for {} calls (LimitNOFILE)",
+                config.telnyx.max_concurrent_calls
+            ),
+        ),
+        None => check("open files", Level::Warn, "limit unknown"),
+    });
+
+    for (name, missing) in config.integrations.status() {
+        out.push(if missing.is_empty() {
+            check(name, Level::Ok, "configured")
+        } else {
+            check(
+                name,
+                Level::Warn,
+                format!("not configured (missing {})", missing.join(", ")),
+            )
+        });
+    }
+    if !config.integrations.telnyx_verify_signatures {
+        out.push(check(
+            "webhook signatures",
+            Level::Fail,
+            "telnyx.verify_signatures = false: anyone can post Telnyx events",
+        ));
+    }
+    if config.auth_tokens.is_empty() {
+        out.push(check(
+            "auth",
+            Level::Fail,
+            "no AUTH_TOKEN: the API answers 503",
+        ));
+    }
+    out
+}
+
+/// Prints the table; returns whether nothing failed.
+pub fn print(checks: &[Check]) -> bool {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for c in checks {
+        println!("{:<width$}  {:<4}  {}", c.name, c.level.label(), c.detail);
+    }
+    !checks.iter().any(|c| c.level == Level::Fail)
+}
