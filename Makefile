@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import bench-webhooks bench-calls bench-listen clean
+.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -94,3 +94,23 @@ bench-listen: build
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen16
+
+# Installs the release binary, config, env template, unit and tmpfiles; with
+# DESTDIR=/some/root only files under that root (packagers, tests).
+install: build
+	DESTDIR=$(DESTDIR) systemd/install.sh $(RELEASE_BIN)
+
+# Removes the binary and unit; keeps /etc/agent5 and /var/lib/agent5 unless PURGE=1.
+uninstall:
+	@if [ -z "$(DESTDIR)" ]; then systemctl disable --now agent5 2>/dev/null || true; fi
+	rm -f $(DESTDIR)/usr/local/bin/agent5 $(DESTDIR)/etc/systemd/system/agent5.service $(DESTDIR)/etc/tmpfiles.d/agent5.conf
+	@if [ "$(PURGE)" = "1" ]; then rm -rf $(DESTDIR)/etc/agent5 $(DESTDIR)/var/lib/agent5; echo "purged config and data"; \
+	else echo "kept /etc/agent5 and /var/lib/agent5 (PURGE=1 removes them)"; fi
+
+# A release tarball: binary, conf, systemd files, README.
+dist: build
+	@version=$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1); \
+	name=agent5-$$version-linux-$$(uname -m); out=$(CARGO_TARGET_DIR)/dist/$$name; \
+	rm -rf $$out && mkdir -p $$out/bin && cp $(RELEASE_BIN) $$out/bin/ && cp -r conf systemd README.md $$out/ && \
+	tar -C $(CARGO_TARGET_DIR)/dist -czf $(CARGO_TARGET_DIR)/dist/$$name.tar.gz $$name && \
+	echo "$(CARGO_TARGET_DIR)/dist/$$name.tar.gz"
