@@ -274,10 +274,48 @@ fn spawn_reloader(shared: Arc<Shared>, certs: Option<CertStore>, work: &tokio::r
             tracing::warn!("SIGHUP cannot be watched: reload is unavailable");
             return;
         };
-        while hup.recv().await.is_some() {
-            reload(&shared, certs.as_ref());
+        // Certificate files are also watched (mtime and size), so a renewal by another
+        // tool is picked up without a signal.
+        let watch = shared.config.tls.as_ref().and_then(|t| t.watch_interval);
+        let mut seen = cert_stamps(&shared);
+        let mut tick = tokio::time::interval(watch.unwrap_or(Duration::from_secs(3600)));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                signal = hup.recv() => {
+                    if signal.is_none() {
+                        return;
+                    }
+                    reload(&shared, certs.as_ref());
+                    seen = cert_stamps(&shared);
+                }
+                _ = tick.tick(), if watch.is_some() => {
+                    let now = cert_stamps(&shared);
+                    if now != seen {
+                        tracing::info!("certificate files changed; reloading");
+                        reload(&shared, certs.as_ref());
+                        seen = now;
+                    }
+                }
+            }
         }
     });
+}
+
+/// Modification time and size of every configured certificate and key file.
+fn cert_stamps(shared: &Shared) -> Vec<Option<(std::time::SystemTime, u64)>> {
+    shared
+        .config
+        .tls
+        .iter()
+        .flat_map(|t| t.certificates.iter())
+        .flat_map(|p| [&p.cert, &p.key])
+        .map(|f| {
+            std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())))
+        })
+        .collect()
 }
 
 fn reload(shared: &Shared, certs: Option<&CertStore>) {

@@ -29,6 +29,7 @@ listen = []
 [tls]
 listen = ["127.0.0.1:0"]
 redirect_listen = ["127.0.0.1:0"]
+watch_interval_secs = 1
 [[tls.certificates]]
 cert = "certs/a.crt"
 key = "certs/a.key"
@@ -280,4 +281,32 @@ async fn sighup_swaps_certificates_without_dropping_connections() {
     );
     ws.close(None).await.expect("close");
     drop(first);
+}
+
+#[tokio::test]
+async fn a_renewed_certificate_file_is_picked_up_without_a_signal() {
+    let s = setup();
+    let v13 = &[&rustls::version::TLS13][..];
+    let renewed = s.ca.leaf_pem(&["b.agent5.test", "*.b.agent5.test"]);
+    std::fs::write(s.app.dir().join("certs/b.key"), &renewed.key).expect("write");
+    std::fs::write(s.app.dir().join("certs/b.crt"), &renewed.chain).expect("write");
+    s.app
+        .wait_log(|v| v["message"] == "certificate files changed; reloading");
+    s.app.wait_log(|v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("configuration reloaded"))
+    });
+    let tls = client::tls(
+        s.app.addr("https"),
+        s.ca.client_config(&h1(), v13),
+        "x.b.agent5.test",
+    )
+    .await
+    .expect("handshake");
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().expect("certs")[0],
+        renewed.der
+    );
+    assert_ne!(renewed.der, s.b.der);
 }

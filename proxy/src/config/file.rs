@@ -89,6 +89,8 @@ pub struct TlsSection {
     pub listen: Vec<String>,
     pub redirect_listen: Vec<String>,
     pub certificates: Vec<CertificateEntry>,
+    /// Seconds between checks of the certificate files for changes (0: only SIGHUP).
+    pub watch_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -66,6 +66,8 @@ pub struct TlsConfig {
     pub listen: Vec<ListenAddr>,
     pub redirect_listen: Vec<ListenAddr>,
     pub certificates: Vec<CertPaths>,
+    /// How often the certificate files are checked for changes (`None`: never).
+    pub watch_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -365,10 +367,12 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
                 key: PathBuf::from(&c.key),
             })
             .collect();
+        let watch = file.tls.watch_interval_secs.unwrap_or(60);
         Some(TlsConfig {
             listen: tls_listen,
             redirect_listen,
             certificates,
+            watch_interval: (watch > 0).then(|| Duration::from_secs(watch)),
         })
     };
     let metrics_listen = match non_empty(file.metrics.listen) {
