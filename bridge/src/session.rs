@@ -96,6 +96,9 @@ struct Inner {
     options: BridgeOptions,
     open: AtomicUsize,
     drain: watch::Sender<bool>,
+    /// Set on drain and on an upgrade hand-over: event streams end (their clients
+    /// reconnect to the successor) while calls carry on.
+    streams_end: watch::Sender<bool>,
     metrics: BridgeMetrics,
     media: OnceLock<(Arc<dyn CallHooks>, MediaOptions)>,
     live: crate::live::LiveCalls,
@@ -104,11 +107,13 @@ struct Inner {
 impl Bridge {
     pub fn new(options: BridgeOptions) -> Self {
         let (drain, _) = watch::channel(false);
+        let (streams_end, _) = watch::channel(false);
         Self {
             inner: Arc::new(Inner {
                 options,
                 open: AtomicUsize::new(0),
                 drain,
+                streams_end,
                 metrics: BridgeMetrics::new(),
                 media: OnceLock::new(),
                 live: crate::live::LiveCalls::default(),
@@ -135,9 +140,10 @@ impl Bridge {
         &self.inner.live
     }
 
-    /// Resolves when draining starts (long-lived responses such as event streams end).
+    /// Resolves when long-lived responses such as event streams should end: on drain
+    /// and on an upgrade hand-over.
     pub async fn draining(&self) {
-        let mut rx = self.inner.drain.subscribe();
+        let mut rx = self.inner.streams_end.subscribe();
         let _ = rx.wait_for(|d| *d).await;
     }
 
@@ -148,7 +154,15 @@ impl Bridge {
     /// Asks every session to finish: it closes with 1001 (going away) once it reaches
     /// a point where that loses nothing.
     pub fn drain(&self) {
+        self.inner.streams_end.send_replace(true);
         self.inner.drain.send_replace(true);
+    }
+
+    /// The listeners went to a successor process (zero-downtime upgrade): event
+    /// streams end so their clients reconnect to it, while WebSocket sessions (calls,
+    /// listen-in, takeover) run on here to their natural end.
+    pub fn hand_over(&self) {
+        self.inner.streams_end.send_replace(true);
     }
 
     /// Runs one session to its end.

@@ -32,6 +32,9 @@ enum Command {
     /// Check the box: config, store, certificates, clock, directories, limits,
     /// integrations; prints a table and exits 1 on a failure.
     Doctor(DoctorArgs),
+    /// Zero-downtime upgrade of the running appliance: it starts the (new) binary at
+    /// its own path as its successor, hands over the listening sockets and drains.
+    Upgrade(UpgradeArgs),
     /// Import a CSV file into the configured store (same rules as the HTTP upload).
     Import {
         #[command(subcommand)]
@@ -75,6 +78,18 @@ struct ConfigArgs {
 }
 
 #[derive(Debug, Args, Clone, Default)]
+struct UpgradeArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Data directory of the running appliance (where its pid file is).
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// How long to wait for the new process to be ready, in seconds.
+    #[arg(long, default_value_t = 90)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args, Clone, Default)]
 struct DoctorArgs {
     #[command(flatten)]
     config: ConfigArgs,
@@ -96,6 +111,10 @@ struct ServeArgs {
     /// Prometheus listener, IP:PORT or unix:/path; "" disables it (replaces metrics.listen).
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     metrics_listen: Option<String>,
+    /// Take the listening sockets over from the running process (zero-downtime
+    /// upgrade; it hands them over on SIGQUIT). `agent5 upgrade` does both steps.
+    #[arg(long)]
+    upgrade: bool,
 }
 
 /// Parses the process arguments and runs the chosen command.
@@ -104,6 +123,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::CheckConfig(args)) => check_config(&args),
         Some(Command::Doctor(args)) => doctor(&args),
+        Some(Command::Upgrade(args)) => upgrade(&args),
         Some(Command::Import {
             what: ImportWhat::Prospects(args),
         }) => import(&args, Target::Prospects),
@@ -170,6 +190,31 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
     }
 }
 
+fn upgrade(args: &UpgradeArgs) -> ExitCode {
+    let overrides = Overrides {
+        data_dir: args.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let config = match load(&args.config, &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    match crate::upgrade::request(&config.data_dir, timeout) {
+        Ok((old, new)) => {
+            println!("upgraded: pid {new} serves; pid {old} drains its calls and exits");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("upgrade failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn serve(args: &ServeArgs) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen.clone(),
@@ -180,13 +225,25 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("config error: {e}");
+            if let (true, Some(dir)) = (args.upgrade, &args.data_dir) {
+                crate::upgrade::report_failure(dir, &format!("config error: {e}"));
+            }
             return ExitCode::from(2);
         }
     };
-    match crate::run(config) {
+    let data_dir = config.data_dir.clone();
+    let mode = if args.upgrade {
+        crate::StartMode::Upgrade
+    } else {
+        crate::StartMode::Fresh
+    };
+    match crate::run(config, mode) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("agent5: {e}");
+            if args.upgrade {
+                crate::upgrade::report_failure(&data_dir, &e.to_string());
+            }
             ExitCode::FAILURE
         }
     }

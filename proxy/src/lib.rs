@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod router;
 pub mod systemd;
 pub mod tls;
+pub mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,14 +62,25 @@ pub enum RunError {
     Store(#[from] agent5_api::store::StoreError),
     #[error("telnyx: {0}")]
     Telnyx(String),
+    #[error("upgrade: {0}")]
+    Upgrade(std::io::Error),
 }
 
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How the process gets its listening sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// Bind them.
+    Fresh,
+    /// Take them over from the running process (`--upgrade`); see [`upgrade`].
+    Upgrade,
+}
+
 /// Binds every listener and serves until a shutdown signal has been handled.
-pub fn run(config: Config) -> Result<(), RunError> {
+pub fn run(config: Config, mode: StartMode) -> Result<(), RunError> {
     logging::init(&config.log_level).map_err(RunError::Logging)?;
-    let result = start(config);
+    let result = start(config, mode);
     if let Err(e) = &result {
         tracing::error!(error = %e, "agent5 could not start");
     }
@@ -76,7 +88,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     result
 }
 
-fn start(config: Config) -> Result<(), RunError> {
+fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| RunError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -122,15 +134,28 @@ fn start(config: Config) -> Result<(), RunError> {
         None => None,
     };
 
-    let bind_all = |addrs: &[ListenAddr], role: &'static str| -> Result<Vec<Bound>, RunError> {
+    // Everything that can fail has been checked: only now may a successor ask the
+    // running process for its sockets (which makes that process start draining).
+    let upgrade_sock = upgrade::socket_path(&config.data_dir);
+    let mut inherited = match mode {
+        StartMode::Fresh => std::collections::HashMap::new(),
+        StartMode::Upgrade => {
+            tracing::info!(socket = %upgrade_sock.display(), "waiting for the running process's listeners");
+            let fds = upgrade::receive_listeners(&upgrade_sock).map_err(RunError::Upgrade)?;
+            tracing::info!(sockets = fds.len(), "listeners received");
+            fds
+        }
+    };
+    let mut bind_all = |addrs: &[ListenAddr], role: &'static str| -> Result<Vec<Bound>, RunError> {
         addrs
             .iter()
-            .map(|a| {
-                bind(a).map_err(|source| RunError::Listen {
+            .map(|a| match inherited.remove(&listeners::key(a)) {
+                Some(fd) => Ok(Bound::inherited(a.clone(), fd)),
+                None => bind(a).map_err(|source| RunError::Listen {
                     addr: a.to_string(),
                     role,
                     source,
-                })
+                }),
             })
             .collect()
     };
@@ -143,6 +168,10 @@ fn start(config: Config) -> Result<(), RunError> {
         None => (Vec::new(), Vec::new()),
     };
     let metrics_listener = bind_all(config.metrics_listen.as_slice(), "metrics")?;
+    for key in inherited.keys() {
+        tracing::warn!(addr = %key, "inherited listener no longer configured; closed");
+    }
+    drop(inherited);
 
     let lifecycle = Arc::new(Lifecycle::default());
     let threads = if config.threads == 0 {
@@ -169,16 +198,14 @@ fn start(config: Config) -> Result<(), RunError> {
         // Our drain watcher ends the process; Pingora's timers are only a backstop.
         grace_period_seconds: Some(cfg.grace_period.as_secs() + 2),
         graceful_shutdown_timeout_seconds: Some(1),
-        upgrade_sock: cfg
-            .data_dir
-            .join("agent5-upgrade.sock")
-            .display()
-            .to_string(),
-        pid_file: cfg.data_dir.join("agent5.pid").display().to_string(),
+        upgrade_sock: upgrade_sock.display().to_string(),
+        pid_file: upgrade::pid_file(&cfg.data_dir).display().to_string(),
         ..ServerConf::default()
     };
+    // Pingora's own `--upgrade` receiving stays off: the sockets were taken above.
     let mut server = Server::new_with_opt_and_conf(Some(Opt::default()), server_conf);
     server.bootstrap();
+    let phases = server.watch_execution_phase();
 
     let mut announced: Vec<(String, &'static str)> = Vec::new();
     let mut main = ListeningService::new(
@@ -247,9 +274,15 @@ fn start(config: Config) -> Result<(), RunError> {
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         listeners = announced.len(),
+        pid = std::process::id(),
+        upgrade = mode == StartMode::Upgrade,
         "agent5 ready"
     );
-    notify_systemd(&shared, &work);
+    notify_systemd(&shared, &work, mode);
+    let pid_file = upgrade::pid_file(&shared.config.data_dir);
+    if let Err(e) = upgrade::write_pid_file(&pid_file) {
+        tracing::warn!(path = %pid_file.display(), error = %e, "cannot write the pid file");
+    }
     spawn_reloader(Arc::clone(&shared), certs.clone(), &work);
 
     server.run(RunArgs {
@@ -257,6 +290,9 @@ fn start(config: Config) -> Result<(), RunError> {
             lifecycle,
             bridge,
             grace: shared.config.grace_period,
+            upgrade_sock,
+            pid_file,
+            phases,
         }),
     });
     tracing::info!("agent5 stopped");
@@ -386,7 +422,7 @@ fn reload(shared: &Shared, certs: Option<&CertStore>) {
 
 /// `Type=notify`: READY=1 once the listeners are bound and the store answers (or after
 /// 30 s of trying, with a status saying so), then watchdog pings from the work runtime.
-fn notify_systemd(shared: &Arc<Shared>, work: &tokio::runtime::Handle) {
+fn notify_systemd(shared: &Arc<Shared>, work: &tokio::runtime::Handle, mode: StartMode) {
     if std::env::var_os("NOTIFY_SOCKET").is_none() {
         return;
     }
@@ -411,7 +447,12 @@ fn notify_systemd(shared: &Arc<Shared>, work: &tokio::runtime::Handle) {
     } else {
         "STATUS=serving; the store does not answer"
     };
-    systemd::notify(&format!("READY=1\n{status}"));
+    // A successor becomes the unit's main process (the unit says NotifyAccess=all).
+    let main_pid = match mode {
+        StartMode::Upgrade => format!("MAINPID={}\n", std::process::id()),
+        StartMode::Fresh => String::new(),
+    };
+    systemd::notify(&format!("{main_pid}READY=1\n{status}"));
     if let Some(every) = systemd::watchdog_interval() {
         work.spawn(async move {
             let mut tick = tokio::time::interval(every);

@@ -4,16 +4,18 @@
 //! flight. Ours: on SIGTERM/SIGINT the edge stops accepting (Pingora's shutdown
 //! broadcast), WebSocket sessions are told to drain, and the process exits as soon as
 //! every request and session has finished, or when the grace period runs out, or at
-//! once on a second signal.
+//! once on a second signal. SIGQUIT and SIGUSR2 hand the listeners to a successor
+//! first (see [`crate::upgrade`]); WebSocket sessions then run on to their end.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::server::{ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{ExecutionPhase, ShutdownSignal, ShutdownSignalWatch};
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::Notify;
+use tokio::sync::{broadcast, Notify};
 
 #[derive(Debug, Default)]
 pub struct Lifecycle {
@@ -79,6 +81,12 @@ pub struct SignalWatch {
     pub lifecycle: Arc<Lifecycle>,
     pub bridge: agent5_bridge::Bridge,
     pub grace: Duration,
+    /// Where a successor waits for the listening sockets.
+    pub upgrade_sock: PathBuf,
+    /// Removed at exit if it still names this process.
+    pub pid_file: PathBuf,
+    /// Pingora's execution phases: the upgrade path exits only after the hand-over.
+    pub phases: broadcast::Receiver<ExecutionPhase>,
 }
 
 fn listen(kind: SignalKind) -> Option<Signal> {
@@ -100,43 +108,122 @@ async fn next(sig: &mut Option<Signal>) {
     }
 }
 
+/// What a signal asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM/SIGINT: stop accepting, finish the work, exit.
+    Terminate,
+    /// SIGQUIT (a successor is waiting) or SIGUSR2 (one was started and is waiting):
+    /// hand the listeners over, then finish the work and exit.
+    HandOver,
+}
+
 #[async_trait]
 impl ShutdownSignalWatch for SignalWatch {
     async fn recv(&self) -> ShutdownSignal {
         let mut term = listen(SignalKind::terminate());
         let mut int = listen(SignalKind::interrupt());
         let mut quit = listen(SignalKind::quit());
-        let (name, upgrade) = tokio::select! {
-            () = next(&mut term) => ("SIGTERM", false),
-            () = next(&mut int) => ("SIGINT", false),
-            () = next(&mut quit) => ("SIGQUIT", true),
+        let mut usr2 = listen(SignalKind::user_defined2());
+        let (name, stop) = loop {
+            tokio::select! {
+                () = next(&mut term) => break ("SIGTERM", Stop::Terminate),
+                () = next(&mut int) => break ("SIGINT", Stop::Terminate),
+                () = next(&mut quit) => break ("SIGQUIT", Stop::HandOver),
+                () = next(&mut usr2) => {
+                    if self.start_successor().await {
+                        break ("SIGUSR2", Stop::HandOver);
+                    }
+                }
+            }
         };
         tracing::info!(
             signal = name,
             active = self.lifecycle.active(),
             grace_secs = self.grace.as_secs(),
+            hand_over = stop == Stop::HandOver,
             "draining: no new connections, finishing requests and sessions"
         );
-        crate::systemd::notify("STOPPING=1");
         self.lifecycle.begin_drain();
-        self.bridge.drain();
+        let mut phases = self.phases.resubscribe();
+        match stop {
+            Stop::Terminate => {
+                crate::systemd::notify("STOPPING=1");
+                self.bridge.drain();
+            }
+            // The unit goes on (the successor is its main process now): no STOPPING,
+            // and calls, listen-in and takeovers run on here to their end.
+            Stop::HandOver => self.bridge.hand_over(),
+        }
         let lifecycle = Arc::clone(&self.lifecycle);
         let grace = self.grace;
+        let pid_file = self.pid_file.clone();
         tokio::spawn(async move {
+            if stop == Stop::HandOver {
+                // Pingora sends the sockets, keeps accepting for a few seconds, then
+                // stops; a connection accepted just before has yet to be counted.
+                handed_over(&mut phases).await;
+                tokio::time::sleep(SETTLE).await;
+            }
             let outcome = tokio::select! {
                 () = lifecycle.idle() => "drained",
                 () = tokio::time::sleep(grace) => "grace period over",
                 () = next(&mut term) => "second signal",
                 () = next(&mut int) => "second signal",
             };
+            crate::upgrade::remove_pid_file(&pid_file);
             tracing::info!(outcome, active = lifecycle.active(), "agent5 stopped");
             crate::logging::flush();
             std::process::exit(0);
         });
-        if upgrade {
-            ShutdownSignal::GracefulUpgrade
-        } else {
-            ShutdownSignal::GracefulTerminate
+        match stop {
+            Stop::HandOver => ShutdownSignal::GracefulUpgrade,
+            Stop::Terminate => ShutdownSignal::GracefulTerminate,
+        }
+    }
+}
+
+/// After the hand-over, how long accepted connections get to send their request.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Resolves once Pingora has stopped accepting (after sending the sockets).
+async fn handed_over(phases: &mut broadcast::Receiver<ExecutionPhase>) {
+    loop {
+        match phases.recv().await {
+            Ok(ExecutionPhase::ShutdownStarted | ExecutionPhase::ShutdownGracePeriod)
+            | Err(broadcast::error::RecvError::Closed) => return,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+        }
+    }
+}
+
+impl SignalWatch {
+    /// SIGUSR2: starts the successor and waits until it waits for the sockets; `false`
+    /// (keep serving) when it cannot start.
+    async fn start_successor(&self) -> bool {
+        if self.lifecycle.is_draining() {
+            return false;
+        }
+        tracing::info!("upgrade requested: starting the new process");
+        let sock = self.upgrade_sock.clone();
+        match tokio::task::spawn_blocking(move || crate::upgrade::spawn_successor(&sock)).await {
+            Ok(Ok(child)) => {
+                tracing::info!(
+                    successor = child.id(),
+                    "new process ready for the hand-over"
+                );
+                // Reaped by whoever outlives whom; nothing to wait for here.
+                drop(child);
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "upgrade aborted; this process keeps serving");
+                false
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "upgrade aborted; this process keeps serving");
+                false
+            }
         }
     }
 }

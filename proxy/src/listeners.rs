@@ -9,7 +9,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{IntoRawFd, RawFd};
+use std::os::fd::{IntoRawFd, OwnedFd, RawFd};
 
 use async_trait::async_trait;
 use pingora::server::{ListenFds, ShutdownWatch};
@@ -31,10 +31,23 @@ pub struct Bound {
 impl Bound {
     /// Pingora's key for this listener (and the address string given to it).
     pub fn key(&self) -> String {
-        match &self.addr {
-            ListenAddr::Tcp(a) => a.to_string(),
-            ListenAddr::Unix(p) => p.display().to_string(),
+        key(&self.addr)
+    }
+
+    /// A socket taken over from the process being upgraded.
+    pub fn inherited(addr: ListenAddr, fd: OwnedFd) -> Self {
+        Self {
+            addr,
+            fd: Some(Socket::from(fd)),
         }
+    }
+}
+
+/// The listen-fd table key for an address (what the upgrade hand-over matches on).
+pub fn key(addr: &ListenAddr) -> String {
+    match addr {
+        ListenAddr::Tcp(a) => a.to_string(),
+        ListenAddr::Unix(p) => p.display().to_string(),
     }
 }
 
