@@ -10,7 +10,7 @@ group=${1:-build}
 pkgs=(build-essential cmake pkg-config)
 case "$group" in
   build) ;;
-  test) pkgs+=(prometheus python3-venv sox systemd) ;;
+  test) pkgs+=(pebble prometheus python3-venv sox systemd) ;;
   bench) pkgs+=(nginx-light wrk) ;;
   *) echo "install-deps: unknown group '$group' (build, test, bench)" >&2; exit 2 ;;
 esac

@@ -3,6 +3,7 @@
 //! services behind it. [`run`] is the builder both `main` and the end-to-end tests call.
 
 pub mod access_log;
+pub mod acme;
 pub mod cli;
 pub mod config;
 pub mod doctor;
@@ -62,6 +63,8 @@ pub enum RunError {
     Store(#[from] agent5_api::store::StoreError),
     #[error("telnyx: {0}")]
     Telnyx(String),
+    #[error("ACME: {0}")]
+    Acme(acme::AcmeError),
     #[error("upgrade: {0}")]
     Upgrade(std::io::Error),
 }
@@ -126,6 +129,9 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     let api = agent5_api::router(state);
     let certs = match &config.tls {
         Some(tls) => {
+            if let Some(acme) = &tls.acme {
+                acme::prepare(acme).map_err(RunError::Acme)?;
+            }
             let table = CertTable::load(&tls.certificates)?;
             metrics.tls_cert_reloads.with_label_values(&["ok"]).inc();
             metrics.record_certs(&table);
@@ -284,6 +290,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         tracing::warn!(path = %pid_file.display(), error = %e, "cannot write the pid file");
     }
     spawn_reloader(Arc::clone(&shared), certs.clone(), &work);
+    spawn_acme(&shared, certs.as_ref(), &work);
 
     server.run(RunArgs {
         shutdown_signal: Box::new(SignalWatch {
@@ -418,6 +425,35 @@ fn reload(shared: &Shared, certs: Option<&CertStore>) {
         certificates = running.tls.as_ref().map_or(0, |t| t.certificates.len()),
         "configuration reloaded (listeners and storage change only on restart)"
     );
+}
+
+/// Starts the ACME renewal loop when `[tls.acme]` is configured.
+fn spawn_acme(shared: &Arc<Shared>, certs: Option<&CertStore>, work: &tokio::runtime::Handle) {
+    let (Some(acme), Some(store)) = (
+        shared.config.tls.as_ref().and_then(|t| t.acme.clone()),
+        certs.cloned(),
+    ) else {
+        return;
+    };
+    let installer = Arc::clone(shared);
+    let install = Box::new(move || reload_certs(&installer, &store));
+    work.spawn(acme::run(acme, shared.metrics.acme_orders.clone(), install));
+}
+
+/// Reloads the certificate table from the configured files (ACME installs this way).
+fn reload_certs(shared: &Shared, store: &CertStore) -> Result<(), String> {
+    let Some(tls) = &shared.config.tls else {
+        return Ok(());
+    };
+    let result = store.reload(&tls.certificates);
+    let label = if result.is_ok() { "ok" } else { "error" };
+    shared
+        .metrics
+        .tls_cert_reloads
+        .with_label_values(&[label])
+        .inc();
+    shared.metrics.record_certs(&store.current());
+    result.map_err(|e| e.to_string())
 }
 
 /// `Type=notify`: READY=1 once the listeners are bound and the store answers (or after

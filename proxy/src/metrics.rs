@@ -56,6 +56,8 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     pub rate_limited: IntCounterVec,
     pub tls_cert_reloads: IntCounterVec,
+    /// ACME orders by result (`issued`, `error`).
+    pub acme_orders: IntCounterVec,
     /// `notAfter` of each loaded certificate, by its first name (for expiry alerts).
     pub tls_cert_expiry: IntGaugeVec,
     /// 1 when the last store check (each minute, and every /readyz) succeeded.
@@ -130,6 +132,13 @@ impl Metrics {
             ),
             &["budget"],
         )?;
+        let acme_orders = IntCounterVec::new(
+            Opts::new(
+                "agent5_acme_orders_total",
+                "ACME certificate orders by result (issued, error)",
+            ),
+            &["result"],
+        )?;
         let tls_cert_reloads = IntCounterVec::new(
             Opts::new(
                 "agent5_tls_cert_loads_total",
@@ -168,6 +177,7 @@ impl Metrics {
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(tls_cert_reloads.clone()))?;
+        registry.register(Box::new(acme_orders.clone()))?;
         registry.register(Box::new(tls_cert_expiry.clone()))?;
         registry.register(Box::new(store_up.clone()))?;
         registry.register(Box::new(build_info))?;
@@ -198,6 +208,7 @@ impl Metrics {
             auth_failures,
             rate_limited,
             tls_cert_reloads,
+            acme_orders,
             tls_cert_expiry,
             store_up,
         })

@@ -91,6 +91,44 @@ pub struct TlsSection {
     pub certificates: Vec<CertificateEntry>,
     /// Seconds between checks of the certificate files for changes (0: only SIGHUP).
     pub watch_interval_secs: Option<u64>,
+    pub acme: AcmeSection,
+}
+
+pub const DEFAULT_ACME_DIRECTORY: &str = "https://acme-v02.api.letsencrypt.org/directory";
+pub const DEFAULT_ACME_RENEW_BEFORE_DAYS: u64 = 30;
+pub const DEFAULT_ACME_CHECK_INTERVAL_SECS: u64 = 12 * 3600;
+pub const DEFAULT_ACME_RETRY_SECS: u64 = 15 * 60;
+
+/// Built-in ACME (HTTP-01): certificates for `domains` with no certbot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AcmeSection {
+    /// DNS names for one certificate; empty turns ACME off.
+    pub domains: Vec<String>,
+    /// Account contacts, e.g. `mailto:ops@example.com`.
+    pub contact: Vec<String>,
+    pub directory_url: String,
+    /// PEM file of the CA that signs the ACME server's own TLS certificate (a private
+    /// or test ACME server); empty: the system's trust store.
+    pub ca_bundle: String,
+    pub renew_before_days: u64,
+    pub check_interval_secs: u64,
+    /// Wait after a failed attempt before the next.
+    pub retry_secs: u64,
+}
+
+impl Default for AcmeSection {
+    fn default() -> Self {
+        Self {
+            domains: Vec::new(),
+            contact: Vec::new(),
+            directory_url: DEFAULT_ACME_DIRECTORY.to_owned(),
+            ca_bundle: String::new(),
+            renew_before_days: DEFAULT_ACME_RENEW_BEFORE_DAYS,
+            check_interval_secs: DEFAULT_ACME_CHECK_INTERVAL_SECS,
+            retry_secs: DEFAULT_ACME_RETRY_SECS,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

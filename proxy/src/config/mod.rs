@@ -68,6 +68,32 @@ pub struct TlsConfig {
     pub certificates: Vec<CertPaths>,
     /// How often the certificate files are checked for changes (`None`: never).
     pub watch_interval: Option<Duration>,
+    /// Built-in ACME; its certificate pair is the last entry of `certificates`.
+    pub acme: Option<AcmeConfig>,
+}
+
+/// The validated `[tls.acme]` section.
+#[derive(Debug, Clone)]
+pub struct AcmeConfig {
+    pub domains: Vec<String>,
+    pub contact: Vec<String>,
+    pub directory_url: String,
+    pub ca_bundle: Option<PathBuf>,
+    pub renew_before: Duration,
+    pub check_interval: Duration,
+    pub retry: Duration,
+    /// `<data_dir>/acme`: account, certificate, key, HTTP-01 tokens (0700).
+    pub dir: PathBuf,
+}
+
+impl AcmeConfig {
+    /// Where the issued certificate and its key live.
+    pub fn cert_paths(&self) -> CertPaths {
+        CertPaths {
+            cert: self.dir.join("cert.pem"),
+            key: self.dir.join("key.pem"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -352,13 +378,21 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         }
         None
     } else {
-        if file.tls.certificates.is_empty() {
+        let acme = parse::acme(
+            &file.tls.acme,
+            &PathBuf::from(
+                non_empty(file.server.data_dir.clone())
+                    .unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
+            ),
+            !listen.is_empty() || !redirect_listen.is_empty(),
+        )?;
+        if file.tls.certificates.is_empty() && acme.is_none() {
             return Err(ConfigError::new(
                 "tls.certificates",
-                "tls.listen is set but no certificate is configured",
+                "tls.listen is set but no certificate is configured (add one, or set tls.acme.domains)",
             ));
         }
-        let certificates = file
+        let mut certificates: Vec<CertPaths> = file
             .tls
             .certificates
             .iter()
@@ -367,14 +401,22 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
                 key: PathBuf::from(&c.key),
             })
             .collect();
+        certificates.extend(acme.as_ref().map(AcmeConfig::cert_paths));
         let watch = file.tls.watch_interval_secs.unwrap_or(60);
         Some(TlsConfig {
             listen: tls_listen,
             redirect_listen,
             certificates,
             watch_interval: (watch > 0).then(|| Duration::from_secs(watch)),
+            acme,
         })
     };
+    if tls.is_none() && !file.tls.acme.domains.is_empty() {
+        return Err(ConfigError::new(
+            "tls.acme.domains",
+            "ACME certificates need a tls.listen address to serve them",
+        ));
+    }
     let metrics_listen = match non_empty(file.metrics.listen) {
         Some(addr) => Some(parse::listen_addr("metrics.listen", &addr)?),
         None => None,

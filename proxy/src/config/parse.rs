@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::ConfigError;
+use super::file::AcmeSection;
+use super::{AcmeConfig, ConfigError};
 
 /// Where a listener binds: a TCP address or a Unix socket path (`unix:/path`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -209,4 +211,86 @@ impl CorsOrigins {
 pub enum AllowedOrigin {
     Any,
     Exact(String),
+}
+
+/// `[tls.acme]`: `None` when no domain is set.
+pub fn acme(
+    section: &AcmeSection,
+    data_dir: &Path,
+    has_plaintext_listener: bool,
+) -> Result<Option<AcmeConfig>, ConfigError> {
+    if section.domains.is_empty() {
+        return Ok(None);
+    }
+    let mut domains = Vec::with_capacity(section.domains.len());
+    for (i, raw) in section.domains.iter().enumerate() {
+        let d = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+        let key = format!("tls.acme.domains[{i}]");
+        if d.starts_with("*.") {
+            return Err(ConfigError::new(
+                key,
+                "wildcard names need DNS-01; HTTP-01 can only prove single names",
+            ));
+        }
+        if !dns_name(&d) {
+            return Err(ConfigError::new(key, format!("{raw:?} is not a DNS name")));
+        }
+        if !domains.contains(&d) {
+            domains.push(d);
+        }
+    }
+    if !has_plaintext_listener {
+        return Err(ConfigError::new(
+            "tls.acme.domains",
+            "HTTP-01 challenges are answered on port 80: set tls.redirect_listen (or server.listen)",
+        ));
+    }
+    for (i, c) in section.contact.iter().enumerate() {
+        if !c.starts_with("mailto:") || c.len() < 10 {
+            return Err(ConfigError::new(
+                format!("tls.acme.contact[{i}]"),
+                "a contact is a mailto: URI, e.g. mailto:ops@example.com",
+            ));
+        }
+    }
+    if !section.directory_url.starts_with("https://") {
+        return Err(ConfigError::new(
+            "tls.acme.directory_url",
+            "the ACME directory must be an https:// URL",
+        ));
+    }
+    let positive = |key: &str, v: u64| {
+        if v == 0 {
+            Err(ConfigError::new(key, "must be greater than 0"))
+        } else {
+            Ok(v)
+        }
+    };
+    let renew_days = positive("tls.acme.renew_before_days", section.renew_before_days)?;
+    let check = positive("tls.acme.check_interval_secs", section.check_interval_secs)?;
+    let retry = positive("tls.acme.retry_secs", section.retry_secs)?;
+    let ca_bundle = (!section.ca_bundle.trim().is_empty()).then(|| PathBuf::from(&section.ca_bundle));
+    Ok(Some(AcmeConfig {
+        domains,
+        contact: section.contact.clone(),
+        directory_url: section.directory_url.clone(),
+        ca_bundle,
+        renew_before: Duration::from_secs(renew_days * 86_400),
+        check_interval: Duration::from_secs(check),
+        retry: Duration::from_secs(retry),
+        dir: data_dir.join("acme"),
+    }))
+}
+
+/// A host name of letters, digits and hyphens in dot-separated labels.
+fn dns_name(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }

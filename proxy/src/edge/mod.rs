@@ -225,6 +225,13 @@ impl Edge {
             return self.finish(session, ctx, res).await;
         }
 
+        if !ctx.tls {
+            if let Some(token) = path.strip_prefix(redirect::ACME_PREFIX) {
+                let res = redirect::acme_challenge(&shared.config.data_dir, token).await;
+                return self.finish(session, ctx, res).await;
+            }
+        }
+
         match ctx.route {
             Route::Health => return self.finish(session, ctx, probes::healthz()).await,
             Route::Ready => {

@@ -74,7 +74,7 @@ fn request_host(head: &http::request::Parts) -> Option<String> {
     plausible.then(|| host.to_ascii_lowercase())
 }
 
-async fn acme_challenge(data_dir: &Path, token: &str) -> http::Response<Body> {
+pub(super) async fn acme_challenge(data_dir: &Path, token: &str) -> http::Response<Body> {
     let valid = !token.is_empty()
         && token.len() <= 256
         && token
