@@ -173,7 +173,9 @@ impl Acme {
                     return Ok(builder()?.from_credentials(stored.credentials).await?);
                 }
                 Ok(_) => tracing::info!("ACME: directory changed; registering a new account"),
-                Err(e) => tracing::warn!(error = %e, "ACME: account.json unreadable; registering a new account"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ACME: account.json unreadable; registering a new account")
+                }
             }
         }
         let contact: Vec<&str> = self.cfg.contact.iter().map(String::as_str).collect();
@@ -192,7 +194,8 @@ impl Acme {
             directory_url: self.cfg.directory_url.clone(),
             credentials,
         };
-        let json = serde_json::to_vec_pretty(&stored).map_err(|e| AcmeError::Order(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&stored).map_err(|e| AcmeError::Order(e.to_string()))?;
         write_private(&path, &json)?;
         tracing::info!(account = account.id(), "ACME: account registered");
         Ok(account)
@@ -224,9 +227,9 @@ impl Acme {
                 }
             }
             let name = authz.identifier().to_string();
-            let mut challenge = authz
-                .challenge(ChallengeType::Http01)
-                .ok_or_else(|| AcmeError::Order(format!("no http-01 challenge offered for {name}")))?;
+            let mut challenge = authz.challenge(ChallengeType::Http01).ok_or_else(|| {
+                AcmeError::Order(format!("no http-01 challenge offered for {name}"))
+            })?;
             let file = tokens_dir.join(&challenge.token);
             write_private(&file, challenge.key_authorization().as_str().as_bytes())?;
             tokens.0.push(file);
@@ -243,7 +246,9 @@ impl Acme {
                 .error
                 .as_ref()
                 .map_or_else(|| format!("{status:?}"), |p| p.to_string());
-            return Err(AcmeError::Order(format!("the order did not become ready: {why}")));
+            return Err(AcmeError::Order(format!(
+                "the order did not become ready: {why}"
+            )));
         }
         let key_pem = order.finalize().await?;
         let cert_pem = order.poll_certificate(&patience).await?;
@@ -353,7 +358,10 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let mode = std::fs::metadata(&cfg.dir).expect("dir").permissions().mode();
+        let mode = std::fs::metadata(&cfg.dir)
+            .expect("dir")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o700);
         // A second start keeps the pair it has.
         let before = std::fs::read(&cfg.cert_paths().cert).expect("cert");
@@ -370,7 +378,7 @@ mod tests {
         // The placeholder lives 7 days: inside a 30-day window, outside a 1-day one.
         let now = unix_now();
         assert!(renewal_reason(&cfg, now)
-            .is_some_and(|r| r.contains("expires in 6 days") || r.contains("expires in 7 days"))));
+            .is_some_and(|r| r.contains("expires in 6 days") || r.contains("expires in 7 days")));
         cfg.renew_before = Duration::from_secs(86_400);
         assert_eq!(renewal_reason(&cfg, now), None);
         cfg.domains.push("other.example.com".to_owned());

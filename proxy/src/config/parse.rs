@@ -269,7 +269,8 @@ pub fn acme(
     let renew_days = positive("tls.acme.renew_before_days", section.renew_before_days)?;
     let check = positive("tls.acme.check_interval_secs", section.check_interval_secs)?;
     let retry = positive("tls.acme.retry_secs", section.retry_secs)?;
-    let ca_bundle = (!section.ca_bundle.trim().is_empty()).then(|| PathBuf::from(&section.ca_bundle));
+    let ca_bundle =
+        (!section.ca_bundle.trim().is_empty()).then(|| PathBuf::from(&section.ca_bundle));
     Ok(Some(AcmeConfig {
         domains,
         contact: section.contact.clone(),
@@ -291,6 +292,8 @@ fn dns_name(d: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
