@@ -215,6 +215,21 @@ impl Appliance {
         }
     }
 
+    /// Waits until `n` JSON log lines match `pred`; returns them.
+    pub fn wait_count(&self, n: usize, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let seen: Vec<Value> = self.log_json().into_iter().filter(|v| pred(v)).collect();
+            if seen.len() >= n {
+                return seen;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.lines.recv_timeout(left).is_err() {
+                panic!("{n} matching log lines not seen; log:\n{}", self.log_text());
+            }
+        }
+    }
+
     pub fn log_json(&self) -> Vec<Value> {
         self.log
             .lock()

@@ -41,6 +41,11 @@ impl TestCa {
         }
     }
 
+    /// The CA certificate as PEM (for clients given a CA file).
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     pub fn der(&self) -> CertificateDer<'static> {
         self.issuer.der().clone()
     }
