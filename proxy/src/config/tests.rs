@@ -212,3 +212,49 @@ fn telnyx_keys_from_env() {
     assert_eq!(cfg.telnyx.codec, "PCMU");
     assert_eq!(cfg.telnyx.max_concurrent_calls, 20);
 }
+
+#[test]
+fn acme_needs_names_listeners_and_https() {
+    let base = "[server]\nlisten = []\ndata_dir = \"/srv/a5\"\n[tls]\nlisten = [\"0.0.0.0:443\"]\n";
+    let cases: &[(&str, &str)] = &[
+        (
+            "redirect_listen = [\"0.0.0.0:80\"]\n[tls.acme]\ndomains = [\"*.example.com\"]",
+            "tls.acme.domains[0]",
+        ),
+        (
+            "redirect_listen = [\"0.0.0.0:80\"]\n[tls.acme]\ndomains = [\"bad name\"]",
+            "tls.acme.domains[0]",
+        ),
+        ("[tls.acme]\ndomains = [\"a.example.com\"]", "tls.acme.domains"),
+        (
+            "redirect_listen = [\"0.0.0.0:80\"]\n[tls.acme]\ndomains = [\"a.example.com\"]\ncontact = [\"ops@example.com\"]",
+            "tls.acme.contact[0]",
+        ),
+        (
+            "redirect_listen = [\"0.0.0.0:80\"]\n[tls.acme]\ndomains = [\"a.example.com\"]\ndirectory_url = \"http://acme.example.com/dir\"",
+            "tls.acme.directory_url",
+        ),
+    ];
+    for (extra, key) in cases {
+        let err = from_toml(&format!("{base}{extra}\n"), &[]).expect_err(extra);
+        assert_eq!(err.key, *key, "{extra}: {err}");
+    }
+    let err = from_toml("[tls.acme]\ndomains = [\"a.example.com\"]\n", &[]).expect_err("no tls");
+    assert_eq!(err.key, "tls.acme.domains");
+
+    let ok = from_toml(
+        &format!("{base}redirect_listen = [\"0.0.0.0:80\"]\n[tls.acme]\ndomains = [\"A.Example.com.\", \"a.example.com\"]\n"),
+        &[],
+    )
+    .expect("valid");
+    let tls = ok.tls.expect("tls");
+    let acme = tls.acme.expect("acme");
+    assert_eq!(acme.domains, vec!["a.example.com".to_owned()]);
+    assert_eq!(acme.dir, PathBuf::from("/srv/a5/acme"));
+    assert_eq!(acme.renew_before, Duration::from_secs(30 * 86_400));
+    assert_eq!(
+        tls.certificates.last().map(|c| c.cert.clone()),
+        Some(PathBuf::from("/srv/a5/acme/cert.pem")),
+        "the ACME pair joins the certificate table"
+    );
+}
