@@ -106,7 +106,48 @@ pub fn run(config: &Config) -> Vec<Check> {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+            if let Some(acme) = &tls.acme {
+                let paths = acme.cert_paths();
+                out.push(if !paths.cert.exists() {
+                    check(
+                        "acme",
+                        Level::Warn,
+                        format!(
+                            "{}: nothing issued yet (the first start asks {})",
+                            acme.domains.join(", "),
+                            acme.directory_url
+                        ),
+                    )
+                } else if let Some(why) = crate::acme::renewal_reason(acme, now) {
+                    check(
+                        "acme",
+                        Level::Warn,
+                        format!(
+                            "{}: due for issuance ({why}); see the log for ACME attempts",
+                            acme.domains.join(", ")
+                        ),
+                    )
+                } else {
+                    check(
+                        "acme",
+                        Level::Ok,
+                        format!(
+                            "{}: issued by {}, renewed automatically",
+                            acme.domains.join(", "),
+                            acme.directory_url
+                        ),
+                    )
+                });
+            }
             for paths in &tls.certificates {
+                if tls
+                    .acme
+                    .as_ref()
+                    .is_some_and(|a| a.cert_paths().cert == paths.cert)
+                    && !paths.cert.exists()
+                {
+                    continue;
+                }
                 let name = format!("certificate {}", paths.cert.display());
                 out.push(match crate::tls::load_pair(paths) {
                     Err(e) => check(name, Level::Fail, e.to_string()),
