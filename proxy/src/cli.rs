@@ -146,6 +146,18 @@ fn load(args: &ConfigArgs, overrides: &Overrides) -> Result<Config, String> {
     Config::load(args.config.as_deref(), overrides, &env).map_err(|e| e.to_string())
 }
 
+/// The configuration with `--data-dir` applied, or the exit code after saying why not.
+fn config_or_exit(args: &ConfigArgs, data_dir: Option<&PathBuf>) -> Result<Config, ExitCode> {
+    let overrides = Overrides {
+        data_dir: data_dir.cloned(),
+        ..Overrides::default()
+    };
+    load(args, &overrides).map_err(|e| {
+        eprintln!("config error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn check_config(args: &ConfigArgs) -> ExitCode {
     match load(args, &Overrides::default()) {
         Ok(cfg) => {
@@ -191,16 +203,9 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
 }
 
 fn upgrade(args: &UpgradeArgs) -> ExitCode {
-    let overrides = Overrides {
-        data_dir: args.data_dir.clone(),
-        ..Overrides::default()
-    };
-    let config = match load(&args.config, &overrides) {
+    let config = match config_or_exit(&args.config, args.data_dir.as_ref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("config error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let timeout = std::time::Duration::from_secs(args.timeout);
     match crate::upgrade::request(&config.data_dir, timeout) {
@@ -250,16 +255,9 @@ fn serve(args: &ServeArgs) -> ExitCode {
 }
 
 fn import(args: &ImportFileArgs, target: Target) -> ExitCode {
-    let overrides = Overrides {
-        data_dir: args.data_dir.clone(),
-        ..Overrides::default()
-    };
-    let config = match load(&args.config, &overrides) {
+    let config = match config_or_exit(&args.config, args.data_dir.as_ref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("config error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let started = std::time::Instant::now();
     let run = crate::import_cmd::ImportArgs {
