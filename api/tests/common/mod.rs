@@ -2,6 +2,8 @@
 //! in a fresh database when `AGENT5_TEST_MONGO_URI` is set (`AGENT5_REQUIRE_MONGO=1`
 //! turns a missing URI into a failure, as `make test` does).
 
+pub mod router;
+
 use std::sync::Arc;
 
 use agent5_api::store::mongo::MongoStore;
@@ -36,3 +38,25 @@ pub async fn mongo(test: &str) -> Option<SharedStore> {
             .expect("connect mongo"),
     ))
 }
+
+/// Runs each `async fn(SharedStore)` scenario as two tests: on SQLite, and on MongoDB
+/// in a fresh database named after the test (skipped without a MongoDB URI).
+#[allow(unused_macros)] // not every test file runs scenarios on both stores
+macro_rules! on_both_stores {
+    ($($on_sqlite:ident, $on_mongo:ident => $scenario:ident;)*) => {$(
+        #[tokio::test]
+        async fn $on_sqlite() {
+            let (store, _dir) = common::sqlite().await;
+            $scenario(store).await;
+        }
+
+        #[tokio::test]
+        async fn $on_mongo() {
+            if let Some(store) = common::mongo(stringify!($scenario)).await {
+                $scenario(store).await;
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_stores;
