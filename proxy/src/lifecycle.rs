@@ -129,7 +129,11 @@ impl ShutdownSignalWatch for SignalWatch {
             tokio::select! {
                 () = next(&mut term) => break ("SIGTERM", Stop::Terminate),
                 () = next(&mut int) => break ("SIGINT", Stop::Terminate),
-                () = next(&mut quit) => break ("SIGQUIT", Stop::HandOver),
+                () = next(&mut quit) => {
+                    if self.successor_waiting() {
+                        break ("SIGQUIT", Stop::HandOver);
+                    }
+                }
                 () = next(&mut usr2) => {
                     if self.start_successor().await {
                         break ("SIGUSR2", Stop::HandOver);
@@ -198,6 +202,21 @@ async fn handed_over(phases: &mut broadcast::Receiver<ExecutionPhase>) {
 }
 
 impl SignalWatch {
+    /// SIGQUIT hands over only to a process already waiting on the upgrade socket:
+    /// without one, Pingora would give up after a few seconds and stop serving.
+    fn successor_waiting(&self) -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        let waiting =
+            std::fs::metadata(&self.upgrade_sock).is_ok_and(|m| m.file_type().is_socket());
+        if !waiting {
+            tracing::warn!(
+                socket = %self.upgrade_sock.display(),
+                "SIGQUIT ignored: no new process waits for the listeners (start `agent5 serve --upgrade` first, or use `agent5 upgrade`)"
+            );
+        }
+        waiting
+    }
+
     /// SIGUSR2: starts the successor and waits until it waits for the sockets; `false`
     /// (keep serving) when it cannot start.
     async fn start_successor(&self) -> bool {

@@ -48,6 +48,8 @@ pub fn receive_listeners(sock: &Path) -> io::Result<HashMap<String, OwnedFd>> {
     let mut fds = pingora::server::Fds::new();
     fds.get_from_sock(path)
         .map_err(|e| io::Error::other(format!("no sockets received on {path}: {e}")))?;
+    // Done with it: a socket file left behind would look like a waiting successor.
+    let _ = std::fs::remove_file(sock);
     let (keys, raw) = fds.serialize();
     Ok(keys
         .into_iter()

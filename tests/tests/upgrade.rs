@@ -208,3 +208,74 @@ async fn a_successor_that_cannot_start_leaves_the_old_process_serving() {
     let pid_file = std::fs::read_to_string(old.dir().join("data/agent5.pid")).expect("pid file");
     assert_eq!(pid_file.trim(), old.pid().to_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_started_by_hand_takes_over_on_sigquit() {
+    let mut old = Appliance::start(Spec::new(agent5_bin!(), config()));
+    let sock = old.unix_socket("http");
+
+    // With nobody waiting for the sockets, SIGQUIT changes nothing.
+    old.signal("QUIT");
+    let ignored = |v: &serde_json::Value| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("SIGQUIT ignored"))
+    };
+    old.wait_count(1, ignored);
+    health(&sock).await.expect("still serving");
+
+    // Pingora's manual form: the new process with --upgrade, then SIGQUIT to the old.
+    let mut new = Command::new(agent5_bin!())
+        .arg("serve")
+        .arg("--config")
+        .arg(old.dir().join("agent5.toml"))
+        .arg("--data-dir")
+        .arg(old.dir().join("data"))
+        .arg("--upgrade")
+        .current_dir(old.dir())
+        .env_remove("AGENT5_CONFIG")
+        .env_remove("AGENT5_DATA_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the successor");
+    let _successor = Successor(Some(i32::try_from(new.id()).expect("pid")));
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stdout = new.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let until = |what: &str| loop {
+        let line = lines
+            .recv_timeout(agent5_e2e::appliance::WAIT)
+            .unwrap_or_else(|_| panic!("the successor never logged {what:?}"));
+        if line.contains(what) {
+            break;
+        }
+    };
+    until("waiting for the running process's listeners");
+    // The socket is bound right after that line; a signal that beats it is ignored
+    // (and logged), so send again until the old process starts the hand-over.
+    for attempt in 1.. {
+        old.signal("QUIT");
+        let seen = old.wait_count(attempt + 1, |v| ignored(v) || v["signal"] == "SIGQUIT");
+        if seen.iter().any(|v| v["signal"] == "SIGQUIT") {
+            break;
+        }
+        assert!(attempt < 50, "the successor never bound the upgrade socket");
+    }
+    until("agent5 ready");
+    let status = old.wait_exit();
+    assert!(status.success(), "{status:?}");
+    health(&sock).await.expect("the successor serves");
+    let _ = new.kill();
+    let _ = new.wait();
+}
