@@ -16,10 +16,7 @@ use agent5_api::telnyx::signature::{
     Clock, FixedClock, PublicKey, Rejection, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS,
 };
 use agent5_api::{router, AppState};
-use axum::body::Body;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 fn vectors() -> Value {
     let path = format!(
@@ -147,20 +144,8 @@ async fn call_api(
     uri: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = http::Request::builder().method(method).uri(uri);
-    if body.is_some() {
-        req = req.header("content-type", "application/json");
-    }
-    let req = req
-        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-        .expect("req");
-    let res = app.clone().oneshot(req).await.expect("infallible");
-    let status = res.status().as_u16();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let body = body.map(|b| b.to_string());
+    common::router::call(app, method, uri, body.as_deref()).await
 }
 
 async fn agents_routes(store: SharedStore) {

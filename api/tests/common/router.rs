@@ -21,13 +21,7 @@ pub async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str
     let req = req
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_owned())))
         .expect("req");
-    let res = app.clone().oneshot(req).await.expect("infallible");
-    let status = res.status().as_u16();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    json_reply(app, req).await
 }
 
 pub async fn call_raw(app: &axum::Router, uri: &str) -> (u16, http::HeaderMap, String) {
@@ -101,6 +95,11 @@ pub async fn upload(app: &axum::Router, uri: &str, file: &str) -> (u16, Value) {
         .header("x-actor", "ops@acme")
         .body(Body::from(body))
         .expect("req");
+    json_reply(app, req).await
+}
+
+/// Sends `req` and reads the status and JSON body (`Null` when not JSON).
+async fn json_reply(app: &axum::Router, req: http::Request<Body>) -> (u16, Value) {
     let res = app.clone().oneshot(req).await.expect("infallible");
     let status = res.status().as_u16();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
