@@ -175,10 +175,22 @@ impl ShutdownSignalWatch for SignalWatch {
                 () = next(&mut term) => "second signal",
                 () = next(&mut int) => "second signal",
             };
+            // After a hand-over the successor has rewritten the pid file once ready. If
+            // it still names us, nobody serves the sockets: fail, so that systemd's
+            // Restart=on-failure brings the service back.
+            let orphaned = stop == Stop::HandOver
+                && crate::upgrade::read_pid(&pid_file).ok() == Some(std::process::id());
             crate::upgrade::remove_pid_file(&pid_file);
-            tracing::info!(outcome, active = lifecycle.active(), "agent5 stopped");
+            if orphaned {
+                tracing::error!(
+                    outcome,
+                    "the new process never became ready; exiting with failure"
+                );
+            } else {
+                tracing::info!(outcome, active = lifecycle.active(), "agent5 stopped");
+            }
             crate::logging::flush();
-            std::process::exit(0);
+            std::process::exit(i32::from(orphaned));
         });
         match stop {
             Stop::HandOver => ShutdownSignal::GracefulUpgrade,

@@ -216,15 +216,48 @@ async fn a_successor_started_by_hand_takes_over_on_sigquit() {
 
     // With nobody waiting for the sockets, SIGQUIT changes nothing.
     old.signal("QUIT");
-    let ignored = |v: &serde_json::Value| {
-        v["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("SIGQUIT ignored"))
-    };
-    old.wait_count(1, ignored);
+    old.wait_count(1, is_ignored_quit);
     health(&sock).await.expect("still serving");
 
     // Pingora's manual form: the new process with --upgrade, then SIGQUIT to the old.
+    let (mut new, lines) = successor_by_hand(&old, &[]);
+    let _successor = Successor(Some(i32::try_from(new.id()).expect("pid")));
+    let until = |what: &str| wait_line(&lines, what);
+    until("waiting for the running process's listeners");
+    quit_until_handed_over(&old);
+    until("agent5 ready");
+    let status = old.wait_exit();
+    assert!(status.success(), "{status:?}");
+    health(&sock).await.expect("the successor serves");
+    let _ = new.kill();
+    let _ = new.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successor_failing_after_the_hand_over_makes_the_old_process_fail() {
+    let mut old = Appliance::start(Spec::new(agent5_bin!(), config()));
+    // The successor inherits edge.sock but cannot bind an extra, busy address.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("busy port");
+    let busy = holder.local_addr().expect("addr").to_string();
+    let (mut new, lines) =
+        successor_by_hand(&old, &["--listen", "unix:edge.sock", "--listen", &busy]);
+    let _successor = Successor(Some(i32::try_from(new.id()).expect("pid")));
+    wait_line(&lines, "waiting for the running process's listeners");
+    quit_until_handed_over(&old);
+    let status = new.wait().expect("successor exit");
+    assert!(!status.success(), "the successor could not bind {busy}");
+    // Nobody took over: the old process exits non-zero so systemd restarts the unit.
+    let status = old.wait_exit();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    old.wait_log(|v| v["message"] == "the new process never became ready; exiting with failure");
+}
+
+/// Starts `agent5 serve --upgrade` on the old process's files, with `extra` flags;
+/// returns it and its log lines.
+fn successor_by_hand(
+    old: &Appliance,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut new = Command::new(agent5_bin!())
         .arg("serve")
         .arg("--config")
@@ -232,6 +265,7 @@ async fn a_successor_started_by_hand_takes_over_on_sigquit() {
         .arg("--data-dir")
         .arg(old.dir().join("data"))
         .arg("--upgrade")
+        .args(extra)
         .current_dir(old.dir())
         .env_remove("AGENT5_CONFIG")
         .env_remove("AGENT5_DATA_DIR")
@@ -239,7 +273,6 @@ async fn a_successor_started_by_hand_takes_over_on_sigquit() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn the successor");
-    let _successor = Successor(Some(i32::try_from(new.id()).expect("pid")));
     let (tx, lines) = std::sync::mpsc::channel::<String>();
     let stdout = new.stdout.take().expect("stdout");
     std::thread::spawn(move || {
@@ -253,29 +286,39 @@ async fn a_successor_started_by_hand_takes_over_on_sigquit() {
             }
         }
     });
-    let until = |what: &str| loop {
+    (new, lines)
+}
+
+fn wait_line(lines: &std::sync::mpsc::Receiver<String>, what: &str) {
+    loop {
         let line = lines
             .recv_timeout(agent5_e2e::appliance::WAIT)
             .unwrap_or_else(|_| panic!("the successor never logged {what:?}"));
         if line.contains(what) {
-            break;
+            return;
         }
-    };
-    until("waiting for the running process's listeners");
-    // The socket is bound right after that line; a signal that beats it is ignored
-    // (and logged), so send again until the old process starts the hand-over.
-    for attempt in 1.. {
-        old.signal("QUIT");
-        let seen = old.wait_count(attempt + 1, |v| ignored(v) || v["signal"] == "SIGQUIT");
-        if seen.iter().any(|v| v["signal"] == "SIGQUIT") {
-            break;
-        }
-        assert!(attempt < 50, "the successor never bound the upgrade socket");
     }
-    until("agent5 ready");
-    let status = old.wait_exit();
-    assert!(status.success(), "{status:?}");
-    health(&sock).await.expect("the successor serves");
-    let _ = new.kill();
-    let _ = new.wait();
+}
+
+fn is_ignored_quit(v: &serde_json::Value) -> bool {
+    v["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("SIGQUIT ignored"))
+}
+
+/// The successor binds the upgrade socket just after logging that it waits; a
+/// SIGQUIT that beats it is ignored (and logged), so send again until the old process
+/// starts the hand-over.
+fn quit_until_handed_over(old: &Appliance) {
+    let before = old.log_json().iter().filter(|v| is_ignored_quit(v)).count();
+    for attempt in 1..=50 {
+        old.signal("QUIT");
+        let seen = old.wait_count(before + attempt, |v| {
+            is_ignored_quit(v) || v["signal"] == "SIGQUIT"
+        });
+        if seen.iter().any(|v| v["signal"] == "SIGQUIT") {
+            return;
+        }
+    }
+    panic!("the successor never bound the upgrade socket");
 }
