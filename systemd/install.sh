@@ -15,7 +15,12 @@ install -d -m 0755 "$D$PREFIX/bin" "$D/etc/systemd/system" "$D/etc/tmpfiles.d"
 install -m 0755 "$BIN" "$D$PREFIX/bin/agent5"
 install -d -m 0750 "$D/etc/agent5"
 if [ ! -e "$D/etc/agent5/agent5.toml" ]; then
-  install -m 0640 "$ROOT/conf/agent5.toml" "$D/etc/agent5/agent5.toml"
+  # The service's data directory, so that every command given this file (doctor,
+  # upgrade, import) finds the same database, pid file and upgrade socket.
+  sed 's|^data_dir = "./data"$|data_dir = "/var/lib/agent5"|' "$ROOT/conf/agent5.toml" > "$D/etc/agent5/agent5.toml.new"
+  grep -q '^data_dir = "/var/lib/agent5"$' "$D/etc/agent5/agent5.toml.new"
+  chmod 0640 "$D/etc/agent5/agent5.toml.new"
+  mv "$D/etc/agent5/agent5.toml.new" "$D/etc/agent5/agent5.toml"
 fi
 if [ ! -e "$D/etc/agent5/agent5.env" ]; then
   umask 077

@@ -36,6 +36,12 @@ fn installs_into_destdir_and_is_idempotent() {
     assert_eq!(mode(&r.join("usr/local/bin/agent5")), 0o755);
     assert_eq!(mode(&r.join("etc/agent5")), 0o750);
     assert_eq!(mode(&r.join("etc/agent5/agent5.toml")), 0o640);
+    let toml = std::fs::read_to_string(r.join("etc/agent5/agent5.toml")).expect("toml");
+    assert!(
+        toml.contains("\ndata_dir = \"/var/lib/agent5\"\n"),
+        "the installed config names the service's data directory"
+    );
+    assert!(!r.join("etc/agent5/agent5.toml.new").exists());
     assert_eq!(
         mode(&r.join("etc/agent5/agent5.env")),
         0o600,
