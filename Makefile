@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test lint check-config bench-edge bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run test lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -68,6 +68,11 @@ bench-edge:
 	@scripts/install-deps.sh bench
 	$(CARGO) build --release --locked --bin agent5
 	scripts/bench-edge.sh $(RELEASE_BIN)
+
+bench-upgrade:
+	@scripts/install-deps.sh bench
+	$(CARGO) build --release --locked --bin agent5
+	scripts/bench-upgrade.sh $(RELEASE_BIN)
 
 bench-store:
 	@scripts/install-deps.sh test
