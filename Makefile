@@ -16,6 +16,7 @@ help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
 	@echo "make test        fmt check, clippy, config check, every test"
 	@echo "make bench-edge  edge throughput vs nginx (installs nginx, wrk)"
+	@echo "make bench-upgrade agent5 upgrade in the middle of a wrk run: errors, hand-over time"
 	@echo "make bench-store store upserts and list queries, SQLite (100k, 1M) and SecantusDB"
 	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
 	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
