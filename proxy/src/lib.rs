@@ -273,6 +273,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         },
     ));
 
+    spawn_reloader(Arc::clone(&shared), certs.clone(), &work);
     lifecycle.set_listening();
     for (addr, role) in &announced {
         tracing::info!(addr = %addr, role = *role, "listening");
@@ -289,7 +290,6 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     if let Err(e) = upgrade::write_pid_file(&pid_file) {
         tracing::warn!(path = %pid_file.display(), error = %e, "cannot write the pid file");
     }
-    spawn_reloader(Arc::clone(&shared), certs.clone(), &work);
     spawn_acme(&shared, certs.as_ref(), &work);
 
     server.run(RunArgs {
@@ -310,17 +310,24 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
 /// configuration that can change live (tokens, CORS origins, rate limits) without
 /// touching open connections. A configuration or certificate that does not load leaves
 /// the running one in place (logged, and counted in `agent5_tls_cert_loads_total`).
+///
+/// Called before the process reports ready: the SIGHUP handler is installed and the
+/// certificate files are stamped here, so a signal or a renewal right after readiness
+/// is not lost.
 fn spawn_reloader(shared: Arc<Shared>, certs: Option<CertStore>, work: &tokio::runtime::Handle) {
+    let hup = {
+        let _runtime = work.enter();
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    };
+    let Ok(mut hup) = hup else {
+        tracing::warn!("SIGHUP cannot be watched: reload is unavailable");
+        return;
+    };
+    // Certificate files are also watched (their contents), so a renewal by another
+    // tool is picked up without a signal.
+    let mut seen = cert_stamps(&shared);
     work.spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
-            tracing::warn!("SIGHUP cannot be watched: reload is unavailable");
-            return;
-        };
-        // Certificate files are also watched (mtime and size), so a renewal by another
-        // tool is picked up without a signal.
         let watch = shared.config.tls.as_ref().and_then(|t| t.watch_interval);
-        let mut seen = cert_stamps(&shared);
         let mut tick = tokio::time::interval(watch.unwrap_or(Duration::from_secs(3600)));
         tick.tick().await;
         loop {
@@ -345,8 +352,11 @@ fn spawn_reloader(shared: Arc<Shared>, certs: Option<CertStore>, work: &tokio::r
     });
 }
 
-/// Modification time and size of every configured certificate and key file.
-fn cert_stamps(shared: &Shared) -> Vec<Option<(std::time::SystemTime, u64)>> {
+/// A fingerprint of every configured certificate and key file's contents (a few KiB
+/// each): unlike modification times, it cannot miss a same-size rewrite within one
+/// timestamp tick.
+fn cert_stamps(shared: &Shared) -> Vec<Option<u64>> {
+    use std::hash::{Hash, Hasher};
     shared
         .config
         .tls
@@ -354,9 +364,11 @@ fn cert_stamps(shared: &Shared) -> Vec<Option<(std::time::SystemTime, u64)>> {
         .flat_map(|t| t.certificates.iter())
         .flat_map(|p| [&p.cert, &p.key])
         .map(|f| {
-            std::fs::metadata(f)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())))
+            std::fs::read(f).ok().map(|bytes| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut h);
+                h.finish()
+            })
         })
         .collect()
 }
