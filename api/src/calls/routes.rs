@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{state, DialError, DialRequest};
 use crate::params::number;
 use crate::phone::E164;
-use crate::store::model::{Call, CallQuery, StatusChange, Turn};
+use crate::store::model::{Call, CallQuery, Clock, StatusChange, Turn};
 use crate::time::{parse_rfc3339_millis, rfc3339_millis};
 use crate::{ApiError, AppState};
 
@@ -25,6 +25,9 @@ fn bad(code: &'static str, field: &str, message: impl Into<String>) -> ApiError 
 pub struct TimelineEntry {
     pub status: String,
     pub at: String,
+    /// `appliance` or `carrier`: whose clock `at` is from (the timeline is in causal
+    /// order; the two clocks may disagree).
+    pub clock: Clock,
 }
 
 impl From<&StatusChange> for TimelineEntry {
@@ -32,6 +35,7 @@ impl From<&StatusChange> for TimelineEntry {
         Self {
             status: s.status.clone(),
             at: rfc3339_millis(s.at),
+            clock: s.clock,
         }
     }
 }

@@ -14,7 +14,7 @@
 //! A failed dial is `failed` before any webhook. `machine` wins once detection said
 //! so on a call whose policy is to hang up on machines.
 
-use crate::store::model::{Call, CarrierRecording, Millis, StatusChange};
+use crate::store::model::{Call, CarrierRecording, Clock, Millis, StatusChange};
 use crate::telnyx::events::{Event, EventKind};
 
 pub const DIALING: &str = "dialing";
@@ -204,39 +204,47 @@ pub fn derive_status(call: &Call) -> &'static str {
     }
 }
 
-/// Re-derives the status and the timeline (in time order) from the facts.
+/// Re-derives the status and the timeline from the facts.
+///
+/// The timeline is in causal order (dialing, ringing, answered, streaming, the end), never
+/// sorted by time: `dialing` is stamped by our clock and everything after it by the
+/// carrier's `occurred_at`, and the two disagree by milliseconds to seconds in real life
+/// and by days when an old event is replayed. Each entry keeps the timestamp its clock
+/// reported, and says which clock that was.
 pub fn refresh(call: &mut Call) {
     let status = derive_status(call);
     let f = &call.facts;
-    let mut timeline = vec![StatusChange {
-        status: DIALING.into(),
-        at: call.started_at,
-    }];
+    let change = |status: &str, at: Millis, clock: Clock| StatusChange {
+        status: status.into(),
+        at,
+        clock,
+    };
+    // An inbound call starts when the carrier says it was initiated.
+    let start_clock = if call.direction == "inbound" {
+        Clock::Carrier
+    } else {
+        Clock::Appliance
+    };
+    let mut timeline = vec![change(DIALING, call.started_at, start_clock)];
     let steps = [
         (RINGING, f.initiated_at),
         (ANSWERED, call.answered_at),
         (STREAMING, f.streaming_started_at),
     ];
-    for (s, at) in steps {
-        if let Some(at) = at {
-            timeline.push(StatusChange {
-                status: s.into(),
-                at,
-            });
-        }
-    }
+    timeline.extend(
+        steps
+            .into_iter()
+            .filter_map(|(s, at)| at.map(|at| change(s, at, Clock::Carrier))),
+    );
     if !is_live(status) {
-        let at = call
+        let end = call
             .ended_at
             .or(call.answered_at)
             .or(f.initiated_at)
-            .unwrap_or(call.started_at);
-        timeline.push(StatusChange {
-            status: status.into(),
-            at,
-        });
+            .map(|at| (at, Clock::Carrier));
+        let (at, clock) = end.unwrap_or((call.started_at, start_clock));
+        timeline.push(change(status, at, clock));
     }
-    timeline.sort_by_key(|c| c.at);
     call.status = status.into();
     call.timeline = timeline;
 }
@@ -411,5 +419,78 @@ mod tests {
             let doubled: Vec<Event> = order.iter().flat_map(|e| [e.clone(), e.clone()]).collect();
             assert_eq!(run(&doubled), expected, "duplicated, rotation {k}");
         }
+    }
+
+    /// The carrier's clock ahead of ours or behind it, by minutes and by days: the
+    /// timeline still walks the states in order and keeps every reported time.
+    #[test]
+    fn the_timeline_is_causal_whatever_the_carrier_clock_says() {
+        const MINUTE: i64 = 60_000;
+        const DAY: i64 = 1440 * MINUTE;
+        let ours = 1_000_000 * DAY; // our clock when we dialled
+        for skew in [-3 * DAY, -5 * MINUTE, -1, 0, 1, 5 * MINUTE, 3 * DAY] {
+            let carrier = ours + skew;
+            let mut c = Call::new("c1".into(), "outbound", "+32475123456".into(), ours);
+            let events = [
+                ev(EventKind::Initiated, carrier + 100, Payload::default()),
+                ev(EventKind::Answered, carrier + 4000, Payload::default()),
+                ev(
+                    EventKind::StreamingStarted,
+                    carrier + 4100,
+                    Payload::default(),
+                ),
+                hangup(carrier + 64_000, "normal_clearing"),
+            ];
+            for e in events.iter().rev() {
+                apply(&mut c, e);
+            }
+            let got: Vec<(&str, Millis, Clock)> = c
+                .timeline
+                .iter()
+                .map(|s| (s.status.as_str(), s.at, s.clock))
+                .collect();
+            assert_eq!(
+                got,
+                vec![
+                    (DIALING, ours, Clock::Appliance),
+                    (RINGING, carrier + 100, Clock::Carrier),
+                    (ANSWERED, carrier + 4000, Clock::Carrier),
+                    (STREAMING, carrier + 4100, Clock::Carrier),
+                    (ENDED, carrier + 64_000, Clock::Carrier),
+                ],
+                "carrier clock {skew} ms off ours"
+            );
+            // A call that never got past ringing ends after it rang, whatever the clocks.
+            let mut busy = Call::new("c2".into(), "outbound", "+32475123456".into(), ours);
+            apply(&mut busy, &hangup(carrier + 9000, "user_busy"));
+            apply(
+                &mut busy,
+                &ev(EventKind::Initiated, carrier, Payload::default()),
+            );
+            let order: Vec<&str> = busy.timeline.iter().map(|s| s.status.as_str()).collect();
+            assert_eq!(order, vec![DIALING, RINGING, BUSY], "skew {skew}");
+        }
+    }
+
+    #[test]
+    fn a_failed_dial_ends_on_our_clock_and_an_inbound_call_starts_on_the_carriers() {
+        let mut failed = call();
+        failed.facts.dial_error = Some("refused".into());
+        refresh(&mut failed);
+        let tl: Vec<(&str, Clock)> = failed
+            .timeline
+            .iter()
+            .map(|s| (s.status.as_str(), s.clock))
+            .collect();
+        assert_eq!(
+            tl,
+            vec![(DIALING, Clock::Appliance), (FAILED, Clock::Appliance)]
+        );
+        let mut inbound = Call::new("c3".into(), "inbound", "+32475123456".into(), 5000);
+        apply(
+            &mut inbound,
+            &ev(EventKind::Initiated, 5000, Payload::default()),
+        );
+        assert_eq!(inbound.timeline[0].clock, Clock::Carrier);
     }
 }

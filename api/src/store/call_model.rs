@@ -31,11 +31,27 @@ pub struct RecordingMeta {
     pub duration_ms: u64,
 }
 
-/// One state change of a call, for its timeline.
+/// One state change of a call, for its timeline. The timeline is in causal order (the
+/// order a call walks its states), not in `at` order: `at` is kept exactly as the clock
+/// that reported it said, and the carrier's clock and ours disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
     pub status: String,
     pub at: Millis,
+    /// Whose clock `at` comes from: [`Clock::Appliance`] or [`Clock::Carrier`].
+    #[serde(default)]
+    pub clock: Clock,
+}
+
+/// The clock a timestamp was read from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Clock {
+    /// This appliance's clock (a dial, a failed dial).
+    #[default]
+    Appliance,
+    /// The carrier's `occurred_at` on a webhook.
+    Carrier,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

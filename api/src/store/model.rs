@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use super::call_model::{
-    AgentProfile, Call, CallAttempt, CallFacts, CallQuery, Campaign, CarrierRecording,
+    AgentProfile, Call, CallAttempt, CallFacts, CallQuery, Campaign, CarrierRecording, Clock,
     RecordingMeta, StatusChange, Turn,
 };
 
