@@ -10,11 +10,12 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run test test-timeshift lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
-	@echo "make test        fmt check, clippy, config check, every test"
+	@echo "make test        fmt check, clippy, config check, every test, then test-timeshift"
+	@echo "make test-timeshift every test again with the clock 4 years ahead and 3 behind"
 	@echo "make bench-edge  edge throughput vs nginx (installs nginx, wrk)"
 	@echo "make bench-upgrade agent5 upgrade in the middle of a wrk run: errors, hand-over time"
 	@echo "make bench-store store upserts and list queries, SQLite (100k, 1M) and SecantusDB"
@@ -64,6 +65,13 @@ test:
 	$(MAKE) lint
 	$(MAKE) check-config
 	AGENT5_REQUIRE_PROMTOOL=1 scripts/with-secantus.sh $(CARGO) test --locked --workspace --all-targets
+	scripts/with-secantus.sh scripts/timeshift.sh
+
+# Every test binary with the process clock moved (libfaketime): no test may depend on
+# the date it runs on. SHIFTS="+30d -2y" picks other offsets.
+test-timeshift:
+	@scripts/install-deps.sh test
+	scripts/with-secantus.sh scripts/timeshift.sh $(SHIFTS)
 
 bench-edge:
 	@scripts/install-deps.sh bench

@@ -83,8 +83,9 @@ async fn pending_events_are_replayed(store: SharedStore) {
         .create_call(call("c-crash", "v2:crash"))
         .await
         .expect("call");
+    let occurred_at = agent5_api::time::rfc3339_millis(now_millis() + 5000);
     let body = json!({"data": {"id": "ev-crash", "event_type": "call.answered",
-        "occurred_at": "2026-11-24T10:00:05Z", "payload": {"call_control_id": "v2:crash"}}})
+        "occurred_at": occurred_at, "payload": {"call_control_id": "v2:crash"}}})
     .to_string();
     assert!(store
         .record_webhook_event("ev-crash", "call.answered", &body)

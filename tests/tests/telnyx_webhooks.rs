@@ -3,7 +3,7 @@
 
 mod telnyx_rig;
 
-use agent5_e2e::fake_telnyx::{now_unix, WebhookSigner};
+use agent5_e2e::fake_telnyx::{carrier_time, now_millis, now_unix, WebhookSigner};
 use serde_json::json;
 
 use telnyx_rig::*;
@@ -14,7 +14,7 @@ async fn webhook_signatures_are_checked_at_the_edge() {
     let good = event(
         "ev-1",
         "call.conversation.ended",
-        "2026-11-24T10:00:00Z",
+        &carrier_time(now_millis()),
         json!({}),
     );
     let ts = now_unix();
@@ -33,7 +33,7 @@ async fn webhook_signatures_are_checked_at_the_edge() {
     let other = event(
         "ev-2",
         "call.conversation.ended",
-        "2026-11-24T10:00:00Z",
+        &carrier_time(now_millis()),
         json!({}),
     );
     let headers = rig.signed(&other);
@@ -232,7 +232,12 @@ async fn webhook_signatures_are_checked_at_the_edge() {
 async fn concurrent_duplicate_deliveries_are_accepted_once() {
     let rig = rig("").await;
     let sock = rig.app.unix_socket("http");
-    let payload = event("ev-dup", "call.bridged", "2026-11-24T10:00:00Z", json!({}));
+    let payload = event(
+        "ev-dup",
+        "call.bridged",
+        &carrier_time(now_millis()),
+        json!({}),
+    );
     let headers = rig.signed(&payload);
     let tasks: Vec<_> = (0..16)
         .map(|_| {

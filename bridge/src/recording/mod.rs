@@ -284,31 +284,39 @@ pub fn repair_dir(dir: &Path) -> usize {
 
 /// Deletes recordings older than `days` in `dir`; returns how many.
 pub fn sweep(dir: &Path, days: u64) -> usize {
+    sweep_at(dir, days, std::time::SystemTime::now())
+}
+
+/// [`sweep`] with the clock given. Age is measured from `now`, or from the newest
+/// recording when that is older: a clock that jumps years ahead (a bad NTP source, a
+/// dead RTC battery) must not make every recording look expired at once.
+fn sweep_at(dir: &Path, days: u64, now: std::time::SystemTime) -> usize {
     if days == 0 {
         return 0;
     }
-    let Some(cutoff) = std::time::SystemTime::now().checked_sub(Duration::from_secs(days * 86_400))
-    else {
-        return 0;
-    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t < cutoff);
-        if old
-            && path.extension().and_then(|e| e.to_str()) == Some("wav")
-            && std::fs::remove_file(&path).is_ok()
-        {
-            removed += 1;
-        }
-    }
-    removed
+    let recordings: Vec<(std::path::PathBuf, std::time::SystemTime)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("wav"))
+        .filter_map(|p| {
+            let modified = std::fs::metadata(&p).and_then(|m| m.modified()).ok()?;
+            Some((p, modified))
+        })
+        .collect();
+    let newest = recordings.iter().map(|(_, t)| *t).max().unwrap_or(now);
+    let Some(cutoff) = now
+        .min(newest)
+        .checked_sub(Duration::from_secs(days.saturating_mul(86_400)))
+    else {
+        return 0;
+    };
+    recordings
+        .iter()
+        .filter(|(path, modified)| *modified < cutoff && std::fs::remove_file(path).is_ok())
+        .count()
 }
 
 #[cfg(test)]
@@ -335,5 +343,41 @@ mod tests {
         let mut h = [0u8; 58];
         h.copy_from_slice(&bytes[..58]);
         assert_eq!(h, wav::header(8), "final header sizes");
+    }
+
+    /// Files aged relative to now (never a literal date): the sweep removes what is
+    /// past the retention, keeps the rest and anything that is not a recording, and a
+    /// clock thrown years ahead removes nothing the newest recording does not age out.
+    #[test]
+    fn the_retention_sweep_ages_recordings_from_now_or_the_newest_one() {
+        use std::time::SystemTime;
+        const DAY: Duration = Duration::from_secs(86_400);
+        let dir = tempfile::tempdir().expect("tmp");
+        let now = SystemTime::now();
+        let file = |name: &str, age: Duration| {
+            let path = dir.path().join(name);
+            let f = std::fs::File::create(&path).expect("create");
+            f.set_modified(now - age).expect("mtime");
+        };
+        file("old.wav", 40 * DAY);
+        file("recent.wav", 5 * DAY);
+        file("new.wav", Duration::ZERO);
+        file("old.txt", 400 * DAY);
+        assert_eq!(sweep_at(dir.path(), 0, now), 0, "0 days keeps everything");
+        // Four years ahead: only what is 30 days older than the newest recording goes.
+        assert_eq!(sweep_at(dir.path(), 30, now + 4 * 365 * DAY), 1);
+        let left = |d: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(d)
+                .expect("dir")
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(left(dir.path()), ["new.wav", "old.txt", "recent.wav"]);
+        assert_eq!(sweep_at(dir.path(), 3, now), 1);
+        assert_eq!(left(dir.path()), ["new.wav", "old.txt"]);
+        assert_eq!(sweep(dir.path(), 3), 0, "the real clock agrees");
     }
 }

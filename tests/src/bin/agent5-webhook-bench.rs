@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use agent5_e2e::fake_telnyx::{envelope, now_unix, WebhookSigner};
+use agent5_e2e::fake_telnyx::{carrier_time, envelope, now_millis, now_unix, WebhookSigner};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -64,13 +64,14 @@ async fn run(target: Target, requests: usize, concurrency: usize) {
     let signer = WebhookSigner::test_key();
     let run_id: u64 = now_unix().unsigned_abs();
     let ts = now_unix();
+    let occurred_at = carrier_time(now_millis());
     // Pre-signed: a dtmf event per request, spread over 500 calls.
     let bodies: Vec<(String, String)> = (0..requests)
         .map(|i| {
             let body = envelope(
                 &format!("bench-{run_id}-{i}"),
                 "call.dtmf.received",
-                "2026-11-24T10:00:00Z",
+                &occurred_at,
                 json!({"call_control_id": format!("v2:bench-{}", i % 500), "digit": "5"}),
             );
             let sig = signer.sign(ts, &body);
