@@ -1,5 +1,6 @@
 //! Metrics of live calls, registered into the edge's registry. Labels are bounded.
 
+use crate::call::core::Rejection;
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -14,6 +15,10 @@ pub struct BridgeMetrics {
     /// Inbound frames not relayed, by reason (late, lost, duplicate, malformed).
     pub frames_dropped: IntCounterVec,
     pub frames_reordered: IntCounter,
+    /// Inbound frames that failed validation and were dropped, by reason (see
+    /// [`Rejection`]); handles in [`Rejection::ALL`] order.
+    pub frames_rejected: IntCounterVec,
+    rejected: [IntCounter; 3],
     /// Handles of the labelled counters above, resolved once (the per-frame path does
     /// no label lookups).
     pub frames_in: IntCounter,
@@ -75,7 +80,15 @@ impl BridgeMetrics {
             "reason",
             &["late", "lost", "duplicate", "malformed"],
         );
+        let frames_rejected = vec(
+            "agent5_media_frames_rejected_total",
+            "Inbound media frames that made no sense and were dropped, by reason",
+            "reason",
+            &Rejection::ALL.map(Rejection::label),
+        );
         Self {
+            rejected: Rejection::ALL.map(|r| frames_rejected.with_label_values(&[r.label()])),
+            frames_rejected,
             frames_in: frames.with_label_values(&["in"]),
             frames_out: frames.with_label_values(&["out"]),
             dropped_late: frames_dropped.with_label_values(&["late"]),
@@ -168,6 +181,7 @@ impl BridgeMetrics {
         r.register(Box::new(self.frames.clone()))?;
         r.register(Box::new(self.frames_dropped.clone()))?;
         r.register(Box::new(self.frames_reordered.clone()))?;
+        r.register(Box::new(self.frames_rejected.clone()))?;
         r.register(Box::new(self.carrier_events_unknown.clone()))?;
         r.register(Box::new(self.agent_events_unknown.clone()))?;
         r.register(Box::new(self.media_auth_failures.clone()))?;
@@ -183,6 +197,14 @@ impl BridgeMetrics {
         r.register(Box::new(self.monitor_listeners.clone()))?;
         r.register(Box::new(self.monitor_dropped.clone()))?;
         Ok(())
+    }
+}
+
+impl BridgeMetrics {
+    /// Counts a dropped frame (no label lookup on the frame path).
+    pub fn rejected(&self, why: Rejection) {
+        let i = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.rejected[i].inc();
     }
 }
 

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::agent::{AgentIn, AgentOut};
 use crate::carrier::jitter::Jitter;
+use crate::carrier::media_clock::MediaClock;
 use crate::carrier::{number, payload, CarrierIn, CarrierOut};
 use crate::g711::Codec;
 
@@ -54,6 +55,31 @@ pub enum Measure {
     BargeIn(Duration),
     FramesIn(u64),
     FramesOut(u64),
+    /// A caller frame that made no sense, dropped (the call goes on).
+    Rejected(Rejection),
+}
+
+/// Why a caller media frame was dropped before it reached the agent or the recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not base64, empty, or over the size limit.
+    Payload,
+    /// A sequence number too far ahead of the stream.
+    Sequence,
+    /// A timestamp that places the audio far from the call's clock.
+    Timestamp,
+}
+
+impl Rejection {
+    pub const ALL: [Self; 3] = [Self::Payload, Self::Sequence, Self::Timestamp];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Payload => "payload",
+            Self::Sequence => "sequence",
+            Self::Timestamp => "timestamp",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +173,9 @@ pub struct CallCore {
     codec: Codec,
     answered_at: Option<Instant>,
     jitter: Jitter<(Option<u64>, String, Vec<u8>)>,
+    media_clock: MediaClock,
+    /// The call's clock (samples since answer) at the last carrier frame.
+    now_sample: u64,
     caller_cursor: u64,
     play_cursor: Option<Instant>,
     marks: VecDeque<Pending>,
@@ -196,6 +225,8 @@ impl CallCore {
             codec,
             answered_at: None,
             jitter: Jitter::new(window),
+            media_clock: MediaClock::default(),
+            now_sample: 0,
             caller_cursor: 0,
             play_cursor: None,
             marks: VecDeque::new(),
@@ -284,6 +315,7 @@ impl CallCore {
 
     /// A frame from the carrier.
     pub fn carrier(&mut self, frame: CarrierIn, now: Instant) {
+        self.now_sample = self.sample_at(now);
         match frame {
             CarrierIn::Connected { .. } | CarrierIn::Unknown | CarrierIn::Error { .. } => {}
             CarrierIn::Start {
@@ -319,11 +351,16 @@ impl CallCore {
                     return;
                 }
                 let Ok(bytes) = payload(&media) else {
+                    self.reject(Rejection::Payload);
                     return;
                 };
                 let ts = number(media.timestamp.as_ref());
                 let frame = (ts, media.payload, bytes);
                 let released = match number(sequence_number.as_ref()) {
+                    Some(seq) if !self.jitter.admits(seq) => {
+                        self.reject(Rejection::Sequence);
+                        return;
+                    }
                     Some(seq) => self.jitter.push(seq, frame),
                     None => vec![(0, frame)],
                 };
@@ -392,12 +429,24 @@ impl CallCore {
         }
     }
 
-    /// `b64` is the frame's payload as received: passed to the agent as is.
+    fn reject(&mut self, why: Rejection) {
+        self.out.push_back(Action::Measure(Measure::Rejected(why)));
+    }
+
+    /// `b64` is the frame's payload as received: passed to the agent as is. The frame
+    /// lands where its timestamp says on the call's clock (see [`MediaClock`]); one
+    /// whose timestamp makes no sense is dropped.
     fn caller_audio(&mut self, ts_ms: Option<u64>, b64: String, bytes: Vec<u8>) {
+        let at = match ts_ms {
+            None => self.caller_cursor,
+            Some(t) => match self.media_clock.place(t, self.now_sample) {
+                Some(at) => at,
+                None => return self.reject(Rejection::Timestamp),
+            },
+        };
         self.out.push_back(Action::Measure(Measure::FramesIn(1)));
         // Also during a takeover: the agent keeps listening, so it knows what was said.
         self.agent(AgentOut::Append { audio: b64 });
-        let at = ts_ms.map_or(self.caller_cursor, |t| t * SAMPLE_RATE / 1000);
         self.caller_cursor = at + bytes.len() as u64;
         let audio = self.to_ulaw(&bytes);
         self.out.push_back(Action::Record {

@@ -516,6 +516,7 @@ impl Io<'_> {
                 }
                 Measure::FramesIn(n) => self.metrics.frames_in.inc_by(n),
                 Measure::FramesOut(n) => self.metrics.frames_out.inc_by(n),
+                Measure::Rejected(why) => self.metrics.rejected(why),
             },
             Action::Carrier(_) | Action::Agent(_) | Action::CodecChanged(_) => {}
         }

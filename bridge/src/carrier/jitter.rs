@@ -3,9 +3,18 @@
 //! open longer is skipped (the missing frames are counted lost); a frame older than
 //! what was already released is dropped (counted late). Telnyx numbers every frame of a
 //! stream (start, dtmf, mark, ...), so the numbers of non-media frames are consumed with
-//! [`Jitter::skip`] and never count as gaps.
+//! [`Jitter::skip`] and never count as gaps. A number more than [`MAX_AHEAD`] beyond
+//! the next expected one makes no sense and is refused ([`Jitter::admits`]), so the
+//! held map stays bounded whatever the carrier sends; a steady run of such numbers
+//! means the stream's numbering restarted, and the buffer follows it.
 
 use std::collections::BTreeMap;
+
+/// How far ahead of the next expected frame a number may be: 10 s of 20 ms frames.
+pub const MAX_AHEAD: u64 = 500;
+/// Consecutive refused numbers, each one after the other, after which the numbering is
+/// taken to have restarted.
+const RESYNC_AFTER: u32 = 50;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JitterStats {
@@ -21,6 +30,8 @@ pub struct Jitter<T> {
     next: Option<u64>,
     /// `None`: a non-media frame's number.
     held: BTreeMap<u64, Option<T>>,
+    /// The last refused number and how many refused numbers ran in a row up to it.
+    refused_run: Option<(u64, u32)>,
     pub stats: JitterStats,
 }
 
@@ -30,6 +41,7 @@ impl<T> Jitter<T> {
             window: window.max(1),
             next: None,
             held: BTreeMap::new(),
+            refused_run: None,
             stats: JitterStats::default(),
         }
     }
@@ -41,8 +53,39 @@ impl<T> Jitter<T> {
         }
     }
 
+    /// Whether `seq` is a number this stream can have: not more than [`MAX_AHEAD`]
+    /// beyond the next expected one. A run of [`RESYNC_AFTER`] refused numbers that
+    /// follow one another restarts the numbering at the last of them (what is held is
+    /// released by the next push or skip).
+    pub fn admits(&mut self, seq: u64) -> bool {
+        let Some(next) = self.next else {
+            return true;
+        };
+        if seq <= next.saturating_add(MAX_AHEAD) {
+            self.refused_run = None;
+            return true;
+        }
+        let run = match self.refused_run {
+            Some((last, n)) if last.checked_add(1) == Some(seq) => n + 1,
+            _ => 1,
+        };
+        if run >= RESYNC_AFTER {
+            self.refused_run = None;
+            // What is held belongs to the old numbering: given up as lost.
+            self.stats.lost += self.held.values().filter(|f| f.is_some()).count() as u64;
+            self.held.clear();
+            self.next = Some(seq);
+            return true;
+        }
+        self.refused_run = Some((seq, run));
+        false
+    }
+
     /// Consumes the number of a non-media frame; returns media now releasable.
     pub fn skip(&mut self, seq: u64) -> Vec<(u64, T)> {
+        if !self.admits(seq) {
+            return Vec::new();
+        }
         match self.next {
             Some(next) if seq >= next && !self.held.contains_key(&seq) => {
                 self.held.insert(seq, None);
@@ -161,5 +204,38 @@ mod tests {
         assert!(j.push(8, ()).is_empty());
         assert_eq!(seqs(j.flush()), vec![8]);
         assert_eq!(j.stats.lost, 3);
+    }
+
+    #[test]
+    fn numbers_far_ahead_are_refused_and_the_held_map_stays_bounded() {
+        let mut j = Jitter::new(4);
+        j.expect(2);
+        assert_eq!(seqs(j.push(2, ())), vec![2]);
+        assert!(!j.admits(3 + MAX_AHEAD + 1));
+        assert!(j.admits(3 + MAX_AHEAD));
+        // Non-media numbers far ahead are ignored, not held.
+        for k in 0..10_000u64 {
+            assert!(j.skip(1_000_000 + k * 7).is_empty());
+        }
+        assert_eq!(j.held.len(), 0);
+        assert_eq!(seqs(j.push(3, ())), vec![3]);
+    }
+
+    #[test]
+    fn a_steady_run_of_new_numbers_restarts_the_numbering() {
+        let mut j = Jitter::new(4);
+        j.expect(10);
+        assert_eq!(seqs(j.push(10, ())), vec![10]);
+        assert!(j.push(12, ()).is_empty(), "11 missing: 12 is held");
+        let base = 9_000_000;
+        for k in 0..u64::from(RESYNC_AFTER) - 1 {
+            assert!(!j.admits(base + k));
+        }
+        assert!(j.admits(base + u64::from(RESYNC_AFTER) - 1));
+        assert_eq!(j.stats.lost, 1, "the held frame of the old numbering");
+        assert_eq!(
+            seqs(j.push(base + u64::from(RESYNC_AFTER) - 1, ())),
+            vec![base + u64::from(RESYNC_AFTER) - 1]
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! never fatal).
 
 pub mod jitter;
+pub mod media_clock;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -117,7 +118,10 @@ pub enum CarrierIn {
 pub enum FrameError {
     #[error("not JSON or not a known frame shape: {0}")]
     Shape(String),
-    #[error("media payload is not base64")]
+    #[error(
+        "media payload is not base64, empty, or over {} bytes",
+        media_clock::MAX_PAYLOAD_BYTES
+    )]
     Payload,
 }
 
@@ -132,11 +136,14 @@ pub fn number(field: Option<&String>) -> Option<u64> {
     field.and_then(|s| s.trim().parse().ok())
 }
 
-/// The audio bytes of a media frame.
+/// The audio bytes of a media frame: base64, not empty, at most
+/// [`media_clock::MAX_PAYLOAD_BYTES`] (judged before decoding).
 pub fn payload(media: &Media) -> Result<Vec<u8>, FrameError> {
-    STANDARD
-        .decode(media.payload.as_bytes())
-        .map_err(|_| FrameError::Payload)
+    let text = media.payload.as_bytes();
+    if text.is_empty() || text.len() > media_clock::MAX_PAYLOAD_BYTES.div_ceil(3) * 4 {
+        return Err(FrameError::Payload);
+    }
+    STANDARD.decode(text).map_err(|_| FrameError::Payload)
 }
 
 /// A frame we send to Telnyx (bidirectional RTP mode).

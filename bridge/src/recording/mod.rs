@@ -23,6 +23,10 @@ const QUEUE: usize = 64;
 const HEADER_EVERY: Duration = Duration::from_secs(3);
 /// Audio may still be placed this far behind the call's clock (jitter, late frames).
 const LAG_FRAMES: u64 = 8000;
+/// Audio is never placed further than this ahead of what is on disk (60 s): a track's
+/// buffer is sized by where audio lands, so this bounds it whatever a caller sends
+/// (the call core already refuses frames far from the call's clock).
+pub const AHEAD_LIMIT_FRAMES: u64 = 60 * 8000;
 
 #[derive(Debug)]
 enum Msg {
@@ -48,8 +52,9 @@ pub struct RecordingInfo {
     pub path: PathBuf,
     pub bytes: u64,
     pub frames: u64,
-    /// Audio the recorder could not place (late beyond the lag).
-    pub late_bytes: u64,
+    /// Audio the recorder could not place (late beyond the lag, or further ahead of
+    /// what is written than [`AHEAD_LIMIT_FRAMES`]).
+    pub unplaced_bytes: u64,
 }
 
 impl RecordingInfo {
@@ -145,7 +150,7 @@ struct Tracks {
     /// Frame index of `buf[..][0]`: everything before is on disk.
     flushed: u64,
     buf: [Vec<u8>; 2],
-    late_bytes: u64,
+    unplaced_bytes: u64,
 }
 
 impl Tracks {
@@ -161,7 +166,7 @@ impl Tracks {
             let skip = usize::try_from(self.flushed - at)
                 .unwrap_or(usize::MAX)
                 .min(audio.len());
-            self.late_bytes += skip as u64;
+            self.unplaced_bytes += skip as u64;
             (self.flushed, &audio[skip..])
         } else {
             (at, audio)
@@ -169,8 +174,13 @@ impl Tracks {
         if audio.is_empty() {
             return;
         }
+        let ahead = at - self.flushed;
+        if ahead.saturating_add(audio.len() as u64) > AHEAD_LIMIT_FRAMES {
+            self.unplaced_bytes += audio.len() as u64;
+            return;
+        }
         let buf = &mut self.buf[Self::index(track)];
-        let start = usize::try_from(at - self.flushed).unwrap_or(usize::MAX);
+        let start = usize::try_from(ahead).unwrap_or(usize::MAX);
         let end = start + audio.len();
         if buf.len() < end {
             buf.resize(end, SILENCE);
@@ -217,7 +227,7 @@ fn write_loop(
     let mut tracks = Tracks {
         flushed: 0,
         buf: [Vec::new(), Vec::new()],
-        late_bytes: 0,
+        unplaced_bytes: 0,
     };
     let mut frames = 0u64;
     let mut last_header = Instant::now();
@@ -253,7 +263,7 @@ fn write_loop(
         path,
         bytes: wav::HEADER_LEN + frames * u64::from(wav::BLOCK_ALIGN),
         frames,
-        late_bytes: tracks.late_bytes,
+        unplaced_bytes: tracks.unplaced_bytes,
     })
 }
 
@@ -343,6 +353,23 @@ mod tests {
         let mut h = [0u8; 58];
         h.copy_from_slice(&bytes[..58]);
         assert_eq!(h, wav::header(8), "final header sizes");
+    }
+
+    #[tokio::test]
+    async fn audio_far_ahead_is_not_placed_and_memory_stays_bounded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut r = Recorder::create(&dir.path().join("c.wav")).expect("create");
+        r.audio(Track::Caller, 0, vec![1; 160]);
+        // What a timestamp of 1e10 ms would ask for, and a wrapped one.
+        r.audio(Track::Caller, 80_000_000_000, vec![2; 160]);
+        r.audio(Track::Agent, u64::MAX - 10, vec![3; 160]);
+        r.audio(Track::Agent, AHEAD_LIMIT_FRAMES - 160, vec![4; 160]);
+        let info = r.finish().await.expect("finish");
+        assert_eq!(info.unplaced_bytes, 320);
+        assert_eq!(
+            info.frames, AHEAD_LIMIT_FRAMES,
+            "the last placeable frame is kept"
+        );
     }
 
     /// Files aged relative to now (never a literal date): the sweep removes what is

@@ -1,0 +1,82 @@
+//! Hostile media frames on a live call's `/websocket` (with its valid stream token, as a
+//! broken or malicious carrier would send them): timestamps that would place audio
+//! gigabytes ahead or wrap, sequence numbers at the end of the range, oversized and
+//! empty payloads. Each is dropped and counted by reason; the appliance keeps answering
+//! and the same call keeps relaying the caller's audio and records a sane file.
+
+mod call_rig;
+
+use agent5_e2e::fake_media::frame;
+use agent5_e2e::fake_realtime::Script;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use call_rig::*;
+use serde_json::{json, Value};
+
+fn media(seq: &str, ts: &str, payload: &str) -> Value {
+    json!({"event": "media", "sequence_number": seq, "stream_id": "stream-1",
+        "media": {"track": "inbound", "chunk": seq, "timestamp": ts, "payload": payload}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_that_make_no_sense_are_dropped_and_the_call_goes_on() {
+    let rig = rig(Script::default(), "").await;
+    let (id, mut phone) = answered(&rig, true, 5).await;
+    let end = phone.talk(0x11, 10, 0, None).await;
+    let good = STANDARD.encode(frame(0x22, 0));
+    let big = STANDARD.encode(vec![0x33; 64 * 1024]);
+    let next = 20; // well past the frames sent so far
+    let hostile = [
+        // 1e10 ms: the recorder was asked for 80 GB and the process aborted.
+        media(&next.to_string(), "10000000000", &good),
+        media(&(next + 1).to_string(), "1000000000", &good),
+        media(&(next + 2).to_string(), "18446744073709551615", &good),
+        media("18446744073709551615", "220", &good),
+        media(&(next + 3).to_string(), "240", &big),
+        media(&(next + 4).to_string(), "260", ""),
+    ];
+    for f in &hostile {
+        phone.send(f);
+    }
+    // The same call carries on: later frames still reach the agent.
+    let appended_before = appended(&rig);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    for i in 0..10u64 {
+        tick.tick().await;
+        phone.media(next + 5 + i, end + 200 + i * 20, &frame(0x44, 0));
+    }
+    rig.agent
+        .wait_event(0, |_| appended(&rig) >= appended_before + 10)
+        .await;
+    assert_eq!(rig.get("/healthz", false).await.status, 200);
+    for (reason, n) in [("timestamp", 3.0), ("sequence", 1.0), ("payload", 2.0)] {
+        assert_eq!(
+            rig.metric(&format!(
+                "agent5_media_frames_rejected_total{{reason=\"{reason}\"}}"
+            ))
+            .await,
+            n,
+            "{reason}"
+        );
+    }
+    phone.stop();
+    rig.call_until(&id, |c| !c["recording"].is_null()).await;
+    let rec = rig.get(&format!("/api/calls/{id}/recording"), true).await;
+    assert_eq!(rec.status, 200);
+    let w = wav(&rec.body);
+    // A few seconds of stereo µ-law (16 kB/s), nothing near what the frames asked for;
+    // the caller's frames around the hostile ones are where their timestamps say.
+    assert!(w.data_len < 200_000, "recording of {} bytes", w.data_len);
+    assert_eq!(&w.left[..160], frame(0x11, 0).as_slice());
+    let at = usize::try_from((end + 200) * 8).unwrap_or(usize::MAX);
+    assert_eq!(&w.left[at..at + 160], frame(0x44, 0).as_slice());
+}
+
+/// Audio appends the fake agent has received on its first connection.
+fn appended(rig: &Rig) -> usize {
+    rig.agent
+        .events(0)
+        .iter()
+        .filter(|e| e["type"] == "input_audio_buffer.append")
+        .count()
+}
