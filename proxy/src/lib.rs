@@ -194,6 +194,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         bridge: bridge.clone(),
         metrics,
         lifecycle: Arc::clone(&lifecycle),
+        certs: certs.clone(),
         config,
     });
     let cfg = &shared.config;

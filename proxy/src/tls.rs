@@ -166,6 +166,17 @@ impl CertTable {
         &self.certs[found.unwrap_or(0)]
     }
 
+    /// Every name the certificates cover, the default certificate's first.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for n in self.certs.iter().flat_map(|c| &c.names) {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names
+    }
+
     pub fn certs(&self) -> &[LoadedCert] {
         &self.certs
     }

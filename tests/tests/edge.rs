@@ -323,6 +323,25 @@ async fn websocket_auth_by_subprotocol_and_echo() {
     );
     ws.close(None).await.expect("close");
 
+    // A token in the query or the subprotocol counts on WebSocket routes only: an API
+    // request that merely says `Upgrade` is refused.
+    for (uri, protocol) in [
+        (format!("/api/status?token={TOKEN_ONE}"), None),
+        (
+            "/api/status".to_owned(),
+            Some(format!("bearer.{TOKEN_ONE}")),
+        ),
+    ] {
+        let mut req = get(&uri)
+            .header("upgrade", "x")
+            .header("connection", "upgrade");
+        if let Some(p) = protocol {
+            req = req.header("sec-websocket-protocol", p);
+        }
+        let res = over_unix(&app, req.body(empty()).expect("req")).await;
+        assert_eq!(res.status, 401, "{uri}");
+    }
+
     // Without a token: 401 before any upgrade.
     let stream = client::tcp(app.addr("http")).await;
     let err = tokio_tungstenite::client_async("ws://agent5.test/operator-bridge?room=r1", stream)

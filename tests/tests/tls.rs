@@ -138,7 +138,7 @@ async fn plaintext_redirects_to_https() {
     let res = client::send(
         client::tcp(s.app.addr("redirect")).await,
         http::Request::get("/admin/monitor?x=1")
-            .header("host", "agent.example.com")
+            .header("host", "x.b.agent5.test")
             .body(empty())
             .expect("req"),
     )
@@ -146,7 +146,21 @@ async fn plaintext_redirects_to_https() {
     assert_eq!(res.status, 308);
     assert_eq!(
         res.header("location"),
-        Some(format!("https://agent.example.com:{https_port}/admin/monitor?x=1").as_str())
+        Some(format!("https://x.b.agent5.test:{https_port}/admin/monitor?x=1").as_str())
+    );
+    // A Host the certificates do not cover is never where a client is sent.
+    let res = client::send(
+        client::tcp(s.app.addr("redirect")).await,
+        http::Request::get("/x")
+            .header("host", "evil.example")
+            .body(empty())
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(res.status, 308);
+    assert_eq!(
+        res.header("location"),
+        Some(format!("https://a.agent5.test:{https_port}/x").as_str())
     );
     let health = client::send(
         client::tcp(s.app.addr("redirect")).await,

@@ -42,6 +42,8 @@ pub struct Shared {
     pub store: agent5_api::store::SharedStore,
     pub bridge: agent5_bridge::Bridge,
     pub lifecycle: Arc<Lifecycle>,
+    /// The certificates served (for the names the HTTPS redirect may send clients to).
+    pub certs: Option<crate::tls::CertStore>,
 }
 
 /// What a listener is for.
@@ -163,7 +165,13 @@ impl HttpServerApp for Edge {
             Role::Redirect { https_port } => {
                 ctx.route = Route::Static;
                 let head = session.req_header().as_owned_parts();
-                let res = redirect::answer(&cfg.data_dir, https_port, &head).await;
+                let names = self
+                    .shared
+                    .certs
+                    .as_ref()
+                    .map(|c| c.current().names())
+                    .unwrap_or_default();
+                let res = redirect::answer(&cfg.data_dir, https_port, &names, &head).await;
                 self.finish(session, &ctx, res).await
             }
             Role::Metrics => {
@@ -269,7 +277,7 @@ impl Edge {
         let protected = ctx.route.needs_bearer()
             || (ctx.route == Route::Recording && shared.config.protect_recordings);
         if protected {
-            if let Err(refusal) = self.authenticate(&session) {
+            if let Err(refusal) = self.authenticate(&session, ctx.route) {
                 shared
                     .metrics
                     .auth_failures
@@ -329,10 +337,14 @@ impl Edge {
         }
     }
 
-    fn authenticate(&self, session: &ServerSession) -> Result<(), auth::Refusal> {
+    /// Who presented what. A token in `?token=` or in `Sec-WebSocket-Protocol` counts
+    /// only on a WebSocket route's upgrade (browsers cannot set a header there); every
+    /// other route takes the `Authorization` header alone.
+    fn authenticate(&self, session: &ServerSession, route: Route) -> Result<(), auth::Refusal> {
         let head = session.req_header();
-        let upgrade =
-            matches!(self.role, Role::Main) && head.headers.contains_key(http::header::UPGRADE);
+        let upgrade = matches!(self.role, Role::Main)
+            && matches!(route, Route::WebSocket(_))
+            && head.headers.contains_key(http::header::UPGRADE);
         let query_token = if upgrade {
             head.uri.query().and_then(|q| query_param(q, "token"))
         } else {

@@ -1,6 +1,8 @@
 //! The plaintext listener in front of HTTPS: 308 to `https://` for everything except
 //! `/healthz` and ACME HTTP-01 challenges, which are answered from
-//! `data_dir/acme/http-01/<token>`.
+//! `data_dir/acme/http-01/<token>`. The redirect goes only to a name the certificates
+//! cover: the request's `Host` when it is one of them, else the default certificate's
+//! first name, never a host a client made up (an open redirect).
 
 use std::path::Path;
 
@@ -16,6 +18,7 @@ pub const ACME_PREFIX: &str = "/.well-known/acme-challenge/";
 pub async fn answer(
     data_dir: &Path,
     https_port: u16,
+    names: &[String],
     head: &http::request::Parts,
 ) -> http::Response<Body> {
     let path = head.uri.path();
@@ -25,11 +28,20 @@ pub async fn answer(
     if let Some(token) = path.strip_prefix(ACME_PREFIX) {
         return acme_challenge(data_dir, token).await;
     }
-    let Some(host) = request_host(head) else {
+    let asked = request_host(head);
+    let covered = asked
+        .as_deref()
+        .filter(|h| names.iter().any(|n| covers(n, h)));
+    let Some(host) = covered.or_else(|| {
+        names
+            .iter()
+            .map(String::as_str)
+            .find(|n| !n.starts_with("*."))
+    }) else {
         return respond::error(
             StatusCode::BAD_REQUEST,
             "bad_host",
-            "a valid Host header is required",
+            "a Host header naming this service is required",
         );
     };
     let port = if https_port == 443 {
@@ -74,6 +86,16 @@ fn request_host(head: &http::request::Parts) -> Option<String> {
     plausible.then(|| host.to_ascii_lowercase())
 }
 
+/// Whether certificate name `name` (maybe `*.example.com`) covers `host`.
+fn covers(name: &str, host: &str) -> bool {
+    match name.strip_prefix("*.") {
+        Some(suffix) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix),
+        None => name == host,
+    }
+}
+
 pub(super) async fn acme_challenge(data_dir: &Path, token: &str) -> http::Response<Body> {
     let valid = !token.is_empty()
         && token.len() <= 256
@@ -106,26 +128,60 @@ mod tests {
             .0
     }
 
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    }
+
     #[tokio::test]
     async fn redirects_keep_path_and_query() {
         let dir = tempfile::tempdir().expect("tmp");
-        let res = answer(dir.path(), 443, &head("Agent.Example.com:80", "/admin?x=1")).await;
+        let ours = names(&["agent.example.com", "*.calls.example.com", "[::1]"]);
+        let res = answer(
+            dir.path(),
+            443,
+            &ours,
+            &head("Agent.Example.com:80", "/admin?x=1"),
+        )
+        .await;
         assert_eq!(res.status(), 308);
         assert_eq!(
             res.headers()["location"],
             "https://agent.example.com/admin?x=1"
         );
-        let res = answer(dir.path(), 8443, &head("[::1]:8080", "/")).await;
+        let res = answer(dir.path(), 8443, &ours, &head("[::1]:8080", "/")).await;
         assert_eq!(res.headers()["location"], "https://[::1]:8443/");
-        let res = answer(dir.path(), 443, &head("bad host\"", "/")).await;
-        assert_eq!(res.status(), 400);
+        let res = answer(dir.path(), 443, &ours, &head("eu.calls.example.com", "/x")).await;
+        assert_eq!(res.headers()["location"], "https://eu.calls.example.com/x");
+    }
+
+    #[tokio::test]
+    async fn a_host_the_certificates_do_not_cover_is_never_a_redirect_target() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let ours = names(&["*.calls.example.com", "agent.example.com"]);
+        for host in [
+            "evil.example",
+            "bad host\"",
+            "calls.example.com",
+            "a.b.calls.example.com",
+            "",
+        ] {
+            let res = answer(dir.path(), 8443, &ours, &head(host, "/x?y=1")).await;
+            assert_eq!(res.status(), 308, "{host}");
+            assert_eq!(
+                res.headers()["location"],
+                "https://agent.example.com:8443/x?y=1",
+                "{host}"
+            );
+        }
+        let res = answer(dir.path(), 443, &[], &head("evil.example", "/")).await;
+        assert_eq!(res.status(), 400, "no name to send anyone to");
     }
 
     #[tokio::test]
     async fn health_and_acme_are_not_redirected() {
         let dir = tempfile::tempdir().expect("tmp");
         assert_eq!(
-            answer(dir.path(), 443, &head("a", "/healthz"))
+            answer(dir.path(), 443, &[], &head("a", "/healthz"))
                 .await
                 .status(),
             200
@@ -136,6 +192,7 @@ mod tests {
         let res = answer(
             dir.path(),
             443,
+            &[],
             &head("a", "/.well-known/acme-challenge/tok_1-x"),
         )
         .await;
@@ -143,6 +200,7 @@ mod tests {
         let res = answer(
             dir.path(),
             443,
+            &[],
             &head("a", "/.well-known/acme-challenge/..%2fx"),
         )
         .await;
