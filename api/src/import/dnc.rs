@@ -107,12 +107,12 @@ fn parse_stream<R: Read>(source: R, region: Region, max_rows: u64, tx: &mpsc::Se
             }
             Err(e) => {
                 let cells: Vec<&str> = record.iter().collect();
-                let failed = FailedItem {
+                let failed = FailedItem::new(
                     row,
-                    error_code: "INVALID_PHONE",
-                    error_message: format!("{}: {cell:?} is {e}", records.header[phone_col]),
-                    original_row: records.original_row(&cells),
-                };
+                    "INVALID_PHONE",
+                    &format!("{}: {cell:?} is {e}", records.header[phone_col]),
+                    records.original_row(&cells),
+                );
                 if !send(Msg::Failed(failed)) {
                     return;
                 }

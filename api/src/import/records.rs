@@ -182,13 +182,38 @@ impl<R: Read> Records<R> {
     }
 
     /// The row's cells by header name, for a report.
-    pub fn original_row(&self, cells: &[&str]) -> Map<String, Value> {
-        self.header
+    /// A failed row's cells by header name for the report, bounded: each cell at most
+    /// [`REPORT_CELL_CHARS`] characters and the row at most [`REPORT_ROW_CHARS`] (later
+    /// cells left empty), so a report is never much bigger than the rows it lists. The
+    /// flag says whether anything was cut.
+    pub fn original_row(&self, cells: &[&str]) -> (Map<String, Value>, bool) {
+        let mut budget = REPORT_ROW_CHARS;
+        let mut truncated = false;
+        let row = self
+            .header
             .iter()
             .zip(cells)
-            .map(|(n, c)| (n.clone(), Value::String((*c).to_owned())))
-            .collect()
+            .map(|(n, c)| {
+                let keep = clip(c, REPORT_CELL_CHARS.min(budget));
+                truncated |= keep.len() < c.len();
+                budget -= keep.chars().count();
+                (n.clone(), Value::String(keep.to_owned()))
+            })
+            .collect();
+        (row, truncated)
     }
+}
+
+/// How much of one cell a report repeats.
+pub const REPORT_CELL_CHARS: usize = 256;
+/// How much of one row a report repeats.
+pub const REPORT_ROW_CHARS: usize = 4096;
+
+/// The first `max` characters of `text`.
+pub fn clip(text: &str, max: usize) -> &str {
+    text.char_indices()
+        .nth(max)
+        .map_or(text, |(i, _)| &text[..i])
 }
 
 #[cfg(test)]

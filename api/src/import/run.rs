@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::layout::{Layout, LayoutError, Target};
-use super::records::Records;
+use super::records::{clip, Records, REPORT_CELL_CHARS};
 use super::row::{parse, parse_delivery, Definitions, ParsedDelivery, ParsedRow};
 use crate::phone::Region;
 use crate::store::model::{now_millis, AttachError, DncEntry, DncSource};
@@ -63,8 +63,33 @@ pub struct FailedItem {
     pub row: u64,
     pub error_code: &'static str,
     pub error_message: String,
-    /// The row's cells by header name.
+    /// The row's cells by header name (bounded: see [`Records::original_row`]).
     pub original_row: Map<String, Value>,
+    /// Set when `original_row` or `error_message` was cut short.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub original_row_truncated: bool,
+}
+
+/// A row's cells for a report, and whether they were cut short.
+pub type OriginalRow = (Map<String, Value>, bool);
+
+impl FailedItem {
+    /// A failed row for the report; the message is bounded like the cells it may quote.
+    pub fn new(
+        row: u64,
+        error_code: &'static str,
+        error_message: &str,
+        (original_row, truncated): OriginalRow,
+    ) -> Self {
+        let message = clip(error_message, 2 * REPORT_CELL_CHARS);
+        Self {
+            row,
+            error_code,
+            original_row_truncated: truncated || message.len() < error_message.len(),
+            error_message: message.to_owned(),
+            original_row,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -134,7 +159,7 @@ impl ImportError {
 enum Batch {
     Customers(Vec<(u64, ParsedRow)>),
     /// With each row's cells, for a report of rows whose parent is not found.
-    Deliveries(Vec<(u64, ParsedDelivery, Map<String, Value>)>),
+    Deliveries(Vec<(u64, ParsedDelivery, OriginalRow)>),
 }
 
 impl Batch {
@@ -217,12 +242,7 @@ fn parse_stream<R: Read>(source: R, defs: &Definitions, options: &Options, tx: &
                 .map(|p| rows.push((row, p, records.original_row(&cells)))),
         };
         if let Err(e) = parsed {
-            let failed = FailedItem {
-                row,
-                error_code: e.code,
-                error_message: e.message,
-                original_row: records.original_row(&cells),
-            };
+            let failed = FailedItem::new(row, e.code, &e.message, records.original_row(&cells));
             if !send(Msg::Failed(failed)) {
                 return;
             }
@@ -403,7 +423,7 @@ fn opt_out_entries(phones: Vec<String>, row: u64, options: &Options, now: i64) -
 
 async fn write_deliveries(
     store: &SharedStore,
-    rows: Vec<(u64, ParsedDelivery, Map<String, Value>)>,
+    rows: Vec<(u64, ParsedDelivery, OriginalRow)>,
     options: &Options,
     report: &mut Report,
 ) -> Result<(), ImportError> {
@@ -450,12 +470,9 @@ async fn write_deliveries(
                         ),
                     ),
                 };
-                report.failures.push(FailedItem {
-                    row,
-                    error_code,
-                    error_message,
-                    original_row: original,
-                });
+                report
+                    .failures
+                    .push(FailedItem::new(row, error_code, &error_message, original));
             }
         }
     }
