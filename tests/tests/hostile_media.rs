@@ -80,3 +80,50 @@ fn appended(rig: &Rig) -> usize {
         .filter(|e| e["type"] == "input_audio_buffer.append")
         .count()
 }
+
+/// Peak resident memory of process `pid` (kB), from `/proc`.
+fn peak_rss_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Thirty parallel one-byte ranges of an hour-long recording converted to PCM16: each
+/// reads and converts only its range (the whole file was read and converted per
+/// request before: 1.9 GB resident for this).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_recordings_are_served_in_ranges_without_loading_them() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let rig = rig_in(Script::default(), "", Some(dir.path())).await;
+    let (id, mut phone) = answered(&rig, true, 5).await;
+    phone.stop();
+    rig.call_until(&id, |c| !c["recording"].is_null()).await;
+    // Swap in an hour of stereo µ-law (57.6 MB) behind the recording's header.
+    let path = dir.path().join("recordings").join(format!("{id}.wav"));
+    let mut bytes = std::fs::read(&path).expect("recording");
+    bytes.truncate(58);
+    bytes.resize(58 + 3600 * 16_000, 0xFF);
+    std::fs::write(&path, &bytes).expect("write");
+    let pid = rig.app.pid();
+    let before = peak_rss_kb(pid);
+    let uri = format!("/api/calls/{id}/recording?format=pcm16");
+    let replies =
+        futures_util::future::join_all((0..30).map(|_| rig.get_range(&uri, "bytes=0-0"))).await;
+    for r in &replies {
+        assert_eq!(r.status, 206);
+        assert_eq!(r.body.as_ref(), b"R");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        let total = 44 + 2 * 3600 * 16_000;
+        assert_eq!(
+            r.header("content-range"),
+            Some(format!("bytes 0-0/{total}").as_str())
+        );
+    }
+    let tail = rig.get_range(&uri, "bytes=-4").await;
+    assert_eq!((tail.status.as_u16(), tail.body.len()), (206, 4));
+    let grown = peak_rss_kb(pid).saturating_sub(before);
+    assert!(grown < 64 * 1024, "peak RSS grew by {grown} kB");
+}
