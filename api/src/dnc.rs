@@ -1,10 +1,8 @@
 //! `/api/dnc`: the do-not-call list, paged and searchable by number, and a streamed
 //! CSV export (for audits and national-list reconciliation).
 
-use std::collections::HashMap;
-
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -84,7 +82,7 @@ pub struct DncPage {
 /// `GET /api/dnc?q=&page=&page_size=`, ordered by number.
 pub async fn list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
 ) -> Result<Json<DncPage>, ApiError> {
     let prefix = prefix(params.get("q").map_or("", String::as_str), &state)?;
     let page = number(&params, "page", 1, 1_000_000)?;

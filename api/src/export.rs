@@ -4,10 +4,10 @@
 //! re-importing an export changes nothing. Streamed page by page; `opt_out` is read
 //! from the do-not-call list at export time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::Response;
 use bytes::Bytes;
@@ -222,7 +222,7 @@ pub async fn stream(
 /// `GET /api/prospects/export.csv?show_archived=1`
 pub async fn export(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
 ) -> Result<Response, ApiError> {
     let show_archived = crate::upload::flag(&params, "show_archived")?;
     let body = stream(state.store.clone(), show_archived).await?;

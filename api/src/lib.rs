@@ -27,10 +27,10 @@ pub mod upload;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use error::ApiError;
 use store::model::AuditEntry;
@@ -229,11 +229,6 @@ pub fn router(state: AppState) -> Router {
 const AUDIT_DEFAULT: u64 = 100;
 const AUDIT_MAX: u64 = 1000;
 
-#[derive(Deserialize)]
-struct AuditParams {
-    limit: Option<u64>,
-}
-
 #[derive(Serialize)]
 struct AuditPage {
     items: Vec<AuditEntry>,
@@ -242,17 +237,27 @@ struct AuditPage {
 /// `GET /api/audit?limit=`: who did what, newest first (at most 1000).
 async fn audit(
     State(state): State<AppState>,
-    Query(params): Query<AuditParams>,
+    params::Params(params): params::Params,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = params.limit.unwrap_or(AUDIT_DEFAULT);
-    if limit == 0 || limit > AUDIT_MAX {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            "invalid_limit",
-            format!("limit must be 1..={AUDIT_MAX}"),
-        )
-        .with_field("limit"));
-    }
+    let limit = match params
+        .get("limit")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+    {
+        None => AUDIT_DEFAULT,
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=AUDIT_MAX).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "invalid_limit",
+                    format!("limit must be 1..={AUDIT_MAX}"),
+                )
+                .with_field("limit")
+            })?,
+    };
     let items = state.store.list_audit(limit).await?;
     Ok(Json(AuditPage { items }))
 }
@@ -328,10 +333,12 @@ mod tests {
         assert_eq!(status, 200);
         assert_eq!(body["items"].as_array().expect("items").len(), 2);
         assert_eq!(body["items"][0]["target"], "+32470000002");
-        let (status, body) = get(&app, "/api/audit?limit=5000").await;
-        assert_eq!(status, 400);
-        assert_eq!(body["error"]["code"], "invalid_limit");
-        assert_eq!(body["error"]["field"], "limit");
+        for limit in ["5000", "18446744073709551616", "-1", "x"] {
+            let (status, body) = get(&app, &format!("/api/audit?limit={limit}")).await;
+            assert_eq!(status, 400, "{limit}");
+            assert_eq!(body["error"]["code"], "invalid_limit", "{limit}");
+            assert_eq!(body["error"]["field"], "limit");
+        }
     }
 
     #[tokio::test]

@@ -1,10 +1,36 @@
-//! Query-string numbers shared by the paged routes: a clear 400 naming the parameter.
+//! The query string of every route: [`Params`], every parameter as text (so a value
+//! of the wrong type never meets axum's typed extractor, whose refusal is plain text:
+//! `/api/audit?limit=18446744073709551616` answered that way), and numbers shared by
+//! the paged routes with a clear 400 naming the parameter.
 
 use std::collections::HashMap;
 
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
 
 use crate::ApiError;
+
+/// The query parameters by name (percent-decoded; bytes that are not UTF-8 become
+/// U+FFFD). Should the query string still not parse, the refusal is a 400
+/// `invalid_query` in the API's JSON shape.
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<HashMap<String, String>>::from_request_parts(parts, state).await {
+            Ok(Query(map)) => Ok(Self(map)),
+            Err(_) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "the query string is not valid percent-encoded UTF-8",
+            )),
+        }
+    }
+}
 
 /// `name` as a number in `1..=max`, `default` when absent or empty.
 pub fn number(

@@ -2,10 +2,8 @@
 //! delivery (by code), and list its calls. Edits are read-modify-write with the
 //! customer's version, retried a few times if another writer got in between.
 
-use std::collections::HashMap;
-
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -307,7 +305,7 @@ pub struct CallLog {
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
 ) -> Result<Json<CallLog>, ApiError> {
     state.store.get_customer(&id).await?;
     let page = crate::params::number(&params, "page", 1, 1_000_000)?;

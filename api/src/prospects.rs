@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -187,7 +187,7 @@ pub struct ListResponse {
 /// `GET /api/prospects`
 pub async fn list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
 ) -> Result<Json<ListResponse>, ApiError> {
     let (query, page) = parse_query(&params, &state)?;
     let result = state.store.list_prospects(&query).await?;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::io::SeekFrom;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header::{
     ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE,
 };
@@ -245,7 +245,7 @@ async fn serve(
 pub async fn by_call(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     serve(&state, &id, &params, &headers).await
@@ -255,7 +255,7 @@ pub async fn by_call(
 pub async fn by_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(id) = file.strip_suffix(".wav") else {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
@@ -86,7 +86,7 @@ fn options(
 /// `POST /api/prospects/upload`
 pub async fn prospects(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
@@ -103,7 +103,7 @@ pub async fn prospects(
 /// `POST /api/prospects/upload_deliveries`
 pub async fn deliveries(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {

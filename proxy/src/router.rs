@@ -133,6 +133,19 @@ impl Route {
         }
     }
 
+    /// Whether answers on this route carry personal data (`Cache-Control: no-store`).
+    pub fn is_personal(self) -> bool {
+        matches!(
+            self,
+            Self::Api
+                | Self::Upload
+                | Self::Recording
+                | Self::Webhook
+                | Self::Metrics
+                | Self::Ready
+        )
+    }
+
     pub fn budget(self) -> Option<BudgetKind> {
         match self {
             Self::Api | Self::Upload | Self::Recording => Some(BudgetKind::Api),

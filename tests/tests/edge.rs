@@ -173,6 +173,11 @@ async fn cors_preflight_allowed_and_refused() {
         ok.header("access-control-allow-headers"),
         Some("authorization")
     );
+    assert_eq!(
+        ok.headers.get_all("vary").iter().count(),
+        1,
+        "Vary: Origin once"
+    );
     let refused = over_unix(&app, preflight("https://evil.example.com")).await;
     assert_eq!(refused.status, 403);
     assert_eq!(refused.json()["error"]["code"], "cors_refused");
@@ -191,6 +196,11 @@ async fn cors_preflight_allowed_and_refused() {
         actual.header("access-control-allow-origin"),
         Some("https://admin.example.com")
     );
+    assert_eq!(actual.headers.get_all("vary").iter().count(), 1);
+    // API answers are personal data: no cache keeps them; a health probe may be cached.
+    assert_eq!(actual.header("cache-control"), Some("no-store"));
+    let health = over_unix(&app, get("/healthz").body(empty()).expect("req")).await;
+    assert_eq!(health.header("cache-control"), None);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -301,7 +301,7 @@ fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Api
 /// `GET /api/calls?status=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
 pub async fn list(
     State(state): State<AppState>,
-    Query(params): Query<HashMap<String, String>>,
+    crate::params::Params(params): crate::params::Params,
 ) -> Result<Json<CallPage>, ApiError> {
     let status = params
         .get("status")

@@ -442,6 +442,11 @@ impl Edge {
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
             h.insert(request_id::HEADER, v);
         }
+        // API answers, exports and recordings carry personal data: no cache keeps them.
+        if ctx.route.is_personal() {
+            h.entry(http::header::CACHE_CONTROL)
+                .or_insert(HeaderValue::from_static("no-store"));
+        }
         if let Some(rate) = &ctx.rate {
             for (name, value) in rate.headers() {
                 h.insert(name, HeaderValue::from(value));

@@ -119,7 +119,14 @@ fn allow_origin(out: &mut HeaderMap, allowed: &AllowedOrigin) {
                     http::header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                     HeaderValue::from_static("true"),
                 );
-                out.append(http::header::VARY, HeaderValue::from_static("Origin"));
+                // Once, however often the response is decorated (a preflight is too).
+                if !out
+                    .get_all(http::header::VARY)
+                    .iter()
+                    .any(|v| v == "Origin")
+                {
+                    out.append(http::header::VARY, HeaderValue::from_static("Origin"));
+                }
             }
         }
     }
