@@ -92,6 +92,10 @@ pub fn run(config: Config, mode: StartMode) -> Result<(), RunError> {
 }
 
 fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
+    // Everything the appliance writes (database, WAL, recordings, keys, sockets) is
+    // its own: owner-only, whatever umask it was started with (systemd sets 0077,
+    // a shell or a container usually 0022).
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(&config.data_dir).map_err(|source| RunError::DataDir {
         path: config.data_dir.display().to_string(),
         source,

@@ -127,3 +127,27 @@ async fn huge_recordings_are_served_in_ranges_without_loading_them() {
     let grown = peak_rss_kb(pid).saturating_sub(before);
     assert!(grown < 64 * 1024, "peak RSS grew by {grown} kB");
 }
+
+/// Started with umask 022 (a shell, a container), the appliance still keeps its
+/// database, its WAL and the recordings to itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let dir = tempfile::tempdir().expect("tmp");
+    let rig = rig_in(Script::default(), "", Some(dir.path())).await;
+    nix::sys::stat::umask(old);
+    let (id, mut phone) = answered(&rig, true, 5).await;
+    phone.stop();
+    rig.call_until(&id, |c| !c["recording"].is_null()).await;
+    let mode = |p: std::path::PathBuf| {
+        std::fs::metadata(&p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let d = dir.path();
+    assert_eq!(mode(d.join("agent5.db")), 0o600);
+    assert_eq!(mode(d.join("agent5.db-wal")), 0o600);
+    assert_eq!(mode(d.join("recordings")), 0o700);
+    assert_eq!(mode(d.join("recordings").join(format!("{id}.wav"))), 0o600);
+}
