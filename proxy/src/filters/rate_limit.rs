@@ -1,23 +1,23 @@
-//! Per-client rate limits with `governor`: one GCRA bucket per client IP and budget
-//! (REST API, Telnyx webhook, WebSocket upgrades), so a noisy browser cannot starve
-//! Telnyx's retries. Refusals carry `Retry-After`; every limited response carries the
-//! `RateLimit-Limit/Remaining/Reset` fields. Idle keys are evicted by the housekeeping
-//! task so memory stays bounded by the clients seen in the last refill period.
+//! Per-client rate limits: one GCRA bucket per client and budget (REST API, Telnyx
+//! webhook, WebSocket upgrades), so a noisy browser cannot starve Telnyx's retries.
+//! Refusals carry `Retry-After`; every limited response carries the
+//! `RateLimit-Limit/Remaining/Reset` fields.
+//!
+//! A client is an IPv4 address, or an IPv6 /64 (one subscriber's prefix: a host can
+//! pick any address inside it, so per-address buckets would give it unlimited budget).
+//! Memory is bounded by `max_tracked_clients` per budget: the housekeeping task drops
+//! buckets that are full again (removing one changes nothing for its client), and
+//! when a flood of new clients fills the table, further newcomers share one overflow
+//! bucket until room frees up. Nobody's budget is ever refunded: an active client
+//! keeps its bucket whatever the flood does.
 
-use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::time::Duration;
-
-use arc_swap::ArcSwap;
-use governor::clock::{Clock, DefaultClock};
-use governor::middleware::StateInformationMiddleware;
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::config::{Budget, RateLimits};
-
-type Keyed =
-    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
 
 /// Which budget a request draws from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,52 +57,112 @@ impl Decision {
     }
 }
 
+/// The client a request is counted against: the IPv4 address, or the IPv6 /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !u128::from(u64::MAX);
+                IpAddr::V6(Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
+
+/// Where newcomers are counted while the table is full (never a real client key: the
+/// unspecified address cannot connect).
+const OVERFLOW: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+const SHARDS: usize = 16;
+
+/// One budget's buckets: GCRA, each client's state being the theoretical arrival time
+/// of its next request (`tat`); a bucket is full again once `tat <= now`.
 struct Limiter {
-    keyed: ArcSwap<Keyed>,
     budget: Budget,
+    /// Time to earn one request back.
+    interval: Duration,
+    /// How far ahead of now `tat` may run: the burst.
+    tolerance: Duration,
+    shards: [Mutex<HashMap<IpAddr, Instant>>; SHARDS],
+    hasher: RandomState,
+    max_per_shard: usize,
 }
 
 impl Limiter {
-    fn new(budget: Budget) -> Self {
+    fn new(budget: Budget, max_tracked: usize) -> Self {
+        let interval = Duration::from_secs(60) / budget.per_minute.max(1);
         Self {
-            keyed: ArcSwap::from_pointee(Self::fresh(budget)),
             budget,
+            interval,
+            tolerance: interval * budget.burst.max(1),
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            hasher: RandomState::new(),
+            max_per_shard: max_tracked.div_ceil(SHARDS).max(1),
         }
     }
 
-    fn fresh(budget: Budget) -> Keyed {
-        let per_minute = NonZeroU32::new(budget.per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(budget.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute).allow_burst(burst);
-        RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>()
+    fn shard(&self, key: &IpAddr) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Instant>> {
+        let i = usize::try_from(self.hasher.hash_one(key) % SHARDS as u64).unwrap_or(0);
+        self.shards[i]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn refill_interval(&self) -> Duration {
-        Duration::from_secs(60) / self.budget.per_minute.max(1)
-    }
-
-    fn check(&self, ip: IpAddr) -> Decision {
-        match self.keyed.load().check_key(&ip) {
-            Ok(snapshot) => {
-                let remaining = snapshot.remaining_burst_capacity();
-                let used = self.budget.burst.saturating_sub(remaining);
-                Decision {
-                    allowed: true,
-                    limit: self.budget.burst,
-                    remaining,
-                    reset_secs: ceil_secs(self.refill_interval() * used),
-                }
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Decision {
-                    allowed: false,
-                    limit: self.budget.burst,
-                    remaining: 0,
-                    reset_secs: ceil_secs(wait).max(1),
-                }
-            }
+    fn check(&self, ip: IpAddr, now: Instant) -> Decision {
+        let key = client_key(ip);
+        let mut shard = self.shard(&key);
+        let key = if shard.contains_key(&key) || shard.len() < self.max_per_shard {
+            key
+        } else {
+            drop(shard);
+            shard = self.shard(&OVERFLOW);
+            OVERFLOW
+        };
+        let tat = shard.get(&key).copied().unwrap_or(now).max(now);
+        let next = tat + self.interval;
+        let limit = self.budget.burst.max(1);
+        if next.duration_since(now) > self.tolerance {
+            return Decision {
+                allowed: false,
+                limit,
+                remaining: 0,
+                reset_secs: ceil_secs(next.duration_since(now) - self.tolerance).max(1),
+            };
         }
+        shard.insert(key, next);
+        let ahead = next.duration_since(now);
+        let remaining = (self.tolerance - ahead).as_nanos() / self.interval.as_nanos().max(1);
+        Decision {
+            allowed: true,
+            limit,
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset_secs: ceil_secs(ahead),
+        }
+    }
+
+    /// Drops the buckets that are full again; returns how many are left.
+    fn evict_idle(&self, now: Instant) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                let mut s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                s.retain(|_, tat| *tat > now);
+                s.shrink_to_fit();
+                s.len()
+            })
+            .sum()
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .len()
+            })
+            .sum()
     }
 }
 
@@ -115,21 +175,24 @@ pub struct RateLimiters {
     api: Limiter,
     webhook: Limiter,
     websocket: Limiter,
-    max_tracked: usize,
 }
 
 impl RateLimiters {
     pub fn new(limits: &RateLimits) -> Self {
+        let max = limits.max_tracked_clients;
         Self {
-            api: Limiter::new(limits.api),
-            webhook: Limiter::new(limits.webhook),
-            websocket: Limiter::new(limits.websocket),
-            max_tracked: limits.max_tracked_clients,
+            api: Limiter::new(limits.api, max),
+            webhook: Limiter::new(limits.webhook, max),
+            websocket: Limiter::new(limits.websocket, max),
         }
     }
 
     pub fn check(&self, kind: BudgetKind, ip: IpAddr) -> Decision {
-        self.limiter(kind).check(ip)
+        self.check_at(kind, ip, Instant::now())
+    }
+
+    fn check_at(&self, kind: BudgetKind, ip: IpAddr, now: Instant) -> Decision {
+        self.limiter(kind).check(ip, now)
     }
 
     fn limiter(&self, kind: BudgetKind) -> &Limiter {
@@ -140,33 +203,23 @@ impl RateLimiters {
         }
     }
 
-    /// Drops clients whose bucket is full again (they would start fresh anyway). If a
-    /// flood of distinct addresses still exceeds the cap, the table is reset: budgets
-    /// restart, memory stays bounded.
+    /// Drops clients whose bucket is full again (they would start fresh anyway);
+    /// returns how many clients are still tracked.
     pub fn evict_idle(&self) -> usize {
-        let mut tracked = 0;
-        for l in [&self.api, &self.webhook, &self.websocket] {
-            let keyed = l.keyed.load();
-            keyed.retain_recent();
-            if keyed.len() > self.max_tracked {
-                tracing::warn!(
-                    clients = keyed.len(),
-                    cap = self.max_tracked,
-                    "rate limiter over its client cap; resetting budgets"
-                );
-                l.keyed.store(std::sync::Arc::new(Limiter::fresh(l.budget)));
-            } else {
-                keyed.shrink_to_fit();
-            }
-            tracked += l.keyed.load().len();
-        }
-        tracked
+        self.evict_idle_at(Instant::now())
+    }
+
+    fn evict_idle_at(&self, now: Instant) -> usize {
+        [&self.api, &self.webhook, &self.websocket]
+            .iter()
+            .map(|l| l.evict_idle(now))
+            .sum()
     }
 
     pub fn tracked(&self) -> usize {
         [&self.api, &self.webhook, &self.websocket]
             .iter()
-            .map(|l| l.keyed.load().len())
+            .map(|l| l.len())
             .sum()
     }
 }
@@ -222,13 +275,46 @@ mod tests {
     }
 
     #[test]
-    fn eviction_caps_memory() {
-        let rl = RateLimiters::new(&limits(5));
-        for i in 0..10u8 {
-            rl.check(BudgetKind::Api, IpAddr::from([10, 0, 0, i]));
+    fn ipv6_clients_are_counted_by_64_and_mapped_ipv4_as_ipv4() {
+        let rl = RateLimiters::new(&limits(1));
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().expect("ip");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert!(rl.check(BudgetKind::Api, a).allowed);
+        assert!(!rl.check(BudgetKind::Api, b).allowed, "the same /64");
+        assert!(rl.check(BudgetKind::Api, other).allowed, "another /64");
+        let v4: IpAddr = "192.0.2.7".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
+        assert!(rl.check(BudgetKind::Api, v4).allowed);
+        assert!(!rl.check(BudgetKind::Api, mapped).allowed);
+    }
+
+    #[test]
+    fn eviction_drops_only_full_buckets_and_a_flood_never_refunds_anyone() {
+        let mut l = limits(3);
+        l.max_tracked_clients = 32; // two per shard
+        let rl = RateLimiters::new(&l);
+        let t0 = Instant::now();
+        let active: IpAddr = "192.0.2.1".parse().expect("ip");
+        for _ in 0..3 {
+            assert!(rl.check_at(BudgetKind::Api, active, t0).allowed);
         }
-        assert_eq!(rl.tracked(), 10);
-        rl.evict_idle();
-        assert!(rl.tracked() <= 2, "tracked {}", rl.tracked());
+        assert!(!rl.check_at(BudgetKind::Api, active, t0).allowed);
+        // A flood of 100k addresses: memory stays bounded, and the active client's
+        // empty bucket stays empty through every eviction.
+        for i in 0..100_000u32 {
+            rl.check_at(BudgetKind::Api, IpAddr::from(i.to_be_bytes()), t0);
+            if i % 10_000 == 0 {
+                rl.evict_idle_at(t0);
+            }
+        }
+        assert!(rl.tracked() <= 32 + 1, "tracked {}", rl.tracked());
+        assert!(!rl.check_at(BudgetKind::Api, active, t0).allowed);
+        // One refill interval (60 s at 1 a minute) later it has earned one request.
+        let later = t0 + Duration::from_secs(60);
+        assert!(rl.check_at(BudgetKind::Api, active, later).allowed);
+        assert!(!rl.check_at(BudgetKind::Api, active, later).allowed);
+        // Once everyone's bucket is full again, eviction empties the table.
+        assert_eq!(rl.evict_idle_at(t0 + Duration::from_secs(3600)), 0);
     }
 }
