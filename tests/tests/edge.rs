@@ -46,9 +46,20 @@ async fn health_and_readiness() {
     let health = over_unix(&app, get("/healthz").body(empty()).expect("req")).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["status"], "ok");
-    let ready = client::send(
+    // Anyone sees the status; only a token holder sees which secrets are missing.
+    let anonymous = client::send(
         client::tcp(app.addr("http")).await,
         get("/readyz").body(empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(anonymous.status, 200);
+    assert_eq!(anonymous.json(), serde_json::json!({"status": "ready"}));
+    let ready = client::send(
+        client::tcp(app.addr("http")).await,
+        get("/readyz")
+            .header("authorization", format!("Bearer {TOKEN_ONE}"))
+            .body(empty())
+            .expect("req"),
     )
     .await;
     assert_eq!(ready.status, 200);
@@ -61,6 +72,13 @@ async fn health_and_readiness() {
         .as_array()
         .expect("missing list")
         .contains(&"OPENAI_API_KEY".into()));
+    // The metrics listener (loopback, for Prometheus) gives the details without one.
+    let local = client::send(
+        client::tcp(app.addr("metrics")).await,
+        get("/readyz").body(empty()).expect("req"),
+    )
+    .await;
+    assert_eq!(local.json()["checks"]["store"], "ok");
 }
 
 #[tokio::test]
@@ -454,7 +472,13 @@ async fn metrics_count_what_happened_and_pass_promtool() {
         .0,
         200
     );
-    let (status, body) = send(get("/metrics").body(empty()).expect("req")).await;
+    let (status, body) = send(
+        get("/metrics")
+            .header("authorization", &auth)
+            .body(empty())
+            .expect("req"),
+    )
+    .await;
     assert_eq!(status, 200);
     let value = |series: &str| -> f64 {
         body.lines()
@@ -481,6 +505,9 @@ async fn metrics_count_what_happened_and_pass_promtool() {
     );
     assert_eq!(value(r#"agent5_http_open_connections"#), 1.0);
     assert_eq!(value(r#"agent5_build_info{version=""#), 1.0);
+    // Without a token the main listeners do not show them (metrics.on_main_listeners).
+    let (status, _) = send(get("/metrics").body(empty()).expect("req")).await;
+    assert_eq!(status, 401);
     // The dedicated metrics listener serves the same registry.
     let scrape = client::send(
         client::tcp(app.addr("metrics")).await,

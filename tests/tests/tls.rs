@@ -287,7 +287,14 @@ async fn sighup_swaps_certificates_without_dropping_connections() {
     .await
     .expect("handshake");
     assert_eq!(presented(&still), renewed.der);
-    let metrics = client::send(still, get("/metrics").body(empty()).expect("req")).await;
+    let metrics = client::send(
+        still,
+        get("/metrics")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .expect("req"),
+    )
+    .await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
     // Counted (the file watcher may have seen the broken file before the signal did).
     let errors: u64 = text

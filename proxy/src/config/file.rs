@@ -237,7 +237,7 @@ impl Default for MetricsSection {
     fn default() -> Self {
         Self {
             listen: DEFAULT_METRICS_LISTEN.to_owned(),
-            on_main_listeners: true,
+            on_main_listeners: false,
         }
     }
 }

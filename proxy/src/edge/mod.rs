@@ -180,10 +180,11 @@ impl HttpServerApp for Edge {
                 let res = match ctx.route {
                     Route::Metrics => probes::metrics(shared),
                     Route::Health => probes::healthz(),
+                    Route::Ready => probes::readyz(shared, true).await,
                     _ => respond::error(
                         StatusCode::NOT_FOUND,
                         "not_found",
-                        "this listener serves /metrics",
+                        "this listener serves /metrics, /healthz and /readyz",
                     ),
                 };
                 self.finish(session, &ctx, res).await
@@ -242,12 +243,33 @@ impl Edge {
 
         match ctx.route {
             Route::Health => return self.finish(session, ctx, probes::healthz()).await,
+            // The bare status for anyone (load balancers); the details (which secrets are
+            // missing, which check fails) only with a token, or on the metrics listener.
             Route::Ready => {
-                let res = probes::readyz(shared).await;
+                let detailed = self.authenticate(&session, ctx.route).is_ok();
+                let res = probes::readyz(shared, detailed).await;
                 return self.finish(session, ctx, res).await;
             }
-            Route::Metrics if shared.config.metrics_on_main_listeners => {
-                return self.finish(session, ctx, probes::metrics(shared)).await;
+            // Certificate names, call volumes and auth failures: public on the main
+            // listeners only when `metrics.on_main_listeners` says so.
+            Route::Metrics => {
+                let res = if shared.config.metrics_on_main_listeners
+                    || self.authenticate(&session, ctx.route).is_ok()
+                {
+                    probes::metrics(shared)
+                } else {
+                    let mut res = respond::error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "a valid bearer token is required here; Prometheus scrapes the metrics listener",
+                    );
+                    res.headers_mut().insert(
+                        http::header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer"),
+                    );
+                    res
+                };
+                return self.finish(session, ctx, res).await;
             }
             _ => {}
         }

@@ -19,7 +19,9 @@ pub fn healthz() -> http::Response<Body> {
 /// Bound on the store round trip of a readiness probe.
 const STORE_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-pub async fn readyz(shared: &Shared) -> http::Response<Body> {
+/// `detailed`: the checks, integrations and warnings too (they name missing secrets);
+/// otherwise only `{"status"}` and the status code.
+pub async fn readyz(shared: &Shared, detailed: bool) -> http::Response<Body> {
     let store_ok = matches!(
         tokio::time::timeout(STORE_CHECK_TIMEOUT, shared.store.ping()).await,
         Ok(Ok(()))
@@ -53,6 +55,15 @@ pub async fn readyz(shared: &Shared) -> http::Response<Body> {
         warnings.push("no AUTH_TOKEN configured: /api/* answers 503 auth_not_configured");
     }
     let ready = failing.is_empty();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if !detailed {
+        let body = json!({ "status": if ready { "ready" } else { "not_ready" } });
+        return respond::json(status, &body);
+    }
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "store": shared.store.backend(),
@@ -61,11 +72,6 @@ pub async fn readyz(shared: &Shared) -> http::Response<Body> {
         "integrations": integrations,
         "warnings": warnings,
     });
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
     respond::json(status, &body)
 }
 
