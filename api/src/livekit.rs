@@ -28,6 +28,58 @@ pub struct LiveKit {
     api_secret: String,
     pub token_ttl: Duration,
     http: reqwest::Client,
+    /// Webhook event ids seen inside the freshness window (replays are refused).
+    seen: std::sync::Arc<std::sync::Mutex<HashMap<String, i64>>>,
+}
+
+/// A webhook's `createdAt` must be within this many seconds of our clock, like Telnyx's.
+pub const WEBHOOK_TOLERANCE_SECS: i64 = 300;
+/// Event ids remembered at most (far beyond what a LiveKit server sends in the window).
+const SEEN_MAX: usize = 20_000;
+
+/// Why a verified webhook is still refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// No `id`, or no `createdAt` we can read.
+    Unidentified,
+    /// `createdAt` further from now than the tolerance.
+    Stale,
+    /// This id was already accepted.
+    Duplicate,
+    /// Too many ids inside the window to remember another.
+    Busy,
+}
+
+/// Checks a verified event's `id` and `createdAt` (Unix seconds, as a string or a
+/// number) at `now`, remembering the id in `seen` when it is accepted.
+pub fn check_replay(
+    seen: &mut HashMap<String, i64>,
+    event: &Value,
+    now: i64,
+) -> Result<(), Replay> {
+    let id = event["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .ok_or(Replay::Unidentified)?;
+    let created = match &event["createdAt"] {
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        Value::Number(n) => n.as_i64(),
+        _ => None,
+    }
+    .ok_or(Replay::Unidentified)?;
+    seen.retain(|_, expires| *expires > now);
+    if (now - created).abs() > WEBHOOK_TOLERANCE_SECS {
+        return Err(Replay::Stale);
+    }
+    if seen.contains_key(id) {
+        return Err(Replay::Duplicate);
+    }
+    if seen.len() >= SEEN_MAX {
+        return Err(Replay::Busy);
+    }
+    // Kept until its createdAt is out of the window: after that the age check refuses it.
+    seen.insert(id.to_owned(), created + WEBHOOK_TOLERANCE_SECS + 1);
+    Ok(())
 }
 
 impl std::fmt::Debug for LiveKit {
@@ -72,6 +124,7 @@ impl LiveKit {
             api_secret: api_secret.to_owned(),
             token_ttl,
             http,
+            seen: std::sync::Arc::default(),
         })
     }
 
@@ -233,8 +286,48 @@ pub async fn webhook(
             "the webhook signature could not be verified",
         ));
     }
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", e.to_string()))?;
+    let event: Value = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_event",
+            "the body is not a LiveKit webhook event (JSON)",
+        )
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let checked = {
+        let mut seen = lk
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        check_replay(&mut seen, &event, now)
+    };
+    match checked {
+        Ok(()) => {}
+        Err(Replay::Duplicate) => return Ok(Json(json!({"status": "duplicate"}))),
+        Err(why) => {
+            tracing::warn!(reason = ?why, "livekit webhook refused");
+            let (status, code, message) = match why {
+                Replay::Stale => (
+                    StatusCode::UNAUTHORIZED,
+                    "stale_event",
+                    "createdAt is more than 300 s from this appliance's clock",
+                ),
+                Replay::Busy => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "too many webhook events in the last minutes; retry",
+                ),
+                _ => (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_event",
+                    "the event needs an id and a createdAt (Unix seconds)",
+                ),
+            };
+            return Err(ApiError::new(status, code, message));
+        }
+    }
     tracing::info!(event = %event["event"].as_str().unwrap_or("?"), room = %event["room"]["name"].as_str().unwrap_or(""), "livekit webhook");
     Ok(Json(json!({"status": "ok"})))
 }
@@ -266,4 +359,50 @@ pub async fn delete_room(
     lk.room_service("DeleteRoom", Some(&room), json!({"room": room}))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhooks_are_fresh_and_accepted_once() {
+        let now = 1_000_000;
+        let mut seen = HashMap::new();
+        let ev = |id: &str, at: Value| json!({"event": "room_started", "id": id, "createdAt": at});
+        assert_eq!(
+            check_replay(&mut seen, &ev("EV_1", json!(now.to_string())), now),
+            Ok(())
+        );
+        assert_eq!(
+            check_replay(&mut seen, &ev("EV_1", json!(now.to_string())), now + 10),
+            Err(Replay::Duplicate)
+        );
+        assert_eq!(
+            check_replay(&mut seen, &ev("EV_2", json!(now - 301)), now),
+            Err(Replay::Stale)
+        );
+        assert_eq!(
+            check_replay(&mut seen, &ev("EV_3", json!(now + 301)), now),
+            Err(Replay::Stale)
+        );
+        assert_eq!(
+            check_replay(&mut seen, &ev("EV_4", json!(now + 300)), now),
+            Ok(())
+        );
+        assert_eq!(
+            check_replay(&mut seen, &ev("", json!(now)), now),
+            Err(Replay::Unidentified)
+        );
+        assert_eq!(
+            check_replay(&mut seen, &json!({"id": "EV_5"}), now),
+            Err(Replay::Unidentified)
+        );
+        // Once EV_1 is out of the window it is forgotten, and refused as stale anyway.
+        assert_eq!(
+            check_replay(&mut seen, &ev("EV_1", json!(now.to_string())), now + 302),
+            Err(Replay::Stale)
+        );
+        assert!(!seen.contains_key("EV_1"));
+    }
 }

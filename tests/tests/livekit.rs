@@ -181,7 +181,8 @@ async fn tokens_webhooks_and_rooms() {
     );
 
     // Webhooks: LiveKit's JWT (no "Bearer") carrying the body's SHA-256.
-    let event = json!({"event": "room_started", "room": {"sid": "RM_1", "name": "call-1"}, "id": "EV_1", "createdAt": "1732000000"}).to_string();
+    let now = agent5_e2e::fake_telnyx::now_unix();
+    let event = json!({"event": "room_started", "room": {"sid": "RM_1", "name": "call-1"}, "id": "EV_1", "createdAt": now.to_string()}).to_string();
     let sign = |secret: &str, body: &str| {
         use base64::Engine;
         let hash = ring::digest::digest(&ring::digest::SHA256, body.as_bytes());
@@ -202,6 +203,34 @@ async fn tokens_webhooks_and_rooms() {
         .await
         .status,
         200
+    );
+    // A replay of the same event (same id) is accepted once only; an old one is refused.
+    let r = call(
+        &app,
+        "POST",
+        "/api/livekit/webhook",
+        Some(&good),
+        Some(&event),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["status"].as_str()),
+        (200, Some("duplicate"))
+    );
+    let old =
+        json!({"event": "room_started", "id": "EV_OLD", "createdAt": (now - 3600).to_string()})
+            .to_string();
+    let r = call(
+        &app,
+        "POST",
+        "/api/livekit/webhook",
+        Some(&sign(SECRET, &old)),
+        Some(&old),
+    )
+    .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"]["code"].as_str()),
+        (401, Some("stale_event"))
     );
     let tampered = event.replace("call-1", "call-2");
     let r = call(
