@@ -52,13 +52,6 @@ fn writable(name: &str, dir: &std::path::Path) -> Check {
     }
 }
 
-/// The soft open-files limit of this process (what the service inherits if run alike).
-fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line.split_whitespace().nth(3)?.parse().ok()
-}
-
 /// Runs every check against `config`.
 pub fn run(config: &Config) -> Vec<Check> {
     let mut out = vec![check(
@@ -206,7 +199,7 @@ pub fn run(config: &Config) -> Vec<Check> {
 
     // File descriptors: each call holds two sockets and a file, plus listeners and the store.
     let need = config.telnyx.max_concurrent_calls * 4 + 256;
-    out.push(match open_files_limit() {
+    out.push(match crate::config::open_files_limit() {
         Some(have) if have >= need => check(
             "open files",
             Level::Ok,

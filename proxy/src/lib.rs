@@ -31,7 +31,10 @@ use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service as ListeningService;
 
 use crate::config::{Config, ListenAddr};
+use crate::edge::guarded::Guarded;
+use crate::edge::ConnFilter;
 use crate::edge::{Edge, Role, Shared};
+use crate::filters::conn_limit::ConnLimits;
 use crate::filters::{auth, rate_limit};
 use crate::lifecycle::{Lifecycle, SignalWatch};
 use crate::listeners::{bind, Bound, Prebound};
@@ -199,6 +202,11 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         metrics,
         lifecycle: Arc::clone(&lifecycle),
         certs: certs.clone(),
+        conns: Arc::new(ConnLimits::new(
+            config.connections.per_client,
+            config.connections.total,
+            config.connections.exempt.clone(),
+        )),
         config,
     });
     let cfg = &shared.config;
@@ -221,9 +229,10 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     let mut announced: Vec<(String, &'static str)> = Vec::new();
     let mut main = ListeningService::new(
         "agent5 edge".to_owned(),
-        Edge::new(Arc::clone(&shared), Role::Main),
+        Guarded::new(Edge::new(Arc::clone(&shared), Role::Main)),
     );
     main.threads = Some(threads);
+    main.set_connection_filter(Arc::new(ConnFilter(Arc::clone(&shared))));
     for b in &plain {
         add_plain(&mut main, b);
         announced.push((b.addr.to_string(), "http"));

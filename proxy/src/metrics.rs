@@ -62,6 +62,10 @@ pub struct Metrics {
     pub tls_cert_expiry: IntGaugeVec,
     /// 1 when the last store check (each minute, and every /readyz) succeeded.
     pub store_up: IntGauge,
+    /// Connections refused at accept, by reason (`per_client`, `total`).
+    pub connections_rejected: IntCounterVec,
+    /// Request heads refused for their size (HTTP/1.1; 431).
+    pub heads_rejected: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -181,6 +185,22 @@ impl Metrics {
         registry.register(Box::new(tls_cert_expiry.clone()))?;
         registry.register(Box::new(store_up.clone()))?;
         registry.register(Box::new(build_info))?;
+        let connections_rejected = IntCounterVec::new(
+            Opts::new(
+                "agent5_connections_rejected_total",
+                "Connections closed at accept by the connection caps, by reason",
+            ),
+            &["reason"],
+        )?;
+        for reason in ["per_client", "total"] {
+            connections_rejected.with_label_values(&[reason]);
+        }
+        let heads_rejected = prometheus::IntCounter::new(
+            "agent5_http_heads_rejected_total",
+            "HTTP/1.1 request heads refused for exceeding limits.max_head_bytes",
+        )?;
+        registry.register(Box::new(connections_rejected.clone()))?;
+        registry.register(Box::new(heads_rejected.clone()))?;
 
         let routes = ROUTE_LABELS
             .iter()
@@ -211,6 +231,8 @@ impl Metrics {
             acme_orders,
             tls_cert_expiry,
             store_up,
+            connections_rejected,
+            heads_rejected,
         })
     }
 

@@ -18,6 +18,10 @@ pub const DEFAULT_JSON_BODY_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_UPLOAD_BODY_BYTES: u64 = 50 * 1024 * 1024;
 pub const DEFAULT_WEBHOOK_BODY_BYTES: u64 = 256 * 1024;
 pub const DEFAULT_WS_MESSAGE_BYTES: u64 = 1024 * 1024;
+/// nginx's `large_client_header_buffers 4 8k`: a request line and headers together.
+pub const DEFAULT_MAX_HEAD_BYTES: u64 = 32 * 1024;
+/// Open connections one client (IPv4 address, IPv6 /64) may hold.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: u64 = 1024;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -196,6 +200,10 @@ pub struct LimitsSection {
     pub webhook_body_bytes: u64,
     pub websocket_message_bytes: u64,
     pub upload_max_rows: u64,
+    pub max_head_bytes: u64,
+    pub max_connections: u64,
+    pub max_connections_per_client: u64,
+    pub connections_exempt: Vec<String>,
 }
 
 impl Default for LimitsSection {
@@ -206,6 +214,10 @@ impl Default for LimitsSection {
             webhook_body_bytes: DEFAULT_WEBHOOK_BODY_BYTES,
             websocket_message_bytes: DEFAULT_WS_MESSAGE_BYTES,
             upload_max_rows: 1_000_000,
+            max_head_bytes: DEFAULT_MAX_HEAD_BYTES,
+            max_connections: 0,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+            connections_exempt: Vec::new(),
         }
     }
 }

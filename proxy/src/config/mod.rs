@@ -124,6 +124,32 @@ pub struct BodyLimits {
     pub webhook: u64,
     pub websocket_message: u64,
     pub upload_max_rows: u64,
+    /// Largest HTTP/1.1 request head (and HTTP/2 header list).
+    pub head: usize,
+}
+
+/// Connection caps, judged at accept.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub total: usize,
+    pub per_client: usize,
+    pub exempt: Vec<ipnet::IpNet>,
+}
+
+impl ConnectionLimits {
+    /// `max_connections = 0`: half of what the open-files limit leaves after a
+    /// reserve, since every call also holds an outbound socket and a recording.
+    pub fn auto_total(open_files: Option<u64>) -> usize {
+        let files = open_files.unwrap_or(1024);
+        usize::try_from((files.saturating_sub(256) / 2).max(64)).unwrap_or(usize::MAX)
+    }
+}
+
+/// The process's open-files limit (`LimitNOFILE`), from `/proc/self/limits`.
+pub fn open_files_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Outside services; each is optional, and what is missing is reported, not fatal.
@@ -234,6 +260,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub cors: CorsOrigins,
     pub limits: BodyLimits,
+    pub connections: ConnectionLimits,
     pub log_level: String,
     pub access_log: bool,
     pub protect_recordings: bool,
@@ -495,6 +522,11 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             limits.websocket_message_bytes,
         ),
         ("limits.upload_max_rows", limits.upload_max_rows),
+        ("limits.max_head_bytes", limits.max_head_bytes),
+        (
+            "limits.max_connections_per_client",
+            limits.max_connections_per_client,
+        ),
     ] {
         if v == 0 {
             return Err(ConfigError::new(key, "must be at least 1"));
@@ -663,6 +695,16 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             webhook: limits.webhook_body_bytes,
             websocket_message: limits.websocket_message_bytes,
             upload_max_rows: limits.upload_max_rows,
+            head: usize::try_from(limits.max_head_bytes).unwrap_or(usize::MAX),
+        },
+        connections: ConnectionLimits {
+            total: match limits.max_connections {
+                0 => ConnectionLimits::auto_total(open_files_limit()),
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            },
+            per_client: usize::try_from(limits.max_connections_per_client).unwrap_or(usize::MAX),
+            exempt: parse::networks(limits.connections_exempt.iter().map(String::as_str))
+                .map_err(|p| ConfigError::new("limits.connections_exempt", p))?,
         },
         log_level,
         access_log: file.log.access_log,

@@ -128,25 +128,30 @@ impl TrustProxy {
                 Self::Hops(hops)
             });
         }
-        let mut nets = Vec::new();
-        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let net = match part {
-                "loopback" => vec!["127.0.0.0/8", "::1/128"],
-                "private" => vec!["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
-                other => vec![other],
-            };
-            for n in net {
-                let parsed = n
-                    .parse::<IpNet>()
-                    .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        format!("{n:?} is not a hop count, an IP, a CIDR, loopback or private")
-                    })?;
-                nets.push(parsed);
-            }
-        }
-        Ok(Self::Networks(nets))
+        networks(raw.split(','))
+            .map(Self::Networks)
+            .map_err(|e| format!("{e}, or a hop count"))
     }
+}
+
+/// IPs, CIDRs, `loopback` and `private` as networks.
+pub fn networks<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<Vec<IpNet>, String> {
+    let mut nets = Vec::new();
+    for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
+        let net = match part {
+            "loopback" => vec!["127.0.0.0/8", "::1/128"],
+            "private" => vec!["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+            other => vec![other],
+        };
+        for n in net {
+            let parsed = n
+                .parse::<IpNet>()
+                .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{n:?} is not an IP, a CIDR, loopback or private"))?;
+            nets.push(parsed);
+        }
+    }
+    Ok(nets)
 }
 
 /// The CORS allow-list (`CORS_ORIGIN`).

@@ -4,6 +4,8 @@
 //! edge's headers, an access-log line and metrics.
 
 mod api;
+pub mod guarded;
+pub mod head_limit;
 mod probes;
 mod redirect;
 mod respond;
@@ -26,7 +28,7 @@ use pingora::server::ShutdownWatch;
 
 use crate::access_log;
 use crate::config::{Config, CorsOrigins};
-use crate::filters::{auth, client_ip, cors, headers, rate_limit, request_id};
+use crate::filters::{auth, client_ip, conn_limit, cors, headers, rate_limit, request_id};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{method_label, Metrics};
 use crate::router::{self, BodyClass, Route};
@@ -44,6 +46,38 @@ pub struct Shared {
     pub lifecycle: Arc<Lifecycle>,
     /// The certificates served (for the names the HTTPS redirect may send clients to).
     pub certs: Option<crate::tls::CertStore>,
+    /// The connection caps (checked at accept by [`ConnFilter`], held by [`guarded`]).
+    pub conns: Arc<conn_limit::ConnLimits>,
+}
+
+/// Pingora's accept-time hook: refuses a connection over the caps before any TLS.
+#[derive(Debug)]
+pub struct ConnFilter(pub Arc<Shared>);
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared")
+    }
+}
+
+#[async_trait]
+impl pingora::listeners::ConnectionFilter for ConnFilter {
+    async fn should_accept(&self, addr: Option<&std::net::SocketAddr>) -> bool {
+        let Some(addr) = addr else {
+            return true;
+        };
+        match self.0.conns.admit(addr.ip(), Instant::now()) {
+            Ok(()) => true,
+            Err(why) => {
+                self.0
+                    .metrics
+                    .connections_rejected
+                    .with_label_values(&[why.label()])
+                    .inc();
+                false
+            }
+        }
+    }
 }
 
 /// What a listener is for.
@@ -60,13 +94,28 @@ pub enum Role {
 pub struct Edge {
     shared: Arc<Shared>,
     role: Role,
+    options: pingora::apps::HttpServerOptions,
 }
 
 impl Edge {
     pub fn new(shared: Arc<Shared>, role: Role) -> Self {
-        Self { shared, role }
+        let mut options = pingora::apps::HttpServerOptions::default();
+        // An HTTP/2 connection with no stream open is closed like an idle HTTP/1.1 one.
+        options.h2_idle_timeout = Some(shared.config.idle_timeout);
+        Self {
+            shared,
+            role,
+            options,
+        }
     }
 }
+
+/// Streams one HTTP/2 connection may have open at once.
+const H2_MAX_STREAMS: u32 = 100;
+
+/// How long a kept-alive connection may wait for its next request while the
+/// connection table is nearly full (the configured idle timeout otherwise).
+const IDLE_UNDER_PRESSURE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Counts an HTTP/1.x connection while it is open; travels with the connection
 /// between keep-alive requests.
@@ -97,6 +146,17 @@ struct Ctx {
 
 #[async_trait]
 impl HttpServerApp for Edge {
+    fn server_options(&self) -> Option<&pingora::apps::HttpServerOptions> {
+        Some(&self.options)
+    }
+
+    fn h2_options(&self) -> Option<pingora::protocols::http::v2::server::H2Options> {
+        let mut h2 = pingora::protocols::http::v2::server::H2Options::new();
+        h2.max_header_list_size(u32::try_from(self.shared.config.limits.head).unwrap_or(u32::MAX))
+            .max_concurrent_streams(H2_MAX_STREAMS);
+        Some(h2)
+    }
+
     async fn process_new_http(
         self: &Arc<Self>,
         mut session: ServerSession,
@@ -117,16 +177,45 @@ impl HttpServerApp for Edge {
         let cfg = &shared.config;
         session.set_read_timeout(Some(cfg.idle_timeout));
         session.set_write_timeout(Some(cfg.idle_timeout));
+        // Idle keep-alive waits are cut short when the connection table fills up, so
+        // idle clients cannot keep new ones (Telnyx's media sockets) out.
+        let idle = if shared.conns.pressure() >= conn_limit::SHED_AT {
+            IDLE_UNDER_PRESSURE
+        } else {
+            cfg.idle_timeout
+        };
         let head_deadline = if reused {
-            cfg.idle_timeout + cfg.header_timeout
+            idle + cfg.header_timeout
         } else {
             cfg.header_timeout
         };
-        match pingora_timeout::fast_timeout::fast_timeout(head_deadline, session.read_request())
-            .await
-        {
+        let phase = session.stream().and_then(head_limit::HeadLimited::phase_of);
+        if let Some(p) = &phase {
+            p.head();
+        }
+        let read =
+            pingora_timeout::fast_timeout::fast_timeout(head_deadline, session.read_request());
+        // A kept-alive connection waiting for its next request closes when the
+        // connection table fills up (see `conn_limit`).
+        let shed = shared.conns.shed();
+        let read = if reused {
+            tokio::select! {
+                r = read => r,
+                () = shed => return None,
+            }
+        } else {
+            read.await
+        };
+        match read {
             Ok(Ok(true)) => {}
+            Ok(Err(_)) if phase.as_ref().is_some_and(|p| p.exceeded()) => {
+                shared.metrics.heads_rejected.inc();
+                return None;
+            }
             Ok(Ok(false) | Err(_)) | Err(_) => return None,
+        }
+        if let Some(p) = &phase {
+            p.body();
         }
         let _active = shared.lifecycle.track();
         shared.metrics.in_flight.inc();

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client_ip;
+pub mod conn_limit;
 pub mod cors;
 pub mod headers;
 pub mod rate_limit;
