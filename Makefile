@@ -10,12 +10,14 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test test-timeshift lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run test test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
 	@echo "make test        fmt check, clippy, config check, every test, then test-timeshift"
 	@echo "make test-timeshift every test again with the clock 4 years ahead and 3 behind"
+	@echo "make fuzz        every fuzz target for FUZZ_SECS (600) each, corpora minimised into fuzz/corpus"
+	@echo "make soak        200 calls for SOAK_SECS (3600) with listeners, uploads, webhooks; fails on growth"
 	@echo "make bench-edge  edge throughput vs nginx (installs nginx, wrk)"
 	@echo "make bench-upgrade agent5 upgrade in the middle of a wrk run: errors, hand-over time"
 	@echo "make bench-store store upserts and list queries, SQLite (100k, 1M) and SecantusDB"
@@ -72,6 +74,19 @@ test:
 test-timeshift:
 	@scripts/install-deps.sh test
 	scripts/with-secantus.sh scripts/timeshift.sh $(SHIFTS)
+
+# libFuzzer on the stable toolchain (scripts/fuzz.sh); `make test` replays the corpora.
+FUZZ_SECS ?= 600
+fuzz:
+	@scripts/install-deps.sh build
+	scripts/fuzz.sh $(FUZZ_SECS) $(FUZZ_TARGETS)
+
+# RSS and open files sampled every 10 s; fails if either grows after the warm-up.
+SOAK_SECS ?= 3600
+SOAK_CALLS ?= 200
+soak: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
+	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) $(SOAK_CALLS) $(SOAK_SECS) soak
 
 bench-edge:
 	@scripts/install-deps.sh bench

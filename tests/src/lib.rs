@@ -8,5 +8,6 @@ pub mod client;
 pub mod fake_media;
 pub mod fake_realtime;
 pub mod fake_telnyx;
+pub mod fuzz_harness;
 
 pub use appliance::{Appliance, Spec};

@@ -1,9 +1,15 @@
-//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen|listen16]`: N concurrent simulated calls through a
+//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen|listen16|soak]`: N concurrent simulated calls through a
 //! real appliance, all on loopback. The tool starts a fake Telnyx REST API, an echo
 //! agent (every caller frame comes straight back as agent audio) and the appliance
 //! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
 //! seconds, and prints the added latency per direction (p50/p99), frames lost, the
 //! appliance's CPU and RSS, and the recording bytes written.
+//!
+//! `soak`: for SECONDS, CALLS call slots each place one 60 s call after another (every
+//! fourth with a `/monitor` listener), while a 500-row CSV is uploaded every 10 s and a
+//! signed Telnyx webhook is delivered every 100 ms; the appliance's RSS and open files
+//! are sampled every 10 s, and the run fails (exit 1) if either grew after the first
+//! fifth of the run (the warm-up) by more than 20% + 16 MB, or 32 files.
 //!
 //! Latency is carried in the audio: bytes 0..8 of each caller frame hold its send time
 //! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
@@ -299,21 +305,33 @@ fn main() {
         Some("listen16") => Some(16_000),
         _ => None,
     };
+    let soak = args.get(4).map(String::as_str) == Some("soak");
     let _ = EPOCH.get_or_init(Instant::now);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    if soak {
+        let ok = rt.block_on(run_soak(bin, calls, seconds));
+        std::process::exit(i32::from(!ok));
+    }
     rt.block_on(run(bin, calls, seconds, listener_rate));
 }
 
-async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>) {
-    let stats = Arc::new(Stats::default());
-    let telnyx = FakeTelnyx::start("KEYload").await;
-    let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
-    let agent_addr = agent_listener.local_addr().expect("addr");
-    tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
+/// The appliance under load: its process, address and working directory.
+struct Running {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    work: tempfile::TempDir,
+}
+
+async fn start_appliance(
+    bin: &str,
+    telnyx: &FakeTelnyx,
+    agent_addr: std::net::SocketAddr,
+    calls: usize,
+) -> Running {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
         l.local_addr().expect("addr").port()
@@ -322,16 +340,17 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
     let config = format!(
         "[server]\nlisten = [\"127.0.0.1:{port}\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"load-token-aaaaaaaaaaaa\"]\n\
          [log]\naccess_log = false\n\
-         [rate_limit]\napi = {{ per_minute = 1000000, burst = 100000 }}\nwebsocket = {{ per_minute = 1000000, burst = 100000 }}\n\
+         [rate_limit]\napi = {{ per_minute = 1000000, burst = 100000 }}\nwebsocket = {{ per_minute = 1000000, burst = 100000 }}\nwebhook = {{ per_minute = 1000000, burst = 100000 }}\n\
          [openai]\napi_key = \"sk-load\"\nrealtime_url = \"ws://{agent_addr}/v1/realtime?model=gpt-realtime\"\n\
          [telnyx]\napi_key = \"KEYload\"\napi_base = \"{}\"\nconnection_id = \"c\"\nphone_number = \"+3225550000\"\n\
-         stream_url = \"ws://agent5.load/websocket\"\nmax_concurrent_calls = {}\n",
+         public_key_pem = \"{}\"\nstream_url = \"ws://agent5.load/websocket\"\nmax_concurrent_calls = {}\n",
         telnyx.url,
+        agent5_e2e::fake_telnyx::TEST_PUBLIC_KEY_B64,
         calls + 10
     );
     let config_path = work.path().join("agent5.toml");
     std::fs::write(&config_path, config).expect("config");
-    let mut child = std::process::Command::new(&bin)
+    let child = std::process::Command::new(bin)
         .arg("serve")
         .arg("--config")
         .arg(&config_path)
@@ -341,7 +360,6 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start agent5");
-    let pid = child.id();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let mut up = false;
     for _ in 0..200 {
@@ -352,6 +370,192 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "agent5 did not start");
+    Running { child, addr, work }
+}
+
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// A CSV of `rows` prospects, as a multipart body.
+fn upload_body(round: u64, rows: u64) -> (String, Bytes) {
+    let boundary = "agent5-soak-boundary";
+    let mut csv =
+        String::from("invoice_contact_name,invoice_company,invoice_phone,invoice_tags\r\n");
+    for r in 0..rows {
+        csv.push_str(&format!(
+            "Soak {round}-{r},Soak NV,+3247{:07},soak\r\n",
+            (round * rows + r) % 10_000_000
+        ));
+    }
+    let body = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"csv\"; filename=\"soak.csv\"\r\ncontent-type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        Bytes::from(body),
+    )
+}
+
+async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
+    let stats = Arc::new(Stats::default());
+    let telnyx = FakeTelnyx::start("KEYload").await;
+    let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
+    let agent_addr = agent_listener.local_addr().expect("addr");
+    tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
+    let mut app = start_appliance(&bin, &telnyx, agent_addr, calls).await;
+    let (pid, addr) = (app.child.id(), app.addr);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let failures = Arc::new(AtomicU64::new(0));
+    let placed = Arc::new(AtomicU64::new(0));
+    for i in 0..calls {
+        let (telnyx, stats, failures, placed) = (
+            telnyx.clone(),
+            Arc::clone(&stats),
+            Arc::clone(&failures),
+            Arc::clone(&placed),
+        );
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() + Duration::from_secs(61) < deadline {
+                let listener = (i % 4 == 0).then_some(16_000);
+                let number = i * 1000 + n % 1000;
+                if one_call(
+                    number,
+                    addr,
+                    telnyx.clone(),
+                    60,
+                    Arc::clone(&stats),
+                    listener,
+                )
+                .await
+                .is_err()
+                {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                placed.fetch_add(1, Ordering::Relaxed);
+                n += 1;
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    // Uploads alongside.
+    let uploads = Arc::new(AtomicU64::new(0));
+    let up = Arc::clone(&uploads);
+    tokio::spawn(async move {
+        let mut round = 0;
+        while Instant::now() < deadline {
+            let (ctype, body) = upload_body(round, 500);
+            let req = hyper::Request::post("/api/prospects/upload")
+                .header("host", "agent5.load")
+                .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
+                .header("content-type", ctype)
+                .body(Full::new(body));
+            if let Ok(req) = req {
+                if http(addr, req).await.is_some_and(|r| r["total"] == 500) {
+                    up.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            round += 1;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        }
+    });
+    // Signed webhooks alongside.
+    let hooks = Arc::new(AtomicU64::new(0));
+    let wh = Arc::clone(&hooks);
+    tokio::spawn(async move {
+        let signer = agent5_e2e::fake_telnyx::WebhookSigner::test_key();
+        let mut n = 0u64;
+        while Instant::now() < deadline {
+            let body = agent5_e2e::fake_telnyx::envelope(
+                &format!("soak-{}-{n}", std::process::id()),
+                "call.bridged",
+                &agent5_e2e::fake_telnyx::carrier_time(agent5_e2e::fake_telnyx::now_millis()),
+                json!({"call_control_id": format!("v2:soak-{}", n % 100)}),
+            );
+            let ts = agent5_e2e::fake_telnyx::now_unix();
+            let req = hyper::Request::post("/api/telnyx/events")
+                .header("host", "agent5.load")
+                .header("content-type", "application/json")
+                .header("telnyx-timestamp", ts.to_string())
+                .header("telnyx-signature-ed25519", signer.sign(ts, &body))
+                .body(Full::new(Bytes::from(body)));
+            if let Ok(req) = req {
+                if http(addr, req)
+                    .await
+                    .is_some_and(|r| r["status"] == "accepted")
+                {
+                    wh.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            n += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    // Samples: RSS (MB) and open files every 10 s.
+    let started = Instant::now();
+    let warmup = Duration::from_secs(seconds / 5);
+    let mut samples: Vec<(f64, f64, usize)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let rss = proc_status_kb(pid, "VmRSS:") as f64 / 1024.0;
+        let fds = open_files(pid);
+        let t = started.elapsed().as_secs_f64();
+        samples.push((t, rss, fds));
+        println!(
+            "t={t:.0}s rss={rss:.1}MB fds={fds} calls_placed={} call_failures={} uploads={} webhooks={}",
+            placed.load(Ordering::Relaxed),
+            failures.load(Ordering::Relaxed),
+            uploads.load(Ordering::Relaxed),
+            hooks.load(Ordering::Relaxed),
+        );
+    }
+    let at = |t: f64| {
+        samples
+            .iter()
+            .find(|s| s.0 >= t)
+            .or(samples.last())
+            .copied()
+    };
+    let (Some(first), Some(warm), Some(last)) = (
+        samples.first().copied(),
+        at(warmup.as_secs_f64()),
+        samples.last().copied(),
+    ) else {
+        eprintln!("soak: no samples");
+        return false;
+    };
+    // After warm-up: the highest RSS and open-file count seen.
+    let after = samples.iter().filter(|s| s.0 >= warm.0);
+    let (peak_rss, peak_fds) = after.fold((0.0f64, 0usize), |(r, f), s| (r.max(s.1), f.max(s.2)));
+    let _ = app.child.kill();
+    let _ = app.child.wait();
+    drop(app.work);
+    let rss_ok = last.1 <= warm.1 * 1.2 + 16.0;
+    let fds_ok = last.2 <= warm.2 + 32;
+    println!(
+        "soak: calls={calls} seconds={seconds} start rss={:.1}MB fds={} | after warm-up ({:.0}s) rss={:.1}MB fds={} | end rss={:.1}MB fds={} | peak after warm-up rss={peak_rss:.1}MB fds={peak_fds} | calls placed={} failed={} uploads={} webhooks={} frames lost caller->agent={} agent->caller={} | {}",
+        first.1, first.2, warm.0, warm.1, warm.2, last.1, last.2,
+        placed.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
+        uploads.load(Ordering::Relaxed),
+        hooks.load(Ordering::Relaxed),
+        stats.sent_in.load(Ordering::Relaxed).saturating_sub(stats.got_in.load(Ordering::Relaxed)),
+        stats.sent_out.load(Ordering::Relaxed).saturating_sub(stats.got_out.load(Ordering::Relaxed)),
+        if rss_ok && fds_ok { "PASS" } else { "FAIL: grew after warm-up" }
+    );
+    rss_ok && fds_ok
+}
+
+async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>) {
+    let stats = Arc::new(Stats::default());
+    let telnyx = FakeTelnyx::start("KEYload").await;
+    let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
+    let agent_addr = agent_listener.local_addr().expect("addr");
+    tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
+    let mut app = start_appliance(&bin, &telnyx, agent_addr, calls).await;
+    let (pid, addr) = (app.child.id(), app.addr);
     let cpu0 = proc_cpu_ticks(pid);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -382,7 +586,7 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
     // Recordings are finished when the calls end; give the writers a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let rec_bytes: u64 = std::fs::read_dir(work.path().join("data/recordings"))
+    let rec_bytes: u64 = std::fs::read_dir(app.work.path().join("data/recordings"))
         .map(|d| {
             d.flatten()
                 .filter_map(|e| e.metadata().ok())
@@ -390,8 +594,8 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
                 .sum()
         })
         .unwrap_or(0);
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = app.child.kill();
+    let _ = app.child.wait();
     let mut inbound = stats
         .inbound_us
         .lock()

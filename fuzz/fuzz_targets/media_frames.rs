@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| agent5_e2e::fuzz_harness::media_frames(data));
