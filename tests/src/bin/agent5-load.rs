@@ -6,7 +6,8 @@
 //! appliance's CPU and RSS, and the recording bytes written.
 //!
 //! `soak`: for SECONDS, CALLS call slots each place one 60 s call after another (every
-//! fourth with a `/monitor` listener), while a 500-row CSV is uploaded every 10 s and a
+//! fourth with a `/monitor` listener; each ends with a signed `call.hangup` webhook), while one of
+//! twenty 500-row CSVs is uploaded every 10 s and a
 //! signed Telnyx webhook is delivered every 100 ms; the appliance's RSS and open files
 //! are sampled every 10 s, and the run fails (exit 1) if either grew after the first
 //! fifth of the run (the warm-up) by more than 20% + 16 MB, or 32 files.
@@ -148,13 +149,13 @@ async fn one_call(
     seconds: u64,
     stats: Arc<Stats>,
     listener_rate: Option<u32>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let req = hyper::Request::post("/api/calls")
         .header("host", "agent5.load")
         .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(
-            json!({"to": format!("+3247500{i:04}")}).to_string(),
+            json!({"to": format!("+3247{:07}", i % 10_000_000)}).to_string(),
         )))
         .map_err(|e| e.to_string())?;
     let call = http(addr, req).await.ok_or("dial request failed")?;
@@ -257,7 +258,35 @@ async fn one_call(
         .await;
     let _ = tx.close().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
-    Ok(())
+    Ok(call["call_control_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Delivers a signed webhook as Telnyx would; whether it was accepted.
+async fn webhook(addr: std::net::SocketAddr, id: &str, kind: &str, payload: Value) -> bool {
+    let signer = agent5_e2e::fake_telnyx::WebhookSigner::test_key();
+    let now = agent5_e2e::fake_telnyx::now_millis();
+    let body = agent5_e2e::fake_telnyx::envelope(
+        id,
+        kind,
+        &agent5_e2e::fake_telnyx::carrier_time(now),
+        payload,
+    );
+    let ts = agent5_e2e::fake_telnyx::now_unix();
+    let Ok(req) = hyper::Request::post("/api/telnyx/events")
+        .header("host", "agent5.load")
+        .header("content-type", "application/json")
+        .header("telnyx-timestamp", ts.to_string())
+        .header("telnyx-signature-ed25519", signer.sign(ts, &body))
+        .body(Full::new(Bytes::from(body)))
+    else {
+        return false;
+    };
+    http(addr, req)
+        .await
+        .is_some_and(|r| r["status"] == "accepted")
 }
 
 fn proc_cpu_ticks(pid: u32) -> u64 {
@@ -384,8 +413,10 @@ fn upload_body(round: u64, rows: u64) -> (String, Bytes) {
         String::from("invoice_contact_name,invoice_company,invoice_phone,invoice_tags\r\n");
     for r in 0..rows {
         csv.push_str(&format!(
-            "Soak {round}-{r},Soak NV,+3247{:07},soak\r\n",
-            (round * rows + r) % 10_000_000
+            "Soak {}-{r},Soak NV,+3247{:07},soak\r\n",
+            round % 20,
+            // Twenty files in turn: the store reaches its size, then uploads update.
+            ((round % 20) * rows + r) % 10_000_000
         ));
     }
     let body = format!(
@@ -420,7 +451,7 @@ async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
             while Instant::now() + Duration::from_secs(61) < deadline {
                 let listener = (i % 4 == 0).then_some(16_000);
                 let number = i * 1000 + n % 1000;
-                if one_call(
+                let outcome = one_call(
                     number,
                     addr,
                     telnyx.clone(),
@@ -428,10 +459,21 @@ async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
                     Arc::clone(&stats),
                     listener,
                 )
-                .await
-                .is_err()
-                {
-                    failures.fetch_add(1, Ordering::Relaxed);
+                .await;
+                match outcome {
+                    // The carrier reports the hang-up, which frees the call's place.
+                    Ok(ccid) => {
+                        let id = format!("soak-hangup-{i}-{n}-{}", std::process::id());
+                        let payload =
+                            json!({"call_control_id": ccid, "hangup_cause": "normal_clearing"});
+                        webhook(addr, &id, "call.hangup", payload).await;
+                    }
+                    Err(e) => {
+                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("soak: call failed: {e}");
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
                 placed.fetch_add(1, Ordering::Relaxed);
                 n += 1;
@@ -464,29 +506,12 @@ async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
     let hooks = Arc::new(AtomicU64::new(0));
     let wh = Arc::clone(&hooks);
     tokio::spawn(async move {
-        let signer = agent5_e2e::fake_telnyx::WebhookSigner::test_key();
         let mut n = 0u64;
         while Instant::now() < deadline {
-            let body = agent5_e2e::fake_telnyx::envelope(
-                &format!("soak-{}-{n}", std::process::id()),
-                "call.bridged",
-                &agent5_e2e::fake_telnyx::carrier_time(agent5_e2e::fake_telnyx::now_millis()),
-                json!({"call_control_id": format!("v2:soak-{}", n % 100)}),
-            );
-            let ts = agent5_e2e::fake_telnyx::now_unix();
-            let req = hyper::Request::post("/api/telnyx/events")
-                .header("host", "agent5.load")
-                .header("content-type", "application/json")
-                .header("telnyx-timestamp", ts.to_string())
-                .header("telnyx-signature-ed25519", signer.sign(ts, &body))
-                .body(Full::new(Bytes::from(body)));
-            if let Ok(req) = req {
-                if http(addr, req)
-                    .await
-                    .is_some_and(|r| r["status"] == "accepted")
-                {
-                    wh.fetch_add(1, Ordering::Relaxed);
-                }
+            let id = format!("soak-{}-{n}", std::process::id());
+            let payload = json!({"call_control_id": format!("v2:soak-{}", n % 100)});
+            if webhook(addr, &id, "call.bridged", payload).await {
+                wh.fetch_add(1, Ordering::Relaxed);
             }
             n += 1;
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -570,7 +595,7 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
     let mut failed = 0;
     for t in tasks {
         match t.await {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 failed += 1;
                 eprintln!("call failed: {e}");
