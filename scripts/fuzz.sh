@@ -17,11 +17,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/agent5-target}/fuzz"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
-cargo build --release --locked --manifest-path fuzz/Cargo.toml --bins
+# An explicit --target keeps RUSTFLAGS off build scripts and proc macros (as cargo-fuzz does).
+triple=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --locked --manifest-path fuzz/Cargo.toml --bins --target "$triple"
 
 failed=()
 for t in "${targets[@]}"; do
-  bin="$CARGO_TARGET_DIR/release/$t"
+  bin="$CARGO_TARGET_DIR/$triple/release/$t"
   corpus="fuzz/corpus/$t"
   work=$(mktemp -d)
   mkdir -p "fuzz/artifacts/$t"
