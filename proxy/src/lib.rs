@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -32,13 +31,14 @@ use pingora::services::listening::Service as ListeningService;
 
 use crate::config::{Config, ListenAddr};
 use crate::edge::guarded::Guarded;
+use crate::edge::tls_accept::TlsAccept;
 use crate::edge::ConnFilter;
 use crate::edge::{Edge, Role, Shared};
 use crate::filters::conn_limit::ConnLimits;
 use crate::filters::{auth, rate_limit};
 use crate::lifecycle::{Lifecycle, SignalWatch};
 use crate::listeners::{bind, Bound, Prebound};
-use crate::tls::{CertStore, CertTable, SniResolver};
+use crate::tls::{CertStore, CertTable};
 
 /// Why the appliance could not start.
 #[derive(Debug, thiserror::Error)]
@@ -227,9 +227,25 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     let phases = server.watch_execution_phase();
 
     let mut announced: Vec<(String, &'static str)> = Vec::new();
+    // HTTPS listeners are plain TCP to Pingora: the edge does the handshake itself
+    // (`edge/tls_accept.rs`: server cipher order, a bounded handshake).
+    let tls_ports: std::collections::HashSet<u16> = https
+        .iter()
+        .filter_map(|b| match b.addr {
+            ListenAddr::Tcp(a) => Some(a.port()),
+            ListenAddr::Unix(_) => None,
+        })
+        .collect();
+    let tls = match &certs {
+        Some(store) if !tls_ports.is_empty() => Some(
+            TlsAccept::new(store.clone(), tls_ports, cfg.header_timeout)
+                .map_err(|e| RunError::Pingora(e.to_string()))?,
+        ),
+        _ => None,
+    };
     let mut main = ListeningService::new(
         "agent5 edge".to_owned(),
-        Guarded::new(Edge::new(Arc::clone(&shared), Role::Main)),
+        Guarded::new(Edge::new(Arc::clone(&shared), Role::Main), tls),
     );
     main.threads = Some(threads);
     main.set_connection_filter(Arc::new(ConnFilter(Arc::clone(&shared))));
@@ -237,15 +253,9 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         add_plain(&mut main, b);
         announced.push((b.addr.to_string(), "http"));
     }
-    if let Some(store) = &certs {
-        for b in &https {
-            let mut settings =
-                TlsSettings::intermediate("", "").map_err(|e| RunError::Pingora(e.to_string()))?;
-            settings.set_cert_resolver(Arc::new(SniResolver(store.clone())));
-            settings.enable_h2();
-            main.add_tls_with_settings(&b.key(), None, settings);
-            announced.push((b.addr.to_string(), "https"));
-        }
+    for b in &https {
+        add_plain(&mut main, b);
+        announced.push((b.addr.to_string(), "https"));
     }
     let https_port = https.iter().find_map(|b| match b.addr {
         ListenAddr::Tcp(a) => Some(a.port()),

@@ -207,22 +207,95 @@ async fn idle_keep_alive_connections_make_room_when_the_table_fills() {
     assert_eq!(healthz_from([127, 0, 2, 2], addr).await, 200);
 }
 
-/// An HTTP/2 connection that sends its preface and then nothing is closed after the
-/// idle timeout (Pingora leaves `h2_idle_timeout` unset: it stayed open for minutes).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_http2_connections_are_closed() {
+/// An HTTPS appliance with 1 s idle and header timeouts, and its test CA.
+fn tls_app() -> (Appliance, agent5_e2e::certs::TestCa) {
     let ca = agent5_e2e::certs::TestCa::new();
     let leaf = ca.leaf_pem(&["h2.agent5.test"]);
     let app = Appliance::start(
         Spec::new(
             agent5_bin!(),
-            "[server]\nlisten = []\nidle_timeout_secs = 1\n[tls]\nlisten = [\"127.0.0.1:0\"]\n\
+            "[server]\nlisten = []\nidle_timeout_secs = 1\nheader_timeout_secs = 1\n\
+             [tls]\nlisten = [\"127.0.0.1:0\"]\n\
              [[tls.certificates]]\ncert = \"certs/h2.crt\"\nkey = \"certs/h2.key\"\n\
              [metrics]\nlisten = \"\"\n",
         )
         .file("certs/h2.crt", leaf.chain.clone())
         .file("certs/h2.key", leaf.key.clone()),
     );
+    (app, ca)
+}
+
+/// A TCP connection that never sends a ClientHello is closed after the header timeout
+/// (Pingora's own handshake held it 60 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_tls_client_is_closed_after_the_header_timeout() {
+    let (app, _ca) = tls_app();
+    let mut s = TcpStream::connect(app.addr("https"))
+        .await
+        .expect("connect");
+    let started = tokio::time::Instant::now();
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)).await,
+        "still open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// The server picks the cipher suite from its own order (testssl.sh: "NOT a cipher
+/// order configured" before), whatever order the client prefers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_chooses_the_cipher_suite() {
+    use rustls::crypto::ring::{cipher_suite, default_provider};
+    let (app, ca) = tls_app();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let (weakest_first, best) = if version == &rustls::version::TLS13 {
+            (
+                vec![
+                    cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+                    cipher_suite::TLS13_AES_256_GCM_SHA384,
+                ],
+                cipher_suite::TLS13_AES_256_GCM_SHA384,
+            )
+        } else {
+            (
+                vec![
+                    cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                    cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                ],
+                cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            )
+        };
+        let provider = rustls::crypto::CryptoProvider {
+            cipher_suites: weakest_first,
+            ..default_provider()
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der()).expect("root");
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_protocol_versions(&[version])
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let tls = client::tls(app.addr("https"), config, "h2.agent5.test")
+            .await
+            .expect("handshake");
+        assert_eq!(
+            tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite()),
+            Some(best.suite()),
+            "{version:?}"
+        );
+    }
+}
+
+/// An HTTP/2 connection that sends its preface and then nothing is closed after the
+/// idle timeout (Pingora leaves `h2_idle_timeout` unset: it stayed open for minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_are_closed() {
+    let (app, ca) = tls_app();
     let config = ca.client_config(&[b"h2"], &[&rustls::version::TLS13]);
     let mut tls = client::tls(app.addr("https"), config, "h2.agent5.test")
         .await

@@ -10,6 +10,7 @@ mod probes;
 mod redirect;
 mod respond;
 mod static_files;
+pub mod tls_accept;
 mod websocket;
 
 use std::net::IpAddr;
