@@ -3,10 +3,10 @@
 //! accepted, before any TLS handshake, so one address cannot take every file
 //! descriptor and lock everybody else out (Telnyx's media sockets included).
 //!
-//! A connection counts from accept: first as pending (its TLS handshake, which Pingora
-//! bounds at 60 s), then as open once the edge receives it, until it closes. Pending
-//! entries the edge never receives (a handshake that failed or timed out) expire after
-//! [`HANDSHAKE_GRACE`]. Clients in `exempt` (a load balancer in front, loopback
+//! A connection counts from accept: first as pending, until Pingora hands it to the
+//! edge (at once: the edge does its own TLS handshake, inside the connection's place),
+//! then as open until it closes. Pending entries the edge never receives (a connection
+//! Pingora dropped on the way) expire after [`HANDSHAKE_GRACE`]. Clients in `exempt` (a load balancer in front, loopback
 //! monitoring) count toward `total` only.
 //!
 //! When the table is nearly full (90%) or refuses a connection for the total, it tells
@@ -22,7 +22,8 @@ use ipnet::IpNet;
 
 use super::rate_limit::client_key;
 
-/// Longer than Pingora's fixed 60 s downstream handshake timeout.
+/// Longer than anything Pingora does between accept and hand-over (its own TLS
+/// handshake, were it used, is bounded at 60 s).
 pub const HANDSHAKE_GRACE: Duration = Duration::from_secs(61);
 
 /// Why a connection was refused at accept.
