@@ -9,11 +9,11 @@ command -v testssl >/dev/null || { echo "testssl.sh is not installed (apt instal
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=agent5 test CA" \
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 -subj "/CN=agent5 test CA" \
   -keyout ca.key -out ca.crt -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" -keyout leaf.key -out leaf.csr 2>/dev/null
 printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\nbasicConstraints=critical,CA:FALSE\n' > ext
-openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 20 -extfile ext -out leaf.crt 2>/dev/null
+openssl x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 90 -extfile ext -out leaf.crt 2>/dev/null
 cat leaf.crt ca.crt > chain.crt
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > agent5.toml <<TOML

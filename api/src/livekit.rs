@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -244,7 +244,7 @@ fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiE
 /// `GET /api/livekit/token?room=&identity=&pub=0|1`
 pub async fn token(
     State(state): State<AppState>,
-    Query(p): Query<HashMap<String, String>>,
+    crate::params::Params(p): crate::params::Params,
 ) -> Result<Json<Value>, ApiError> {
     let lk = state.livekit.as_ref().ok_or_else(not_configured)?;
     let room = param(&p, "room")?;
