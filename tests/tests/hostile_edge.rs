@@ -323,3 +323,50 @@ async fn idle_http2_connections_are_closed() {
         started.elapsed()
     );
 }
+
+/// What held against a hostile client, kept as a test: path tricks, smuggling and
+/// duplicate headers never reach the API without a valid token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_way_around_authentication() {
+    let app = start("");
+    let addr = app.addr("http");
+    let raw = |req: String| async move {
+        let mut s = connect_from([127, 0, 3, 1], addr).await.expect("connect");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let paths = [
+        "/api/../api/status",
+        "/static/..%2f..%2fapi/status",
+        "//api/status",
+        "/API/status",
+        "/api/status%00",
+        "/api%2fstatus",
+        "/./api/status",
+        "/healthz/../api/status",
+        "/api/status?token=x",
+    ];
+    for path in paths {
+        let reply = raw(format!(
+            "GET {path} HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+        ))
+        .await;
+        assert!(!reply.starts_with("HTTP/1.1 200"), "{path}: {reply}");
+    }
+    let smuggled = [
+        // Both framings: refused or read as one request, never two.
+        "POST /healthz HTTP/1.1\r\nhost: a\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\nGET /api/status HTTP/1.1\r\nhost: a\r\n\r\n",
+        "POST /healthz HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\ncontent-length: 44\r\n\r\nGET /api/status HTTP/1.1\r\nhost: a\r\n\r\n",
+        "GET /api/status HTTP/1.1\r\nhost: a\r\nauthorization: Bearer wrong\r\nauthorization: Bearer hostile-token-aaaaaaaaaaa\r\nconnection: close\r\n\r\n",
+    ];
+    for req in smuggled {
+        let reply = raw(req.to_owned()).await;
+        assert!(
+            !reply.contains("\"websocket_sessions\""),
+            "the API answered: {req:?} -> {reply}"
+        );
+    }
+    assert_eq!(healthz_from([127, 0, 3, 2], addr).await, 200);
+}
