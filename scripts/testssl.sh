@@ -31,6 +31,7 @@ TOML
 pid=$!
 for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 OUT=${OUT:-/tmp/agent5-testssl.json}
+rm -f "$OUT"
 testssl --quiet --color 0 --warnings off --add-ca ca.crt --jsonfile "$OUT" --severity LOW \
   "https://localhost:$port" >/dev/null 2>&1 || true
 python3 - "$OUT" <<'PY'
