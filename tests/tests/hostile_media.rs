@@ -151,3 +151,33 @@ async fn files_are_private_whatever_the_umask() {
     assert_eq!(mode(d.join("recordings")), 0o700);
     assert_eq!(mode(d.join("recordings").join(format!("{id}.wav"))), 0o600);
 }
+
+/// While the edge is flooded (stalled heads, heads over the cap, held connections), a
+/// live call keeps relaying its caller's audio and `/healthz` keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_call_keeps_its_audio_while_the_edge_is_flooded() {
+    use tokio::io::AsyncWriteExt;
+    let rig = rig(Script::default(), "[limits]\nmax_head_bytes = 8192\n").await;
+    let (_id, mut phone) = answered(&rig, true, 5).await;
+    let sock = rig.sock();
+    let mut held = Vec::new();
+    let big = format!("x-pad: {}\r\n", "a".repeat(60_000));
+    for i in 0..150 {
+        let Ok(mut s) = tokio::net::UnixStream::connect(&sock).await else {
+            continue;
+        };
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nhost: a\r\n").await;
+        if i % 3 == 0 {
+            let _ = s.write_all(big.as_bytes()).await;
+        }
+        held.push(s);
+    }
+    let before = appended(&rig);
+    phone.talk(0x55, 50, 0, None).await;
+    rig.agent
+        .wait_event(0, |_| appended(&rig) >= before + 50)
+        .await;
+    assert_eq!(rig.get("/healthz", false).await.status, 200);
+    assert!(rig.metric("agent5_http_heads_rejected_total").await >= 1.0);
+    drop(held);
+}
