@@ -36,7 +36,7 @@ use crate::edge::ConnFilter;
 use crate::edge::{Edge, Role, Shared};
 use crate::filters::conn_limit::ConnLimits;
 use crate::filters::{auth, rate_limit};
-use crate::lifecycle::{Lifecycle, SignalWatch};
+use crate::lifecycle::{Lifecycle, SignalWatch, Signals};
 use crate::listeners::{bind, Bound, Prebound};
 use crate::tls::{CertStore, CertTable};
 
@@ -298,6 +298,10 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     ));
 
     spawn_reloader(Arc::clone(&shared), certs.clone(), &work);
+    let signals = {
+        let _runtime = work.enter();
+        Signals::install()
+    };
     lifecycle.set_listening();
     for (addr, role) in &announced {
         tracing::info!(addr = %addr, role = *role, "listening");
@@ -324,6 +328,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
             upgrade_sock,
             pid_file,
             phases,
+            signals: std::sync::Mutex::new(Some(signals)),
         }),
     });
     tracing::info!("agent5 stopped");

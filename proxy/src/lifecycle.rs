@@ -87,6 +87,30 @@ pub struct SignalWatch {
     pub pid_file: PathBuf,
     /// Pingora's execution phases: the upgrade path exits only after the hand-over.
     pub phases: broadcast::Receiver<ExecutionPhase>,
+    /// The signal streams, installed before the process says it is ready (a signal
+    /// sent right after "ready" must not be lost), taken by the first `recv`.
+    pub signals: std::sync::Mutex<Option<Signals>>,
+}
+
+/// SIGTERM, SIGINT, SIGQUIT and SIGUSR2 as streams.
+pub struct Signals {
+    term: Option<Signal>,
+    int: Option<Signal>,
+    quit: Option<Signal>,
+    usr2: Option<Signal>,
+}
+
+impl Signals {
+    /// Installs the handlers; call inside a running tokio runtime that lives as long
+    /// as the process (its driver delivers them).
+    pub fn install() -> Self {
+        Self {
+            term: listen(SignalKind::terminate()),
+            int: listen(SignalKind::interrupt()),
+            quit: listen(SignalKind::quit()),
+            usr2: listen(SignalKind::user_defined2()),
+        }
+    }
 }
 
 fn listen(kind: SignalKind) -> Option<Signal> {
@@ -121,10 +145,17 @@ enum Stop {
 #[async_trait]
 impl ShutdownSignalWatch for SignalWatch {
     async fn recv(&self) -> ShutdownSignal {
-        let mut term = listen(SignalKind::terminate());
-        let mut int = listen(SignalKind::interrupt());
-        let mut quit = listen(SignalKind::quit());
-        let mut usr2 = listen(SignalKind::user_defined2());
+        let installed = self
+            .signals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Signals {
+            mut term,
+            mut int,
+            mut quit,
+            mut usr2,
+        } = installed.unwrap_or_else(Signals::install);
         let (name, stop) = loop {
             tokio::select! {
                 () = next(&mut term) => break ("SIGTERM", Stop::Terminate),
