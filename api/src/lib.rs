@@ -239,25 +239,7 @@ async fn audit(
     State(state): State<AppState>,
     params::Params(params): params::Params,
 ) -> Result<Json<AuditPage>, ApiError> {
-    let limit = match params
-        .get("limit")
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-    {
-        None => AUDIT_DEFAULT,
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=AUDIT_MAX).contains(n))
-            .ok_or_else(|| {
-                ApiError::new(
-                    http::StatusCode::BAD_REQUEST,
-                    "invalid_limit",
-                    format!("limit must be 1..={AUDIT_MAX}"),
-                )
-                .with_field("limit")
-            })?,
-    };
+    let limit = params::number_or(&params, "limit", AUDIT_DEFAULT, AUDIT_MAX, "invalid_limit")?;
     let items = state.store.list_audit(limit).await?;
     Ok(Json(AuditPage { items }))
 }

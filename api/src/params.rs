@@ -39,6 +39,17 @@ pub fn number(
     default: u64,
     max: u64,
 ) -> Result<u64, ApiError> {
+    number_or(params, name, default, max, "invalid_parameter")
+}
+
+/// [`number`] refused with error `code` (routes whose clients know another code).
+pub fn number_or(
+    params: &HashMap<String, String>,
+    name: &str,
+    default: u64,
+    max: u64,
+    code: &'static str,
+) -> Result<u64, ApiError> {
     match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(default),
         Some(v) => v
@@ -48,7 +59,7 @@ pub fn number(
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_parameter",
+                    code,
                     format!("{name} must be a number in 1..={max}"),
                 )
                 .with_field(name)

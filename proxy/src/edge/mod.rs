@@ -10,6 +10,7 @@ mod probes;
 mod redirect;
 mod respond;
 mod static_files;
+mod stream_wrap;
 pub mod tls_accept;
 mod websocket;
 
