@@ -269,9 +269,14 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         let https_port = https_port.unwrap_or(443);
         let mut svc = ListeningService::new(
             "agent5 redirect".to_owned(),
-            Edge::new(Arc::clone(&shared), Role::Redirect { https_port }),
+            Guarded::new(
+                Edge::new(Arc::clone(&shared), Role::Redirect { https_port }),
+                None,
+            ),
         );
         svc.threads = Some(1);
+        // Public like the main listeners: the same connection and head caps.
+        svc.set_connection_filter(Arc::new(ConnFilter(Arc::clone(&shared))));
         for b in &redirect {
             add_plain(&mut svc, b);
             announced.push((b.addr.to_string(), "redirect"));
@@ -281,7 +286,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     if !metrics_listener.is_empty() {
         let mut svc = ListeningService::new(
             "agent5 metrics".to_owned(),
-            Edge::new(Arc::clone(&shared), Role::Metrics),
+            Guarded::new(Edge::new(Arc::clone(&shared), Role::Metrics), None),
         );
         svc.threads = Some(1);
         for b in &metrics_listener {

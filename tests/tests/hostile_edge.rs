@@ -215,7 +215,7 @@ fn tls_app() -> (Appliance, agent5_e2e::certs::TestCa) {
         Spec::new(
             agent5_bin!(),
             "[server]\nlisten = []\nidle_timeout_secs = 1\nheader_timeout_secs = 1\n\
-             [tls]\nlisten = [\"127.0.0.1:0\"]\n\
+             [tls]\nlisten = [\"127.0.0.1:0\"]\nredirect_listen = [\"127.0.0.1:0\"]\n\
              [[tls.certificates]]\ncert = \"certs/h2.crt\"\nkey = \"certs/h2.key\"\n\
              [metrics]\nlisten = \"\"\n",
         )
@@ -223,6 +223,41 @@ fn tls_app() -> (Appliance, agent5_e2e::certs::TestCa) {
         .file("certs/h2.key", leaf.key.clone()),
     );
     (app, ca)
+}
+
+/// The plaintext redirect listener is as public as the others: heads are capped there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redirect_listener_caps_heads_too() {
+    let (app, _ca) = tls_app();
+    let mut s = TcpStream::connect(app.addr("redirect"))
+        .await
+        .expect("connect");
+    s.write_all(b"GET / HTTP/1.1\r\nhost: h2.agent5.test\r\n")
+        .await
+        .expect("write");
+    let line = format!("x-pad: {}\r\n", "a".repeat(60_000));
+    for _ in 0..17 {
+        if s.write_all(line.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)).await,
+        "still open"
+    );
+    let mut ok = TcpStream::connect(app.addr("redirect"))
+        .await
+        .expect("connect");
+    ok.write_all(b"GET /x HTTP/1.1\r\nhost: h2.agent5.test\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::new();
+    ok.read_to_end(&mut out).await.expect("read");
+    assert!(
+        out.starts_with(b"HTTP/1.1 308"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 /// A TCP connection that never sends a ClientHello is closed after the header timeout
