@@ -135,28 +135,21 @@ async fn tls_1_1_is_refused() {
 async fn plaintext_redirects_to_https() {
     let s = setup();
     let https_port = s.app.addr("https").port();
-    let res = client::send(
-        client::tcp(s.app.addr("redirect")).await,
-        http::Request::get("/admin/monitor?x=1")
-            .header("host", "x.b.agent5.test")
-            .body(empty())
-            .expect("req"),
-    )
-    .await;
+    let redirect = |host: &'static str, path: &'static str| {
+        let addr = s.app.addr("redirect");
+        async move {
+            let req = http::Request::get(path).header("host", host).body(empty());
+            client::send(client::tcp(addr).await, req.expect("req")).await
+        }
+    };
+    let res = redirect("x.b.agent5.test", "/admin/monitor?x=1").await;
     assert_eq!(res.status, 308);
     assert_eq!(
         res.header("location"),
         Some(format!("https://x.b.agent5.test:{https_port}/admin/monitor?x=1").as_str())
     );
     // A Host the certificates do not cover is never where a client is sent.
-    let res = client::send(
-        client::tcp(s.app.addr("redirect")).await,
-        http::Request::get("/x")
-            .header("host", "evil.example")
-            .body(empty())
-            .expect("req"),
-    )
-    .await;
+    let res = redirect("evil.example", "/x").await;
     assert_eq!(res.status, 308);
     assert_eq!(
         res.header("location"),

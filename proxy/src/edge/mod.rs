@@ -349,16 +349,9 @@ impl Edge {
                 {
                     probes::metrics(shared)
                 } else {
-                    let mut res = respond::error(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
+                    respond::unauthorized(
                         "a valid bearer token is required here; Prometheus scrapes the metrics listener",
-                    );
-                    res.headers_mut().insert(
-                        http::header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Bearer"),
-                    );
-                    res
+                    )
                 };
                 return self.finish(session, ctx, res).await;
             }
@@ -402,18 +395,7 @@ impl Edge {
                         "auth_not_configured",
                         "no API token is configured on this appliance (set AUTH_TOKEN)",
                     ),
-                    _ => {
-                        let mut res = respond::error(
-                            StatusCode::UNAUTHORIZED,
-                            "unauthorized",
-                            "a valid bearer token is required",
-                        );
-                        res.headers_mut().insert(
-                            http::header::WWW_AUTHENTICATE,
-                            HeaderValue::from_static("Bearer"),
-                        );
-                        res
-                    }
+                    _ => respond::unauthorized("a valid bearer token is required"),
                 };
                 return self.finish(session, ctx, res).await;
             }

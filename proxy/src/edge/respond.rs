@@ -16,6 +16,16 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> http::Response<Bo
     json(status, &body)
 }
 
+/// 401 `unauthorized` with `WWW-Authenticate: Bearer`.
+pub fn unauthorized(message: &str) -> http::Response<Body> {
+    let mut res = error(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    res.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer"),
+    );
+    res
+}
+
 pub fn json(status: StatusCode, value: &serde_json::Value) -> http::Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_default();
     let mut res = http::Response::new(Body::from(bytes));
