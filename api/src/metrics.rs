@@ -4,8 +4,8 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
 use crate::calls::state;
-use crate::telnyx::events::EventKind;
-use crate::telnyx::signature::Rejection;
+use crate::integrations::telnyx::events::EventKind;
+use crate::integrations::telnyx::signature::Rejection;
 
 #[derive(Clone)]
 pub struct ApiMetrics {

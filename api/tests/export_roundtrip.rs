@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use agent5_api::csv_out::push_line;
-use agent5_api::export;
 use agent5_api::import::{import_prospects, Options, Report};
+use agent5_api::prospects::columns::{
+    delivery_header, invoice_header, CellKind, ContactColumn, COLUMNS,
+};
+use agent5_api::prospects::export;
 use agent5_api::store::model::{Customer, FieldDef};
 use agent5_api::store::SharedStore;
 use futures_util::TryStreamExt;
@@ -27,17 +30,6 @@ const PHONES: [&str; 6] = [
     "0476 11 22 33",
     "050 33 44 55",
     "+32 3 222 33 44",
-];
-
-const DELIVERY_FIELDS: [&str; 8] = [
-    "contact_name",
-    "address",
-    "phone",
-    "language",
-    "language_confirmed",
-    "tags",
-    "notes",
-    "custom_credit",
 ];
 
 fn defs() -> Vec<FieldDef> {
@@ -95,55 +87,52 @@ fn credit() -> impl Strategy<Value = String> {
     ])
 }
 
+/// A cell of `kind` as people type it.
+fn cell(kind: CellKind) -> BoxedStrategy<String> {
+    match kind {
+        CellKind::Text => text().boxed(),
+        CellKind::Email => optional("[a-z]{1,5}@[a-z]{1,5}\\.be").boxed(),
+        CellKind::Phone => phone().boxed(),
+        CellKind::Flag => boolean().boxed(),
+        CellKind::Language => language().boxed(),
+        CellKind::Tags => tags().boxed(),
+    }
+}
+
+/// Every contact column of [`COLUMNS`] on this side, with its value strategy.
+fn contact_cells(on: fn(&ContactColumn) -> bool) -> Vec<BoxedStrategy<String>> {
+    COLUMNS
+        .iter()
+        .filter(|c| on(c))
+        .map(|c| cell(c.kind))
+        .collect()
+}
+
+/// The custom fields' cells, in [`defs`] order.
+fn custom_cells() -> Vec<BoxedStrategy<String>> {
+    vec![
+        credit().boxed(),
+        optional(prop::sample::select(vec!["gold", "Silver"]).prop_map(str::to_owned)).boxed(),
+        boolean().boxed(),
+        optional(prop::sample::select(vec!["2024-02-29", "01/05/2023"]).prop_map(str::to_owned))
+            .boxed(),
+    ]
+}
+
 #[derive(Debug, Clone)]
 struct Row {
+    /// Cells of the invoice columns, then the custom fields.
     invoice: Vec<String>,
-    /// (delivery number, cells in `DELIVERY_FIELDS` order)
+    /// (delivery number, cells of the delivery columns, then `custom_credit`)
     deliveries: Vec<(u8, Vec<String>)>,
 }
 
 fn row() -> impl Strategy<Value = Row> {
-    let invoice = (
-        (
-            text(),
-            text(),
-            optional("[a-z]{1,5}@[a-z]{1,5}\\.be"),
-            phone(),
-            phone(),
-        ),
-        (language(), boolean(), boolean(), tags(), boolean()),
-        (
-            credit(),
-            optional(prop::sample::select(vec!["gold", "Silver"]).prop_map(str::to_owned)),
-            boolean(),
-            optional(
-                prop::sample::select(vec!["2024-02-29", "01/05/2023"]).prop_map(str::to_owned),
-            ),
-        ),
-    )
-        .prop_map(
-            |((name, company, email, p, m), (l, lc, wa, t, oo), (c, tier, vip, since))| {
-                vec![
-                    name, company, email, p, m, l, lc, wa, t, oo, c, tier, vip, since,
-                ]
-            },
-        );
-    let delivery = (
-        1u8..=10,
-        (
-            text(),
-            text(),
-            phone(),
-            language(),
-            boolean(),
-            tags(),
-            text(),
-            credit(),
-        ),
-    )
-        .prop_map(|(n, (name, addr, p, l, lc, t, notes, c))| {
-            (n, vec![name, addr, p, l, lc, t, notes, c])
-        });
+    let mut invoice = contact_cells(ContactColumn::on_invoice);
+    invoice.extend(custom_cells());
+    let mut delivery = contact_cells(ContactColumn::on_delivery);
+    delivery.push(credit().boxed());
+    let delivery = (1u8..=10, delivery);
     (invoice, prop::collection::vec(delivery, 0..3)).prop_map(|(invoice, mut deliveries)| {
         deliveries.sort_by_key(|d| d.0);
         deliveries.dedup_by_key(|d| d.0);
@@ -154,27 +143,13 @@ fn row() -> impl Strategy<Value = Row> {
     })
 }
 
-const INVOICE_COLUMNS: [&str; 14] = [
-    "invoice_contact_name",
-    "invoice_company",
-    "invoice_email",
-    "invoice_phone",
-    "invoice_mobile_nr",
-    "invoice_language",
-    "invoice_language_confirmed",
-    "invoice_wa_preferred",
-    "invoice_tags",
-    "invoice_opt_out",
-    "custom_credit",
-    "custom_tier",
-    "custom_vip",
-    "custom_since",
-];
-
 fn csv(rows: &[Row]) -> Vec<u8> {
-    let mut header: Vec<String> = INVOICE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    let mut header: Vec<String> = invoice_header().collect();
+    header.extend(defs().iter().map(|d| format!("custom_{}", d.key)));
+    let width = COLUMNS.iter().filter(|c| c.on_delivery()).count() + 1;
     for n in 1..=10 {
-        header.extend(DELIVERY_FIELDS.iter().map(|f| format!("delivery_{n}_{f}")));
+        header.extend(delivery_header(n));
+        header.push(format!("delivery_{n}_custom_credit"));
     }
     let mut out = String::new();
     push_line(&mut out, &header);
@@ -183,7 +158,7 @@ fn csv(rows: &[Row]) -> Vec<u8> {
         for n in 1..=10u8 {
             match r.deliveries.iter().find(|d| d.0 == n) {
                 Some((_, d)) => cells.extend(d.iter().cloned()),
-                None => cells.extend(std::iter::repeat_n(String::new(), DELIVERY_FIELDS.len())),
+                None => cells.extend(std::iter::repeat_n(String::new(), width)),
             }
         }
         push_line(&mut out, &cells);

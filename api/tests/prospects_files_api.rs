@@ -37,13 +37,17 @@ async fn templates_and_dnc(store: SharedStore) {
     );
     let expected = format!(
         "{},custom_inv_f,custom_both_f\r\n",
-        agent5_api::templates::PROSPECT_COLUMNS.join(",")
+        agent5_api::prospects::columns::invoice_header()
+            .collect::<Vec<_>>()
+            .join(",")
     );
     assert_eq!(text, expected);
     let (_, _, text) = call_raw(&app, "/api/prospects/deliveries_template.csv").await;
     let expected = format!(
         "{},custom_del_f,custom_both_f\r\n",
-        agent5_api::templates::DELIVERY_COLUMNS.join(",")
+        agent5_api::prospects::columns::deliveries_template_header()
+            .collect::<Vec<_>>()
+            .join(",")
     );
     assert_eq!(text, expected);
 

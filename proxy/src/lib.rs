@@ -127,8 +127,13 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         &config.integrations.livekit_api_secret,
     ) {
         (Some(url), Some(key), Some(secret)) => state.with_livekit(
-            agent5_api::livekit::LiveKit::new(url, key, secret.expose(), config.livekit_token_ttl)
-                .map_err(RunError::Telnyx)?,
+            agent5_api::integrations::livekit::LiveKit::new(
+                url,
+                key,
+                secret.expose(),
+                config.livekit_token_ttl,
+            )
+            .map_err(RunError::Telnyx)?,
         ),
         _ => state,
     };
@@ -589,7 +594,7 @@ fn start_calls(
         }
     });
     bridge.install(
-        Arc::new(agent5_api::bridge_hooks::Hooks::new(Arc::clone(
+        Arc::new(agent5_api::calls::hooks::Hooks::new(Arc::clone(
             state.telephony(),
         ))),
         agent5_bridge::MediaOptions {
@@ -638,13 +643,13 @@ fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
         answer_inbound: t.answer_inbound,
         max_concurrent_calls: t.max_concurrent_calls,
         request_timeout: t.request_timeout,
-        retry: agent5_api::telnyx::client::Retry {
+        retry: agent5_api::integrations::telnyx::client::Retry {
             attempts: t.retry_attempts,
             backoff: t.retry_backoff,
         },
         ring_timeout_secs: t.ring_timeout_secs,
         transfer_to: t.transfer_to.clone(),
-        clock: Arc::new(agent5_api::telnyx::signature::SystemClock),
+        clock: Arc::new(agent5_api::integrations::telnyx::signature::SystemClock),
     }
 }
 

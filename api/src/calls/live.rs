@@ -14,7 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use agent5_bridge::live::LiveCall;
 
-use crate::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 

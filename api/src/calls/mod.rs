@@ -2,9 +2,33 @@
 //! idempotency), and applying webhook events to call records. The HTTP handlers are in
 //! `routes.rs`, the status logic in `state.rs`.
 
+pub mod agents;
+pub mod hooks;
 pub mod live;
+pub mod recordings;
 pub mod routes;
 pub mod state;
+
+/// The call routes: dialling, the list, one call, hang-up, the live list, recordings and
+/// agent profiles.
+pub fn routes() -> axum::Router<crate::AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/api/calls", get(routes::list).post(routes::create))
+        .route("/api/calls/live", get(live::list))
+        .route("/api/calls/live/events", get(live::events))
+        .route("/api/calls/{id}", get(routes::get))
+        .route("/api/calls/{id}/hangup", post(routes::hangup))
+        .route("/api/calls/{id}/recording", get(recordings::by_call))
+        .route("/recordings/{file}", get(recordings::by_file))
+        .route("/api/agents", get(agents::list).post(agents::create))
+        .route(
+            "/api/agents/{id}",
+            get(agents::get)
+                .patch(agents::update)
+                .delete(agents::delete),
+        )
+}
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +36,16 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::integrations::telnyx::client::{
+    CallControl, Dial, Retry, StreamParams, TelnyxError, DEFAULT_API_BASE,
+};
+use crate::integrations::telnyx::events::{client_state, Event, EventKind};
+use crate::integrations::telnyx::signature::{
+    Clock, PublicKey, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS,
+};
 use crate::metrics::ApiMetrics;
 use crate::store::model::{new_id, now_millis, Call, CallFacts, ProspectQuery, Scope};
 use crate::store::{SharedStore, StoreError, StoreResult};
-use crate::telnyx::client::{
-    CallControl, Dial, Retry, StreamParams, TelnyxError, DEFAULT_API_BASE,
-};
-use crate::telnyx::events::{client_state, Event, EventKind};
-use crate::telnyx::signature::{Clock, PublicKey, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS};
 
 /// What the appliance needs to know about its Telnyx account.
 #[derive(Clone)]

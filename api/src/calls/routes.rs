@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,15 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{state, DialError, DialRequest};
-use crate::params::number;
+use crate::http::number;
+use crate::http::{ApiError, JsonBody};
 use crate::phone::E164;
 use crate::store::model::{Call, CallQuery, Clock, StatusChange, Turn};
 use crate::time::{parse_rfc3339_millis, rfc3339_millis};
-use crate::{ApiError, AppState};
-
-fn bad(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message).with_field(field)
-}
+use crate::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct TimelineEntry {
@@ -169,19 +165,17 @@ impl From<DialError> for ApiError {
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<DialBody>, JsonRejection>,
+    JsonBody(b): JsonBody<DialBody>,
 ) -> Result<Response, ApiError> {
-    let Json(b) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
     let to = E164::parse_strict(&b.to)
-        .map_err(|e| bad("phone_invalid", "to", format!("to: {e}")))?
+        .map_err(|e| ApiError::invalid("phone_invalid", "to", format!("to: {e}")))?
         .into_string();
     let header_key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned))
         .transpose()
         .map_err(|_| {
-            bad(
+            ApiError::invalid(
                 "invalid_parameter",
                 "idempotency_key",
                 "Idempotency-Key must be text",
@@ -189,7 +183,7 @@ pub async fn create(
         })?;
     let key = match (b.idempotency_key, header_key) {
         (Some(a), Some(h)) if a != h => {
-            return Err(bad(
+            return Err(ApiError::invalid(
                 "invalid_parameter",
                 "idempotency_key",
                 "the body and the Idempotency-Key header disagree",
@@ -199,7 +193,7 @@ pub async fn create(
     };
     if let Some(k) = &key {
         if k.is_empty() || k.len() > 200 {
-            return Err(bad(
+            return Err(ApiError::invalid(
                 "invalid_parameter",
                 "idempotency_key",
                 "idempotency_key must hold 1 to 200 characters",
@@ -208,7 +202,7 @@ pub async fn create(
     }
     if let Some(l) = &b.lang {
         if !LANGS.contains(&l.as_str()) {
-            return Err(bad(
+            return Err(ApiError::invalid(
                 "invalid_parameter",
                 "lang",
                 format!("lang must be one of {}", LANGS.join(", ")),
@@ -218,7 +212,7 @@ pub async fn create(
     if let Some(name) = &b.agent_profile {
         let agents = state.store.list_agents().await?;
         if !agents.iter().any(|a| &a.name == name || &a.id == name) {
-            return Err(bad(
+            return Err(ApiError::invalid(
                 "unknown_agent_profile",
                 "agent_profile",
                 format!("no agent profile named {name:?}"),
@@ -229,7 +223,7 @@ pub async fn create(
         let customer = match state.store.get_customer(id).await {
             Ok(c) => c,
             Err(crate::store::StoreError::NotFound) => {
-                return Err(bad(
+                return Err(ApiError::invalid(
                     "unknown_prospect",
                     "prospect_id",
                     format!("no prospect {id}"),
@@ -239,7 +233,7 @@ pub async fn create(
         };
         if let Some(code) = &b.delivery_code {
             if !customer.delivery_addresses.iter().any(|d| &d.code == code) {
-                return Err(bad(
+                return Err(ApiError::invalid(
                     "unknown_delivery",
                     "delivery_code",
                     format!("the prospect has no delivery {code}"),
@@ -247,7 +241,7 @@ pub async fn create(
             }
         }
     } else if b.delivery_code.is_some() {
-        return Err(bad(
+        return Err(ApiError::invalid(
             "invalid_parameter",
             "delivery_code",
             "delivery_code needs prospect_id",
@@ -288,7 +282,7 @@ fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Api
         .filter(|v| !v.is_empty())
         .map(|v| {
             parse_rfc3339_millis(v).ok_or_else(|| {
-                bad(
+                ApiError::invalid(
                     "invalid_parameter",
                     name,
                     format!("{name} must be a date (2026-11-24) or an RFC 3339 time"),
@@ -301,7 +295,7 @@ fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Api
 /// `GET /api/calls?status=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
 pub async fn list(
     State(state): State<AppState>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
 ) -> Result<Json<CallPage>, ApiError> {
     let status = params
         .get("status")
@@ -309,7 +303,7 @@ pub async fn list(
         .filter(|s| !s.is_empty());
     if let Some(s) = &status {
         if !state::ALL.contains(&s.as_str()) {
-            return Err(bad(
+            return Err(ApiError::invalid(
                 "invalid_parameter",
                 "status",
                 format!("status must be one of {}", state::ALL.join(", ")),
@@ -324,7 +318,7 @@ pub async fn list(
         None => None,
         Some(p) => Some(
             E164::normalize(p, state.region)
-                .map_err(|e| bad("phone_invalid", "phone", format!("phone: {e}")))?
+                .map_err(|e| ApiError::invalid("phone_invalid", "phone", format!("phone: {e}")))?
                 .into_string(),
         ),
     };

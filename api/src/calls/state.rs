@@ -14,8 +14,8 @@
 //! A failed dial is `failed` before any webhook. `machine` wins once detection said
 //! so on a call whose policy is to hang up on machines.
 
+use crate::integrations::telnyx::events::{Event, EventKind};
 use crate::store::model::{Call, CarrierRecording, Clock, Millis, StatusChange};
-use crate::telnyx::events::{Event, EventKind};
 
 pub const DIALING: &str = "dialing";
 pub const RINGING: &str = "ringing";
@@ -161,7 +161,7 @@ pub fn apply(call: &mut Call, event: &Event) -> Vec<Action> {
 }
 
 /// The recording URLs of a `call.recording.saved` payload (`{"mp3": url, "wav": url}`).
-fn recording_urls(p: &crate::telnyx::events::Payload) -> Vec<String> {
+fn recording_urls(p: &crate::integrations::telnyx::events::Payload) -> Vec<String> {
     [&p.recording_urls, &p.public_recording_urls]
         .into_iter()
         .flatten()
@@ -252,8 +252,8 @@ pub fn refresh(call: &mut Call) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::telnyx::events::Payload;
     use crate::store::model::CallFacts;
-    use crate::telnyx::events::Payload;
     use proptest::strategy::Strategy;
 
     fn call() -> Call {

@@ -1,29 +1,11 @@
 //! The header row: which column is which field. Names are the Node backend's
 //! (`invoice_*`, `delivery_N_*` and the real-world `deliveryN_*` spelling, N = 1..10,
 //! `custom_<key>`); they are matched trimmed and case-insensitively. Unknown and
-//! repeated columns are reported by name before any row is read.
+//! repeated columns are reported by name before any row is read. The contact columns
+//! themselves are [`crate::prospects::columns::COLUMNS`].
 
-/// A contact field a column fills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    Name,
-    Company,
-    Vat,
-    Address,
-    City,
-    PostalCode,
-    Country,
-    Email,
-    Website,
-    Phone,
-    Mobile,
-    Language,
-    LanguageConfirmed,
-    WaPreferred,
-    Tags,
-    OptOut,
-    Notes,
-}
+pub use crate::prospects::columns::Field;
+use crate::prospects::columns::{delivery_field, invoice_field};
 
 /// How a deliveries-only row names its parent customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,36 +41,6 @@ pub enum Column {
 /// The highest `N` of a `delivery_N_*` column (the per-customer delivery limit).
 pub const MAX_DELIVERIES: u8 = 50;
 const _: () = assert!(MAX_DELIVERIES as usize == crate::store::model::MAX_DELIVERIES);
-
-fn invoice_field(suffix: &str) -> Option<Field> {
-    Some(match suffix {
-        "contact_name" => Field::Name,
-        "company" => Field::Company,
-        "vat" => Field::Vat,
-        "address" => Field::Address,
-        "city" => Field::City,
-        "postal_code" => Field::PostalCode,
-        "country" => Field::Country,
-        "email" => Field::Email,
-        "website" => Field::Website,
-        "phone" => Field::Phone,
-        "mobile_nr" | "mobile" => Field::Mobile,
-        "language" => Field::Language,
-        "language_confirmed" => Field::LanguageConfirmed,
-        "wa_preferred" => Field::WaPreferred,
-        "tags" => Field::Tags,
-        "opt_out" => Field::OptOut,
-        _ => return None,
-    })
-}
-
-fn delivery_field(suffix: &str) -> Option<Field> {
-    match suffix {
-        "notes" => Some(Field::Notes),
-        "vat" | "website" => None,
-        other => invoice_field(other),
-    }
-}
 
 /// `delivery_3_city` / `delivery3_city` → (3, "city").
 fn split_delivery(name: &str) -> Option<(u8, &str)> {

@@ -173,7 +173,7 @@ pub struct Integrations {
 pub struct TelnyxOptions {
     pub api_base: String,
     /// Parsed from `public_key_pem` (SPKI PEM or raw base64), checked at load.
-    pub public_key: Option<agent5_api::telnyx::signature::PublicKey>,
+    pub public_key: Option<agent5_api::integrations::telnyx::signature::PublicKey>,
     pub signature_tolerance_secs: u64,
     pub codec: String,
     pub answering_machine_detection: String,
@@ -553,7 +553,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
 
     let t = &file.telnyx;
     let public_key = non_empty(t.public_key_pem.clone())
-        .map(|k| agent5_api::telnyx::signature::PublicKey::parse(&k))
+        .map(|k| agent5_api::integrations::telnyx::signature::PublicKey::parse(&k))
         .transpose()
         .map_err(|e| ConfigError::new("telnyx.public_key_pem", e.to_string()))?;
     let api_base = t.api_base.trim().trim_end_matches('/').to_owned();

@@ -1,15 +1,15 @@
 //! `/api/agents`: the Agent Studio profiles (what the voice agent says and how).
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
+use crate::http::{ApiError, JsonBody};
 use crate::store::model::{new_id, now_millis, AgentProfile};
 use crate::store::StoreError;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 /// The voices of the OpenAI Realtime GA models.
 pub const VOICES: [&str; 10] = [
@@ -20,10 +20,6 @@ pub const LANGUAGES: [&str; 4] = ["nl", "fr", "de", "en"];
 pub const TOOLS: [&str; 4] = ["opt_out", "confirm_language", "end_call", "transfer"];
 const MAX_NAME: usize = 100;
 const MAX_INSTRUCTIONS: usize = 20_000;
-
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_agent", message).with_field(field)
-}
 
 /// Fields of a create (all required but `tools`) or a patch (all optional).
 #[derive(Debug, Default, Deserialize)]
@@ -39,41 +35,41 @@ pub struct AgentBody {
 fn validate(a: &AgentProfile) -> Result<(), ApiError> {
     let name = a.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME {
-        return Err(bad(
+        return Err(ApiError::invalid(
+            "invalid_agent",
             "name",
             format!("name must hold 1 to {MAX_NAME} characters"),
         ));
     }
     if a.instructions.trim().is_empty() || a.instructions.chars().count() > MAX_INSTRUCTIONS {
-        return Err(bad(
+        return Err(ApiError::invalid(
+            "invalid_agent",
             "instructions",
             format!("instructions must hold 1 to {MAX_INSTRUCTIONS} characters"),
         ));
     }
     if !VOICES.contains(&a.voice.as_str()) {
-        return Err(bad(
+        return Err(ApiError::invalid(
+            "invalid_agent",
             "voice",
             format!("voice must be one of {}", VOICES.join(", ")),
         ));
     }
     if !LANGUAGES.contains(&a.language.as_str()) {
-        return Err(bad(
+        return Err(ApiError::invalid(
+            "invalid_agent",
             "language",
             format!("language must be one of {}", LANGUAGES.join(", ")),
         ));
     }
     if let Some(t) = a.tools.iter().find(|t| !TOOLS.contains(&t.as_str())) {
-        return Err(bad(
+        return Err(ApiError::invalid(
+            "invalid_agent",
             "tools",
             format!("unknown tool {t:?}; tools are {}", TOOLS.join(", ")),
         ));
     }
     Ok(())
-}
-
-fn body(b: Result<Json<AgentBody>, JsonRejection>) -> Result<AgentBody, ApiError> {
-    b.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))
 }
 
 fn conflict(e: StoreError) -> ApiError {
@@ -124,9 +120,8 @@ pub async fn get(
 /// `POST /api/agents`: 201 with the profile.
 pub async fn create(
     State(state): State<AppState>,
-    input: Result<Json<AgentBody>, JsonRejection>,
+    JsonBody(b): JsonBody<AgentBody>,
 ) -> Result<Response, ApiError> {
-    let b = body(input)?;
     for (field, missing) in [
         ("name", b.name.is_none()),
         ("instructions", b.instructions.is_none()),
@@ -134,7 +129,11 @@ pub async fn create(
         ("language", b.language.is_none()),
     ] {
         if missing {
-            return Err(bad(field, format!("{field} is required")));
+            return Err(ApiError::invalid(
+                "invalid_agent",
+                field,
+                format!("{field} is required"),
+            ));
         }
     }
     let now = now_millis();
@@ -158,9 +157,8 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    input: Result<Json<AgentBody>, JsonRejection>,
+    JsonBody(b): JsonBody<AgentBody>,
 ) -> Result<Json<AgentProfile>, ApiError> {
-    let b = body(input)?;
     let mut agent = state.store.get_agent(&id).await?;
     apply(&mut agent, b);
     validate(&agent)?;

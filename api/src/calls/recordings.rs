@@ -17,7 +17,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::AppState;
 
 /// The stored µ-law WAV's header (format 7 with a `fact` chunk).
 const HEADER_LEN: usize = 58;
@@ -245,7 +246,7 @@ async fn serve(
 pub async fn by_call(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     serve(&state, &id, &params, &headers).await
@@ -255,7 +256,7 @@ pub async fn by_call(
 pub async fn by_file(
     State(state): State<AppState>,
     Path(file): Path<String>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(id) = file.strip_suffix(".wav") else {

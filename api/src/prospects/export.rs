@@ -14,32 +14,14 @@ use bytes::Bytes;
 use futures_util::Stream;
 use serde_json::{Map, Value};
 
+use super::columns::{self, yes_no, ContactCells, COLUMNS};
 use crate::csv_out::push_line;
+use crate::http::ApiError;
 use crate::store::model::{delivery_number, Contact, Customer, FieldDef};
 use crate::store::{SharedStore, StoreError};
-use crate::templates::PROSPECT_COLUMNS;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 const PAGE: u64 = 500;
-
-/// The contact columns of one delivery group, after `delivery_N_`.
-const DELIVERY_SUFFIXES: [&str; 15] = [
-    "contact_name",
-    "company",
-    "address",
-    "city",
-    "postal_code",
-    "country",
-    "email",
-    "phone",
-    "mobile_nr",
-    "language",
-    "language_confirmed",
-    "wa_preferred",
-    "tags",
-    "opt_out",
-    "notes",
-];
 
 /// The export's shape: how many delivery groups and which custom keys.
 struct Shape {
@@ -49,14 +31,10 @@ struct Shape {
 
 impl Shape {
     fn header(&self) -> Vec<String> {
-        let mut h: Vec<String> = PROSPECT_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        let mut h: Vec<String> = columns::invoice_header().collect();
         h.extend(self.keys.iter().map(|k| format!("custom_{k}")));
         for n in 1..=self.slots {
-            h.extend(
-                DELIVERY_SUFFIXES
-                    .iter()
-                    .map(|s| format!("delivery_{n}_{s}")),
-            );
+            h.extend(columns::delivery_header(n));
             h.extend(self.keys.iter().map(|k| format!("delivery_{n}_custom_{k}")));
         }
         h
@@ -69,27 +47,19 @@ impl Shape {
                 .flatten()
                 .any(|p| opted_out.contains(p))
         };
-        let i = &c.invoice;
-        let mut row = vec![
-            i.name.clone(),
-            i.company.clone(),
-            i.vat.clone(),
-            i.address.clone(),
-            i.city.clone(),
-            i.postal_code.clone(),
-            i.country.clone(),
-            i.email.clone(),
-            i.website.clone(),
-            i.phone.clone().unwrap_or_default(),
-            i.mobile.clone().unwrap_or_default(),
-            i.language.clone(),
-            yes_no(i.language_confirmed),
-            yes_no(i.wa_preferred),
-            c.tags.join(";"),
-            yes_no(opt_out(i)),
-        ];
-        row.extend(self.custom(&i.custom));
-        let group = DELIVERY_SUFFIXES.len() + self.keys.len();
+        let invoice = ContactCells {
+            contact: &c.invoice,
+            tags: &c.tags,
+            notes: "",
+            opted_out: opt_out(&c.invoice),
+        };
+        let mut row: Vec<String> = COLUMNS
+            .iter()
+            .filter(|col| col.on_invoice())
+            .map(|col| invoice.get(col.field))
+            .collect();
+        row.extend(self.custom(&c.invoice.custom));
+        let group = COLUMNS.iter().filter(|col| col.on_delivery()).count() + self.keys.len();
         for n in 1..=self.slots {
             match c
                 .delivery_addresses
@@ -97,26 +67,19 @@ impl Shape {
                 .find(|d| delivery_number(&d.code) == Some(n))
             {
                 Some(d) => {
-                    let ct = &d.contact;
-                    row.extend([
-                        ct.name.clone(),
-                        ct.company.clone(),
-                        ct.address.clone(),
-                        ct.city.clone(),
-                        ct.postal_code.clone(),
-                        ct.country.clone(),
-                        ct.email.clone(),
-                        ct.phone.clone().unwrap_or_default(),
-                        ct.mobile.clone().unwrap_or_default(),
-                        ct.language.clone(),
-                        // Explicit 0/1 keeps a delivery with no other cells alive.
-                        yes_no(ct.language_confirmed),
-                        yes_no(ct.wa_preferred),
-                        d.tags.join(";"),
-                        yes_no(opt_out(ct)),
-                        d.notes.clone(),
-                    ]);
-                    row.extend(self.custom(&ct.custom));
+                    let cells = ContactCells {
+                        contact: &d.contact,
+                        tags: &d.tags,
+                        notes: &d.notes,
+                        opted_out: opt_out(&d.contact),
+                    };
+                    row.extend(
+                        COLUMNS
+                            .iter()
+                            .filter(|col| col.on_delivery())
+                            .map(|col| cells.get(col.field)),
+                    );
+                    row.extend(self.custom(&d.contact.custom));
                 }
                 None => row.extend(std::iter::repeat_n(String::new(), group)),
             }
@@ -129,10 +92,6 @@ impl Shape {
             .iter()
             .map(|k| values.get(k).map(cell).unwrap_or_default())
     }
-}
-
-fn yes_no(b: bool) -> String {
-    if b { "1" } else { "0" }.to_owned()
 }
 
 /// A stored custom value as the upload reads it back.
@@ -222,9 +181,9 @@ pub async fn stream(
 /// `GET /api/prospects/export.csv?show_archived=1`
 pub async fn export(
     State(state): State<AppState>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
 ) -> Result<Response, ApiError> {
-    let show_archived = crate::upload::flag(&params, "show_archived")?;
+    let show_archived = crate::http::flag(&params, "show_archived")?.unwrap_or(false);
     let body = stream(state.store.clone(), show_archived).await?;
     let mut res = Response::new(Body::from_stream(body));
     let headers = res.headers_mut();

@@ -4,15 +4,15 @@
 //! the type, visibility. Deleting a definition keeps stored values (they stay in the
 //! customers' `custom` maps) but drops the column from the templates.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::http::{ApiError, JsonBody};
 use crate::store::model::{new_id, FieldDef};
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 pub const TYPES: [&str; 7] = [
     "string", "number", "date", "enum", "boolean", "phone", "email",
@@ -218,11 +218,6 @@ impl DefInput {
     }
 }
 
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))
-}
-
 fn key_conflict(e: crate::store::StoreError) -> ApiError {
     match e {
         crate::store::StoreError::Conflict { .. } => ApiError::new(
@@ -243,9 +238,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<FieldDef>>, 
 /// `POST /api/prospects/field-defs` → 201.
 pub async fn create(
     State(state): State<AppState>,
-    input: Result<Json<DefInput>, JsonRejection>,
+    JsonBody(input): JsonBody<DefInput>,
 ) -> Result<(StatusCode, Json<FieldDef>), ApiError> {
-    let input = body(input)?;
     if input.key.is_none() {
         return Err(invalid("key", "key is required"));
     }
@@ -275,9 +269,8 @@ pub async fn create(
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    input: Result<Json<DefInput>, JsonRejection>,
+    JsonBody(input): JsonBody<DefInput>,
 ) -> Result<Json<FieldDef>, ApiError> {
-    let input = body(input)?;
     let mut def = state
         .store
         .list_field_defs()

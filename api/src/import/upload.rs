@@ -13,10 +13,10 @@ use axum::Json;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::http::{actor, flag, ApiError};
 use crate::import::dnc::{import_dnc, DncReport};
 use crate::import::{import_deliveries, import_prospects, ImportError, Options, Report, Target};
-use crate::prospects::actor;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 /// A `Read` over chunks arriving on a channel (used on the importer's blocking thread).
 struct ChannelReader {
@@ -37,19 +37,6 @@ impl Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current = self.current.slice(n..);
         Ok(n)
-    }
-}
-
-pub(crate) fn flag(params: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
-    match params.get(name).map(|v| v.trim()) {
-        None | Some("" | "0" | "false") => Ok(false),
-        Some("1" | "true") => Ok(true),
-        Some(other) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_parameter",
-            format!("{name} must be 0 or 1, not {other:?}"),
-        )
-        .with_field(name)),
     }
 }
 
@@ -74,8 +61,8 @@ fn options(
     headers: &HeaderMap,
 ) -> Result<Options, ApiError> {
     Ok(Options {
-        dry_run: flag(params, "dry_run")?,
-        ignore_unknown: flag(params, "ignore_unknown")?,
+        dry_run: flag(params, "dry_run")?.unwrap_or(false),
+        ignore_unknown: flag(params, "ignore_unknown")?.unwrap_or(false),
         max_rows: state.import_max_rows,
         region: state.region,
         actor: actor(headers),
@@ -86,7 +73,7 @@ fn options(
 /// `POST /api/prospects/upload`
 pub async fn prospects(
     State(state): State<AppState>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
@@ -103,7 +90,7 @@ pub async fn prospects(
 /// `POST /api/prospects/upload_deliveries`
 pub async fn deliveries(
     State(state): State<AppState>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {

@@ -18,7 +18,8 @@ use livekit_api::access_token::{AccessToken, TokenVerifier, VideoGrants};
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::{ApiError, AppState};
+use crate::http::ApiError;
+use crate::AppState;
 
 #[derive(Clone)]
 pub struct LiveKit {
@@ -244,7 +245,7 @@ fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiE
 /// `GET /api/livekit/token?room=&identity=&pub=0|1`
 pub async fn token(
     State(state): State<AppState>,
-    crate::params::Params(p): crate::params::Params,
+    crate::http::Params(p): crate::http::Params,
 ) -> Result<Json<Value>, ApiError> {
     let lk = state.livekit.as_ref().ok_or_else(not_configured)?;
     let room = param(&p, "room")?;

@@ -2,30 +2,21 @@
 //! delivery (by code), and list its calls. Edits are read-modify-write with the
 //! customer's version, retried a few times if another writer got in between.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::field_defs::{check_value, compile};
+use crate::http::{ApiError, JsonBody};
 use crate::phone::E164;
+use crate::prospects::field_defs::{check_value, compile};
 use crate::store::model::{normalize_tags, CallQuery, Contact, Customer};
 use crate::store::StoreError;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 const EDIT_ATTEMPTS: usize = 3;
 const MAX_TEXT: usize = 500;
-
-fn bad(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, code, message).with_field(field)
-}
-
-fn body<T>(b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|Json(v)| v)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))
-}
 
 #[derive(Serialize)]
 pub struct ProspectView {
@@ -110,7 +101,7 @@ fn text(field: &str, v: Option<String>, slot: &mut String) -> Result<(), ApiErro
     if let Some(v) = v {
         let v = v.trim().to_owned();
         if v.chars().count() > MAX_TEXT {
-            return Err(bad(
+            return Err(ApiError::invalid(
                 "invalid_parameter",
                 field,
                 format!("{field} is limited to {MAX_TEXT} characters"),
@@ -140,7 +131,7 @@ impl ContactPatch {
                     .split_once('@')
                     .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !email.contains(' '));
             if !ok {
-                return Err(bad(
+                return Err(ApiError::invalid(
                     "invalid_email",
                     "email",
                     format!("{email:?} is not an email address"),
@@ -157,7 +148,9 @@ impl ContactPatch {
                     None => None,
                     Some(raw) => Some(
                         E164::normalize(raw, state.region)
-                            .map_err(|e| bad(e.code(), field, format!("{raw:?}: {e}")))?
+                            .map_err(|e| {
+                                ApiError::invalid(e.code(), field, format!("{raw:?}: {e}"))
+                            })?
                             .into_string(),
                     ),
                 };
@@ -166,7 +159,7 @@ impl ContactPatch {
         if let Some(lang) = p.language {
             let lang = lang.trim().to_ascii_lowercase();
             if lang.len() > 8 || !lang.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
-                return Err(bad(
+                return Err(ApiError::invalid(
                     "invalid_parameter",
                     "language",
                     "language must be a code such as nl, fr, de, en",
@@ -189,7 +182,7 @@ impl ContactPatch {
                     continue;
                 }
                 let def = defs.iter().find(|d| d.key == key).ok_or_else(|| {
-                    bad(
+                    ApiError::invalid(
                         "unknown_field",
                         &field,
                         format!("no field definition {key:?}"),
@@ -200,9 +193,10 @@ impl ContactPatch {
                     .as_deref()
                     .map(compile)
                     .transpose()
-                    .map_err(|e| bad("invalid_value", &field, e))?;
-                check_value(def, regex.as_ref(), &value)
-                    .map_err(|e| bad("invalid_value", &field, format!("{key}: {e}")))?;
+                    .map_err(|e| ApiError::invalid("invalid_value", &field, e))?;
+                check_value(def, regex.as_ref(), &value).map_err(|e| {
+                    ApiError::invalid("invalid_value", &field, format!("{key}: {e}"))
+                })?;
                 c.custom.insert(key, value);
             }
         }
@@ -235,7 +229,9 @@ where
                 )
                 .with_field("phone"));
             }
-            Err(StoreError::Invalid(why)) => return Err(bad("missing_key", "phone", why)),
+            Err(StoreError::Invalid(why)) => {
+                return Err(ApiError::invalid("missing_key", "phone", why))
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -251,11 +247,10 @@ where
 pub async fn edit_invoice(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    patch: Result<Json<ContactPatch>, JsonRejection>,
+    JsonBody(patch): JsonBody<ContactPatch>,
 ) -> Result<Json<Customer>, ApiError> {
-    let patch = body(patch)?;
     if patch.tags.is_some() || patch.notes.is_some() {
-        return Err(bad(
+        return Err(ApiError::invalid(
             "invalid_parameter",
             "tags",
             "tags and notes belong to deliveries",
@@ -270,9 +265,8 @@ pub async fn edit_invoice(
 pub async fn edit_delivery(
     State(state): State<AppState>,
     Path((id, code)): Path<(String, String)>,
-    patch: Result<Json<ContactPatch>, JsonRejection>,
+    JsonBody(patch): JsonBody<ContactPatch>,
 ) -> Result<Json<Customer>, ApiError> {
-    let patch = body(patch)?;
     let saved = edit(&state, &id, &patch, |c| {
         let d = c
             .delivery_addresses
@@ -305,11 +299,11 @@ pub struct CallLog {
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
 ) -> Result<Json<CallLog>, ApiError> {
     state.store.get_customer(&id).await?;
-    let page = crate::params::number(&params, "page", 1, 1_000_000)?;
-    let page_size = crate::params::number(&params, "page_size", 50, 500)?;
+    let page = crate::http::number(&params, "page", 1, 1_000_000)?;
+    let page_size = crate::http::number(&params, "page_size", 50, 500)?;
     let result = state
         .store
         .list_calls(&CallQuery {

@@ -23,9 +23,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::events::Event;
 use crate::calls::Telephony;
+use crate::http::ApiError;
 use crate::store::model::{now_millis, NewWebhookEvent};
 use crate::store::StoreResult;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 const WORKERS: usize = 4;
 const QUEUE: usize = 4096;

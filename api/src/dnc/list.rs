@@ -4,26 +4,22 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
 
 use crate::csv_out::push_line;
-use crate::params::number;
+use crate::http::number;
+use crate::http::ApiError;
 use crate::phone::E164;
 use crate::store::model::DncEntry;
 use crate::time::rfc3339_millis;
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 const DEFAULT_PAGE_SIZE: u64 = 100;
 const MAX_PAGE_SIZE: u64 = 1000;
 const EXPORT_CHUNK: u64 = 5000;
-
-fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
-}
 
 /// The number prefix `q` asks for: `+` and digits as typed, or a whole national number.
 fn prefix(q: &str, state: &AppState) -> Result<String, ApiError> {
@@ -43,7 +39,8 @@ fn prefix(q: &str, state: &AppState) -> Result<String, ApiError> {
     E164::normalize(q, state.region)
         .map(E164::into_string)
         .map_err(|_| {
-            bad(
+            ApiError::invalid(
+                "invalid_parameter",
                 "q",
                 "q must be the start of a number in E.164 (+32475...) or a whole phone number",
             )
@@ -82,7 +79,7 @@ pub struct DncPage {
 /// `GET /api/dnc?q=&page=&page_size=`, ordered by number.
 pub async fn list(
     State(state): State<AppState>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
 ) -> Result<Json<DncPage>, ApiError> {
     let prefix = prefix(params.get("q").map_or("", String::as_str), &state)?;
     let page = number(&params, "page", 1, 1_000_000)?;

@@ -4,18 +4,18 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use crate::http::{actor, flag, number, ApiError, JsonBody};
 use crate::phone::{search_candidates, E164};
 use crate::store::model::{
     normalize_tags, now_millis, AuditEntry, ContactKind, ContactRow, DncEntry, DncSource,
     ProspectQuery, Scope,
 };
-use crate::{ApiError, AppState};
+use crate::AppState;
 
 /// Rows an unpaged list returns at most (`truncated` says when there were more).
 pub const UNPAGED_CAP: u64 = 1000;
@@ -23,41 +23,6 @@ pub const MAX_PAGE_SIZE: u64 = 500;
 const DEFAULT_PAGE_SIZE: u64 = 50;
 const MAX_REASON: usize = 500;
 const MAX_Q: usize = 200;
-
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", message).with_field(field)
-}
-
-fn flag(params: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
-    match params.get(name).map(|v| v.trim()) {
-        None | Some("") => Ok(None),
-        Some("1" | "true") => Ok(Some(true)),
-        Some("0" | "false") => Ok(Some(false)),
-        Some(other) => Err(bad(name, format!("{name} must be 0 or 1, not {other:?}"))),
-    }
-}
-
-fn number(
-    params: &HashMap<String, String>,
-    name: &str,
-    default: u64,
-    range: std::ops::RangeInclusive<u64>,
-) -> Result<u64, ApiError> {
-    let Some(raw) = params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
-        return Ok(default);
-    };
-    match raw.parse::<u64>() {
-        Ok(n) if range.contains(&n) => Ok(n),
-        _ => Err(bad(
-            name,
-            format!(
-                "{name} must be a number in {}..={}",
-                range.start(),
-                range.end()
-            ),
-        )),
-    }
-}
 
 /// The store query for the seed's parameters.
 pub fn parse_query(
@@ -69,7 +34,8 @@ pub fn parse_query(
         Some("delivery") => Scope::Delivery,
         Some("both") => Scope::Both,
         Some(other) => {
-            return Err(bad(
+            return Err(ApiError::invalid(
+                "invalid_parameter",
                 "scope",
                 format!("scope must be invoice, delivery or both, not {other:?}"),
             ))
@@ -87,7 +53,8 @@ pub fn parse_query(
         .filter(|l| !l.is_empty());
     if let Some(l) = &language {
         if l.len() > 8 || !l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
-            return Err(bad(
+            return Err(ApiError::invalid(
+                "invalid_parameter",
                 "lang",
                 "lang must be a language code such as nl, fr, de, en",
             ));
@@ -98,7 +65,11 @@ pub fn parse_query(
         .map(|q| q.trim().to_owned())
         .filter(|q| !q.is_empty());
     if text.as_ref().is_some_and(|q| q.chars().count() > MAX_Q) {
-        return Err(bad("q", format!("q is limited to {MAX_Q} characters")));
+        return Err(ApiError::invalid(
+            "invalid_parameter",
+            "q",
+            format!("q is limited to {MAX_Q} characters"),
+        ));
     }
     let phones = text
         .as_deref()
@@ -106,8 +77,8 @@ pub fn parse_query(
         .unwrap_or_default();
     let paged = flag(params, "paged")?.unwrap_or(false);
     let (offset, limit, page) = if paged {
-        let page = number(params, "page", 1, 1..=1_000_000)?;
-        let size = number(params, "page_size", DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?;
+        let page = number(params, "page", 1, 1_000_000)?;
+        let size = number(params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
         ((page - 1) * size, size, Some((page, size)))
     } else {
         (0, UNPAGED_CAP, None)
@@ -187,7 +158,7 @@ pub struct ListResponse {
 /// `GET /api/prospects`
 pub async fn list(
     State(state): State<AppState>,
-    crate::params::Params(params): crate::params::Params,
+    crate::http::Params(params): crate::http::Params,
 ) -> Result<Json<ListResponse>, ApiError> {
     let (query, page) = parse_query(&params, &state)?;
     let result = state.store.list_prospects(&query).await?;
@@ -226,35 +197,22 @@ pub struct OptOutResponse {
     changed: bool,
 }
 
-/// Who is acting: the `X-Actor` header the admin console sends, else `api`.
-pub fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get("x-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|a| {
-            !a.is_empty() && a.len() <= 64 && a.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-        })
-        .map_or_else(|| "api".to_owned(), str::to_owned)
-}
-
 /// `PATCH /api/prospects/phone/{e164}/opt-out` with `{opt_out, reason?}`: adds or
 /// removes the phone in DNC everywhere it appears, and writes the audit log.
 pub async fn set_opt_out(
     State(state): State<AppState>,
     Path(e164): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<OptOutBody>, JsonRejection>,
+    JsonBody(body): JsonBody<OptOutBody>,
 ) -> Result<Json<OptOutResponse>, ApiError> {
     let phone = E164::parse_strict(&e164).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, e.code(), format!("{e164:?}: {e}"))
             .with_field("e164")
     })?;
-    let Json(body) =
-        body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", e.body_text()))?;
     let reason = body.reason.unwrap_or_default().trim().to_owned();
     if reason.chars().count() > MAX_REASON {
-        return Err(bad(
+        return Err(ApiError::invalid(
+            "invalid_parameter",
             "reason",
             format!("reason is limited to {MAX_REASON} characters"),
         ));

@@ -9,7 +9,7 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
-use crate::ApiError;
+use super::ApiError;
 
 /// The query parameters by name (percent-decoded; bytes that are not UTF-8 become
 /// U+FFFD). Should the query string still not parse, the refusal is a 400
@@ -64,5 +64,19 @@ pub fn number_or(
                 )
                 .with_field(name)
             }),
+    }
+}
+
+/// `name` as a flag: `1`/`true` or `0`/`false`; `None` when absent or empty.
+pub fn flag(params: &HashMap<String, String>, name: &str) -> Result<Option<bool>, ApiError> {
+    match params.get(name).map(|v| v.trim()) {
+        None | Some("") => Ok(None),
+        Some("1" | "true") => Ok(Some(true)),
+        Some("0" | "false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid(
+            "invalid_parameter",
+            name,
+            format!("{name} must be 0 or 1, not {other:?}"),
+        )),
     }
 }

@@ -1,0 +1,14 @@
+//! What every route shares: the one error type ([`ApiError`]), the query string
+//! ([`Params`]) with its numbers and flags, the JSON body ([`JsonBody`]) refused in the
+//! API's shape, and the acting user ([`actor`]). A handler needs nothing else from
+//! HTTP to validate its input.
+
+mod actor;
+mod body;
+mod error;
+mod params;
+
+pub use actor::actor;
+pub use body::JsonBody;
+pub use error::ApiError;
+pub use params::{flag, number, number_or, Params};
