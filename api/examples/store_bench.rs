@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent5_api::store::model::{Contact, Delivery, NewCustomer, ProspectQuery, Scope};
+use agent5_api::model::{Contact, Delivery, NewCustomer, ProspectQuery, Scope};
 use agent5_api::store::mongo::MongoStore;
 use agent5_api::store::sqlite::SqliteStore;
 use agent5_api::store::SharedStore;

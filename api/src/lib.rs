@@ -9,6 +9,7 @@ pub mod http;
 pub mod import;
 pub mod integrations;
 pub mod metrics;
+pub mod model;
 pub mod phone;
 pub mod prospects;
 pub mod store;

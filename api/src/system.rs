@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::http::{number_or, ApiError, Params};
-use crate::store::model::AuditEntry;
+use crate::model::AuditEntry;
 use crate::AppState;
 
 const AUDIT_DEFAULT: u64 = 100;

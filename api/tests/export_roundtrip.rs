@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use agent5_api::csv_out::push_line;
 use agent5_api::import::{import_prospects, Options, Report};
+use agent5_api::model::{Customer, FieldDef};
 use agent5_api::prospects::columns::{
     delivery_header, invoice_header, CellKind, ContactColumn, COLUMNS,
 };
 use agent5_api::prospects::export;
-use agent5_api::store::model::{Customer, FieldDef};
 use agent5_api::store::SharedStore;
 use futures_util::TryStreamExt;
 use proptest::prelude::*;

@@ -8,7 +8,7 @@ use common::{mongo, sqlite};
 use std::sync::Arc;
 
 use agent5_api::import::{import_prospects, ImportError, Options, Report};
-use agent5_api::store::model::ProspectQuery;
+use agent5_api::model::ProspectQuery;
 use agent5_api::store::SharedStore;
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -9,7 +9,7 @@ use common::{mongo, sqlite};
 use std::sync::Arc;
 
 use agent5_api::import::{import_deliveries, import_prospects, Options, Report};
-use agent5_api::store::model::{ProspectQuery, Scope};
+use agent5_api::model::{ProspectQuery, Scope};
 use agent5_api::store::SharedStore;
 
 const PARENTS: &str = "invoice_contact_name,invoice_email,invoice_phone,invoice_mobile_nr\r\n\

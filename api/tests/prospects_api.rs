@@ -398,10 +398,10 @@ async fn one_prospect_routes(store: SharedStore) {
 
     for (i, started) in [1_000, 3_000, 2_000].into_iter().enumerate() {
         store
-            .create_call(agent5_api::store::model::Call {
+            .create_call(agent5_api::model::Call {
                 status: "ended".into(),
                 customer_id: Some(acme.clone()),
-                ..agent5_api::store::model::Call::new(
+                ..agent5_api::model::Call::new(
                     format!("call-{i}"),
                     "outbound",
                     "+3225111235".into(),
@@ -430,9 +430,9 @@ async fn one_prospect_routes(store: SharedStore) {
     );
 }
 
-common::on_both_stores! {
-    list_on_sqlite, list_on_mongo => list_filters_and_errors;
-    opt_out_on_sqlite, opt_out_on_mongo => opt_out_route;
-    field_defs_on_sqlite, field_defs_on_mongo => field_defs_routes;
-    one_prospect_on_sqlite, one_prospect_on_mongo => one_prospect_routes;
-}
+common::on_both_stores!(
+    list_filters_and_errors,
+    opt_out_route,
+    field_defs_routes,
+    one_prospect_routes,
+);

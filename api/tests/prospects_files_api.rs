@@ -8,7 +8,7 @@ use common::router::{call, call_raw, names, seeded, upload};
 
 use std::sync::Arc;
 
-use agent5_api::store::model::{DncEntry, DncSource};
+use agent5_api::model::{DncEntry, DncSource};
 use agent5_api::store::SharedStore;
 
 async fn templates_and_dnc(store: SharedStore) {
@@ -330,10 +330,10 @@ async fn reports_are_bounded(store: SharedStore) {
     );
 }
 
-common::on_both_stores! {
-    reports_on_sqlite, reports_on_mongo => reports_are_bounded;
-    formula_cells_on_sqlite, formula_cells_on_mongo => formula_cells_leave_neutralised;
-    templates_and_dnc_on_sqlite, templates_and_dnc_on_mongo => templates_and_dnc;
-    dnc_import_on_sqlite, dnc_import_on_mongo => dnc_import_route;
-    deliveries_and_export_on_sqlite, deliveries_and_export_on_mongo => deliveries_and_export_routes;
-}
+common::on_both_stores!(
+    reports_are_bounded,
+    formula_cells_leave_neutralised,
+    templates_and_dnc,
+    dnc_import_route,
+    deliveries_and_export_routes,
+);

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use agent5_api::store::model::{now_millis, Contact, DncEntry, DncSource, NewCustomer};
+use agent5_api::model::{now_millis, Contact, DncEntry, DncSource, NewCustomer};
 use agent5_api::store::sqlite::SqliteStore;
 use agent5_api::store::{CustomerStore, DncStore};
 

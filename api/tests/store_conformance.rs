@@ -5,33 +5,9 @@
 mod cases;
 mod common;
 
-use common::{mongo, sqlite};
+use cases::*;
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let (store, _dir) = super::sqlite().await;
-                    super::cases::$case(store).await;
-                }
-            )*
-        }
-        mod on_mongo {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    if let Some(store) = super::mongo(stringify!($case)).await {
-                        super::cases::$case(store).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+common::on_both_stores!(
     ping_and_backend,
     customer_upsert_get_replace_archive,
     upsert_without_key_is_invalid,

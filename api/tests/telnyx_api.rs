@@ -13,7 +13,7 @@ use agent5_api::integrations::telnyx::signature::{
     Clock, FixedClock, PublicKey, Rejection, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS,
 };
 use agent5_api::metrics::ApiMetrics;
-use agent5_api::store::model::{now_millis, Call};
+use agent5_api::model::{now_millis, Call};
 use agent5_api::store::SharedStore;
 use agent5_api::{router, AppState};
 use serde_json::{json, Value};

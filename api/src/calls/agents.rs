@@ -7,7 +7,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use crate::http::{ApiError, JsonBody};
-use crate::store::model::{new_id, now_millis, AgentProfile};
+use crate::model::{new_id, now_millis, AgentProfile};
 use crate::store::StoreError;
 use crate::AppState;
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use crate::calls::{state, token_hash, Telephony};
-use crate::store::model::{
+use crate::model::{
     new_id, now_millis, AuditEntry, Call, CallFacts, Customer, DncEntry, DncSource, RecordingMeta,
     Turn,
 };

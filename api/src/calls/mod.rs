@@ -44,7 +44,7 @@ use crate::integrations::telnyx::signature::{
     Clock, PublicKey, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS,
 };
 use crate::metrics::ApiMetrics;
-use crate::store::model::{new_id, now_millis, Call, CallFacts, ProspectQuery, Scope};
+use crate::model::{new_id, now_millis, Call, CallFacts, ProspectQuery, Scope};
 use crate::store::{SharedStore, StoreError, StoreResult};
 
 /// What the appliance needs to know about its Telnyx account.

@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::{state, DialError, DialRequest};
 use crate::http::number;
 use crate::http::{ApiError, JsonBody};
+use crate::model::{Call, CallQuery, Clock, StatusChange, Turn};
 use crate::phone::E164;
-use crate::store::model::{Call, CallQuery, Clock, StatusChange, Turn};
 use crate::time::{parse_rfc3339_millis, rfc3339_millis};
 use crate::AppState;
 

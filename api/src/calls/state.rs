@@ -15,7 +15,7 @@
 //! so on a call whose policy is to hang up on machines.
 
 use crate::integrations::telnyx::events::{Event, EventKind};
-use crate::store::model::{Call, CarrierRecording, Clock, Millis, StatusChange};
+use crate::model::{Call, CarrierRecording, Clock, Millis, StatusChange};
 
 pub const DIALING: &str = "dialing";
 pub const RINGING: &str = "ringing";
@@ -253,7 +253,7 @@ pub fn refresh(call: &mut Call) {
 mod tests {
     use super::*;
     use crate::integrations::telnyx::events::Payload;
-    use crate::store::model::CallFacts;
+    use crate::model::CallFacts;
     use proptest::strategy::Strategy;
 
     fn call() -> Call {

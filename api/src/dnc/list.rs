@@ -12,8 +12,8 @@ use serde::Serialize;
 use crate::csv_out::push_line;
 use crate::http::number;
 use crate::http::ApiError;
+use crate::model::DncEntry;
 use crate::phone::E164;
-use crate::store::model::DncEntry;
 use crate::time::rfc3339_millis;
 use crate::AppState;
 

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use super::records::Records;
 use super::run::{FailedItem, Failures, ImportError, BATCH};
+use crate::model::{now_millis, DncEntry, DncSource};
 use crate::phone::{Region, E164};
-use crate::store::model::{now_millis, DncEntry, DncSource};
 use crate::store::SharedStore;
 
 const PHONE_COLUMNS: [&str; 6] = [

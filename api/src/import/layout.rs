@@ -40,7 +40,7 @@ pub enum Column {
 
 /// The highest `N` of a `delivery_N_*` column (the per-customer delivery limit).
 pub const MAX_DELIVERIES: u8 = 50;
-const _: () = assert!(MAX_DELIVERIES as usize == crate::store::model::MAX_DELIVERIES);
+const _: () = assert!(MAX_DELIVERIES as usize == crate::model::MAX_DELIVERIES);
 
 /// `delivery_3_city` / `delivery3_city` → (3, "city").
 fn split_delivery(name: &str) -> Option<(u8, &str)> {

@@ -9,11 +9,9 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::layout::{Column, Field, Layout, ParentField};
+use crate::model::{upsert_key, Contact, Delivery, FieldDef, NewCustomer, NewDelivery, ParentKey};
 use crate::phone::{Region, E164};
 use crate::prospects::field_defs::{check_value, compile};
-use crate::store::model::{
-    upsert_key, Contact, Delivery, FieldDef, NewCustomer, NewDelivery, ParentKey,
-};
 
 /// A parsed row ready to be written.
 #[derive(Debug, Clone, PartialEq)]

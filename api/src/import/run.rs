@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 use super::layout::{Layout, LayoutError, Target};
 use super::records::{clip, Records, REPORT_CELL_CHARS};
 use super::row::{parse, parse_delivery, Definitions, ParsedDelivery, ParsedRow};
+use crate::model::{now_millis, AttachError, DncEntry, DncSource};
 use crate::phone::Region;
-use crate::store::model::{now_millis, AttachError, DncEntry, DncSource};
 use crate::store::{SharedStore, StoreError};
 
 pub const DEFAULT_MAX_ROWS: u64 = 1_000_000;
@@ -466,7 +466,7 @@ async fn write_deliveries(
                         "TOO_MANY_DELIVERIES",
                         format!(
                             "the customer already has {} deliveries",
-                            crate::store::model::MAX_DELIVERIES
+                            crate::model::MAX_DELIVERIES
                         ),
                     ),
                 };

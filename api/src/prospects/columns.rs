@@ -6,7 +6,7 @@
 //! Names are the Node backend's: `invoice_<name>` on the customer's invoice contact,
 //! `delivery_<N>_<name>` on delivery N, `delivery_<name>` in the deliveries-only upload.
 
-use crate::store::model::Contact;
+use crate::model::Contact;
 
 /// A contact field a column fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::http::{ApiError, JsonBody};
+use crate::model::{normalize_tags, CallQuery, Contact, Customer};
 use crate::phone::E164;
 use crate::prospects::field_defs::{check_value, compile};
-use crate::store::model::{normalize_tags, CallQuery, Contact, Customer};
 use crate::store::StoreError;
 use crate::AppState;
 

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use super::columns::{self, yes_no, ContactCells, COLUMNS};
 use crate::csv_out::push_line;
 use crate::http::ApiError;
-use crate::store::model::{delivery_number, Contact, Customer, FieldDef};
+use crate::model::{delivery_number, Contact, Customer, FieldDef};
 use crate::store::{SharedStore, StoreError};
 use crate::AppState;
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::{ApiError, JsonBody};
-use crate::store::model::{new_id, FieldDef};
+use crate::model::{new_id, FieldDef};
 use crate::AppState;
 
 pub const TYPES: [&str; 7] = [

@@ -10,11 +10,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use crate::http::{actor, flag, number, ApiError, JsonBody};
-use crate::phone::{search_candidates, E164};
-use crate::store::model::{
+use crate::model::{
     normalize_tags, now_millis, AuditEntry, ContactKind, ContactRow, DncEntry, DncSource,
     ProspectQuery, Scope,
 };
+use crate::phone::{search_candidates, E164};
 use crate::AppState;
 
 /// Rows an unpaged list returns at most (`truncated` says when there were more).

@@ -9,8 +9,6 @@
 //! written in the same transaction as the DNC change or customer write that affects it,
 //! so the list never disagrees with `dnc` after a crash.
 
-mod call_model;
-pub mod model;
 pub mod mongo;
 pub mod sqlite;
 
@@ -18,10 +16,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use model::{
+use crate::model::{
     AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, Campaign,
     ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent, Page,
-    ParentKey, ProspectQuery, Turn, Upserted, WebhookEvent,
+    ProspectQuery, Turn, Upserted, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -63,29 +61,9 @@ pub trait CustomerStore {
     ) -> StoreResult<Vec<Result<Attached, AttachError>>>;
     /// Customers ordered by id, starting after `after` (keyset pages for exports).
     async fn list_customers(&self, after: Option<&str>, limit: u64) -> StoreResult<Vec<Customer>>;
-    /// The distinct delivery codes in use (at most [`model::MAX_DELIVERIES`]), so an
+    /// The distinct delivery codes in use (at most [`crate::model::MAX_DELIVERIES`]), so an
     /// export knows how many `delivery_N_*` column groups it needs.
     async fn delivery_codes(&self) -> StoreResult<Vec<String>>;
-}
-
-/// Which customer one parent key names: `None` when it finds nobody (try the next key).
-pub(crate) fn pick_parent(
-    key: &ParentKey,
-    mut ids: Vec<String>,
-) -> Option<Result<String, AttachError>> {
-    ids.sort();
-    ids.dedup();
-    match ids.len() {
-        0 => None,
-        1 => ids.pop().map(Ok),
-        n => Some(Err(AttachError::AmbiguousParent {
-            key: match key {
-                ParentKey::Phone(p) => p.clone(),
-                ParentKey::Email(e) => e.clone(),
-            },
-            matches: n as u64,
-        })),
-    }
 }
 
 #[async_trait]
@@ -148,7 +126,7 @@ pub trait WebhookEventStore {
     /// Pending events received before `received_before`, oldest first.
     async fn pending_webhook_events(
         &self,
-        received_before: model::Millis,
+        received_before: crate::model::Millis,
         limit: u64,
     ) -> StoreResult<Vec<WebhookEvent>>;
 }

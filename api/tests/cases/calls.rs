@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use agent5_api::store::model::{
+use agent5_api::model::{
     new_id, now_millis, AgentProfile, Call, CallAttempt, CallQuery, Campaign, RecordingMeta, Turn,
 };
 use agent5_api::store::{SharedStore, StoreError};

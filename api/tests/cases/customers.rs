@@ -1,6 +1,6 @@
 //! Cases for customers, their contacts and deliveries, and field definitions.
 
-use agent5_api::store::model::{
+use agent5_api::model::{
     AttachError, Attached, Contact, FieldDef, NewCustomer, NewDelivery, ParentKey, Scope,
 };
 use agent5_api::store::{SharedStore, StoreError};

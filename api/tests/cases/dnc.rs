@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use agent5_api::store::model::{now_millis, AuditEntry, DncEntry, DncSource, Scope};
+use agent5_api::model::{now_millis, AuditEntry, DncEntry, DncSource, Scope};
 use agent5_api::store::SharedStore;
 
 use super::{customer, delivery, dnc, query};

@@ -13,7 +13,7 @@ pub use dnc::*;
 pub use prospect_list::*;
 pub use webhooks::*;
 
-use agent5_api::store::model::{
+use agent5_api::model::{
     now_millis, Contact, Delivery, DncEntry, DncSource, NewCustomer, ProspectQuery, Scope,
 };
 

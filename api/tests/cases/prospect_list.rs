@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use agent5_api::store::model::{ContactKind, NewCustomer, ProspectQuery, Scope};
+use agent5_api::model::{ContactKind, NewCustomer, ProspectQuery, Scope};
 use agent5_api::store::SharedStore;
 
 use super::{customer, delivery, dnc, query};
@@ -59,7 +59,7 @@ async fn dataset(store: &SharedStore) {
         .expect("dnc");
 }
 
-fn names(rows: &[agent5_api::store::model::ContactRow]) -> BTreeSet<String> {
+fn names(rows: &[agent5_api::model::ContactRow]) -> BTreeSet<String> {
     rows.iter().map(|r| r.name.clone()).collect()
 }
 

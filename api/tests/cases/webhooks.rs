@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use agent5_api::store::model::now_millis;
+use agent5_api::model::now_millis;
 use agent5_api::store::SharedStore;
 
 pub async fn webhook_events_are_recorded_once(store: SharedStore) {
@@ -43,7 +43,7 @@ pub async fn webhook_dedup_under_concurrent_delivery(store: SharedStore) {
 /// Batches record each new id once (duplicates within the batch and against earlier
 /// batches are `false`); recorded events stay pending, oldest first, until processed.
 pub async fn webhook_batches_and_pending_events(store: SharedStore) {
-    let ev = |id: &str| agent5_api::store::model::NewWebhookEvent {
+    let ev = |id: &str| agent5_api::model::NewWebhookEvent {
         event_id: id.into(),
         event_type: "call.answered".into(),
         payload: format!("{{\"id\":\"{id}\"}}"),

@@ -39,24 +39,32 @@ pub async fn mongo(test: &str) -> Option<SharedStore> {
     ))
 }
 
-/// Runs each `async fn(SharedStore)` scenario as two tests: on SQLite, and on MongoDB
-/// in a fresh database named after the test (skipped without a MongoDB URI).
+/// The one way a test runs on both stores: each `async fn(SharedStore)` scenario in
+/// scope becomes two tests, `on_sqlite::<scenario>` and `on_mongo::<scenario>` (in a
+/// fresh database named after it; skipped without a MongoDB URI).
 #[allow(unused_macros)] // not every test file runs scenarios on both stores
 macro_rules! on_both_stores {
-    ($($on_sqlite:ident, $on_mongo:ident => $scenario:ident;)*) => {$(
-        #[tokio::test]
-        async fn $on_sqlite() {
-            let (store, _dir) = common::sqlite().await;
-            $scenario(store).await;
+    ($($scenario:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $scenario() {
+                    let (store, _dir) = crate::common::sqlite().await;
+                    super::$scenario(store).await;
+                }
+            )*
         }
-
-        #[tokio::test]
-        async fn $on_mongo() {
-            if let Some(store) = common::mongo(stringify!($scenario)).await {
-                $scenario(store).await;
-            }
+        mod on_mongo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $scenario() {
+                    if let Some(store) = crate::common::mongo(stringify!($scenario)).await {
+                        super::$scenario(store).await;
+                    }
+                }
+            )*
         }
-    )*};
+    };
 }
 #[allow(unused_imports)]
 pub(crate) use on_both_stores;

@@ -2,7 +2,7 @@
 //! uploads, and a store seeded with two customers (one with a delivery).
 #![allow(dead_code)] // each test file uses its own part
 
-use agent5_api::store::model::{Contact, Delivery, NewCustomer};
+use agent5_api::model::{Contact, Delivery, NewCustomer};
 use agent5_api::store::SharedStore;
 use agent5_api::{router, AppState};
 use axum::body::Body;

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::events::Event;
 use crate::calls::Telephony;
 use crate::http::ApiError;
-use crate::store::model::{now_millis, NewWebhookEvent};
+use crate::model::{now_millis, NewWebhookEvent};
 use crate::store::StoreResult;
 use crate::AppState;
 

@@ -6,13 +6,12 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::ClientSession;
 
 use super::{decode, encode, err, literal_regex, with_id, without_id, MongoStore};
-use std::collections::HashMap;
 
-use crate::store::model::{
-    now_millis, upsert_key, AttachError, Attached, ContactRow, Customer, NewCustomer, NewDelivery,
-    Page, ParentKey, ProspectQuery, Scope, Upserted,
+use crate::model::{
+    now_millis, upsert_key, AttachError, AttachPlan, Attached, ContactRow, Customer, NewCustomer,
+    NewDelivery, Page, Parent, ParentKey, ProspectQuery, Scope, Upserted,
 };
-use crate::store::{pick_parent, CustomerStore, StoreError, StoreResult};
+use crate::store::{CustomerStore, StoreError, StoreResult};
 
 const CUSTOMERS: &str = "customer_records";
 const CONTACTS: &str = "prospect_contacts";
@@ -152,31 +151,17 @@ async fn attach_batch(
     batch: Vec<NewDelivery>,
     dry_run: bool,
 ) -> MResult<Vec<Result<Attached, AttachError>>> {
-    let now = now_millis();
-    // Customers touched by this batch, with the version read and whether they changed.
-    let mut touched: HashMap<String, (Customer, i64, bool)> = HashMap::new();
-    let mut out = Vec::with_capacity(batch.len());
+    let mut plan = AttachPlan::new(now_millis(), batch.len());
     for item in batch {
-        let mut parent = None;
+        let mut parent: Parent = None;
         for key in &item.parent {
-            if let Some(found) = pick_parent(key, parent_ids(store, session, key).await?) {
-                parent = Some(found);
+            parent = key.pick(parent_ids(store, session, key).await?);
+            if parent.is_some() {
                 break;
             }
         }
-        let id = match parent {
-            None => {
-                out.push(Err(AttachError::ParentNotFound));
-                continue;
-            }
-            Some(Err(e)) => {
-                out.push(Err(e));
-                continue;
-            }
-            Some(Ok(id)) => id,
-        };
-        if !touched.contains_key(&id) {
-            let c = find_customer(store, Some(&mut *session), doc! { "_id": &id })
+        if let Some(id) = plan.to_load(&parent) {
+            let c = find_customer(store, Some(&mut *session), doc! { "_id": id })
                 .await?
                 .ok_or_else(|| {
                     invalid(StoreError::Conflict {
@@ -184,38 +169,21 @@ async fn attach_batch(
                     })
                 })?;
             let version = c.version;
-            touched.insert(id.clone(), (c, version, false));
+            plan.load(c, version);
         }
-        let Some((customer, _, dirty)) = touched.get_mut(&id) else {
-            continue;
-        };
-        out.push(
-            customer
-                .attach_delivery(item.delivery, now)
-                .map(|(code, created, changed)| {
-                    *dirty |= changed;
-                    Attached {
-                        customer_id: customer.id.clone(),
-                        code,
-                        created,
-                        changed,
-                    }
-                }),
-        );
+        plan.attach(parent, item.delivery);
     }
+    let (outcomes, changed) = plan.finish();
     if !dry_run {
-        for (mut c, version, dirty) in touched.into_values() {
-            if dirty {
-                c.version += 1;
-                if !write_customer(store, session, &c, Some(version)).await? {
-                    return Err(invalid(StoreError::Conflict {
-                        field: "version".into(),
-                    }));
-                }
+        for (c, version) in changed {
+            if !write_customer(store, session, &c, Some(version)).await? {
+                return Err(invalid(StoreError::Conflict {
+                    field: "version".into(),
+                }));
             }
         }
     }
-    Ok(out)
+    Ok(outcomes)
 }
 
 fn list_filter(q: &ProspectQuery) -> Document {

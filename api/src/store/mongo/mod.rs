@@ -7,9 +7,15 @@
 //! transaction, retried on transient errors, so a crash between them cannot leave a
 //! wrong answer. Transactions need a replica set (a one-node set is enough).
 
+mod agents;
+mod audit;
 mod calls;
+mod campaigns;
 mod customers;
-mod records;
+mod dnc;
+mod field_defs;
+mod support;
+mod webhook_events;
 
 use std::time::Duration;
 

@@ -5,14 +5,12 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 
 use super::{err, SqliteStore};
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 
-use crate::store::model::{
-    now_millis, upsert_key, AttachError, Attached, ContactKind, ContactRow, Customer, NewCustomer,
-    NewDelivery, Page, ParentKey, ProspectQuery, Scope, Upserted,
+use crate::model::{
+    now_millis, upsert_key, AttachError, AttachPlan, Attached, ContactKind, ContactRow, Customer,
+    NewCustomer, NewDelivery, Page, Parent, ParentKey, ProspectQuery, Scope, Upserted,
 };
-use crate::store::{pick_parent, CustomerStore, StoreError, StoreResult};
+use crate::store::{CustomerStore, StoreError, StoreResult};
 
 fn decode(doc: &str) -> StoreResult<Customer> {
     serde_json::from_str(doc)
@@ -224,63 +222,32 @@ fn attach_batch(
     batch: Vec<NewDelivery>,
     dry_run: bool,
 ) -> StoreResult<Vec<Result<Attached, AttachError>>> {
-    let now = now_millis();
     let tx = conn.transaction().map_err(err)?;
-    // Customers touched by this batch, with the tags their stored contact rows carry.
-    let mut touched: HashMap<String, (Customer, Vec<String>, bool)> = HashMap::new();
-    let mut out = Vec::with_capacity(batch.len());
+    // What a customer was read at: the tags its stored contact rows carry.
+    let mut plan = AttachPlan::new(now_millis(), batch.len());
     for item in batch {
-        let mut parent = None;
+        let mut parent: Parent = None;
         for key in &item.parent {
-            if let Some(found) = pick_parent(key, parent_ids(&tx, key)?) {
-                parent = Some(found);
+            parent = key.pick(parent_ids(&tx, key)?);
+            if parent.is_some() {
                 break;
             }
         }
-        let id = match parent {
-            None => {
-                out.push(Err(AttachError::ParentNotFound));
-                continue;
-            }
-            Some(Err(e)) => {
-                out.push(Err(e));
-                continue;
-            }
-            Some(Ok(id)) => id,
-        };
-        let entry = match touched.entry(id) {
-            Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => {
-                let c = get(&tx, v.key())?;
-                let tags = row_tags(&c);
-                v.insert((c, tags, false))
-            }
-        };
-        let (customer, _, dirty) = entry;
-        out.push(
-            customer
-                .attach_delivery(item.delivery, now)
-                .map(|(code, created, changed)| {
-                    *dirty |= changed;
-                    Attached {
-                        customer_id: customer.id.clone(),
-                        code,
-                        created,
-                        changed,
-                    }
-                }),
-        );
+        if let Some(id) = plan.to_load(&parent) {
+            let c = get(&tx, id)?;
+            let tags = row_tags(&c);
+            plan.load(c, tags);
+        }
+        plan.attach(parent, item.delivery);
     }
+    let (outcomes, changed) = plan.finish();
     if !dry_run {
-        for (mut c, old_tags, dirty) in touched.into_values() {
-            if dirty {
-                c.version += 1;
-                write_customer(&tx, &c, Some(&old_tags))?;
-            }
+        for (c, old_tags) in changed {
+            write_customer(&tx, &c, Some(old_tags.as_slice()))?;
         }
         tx.commit().map_err(err)?;
     }
-    Ok(out)
+    Ok(outcomes)
 }
 
 /// The list query, as SQL with its parameters.

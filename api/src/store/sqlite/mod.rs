@@ -2,10 +2,16 @@
 //! write survives a crash), a migration table, one writer connection and a few reader
 //! connections. Every call runs on tokio's blocking pool, never on the async runtime.
 
+mod agents;
+mod audit;
 mod calls;
+mod campaigns;
 mod customers;
-mod records;
+mod dnc;
+mod field_defs;
 mod schema;
+mod support;
+mod webhook_events;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

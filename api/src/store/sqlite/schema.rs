@@ -4,7 +4,7 @@
 use rusqlite::Connection;
 
 use super::err;
-use crate::store::model::now_millis;
+use crate::model::now_millis;
 use crate::store::StoreResult;
 
 const MIGRATIONS: &[&str] = &[

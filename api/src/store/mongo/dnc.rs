@@ -1,27 +1,14 @@
-//! DNC, field definitions, webhook events and the audit log on MongoDB.
+//! [`DncStore`] on MongoDB: the do-not-call list, and the `opt_out` flag of the
+//! contact rows it covers.
 
+use super::support::*;
+use super::{decode, encode, err, MongoStore};
+use crate::model::{prefix_end, DncEntry, Page};
+use crate::store::{DncStore, StoreResult};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::options::FindOptions;
-
-use super::{decode, encode, err, err_on, with_id, MongoStore};
-use mongodb::error::ErrorKind;
-
-use crate::store::model::{
-    now_millis, prefix_end, AuditEntry, DncEntry, FieldDef, Millis, NewWebhookEvent, Page,
-    WebhookEvent,
-};
-use crate::store::{AuditStore, DncStore, FieldDefStore, StoreResult, WebhookEventStore};
-
-const DNC: &str = "dnc";
-const WEBHOOK_EVENTS: &str = "webhook_events";
-const CONTACTS: &str = "prospect_contacts";
-
-fn strip_id(mut d: Document) -> Document {
-    d.remove("_id");
-    d
-}
 
 #[async_trait]
 impl DncStore for MongoStore {
@@ -159,172 +146,9 @@ impl DncStore for MongoStore {
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
         let items = docs
             .into_iter()
-            .map(strip_id)
+            .map(strip_doc_id)
             .map(decode)
             .collect::<StoreResult<Vec<DncEntry>>>()?;
         Ok(Page::from_overfetch(items, limit))
-    }
-}
-
-#[async_trait]
-impl FieldDefStore for MongoStore {
-    async fn create_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
-        self.ready().await?;
-        self.coll("prospect_field_defs")
-            .insert_one(with_id(&def, &def.id)?)
-            .await
-            .map_err(err_on("key"))?;
-        Ok(def)
-    }
-
-    async fn update_field_def(&self, def: FieldDef) -> StoreResult<FieldDef> {
-        self.ready().await?;
-        self.replace_by_id(
-            "prospect_field_defs",
-            &def.id,
-            with_id(&def, &def.id)?,
-            "key",
-        )
-        .await?;
-        Ok(def)
-    }
-
-    async fn delete_field_def(&self, id: &str) -> StoreResult<()> {
-        self.ready().await?;
-        self.delete_by_id("prospect_field_defs", id).await
-    }
-
-    async fn list_field_defs(&self) -> StoreResult<Vec<FieldDef>> {
-        self.ready().await?;
-        self.all(
-            "prospect_field_defs",
-            doc! {},
-            doc! { "order": 1, "key": 1 },
-        )
-        .await
-    }
-}
-
-#[async_trait]
-impl WebhookEventStore for MongoStore {
-    async fn record_webhook_events(&self, events: Vec<NewWebhookEvent>) -> StoreResult<Vec<bool>> {
-        self.ready().await?;
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = now_millis();
-        let docs: Vec<Document> = events
-            .iter()
-            .map(|e| {
-                doc! {
-                    "event_id": &e.event_id,
-                    "event_type": &e.event_type,
-                    "received_at": now,
-                    "payload": &e.payload,
-                    "processed": false,
-                }
-            })
-            .collect();
-        let mut out = vec![true; events.len()];
-        // Unordered: every new id is written; duplicates fail alone, with their index.
-        match self
-            .coll(WEBHOOK_EVENTS)
-            .insert_many(docs)
-            .ordered(false)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) => match e.kind.as_ref() {
-                ErrorKind::InsertMany(m)
-                    if m.write_concern_error.is_none()
-                        && m.write_errors
-                            .as_ref()
-                            .is_some_and(|w| w.iter().all(|x| x.code == 11000)) =>
-                {
-                    for w in m.write_errors.iter().flatten() {
-                        if let Some(slot) = out.get_mut(w.index) {
-                            *slot = false;
-                        }
-                    }
-                }
-                _ => return Err(err(e)),
-            },
-        }
-        Ok(out)
-    }
-
-    async fn mark_webhook_events_processed(&self, event_ids: Vec<String>) -> StoreResult<()> {
-        self.ready().await?;
-        if event_ids.is_empty() {
-            return Ok(());
-        }
-        self.coll(WEBHOOK_EVENTS)
-            .update_many(
-                doc! { "event_id": { "$in": event_ids } },
-                doc! { "$set": { "processed": true } },
-            )
-            .await
-            .map(|_| ())
-            .map_err(err)
-    }
-
-    async fn pending_webhook_events(
-        &self,
-        received_before: Millis,
-        limit: u64,
-    ) -> StoreResult<Vec<WebhookEvent>> {
-        self.ready().await?;
-        // MongoDB reads a limit of 0 as "no limit".
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let docs: Vec<Document> = self
-            .coll(WEBHOOK_EVENTS)
-            .find(doc! { "processed": false, "received_at": { "$lt": received_before } })
-            .sort(doc! { "received_at": 1, "event_id": 1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(err)?
-            .try_collect()
-            .await
-            .map_err(err)?;
-        Ok(docs
-            .into_iter()
-            .map(|d| WebhookEvent {
-                event_id: d.get_str("event_id").unwrap_or_default().to_owned(),
-                event_type: d.get_str("event_type").unwrap_or_default().to_owned(),
-                payload: d.get_str("payload").unwrap_or_default().to_owned(),
-                received_at: d.get_i64("received_at").unwrap_or_default(),
-            })
-            .collect())
-    }
-}
-
-#[async_trait]
-impl AuditStore for MongoStore {
-    async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()> {
-        self.ready().await?;
-        self.coll("audit_log")
-            .insert_one(encode(&entry)?)
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
-    async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>> {
-        self.ready().await?;
-        // MongoDB reads a limit of 0 as "no limit".
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let cursor = self
-            .coll("audit_log")
-            .find(doc! {})
-            .sort(doc! { "at": -1, "_id": -1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
-            .map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(strip_id).map(decode).collect()
     }
 }

@@ -1,25 +1,10 @@
-//! Stored shapes of agent profiles, calls (with transcript turns and recording
-//! metadata), campaigns and call attempts. Re-exported from [`super::model`].
+//! A call: its record with the carrier's facts, its timeline in causal order, its
+//! recording and transcript turns, and the list query.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::model::Millis;
-
-/// An Agent Studio profile: what the voice agent says and how.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgentProfile {
-    pub id: String,
-    /// Unique.
-    pub name: String,
-    pub instructions: String,
-    pub voice: String,
-    pub language: String,
-    /// Tools the agent may call (`opt_out`, `confirm_language`, `end_call`, `transfer`).
-    pub tools: Vec<String>,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-}
+use super::Millis;
 
 /// Where a recording is and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,40 +178,4 @@ pub struct CallQuery {
     pub customer_id: Option<String>,
     pub offset: u64,
     pub limit: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Campaign {
-    pub id: String,
-    /// Unique.
-    pub name: String,
-    pub description: String,
-    /// draft, scheduled, running, paused, ended
-    pub status: String,
-    pub audience: Value,
-    pub schedule: Value,
-    pub dialer: Value,
-    pub script_profile: String,
-    pub created_at: Millis,
-    pub updated_at: Millis,
-    pub version: i64,
-}
-
-/// One dial of one phone for a campaign. `attempt_no` is assigned by the store:
-/// 1 + the previous attempts of that campaign and phone, never repeated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallAttempt {
-    pub id: String,
-    pub campaign_id: String,
-    pub customer_id: String,
-    /// `invoice` or `delivery`.
-    pub target: String,
-    pub delivery_code: Option<String>,
-    pub phone_e164: String,
-    pub attempt_no: i64,
-    pub started_at: Millis,
-    pub ended_at: Option<Millis>,
-    pub disposition: Option<String>,
-    pub call_id: Option<String>,
-    pub error: Option<String>,
 }

@@ -1,0 +1,89 @@
+//! [`CampaignStore`] on MongoDB: campaigns (versioned) and call attempts, whose
+//! `attempt_no` is max + 1 guarded by a unique index.
+
+use super::support::*;
+use super::{err, err_on, is_duplicate, with_id, MongoStore};
+use crate::model::{now_millis, CallAttempt, Campaign};
+use crate::store::{CampaignStore, StoreError, StoreResult};
+use async_trait::async_trait;
+use mongodb::bson::doc;
+
+#[async_trait]
+impl CampaignStore for MongoStore {
+    async fn create_campaign(&self, campaign: Campaign) -> StoreResult<Campaign> {
+        self.ready().await?;
+        self.coll("campaigns")
+            .insert_one(with_id(&campaign, &campaign.id)?)
+            .await
+            .map_err(err_on("name"))?;
+        Ok(campaign)
+    }
+
+    async fn get_campaign(&self, id: &str) -> StoreResult<Campaign> {
+        self.ready().await?;
+        self.one("campaigns", doc! { "_id": id }).await
+    }
+
+    async fn update_campaign(&self, campaign: Campaign) -> StoreResult<Campaign> {
+        self.ready().await?;
+        let mut next = campaign;
+        let expected = next.version;
+        next.version += 1;
+        next.updated_at = now_millis().max(next.updated_at);
+        self.replace_versioned("campaigns", &next.id, expected, with_id(&next, &next.id)?)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { field } if field == "call_control_id" => {
+                    StoreError::Conflict {
+                        field: "name".into(),
+                    }
+                }
+                other => other,
+            })?;
+        Ok(next)
+    }
+
+    async fn list_campaigns(&self) -> StoreResult<Vec<Campaign>> {
+        self.ready().await?;
+        self.all("campaigns", doc! {}, doc! { "created_at": -1, "_id": -1 })
+            .await
+    }
+
+    async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
+        self.ready().await?;
+        for n in 0..SEQUENCE_ATTEMPTS {
+            let filter =
+                doc! { "campaign_id": &attempt.campaign_id, "phone_e164": &attempt.phone_e164 };
+            let mut a = attempt.clone();
+            a.attempt_no = self
+                .next_number("call_attempts", filter, "attempt_no")
+                .await?;
+            match self
+                .coll("call_attempts")
+                .insert_one(with_id(&a, &a.id)?)
+                .await
+            {
+                Ok(_) => return Ok(a),
+                Err(e) if is_duplicate(&e) => backoff(n).await,
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "attempt numbering contended".into(),
+        ))
+    }
+
+    async fn list_attempts(
+        &self,
+        campaign_id: &str,
+        phone_e164: &str,
+    ) -> StoreResult<Vec<CallAttempt>> {
+        self.ready().await?;
+        self.all(
+            "call_attempts",
+            doc! { "campaign_id": campaign_id, "phone_e164": phone_e164 },
+            doc! { "attempt_no": 1 },
+        )
+        .await
+    }
+}

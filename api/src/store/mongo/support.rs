@@ -1,0 +1,81 @@
+//! What several of the MongoDB trait files share: collection names, id stripping,
+//! retry backoff, versioned replace and sequence numbers.
+
+use std::time::Duration;
+
+use mongodb::bson::{doc, Document};
+use serde::de::DeserializeOwned;
+
+use super::{decode, err, err_on, MongoStore};
+use crate::store::{StoreError, StoreResult};
+
+pub(super) const SEQUENCE_ATTEMPTS: u32 = 50;
+
+pub(super) fn strip_id<T: DeserializeOwned>(mut d: Document) -> StoreResult<T> {
+    d.remove("_id");
+    d.remove("call_id");
+    decode(d)
+}
+
+pub(super) async fn backoff(attempt: u32) {
+    let cap = 2u64 << attempt.min(6);
+    tokio::time::sleep(Duration::from_millis(rand::random::<u64>() % cap + 1)).await;
+}
+
+impl MongoStore {
+    /// Replaces `_id: id` if its version is `expected`, else tells why not.
+    pub(super) async fn replace_versioned(
+        &self,
+        coll: &str,
+        id: &str,
+        expected: i64,
+        doc: Document,
+    ) -> StoreResult<()> {
+        let res = self
+            .coll(coll)
+            .replace_one(doc! { "_id": id, "version": expected }, doc)
+            .await
+            .map_err(err_on("call_control_id"))?;
+        if res.matched_count == 1 {
+            return Ok(());
+        }
+        let exists = self
+            .coll(coll)
+            .find_one(doc! { "_id": id })
+            .await
+            .map_err(err)?
+            .is_some();
+        Err(if exists {
+            StoreError::Conflict {
+                field: "version".into(),
+            }
+        } else {
+            StoreError::NotFound
+        })
+    }
+
+    /// The next number of a sequence: 1 + the highest `field` among `filter`'s documents.
+    pub(super) async fn next_number(
+        &self,
+        coll: &str,
+        filter: Document,
+        field: &str,
+    ) -> StoreResult<i64> {
+        let last = self
+            .coll(coll)
+            .find_one(filter)
+            .sort(doc! { field: -1 })
+            .await
+            .map_err(err)?;
+        Ok(last.and_then(|d| d.get_i64(field).ok()).unwrap_or(0) + 1)
+    }
+}
+
+pub(super) const DNC: &str = "dnc";
+pub(super) const WEBHOOK_EVENTS: &str = "webhook_events";
+pub(super) const CONTACTS: &str = "prospect_contacts";
+
+pub(super) fn strip_doc_id(mut d: Document) -> Document {
+    d.remove("_id");
+    d
+}

@@ -1,0 +1,100 @@
+//! [`CampaignStore`] on SQLite: campaigns (versioned) and call attempts.
+
+use super::support::*;
+use super::{err, SqliteStore};
+use crate::model::{now_millis, CallAttempt, Campaign};
+use crate::store::{CampaignStore, StoreResult};
+use async_trait::async_trait;
+use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn create_campaign(&self, campaign: Campaign) -> StoreResult<Campaign> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO campaigns (id, name, created_at, version, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![campaign.id, campaign.name, campaign.created_at, campaign.version, to_json(&campaign)?],
+            )
+            .map_err(err)?;
+            Ok(campaign)
+        })
+        .await
+    }
+
+    async fn get_campaign(&self, id: &str) -> StoreResult<Campaign> {
+        let id = id.to_owned();
+        self.read(move |c| one(c, "SELECT doc FROM campaigns WHERE id = ?1", &id))
+            .await
+    }
+
+    async fn update_campaign(&self, campaign: Campaign) -> StoreResult<Campaign> {
+        self.write(move |c| {
+            let mut next = campaign;
+            let expected = next.version;
+            next.version += 1;
+            next.updated_at = now_millis().max(next.updated_at);
+            let n = c
+                .execute(
+                    "UPDATE campaigns SET name = ?2, version = ?3, doc = ?4 WHERE id = ?1 AND version = ?5",
+                    params![next.id, next.name, next.version, to_json(&next)?, expected],
+                )
+                .map_err(err)?;
+            versioned(c, "SELECT 1 FROM campaigns WHERE id = ?1", n, next)
+        })
+        .await
+    }
+
+    async fn list_campaigns(&self) -> StoreResult<Vec<Campaign>> {
+        self.read(|c| {
+            many(
+                c,
+                "SELECT doc FROM campaigns ORDER BY created_at DESC, id DESC",
+                Vec::new(),
+            )
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let next: i64 = tx
+                .query_row(
+                    "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2",
+                    [&attempt.campaign_id, &attempt.phone_e164],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let mut attempt = attempt;
+            attempt.attempt_no = next;
+            tx.execute(
+                "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![attempt.id, attempt.campaign_id, attempt.phone_e164, next, to_json(&attempt)?],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(attempt)
+        })
+        .await
+    }
+
+    async fn list_attempts(
+        &self,
+        campaign_id: &str,
+        phone_e164: &str,
+    ) -> StoreResult<Vec<CallAttempt>> {
+        let args = vec![
+            SqlValue::Text(campaign_id.to_owned()),
+            SqlValue::Text(phone_e164.to_owned()),
+        ];
+        self.read(move |c| {
+            many(
+                c,
+                "SELECT doc FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2 ORDER BY attempt_no",
+                args,
+            )
+        })
+        .await
+    }
+}
