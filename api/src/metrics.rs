@@ -3,9 +3,9 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, Opts, Registry};
 
-use crate::calls::state;
 use crate::integrations::telnyx::events::EventKind;
 use crate::integrations::telnyx::signature::Rejection;
+use crate::model::CallStatus;
 
 #[derive(Clone)]
 pub struct ApiMetrics {
@@ -79,8 +79,8 @@ impl ApiMetrics {
         for k in EventKind::ALL {
             webhook_events.with_label_values(&[k.label()]);
         }
-        for s in state::ALL.iter().filter(|s| !state::is_live(s)) {
-            calls_ended.with_label_values(&[s]);
+        for s in CallStatus::ALL.iter().filter(|s| !s.is_live()) {
+            calls_ended.with_label_values(&[s.as_str()]);
         }
         for r in ["opted_out", "capacity", "carrier"] {
             dials_refused.with_label_values(&[r]);

@@ -37,12 +37,12 @@ fn defs() -> Vec<FieldDef> {
         id: String::new(),
         key: key.into(),
         label: key.into(),
-        kind: kind.into(),
+        kind: kind.parse().expect("kind"),
         required: false,
         options: options.iter().map(|o| (*o).to_owned()).collect(),
         regex: None,
         default: None,
-        visibility: "both".into(),
+        visibility: agent5_api::model::Visibility::Both,
         order: 0,
     };
     vec![

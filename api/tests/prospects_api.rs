@@ -399,11 +399,11 @@ async fn one_prospect_routes(store: SharedStore) {
     for (i, started) in [1_000, 3_000, 2_000].into_iter().enumerate() {
         store
             .create_call(agent5_api::model::Call {
-                status: "ended".into(),
+                status: agent5_api::model::CallStatus::Ended,
                 customer_id: Some(acme.clone()),
                 ..agent5_api::model::Call::new(
                     format!("call-{i}"),
-                    "outbound",
+                    agent5_api::model::Direction::Outbound,
                     "+3225111235".into(),
                     started,
                 )

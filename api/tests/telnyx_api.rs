@@ -72,7 +72,12 @@ fn every_vector_verifies_as_published_with_both_key_forms() {
 fn call(id: &str, ccid: &str) -> Call {
     Call {
         call_control_id: Some(ccid.into()),
-        ..Call::new(id.into(), "outbound", "+32475123456".into(), now_millis())
+        ..Call::new(
+            id.into(),
+            agent5_api::model::Direction::Outbound,
+            "+32475123456".into(),
+            now_millis(),
+        )
     }
 }
 
@@ -102,7 +107,7 @@ async fn pending_events_are_replayed(store: SharedStore) {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let c = store.get_call("c-crash").await.expect("get");
-        if c.status == "answered" {
+        if c.status == agent5_api::model::CallStatus::Answered {
             break;
         }
         assert!(

@@ -9,7 +9,7 @@ use agent5_api::import::records::{Records, REPORT_ROW_CHARS};
 use agent5_api::import::row::{parse, parse_delivery, Definitions};
 use agent5_api::integrations::telnyx::events::Event;
 use agent5_api::integrations::telnyx::signature::{FixedClock, PublicKey, Verifier};
-use agent5_api::model::{Call, FieldDef};
+use agent5_api::model::{Call, CallStatus, Direction, FieldDef};
 use agent5_api::phone::Region;
 use agent5_bridge::agent::AgentIn;
 use agent5_bridge::call::core::{Action, CallCore, CoreConfig};
@@ -133,21 +133,17 @@ pub fn webhook_envelope(data: &[u8]) {
     };
     let mut call = Call::new(
         "c".into(),
-        "outbound",
+        Direction::Outbound,
         "+32475123456".into(),
         1_700_000_000_000,
     );
     for _ in 0..2 {
         let _ = state::apply(&mut call, &event);
     }
-    assert!(
-        state::ALL.contains(&call.status.as_str()),
-        "{}",
-        call.status
-    );
+    assert!(CallStatus::ALL.contains(&call.status), "{}", call.status);
     assert_eq!(
-        call.timeline.first().map(|s| s.status.as_str()),
-        Some(state::DIALING)
+        call.timeline.first().map(|s| s.status),
+        Some(CallStatus::Dialing)
     );
 }
 

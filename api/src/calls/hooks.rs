@@ -16,8 +16,8 @@ use subtle::ConstantTimeEq;
 
 use crate::calls::{state, token_hash, Telephony};
 use crate::model::{
-    new_id, now_millis, AuditEntry, Call, CallFacts, Customer, DncEntry, DncSource, RecordingMeta,
-    Turn,
+    new_id, now_millis, AuditEntry, Call, CallFacts, Customer, Direction, DncEntry, DncSource,
+    RecordingMeta, Turn,
 };
 use crate::store::StoreError;
 
@@ -162,7 +162,7 @@ impl CallHooks for Hooks {
         if stored.is_empty() || !bool::from(presented.as_bytes().ct_eq(stored.as_bytes())) {
             return Err(MediaAuthError::WrongToken);
         }
-        if !state::is_live(&call.status) {
+        if !call.status.is_live() {
             return Err(MediaAuthError::Ended);
         }
         let codec = Codec::parse(&self.telephony.settings.codec).unwrap_or(Codec::Pcmu);
@@ -170,7 +170,7 @@ impl CallHooks for Hooks {
             profile: self
                 .profile(call.agent_profile.as_deref(), call.facts.lang.as_deref())
                 .await,
-            greet: call.direction == "outbound",
+            greet: call.direction == Direction::Outbound,
             call_id: call.id,
             codec,
         })
@@ -271,7 +271,7 @@ impl CallHooks for Hooks {
                 streaming_started_at: Some(now),
                 ..CallFacts::default()
             },
-            ..Call::new(new_id(), "studio", String::new(), now)
+            ..Call::new(new_id(), Direction::Studio, String::new(), now)
         };
         state::refresh(&mut call);
         let call = self

@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 use agent5_bridge::live::LiveCall;
 
 use crate::http::ApiError;
+use crate::model::Direction;
 use crate::AppState;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -24,7 +25,7 @@ pub struct LiveView {
     #[serde(flatten)]
     pub live: LiveCall,
     pub phone: Option<String>,
-    pub direction: Option<String>,
+    pub direction: Option<Direction>,
     pub prospect_id: Option<String>,
     pub prospect_name: Option<String>,
     pub campaign_id: Option<String>,
@@ -48,7 +49,7 @@ async fn view(state: &AppState, live: LiveCall) -> LiveView {
     });
     LiveView {
         phone: call.as_ref().map(|c| c.phone.clone()),
-        direction: call.as_ref().map(|c| c.direction.clone()),
+        direction: call.as_ref().map(|c| c.direction),
         prospect_id: call.as_ref().and_then(|c| c.customer_id.clone()),
         prospect_name: name,
         campaign_id: call.as_ref().and_then(|c| c.campaign_id.clone()),

@@ -44,7 +44,9 @@ use crate::integrations::telnyx::signature::{
     Clock, PublicKey, SystemClock, Verifier, DEFAULT_TOLERANCE_SECS,
 };
 use crate::metrics::ApiMetrics;
-use crate::model::{new_id, now_millis, Call, CallFacts, ProspectQuery, Scope};
+use crate::model::{
+    new_id, now_millis, Call, CallFacts, CallStatus, Direction, ProspectQuery, Scope,
+};
 use crate::store::{SharedStore, StoreError, StoreResult};
 
 /// What the appliance needs to know about its Telnyx account.
@@ -273,12 +275,12 @@ impl Telephony {
                 hangup_on_machine: s.hangup_on_machine,
                 ..CallFacts::default()
             },
-            ..Call::new(new_id(), "outbound", req.to.clone(), now)
+            ..Call::new(new_id(), Direction::Outbound, req.to.clone(), now)
         };
         state::refresh(&mut call);
         let created = {
             let _admitted = self.admission.lock().await;
-            let live = self.store.count_calls_in(&state::LIVE).await?;
+            let live = self.store.count_calls_in(&CallStatus::LIVE).await?;
             if live >= s.max_concurrent_calls {
                 self.metrics
                     .dials_refused
@@ -356,7 +358,7 @@ impl Telephony {
             call.updated_at = now_millis().max(call.updated_at);
             match self.store.update_call(call).await {
                 Ok(saved) => {
-                    self.count_end(&before.status, &saved.status);
+                    self.count_end(before.status, saved.status);
                     return Ok(saved);
                 }
                 Err(StoreError::Conflict { field }) if field == "version" => {}
@@ -368,16 +370,19 @@ impl Telephony {
         )))
     }
 
-    fn count_end(&self, before: &str, after: &str) {
-        if state::is_live(before) && !state::is_live(after) {
-            self.metrics.calls_ended.with_label_values(&[after]).inc();
+    fn count_end(&self, before: CallStatus, after: CallStatus) {
+        if before.is_live() && !after.is_live() {
+            self.metrics
+                .calls_ended
+                .with_label_values(&[after.as_str()])
+                .inc();
         }
     }
 
     /// Hangs up a call at the operator's request.
     pub async fn hangup(&self, id: &str) -> Result<Call, DialError> {
         let call = self.store.get_call(id).await?;
-        if !state::is_live(&call.status) {
+        if !call.status.is_live() {
             return Ok(call);
         }
         let call = self
@@ -501,7 +506,7 @@ impl Telephony {
                 ..CallFacts::default()
             },
             updated_at: now,
-            ..Call::new(new_id(), "inbound", caller, started)
+            ..Call::new(new_id(), Direction::Inbound, caller, started)
         };
         state::apply(&mut call, event);
         let call = match self.store.create_call(call).await {

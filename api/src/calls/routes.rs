@@ -9,17 +9,17 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{state, DialError, DialRequest};
+use super::{DialError, DialRequest};
 use crate::http::number;
 use crate::http::{ApiError, JsonBody};
-use crate::model::{Call, CallQuery, Clock, StatusChange, Turn};
+use crate::model::{Call, CallQuery, CallStatus, Clock, Direction, StatusChange, Turn};
 use crate::phone::E164;
 use crate::time::{parse_rfc3339_millis, rfc3339_millis};
 use crate::AppState;
 
 #[derive(Debug, Serialize)]
 pub struct TimelineEntry {
-    pub status: String,
+    pub status: CallStatus,
     pub at: String,
     /// `appliance` or `carrier`: whose clock `at` is from (the timeline is in causal
     /// order; the two clocks may disagree).
@@ -29,7 +29,7 @@ pub struct TimelineEntry {
 impl From<&StatusChange> for TimelineEntry {
     fn from(s: &StatusChange) -> Self {
         Self {
-            status: s.status.clone(),
+            status: s.status,
             at: rfc3339_millis(s.at),
             clock: s.clock,
         }
@@ -40,8 +40,8 @@ impl From<&StatusChange> for TimelineEntry {
 #[derive(Debug, Serialize)]
 pub struct CallView {
     pub id: String,
-    pub status: String,
-    pub direction: String,
+    pub status: CallStatus,
+    pub direction: Direction,
     pub phone: String,
     pub from: Option<String>,
     pub call_control_id: Option<String>,
@@ -297,19 +297,21 @@ pub async fn list(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
 ) -> Result<Json<CallPage>, ApiError> {
-    let status = params
+    let status = match params
         .get("status")
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty());
-    if let Some(s) = &status {
-        if !state::ALL.contains(&s.as_str()) {
-            return Err(ApiError::invalid(
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(s) => Some(CallStatus::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::invalid(
                 "invalid_parameter",
                 "status",
-                format!("status must be one of {}", state::ALL.join(", ")),
-            ));
-        }
-    }
+                format!("status must be one of {}", all.join(", ")),
+            )
+        })?),
+    };
     let phone = match params
         .get("phone")
         .map(|p| p.trim())

@@ -15,28 +15,7 @@
 //! so on a call whose policy is to hang up on machines.
 
 use crate::integrations::telnyx::events::{Event, EventKind};
-use crate::model::{Call, CarrierRecording, Clock, Millis, StatusChange};
-
-pub const DIALING: &str = "dialing";
-pub const RINGING: &str = "ringing";
-pub const ANSWERED: &str = "answered";
-pub const STREAMING: &str = "streaming";
-pub const ENDED: &str = "ended";
-pub const FAILED: &str = "failed";
-pub const NO_ANSWER: &str = "no_answer";
-pub const BUSY: &str = "busy";
-pub const MACHINE: &str = "machine";
-
-/// Statuses of a call that is still going (what the concurrency cap counts).
-pub const LIVE: [&str; 4] = [DIALING, RINGING, ANSWERED, STREAMING];
-/// Every status, for validating filters.
-pub const ALL: [&str; 9] = [
-    DIALING, RINGING, ANSWERED, STREAMING, ENDED, FAILED, NO_ANSWER, BUSY, MACHINE,
-];
-
-pub fn is_live(status: &str) -> bool {
-    LIVE.contains(&status)
-}
+use crate::model::{Call, CallStatus, CarrierRecording, Clock, Direction, Millis, StatusChange};
 
 /// What the caller of [`apply`] should do on the carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,36 +150,38 @@ fn recording_urls(p: &crate::integrations::telnyx::events::Payload) -> Vec<Strin
 }
 
 /// The status the facts say.
-pub fn derive_status(call: &Call) -> &'static str {
+pub fn derive_status(call: &Call) -> CallStatus {
     let f = &call.facts;
     let machine = f.hangup_on_machine && call.amd_result.as_deref() == Some("machine");
     if f.dial_error.is_some() && call.answered_at.is_none() && f.initiated_at.is_none() {
-        return FAILED;
+        return CallStatus::Failed;
     }
     if machine {
-        return MACHINE;
+        return CallStatus::Machine;
     }
     if call.ended_at.is_some() {
         if call.answered_at.is_some() {
-            return ENDED;
+            return CallStatus::Ended;
         }
         return match call.hangup_cause.as_deref() {
-            Some("user_busy") => BUSY,
-            Some("no_answer" | "timeout" | "originator_cancel" | "normal_clearing") => NO_ANSWER,
-            _ => FAILED,
+            Some("user_busy") => CallStatus::Busy,
+            Some("no_answer" | "timeout" | "originator_cancel" | "normal_clearing") => {
+                CallStatus::NoAnswer
+            }
+            _ => CallStatus::Failed,
         };
     }
     let streaming = f
         .streaming_started_at
         .is_some_and(|s| f.streaming_stopped_at.is_none_or(|e| e < s));
     if streaming {
-        STREAMING
+        CallStatus::Streaming
     } else if call.answered_at.is_some() {
-        ANSWERED
+        CallStatus::Answered
     } else if f.initiated_at.is_some() {
-        RINGING
+        CallStatus::Ringing
     } else {
-        DIALING
+        CallStatus::Dialing
     }
 }
 
@@ -214,29 +195,25 @@ pub fn derive_status(call: &Call) -> &'static str {
 pub fn refresh(call: &mut Call) {
     let status = derive_status(call);
     let f = &call.facts;
-    let change = |status: &str, at: Millis, clock: Clock| StatusChange {
-        status: status.into(),
-        at,
-        clock,
-    };
+    let change = |status: CallStatus, at: Millis, clock: Clock| StatusChange { status, at, clock };
     // An inbound call starts when the carrier says it was initiated.
-    let start_clock = if call.direction == "inbound" {
+    let start_clock = if call.direction == Direction::Inbound {
         Clock::Carrier
     } else {
         Clock::Appliance
     };
-    let mut timeline = vec![change(DIALING, call.started_at, start_clock)];
+    let mut timeline = vec![change(CallStatus::Dialing, call.started_at, start_clock)];
     let steps = [
-        (RINGING, f.initiated_at),
-        (ANSWERED, call.answered_at),
-        (STREAMING, f.streaming_started_at),
+        (CallStatus::Ringing, f.initiated_at),
+        (CallStatus::Answered, call.answered_at),
+        (CallStatus::Streaming, f.streaming_started_at),
     ];
     timeline.extend(
         steps
             .into_iter()
             .filter_map(|(s, at)| at.map(|at| change(s, at, Clock::Carrier))),
     );
-    if !is_live(status) {
+    if !status.is_live() {
         let end = call
             .ended_at
             .or(call.answered_at)
@@ -245,7 +222,7 @@ pub fn refresh(call: &mut Call) {
         let (at, clock) = end.unwrap_or((call.started_at, start_clock));
         timeline.push(change(status, at, clock));
     }
-    call.status = status.into();
+    call.status = status;
     call.timeline = timeline;
 }
 
@@ -262,7 +239,12 @@ mod tests {
                 hangup_on_machine: true,
                 ..CallFacts::default()
             },
-            ..Call::new("c1".into(), "outbound", "+32475123456".into(), 1000)
+            ..Call::new(
+                "c1".into(),
+                Direction::Outbound,
+                "+32475123456".into(),
+                1000,
+            )
         }
     }
 
@@ -299,33 +281,51 @@ mod tests {
     fn a_normal_call_walks_the_states() {
         let mut c = call();
         let steps = [
-            (ev(EventKind::Initiated, 1100, Payload::default()), RINGING),
-            (ev(EventKind::Answered, 5000, Payload::default()), ANSWERED),
+            (
+                ev(EventKind::Initiated, 1100, Payload::default()),
+                CallStatus::Ringing,
+            ),
+            (
+                ev(EventKind::Answered, 5000, Payload::default()),
+                CallStatus::Answered,
+            ),
             (
                 ev(EventKind::StreamingStarted, 5100, Payload::default()),
-                STREAMING,
+                CallStatus::Streaming,
             ),
-            (hangup(65_000, "normal_clearing"), ENDED),
+            (hangup(65_000, "normal_clearing"), CallStatus::Ended),
         ];
         for (e, want) in steps {
             apply(&mut c, &e);
             assert_eq!(c.status, want);
         }
-        let tl: Vec<&str> = c.timeline.iter().map(|s| s.status.as_str()).collect();
-        assert_eq!(tl, vec![DIALING, RINGING, ANSWERED, STREAMING, ENDED]);
+        let tl: Vec<CallStatus> = c.timeline.iter().map(|s| s.status).collect();
+        assert_eq!(
+            tl,
+            vec![
+                CallStatus::Dialing,
+                CallStatus::Ringing,
+                CallStatus::Answered,
+                CallStatus::Streaming,
+                CallStatus::Ended
+            ]
+        );
     }
 
     #[test]
     fn unanswered_endings() {
         let init = ev(EventKind::Initiated, 1100, Payload::default());
-        assert_eq!(run(&[init.clone(), hangup(9000, "user_busy")]).status, BUSY);
+        assert_eq!(
+            run(&[init.clone(), hangup(9000, "user_busy")]).status,
+            CallStatus::Busy
+        );
         assert_eq!(
             run(&[init.clone(), hangup(9000, "timeout")]).status,
-            NO_ANSWER
+            CallStatus::NoAnswer
         );
         assert_eq!(
             run(&[init.clone(), hangup(9000, "call_rejected")]).status,
-            FAILED
+            CallStatus::Failed
         );
         let amd = ev(
             EventKind::MachineDetectionEnded,
@@ -343,7 +343,7 @@ mod tests {
             vec![Action::Hangup { reason: "machine" }]
         );
         apply(&mut c, &hangup(7000, "normal_clearing"));
-        assert_eq!(c.status, MACHINE);
+        assert_eq!(c.status, CallStatus::Machine);
         assert_eq!(apply(&mut c, &amd), vec![], "no second hang-up once ended");
         let mut keep = call();
         keep.facts.hangup_on_machine = false;
@@ -408,7 +408,7 @@ mod tests {
     fn any_order_and_duplicates_give_the_same_call() {
         let events = story();
         let expected = run(&events);
-        assert_eq!(expected.status, ENDED);
+        assert_eq!(expected.status, CallStatus::Ended);
         // Every rotation, the reverse, and each with every event delivered twice.
         for k in 0..events.len() {
             let mut order = events.clone();
@@ -430,7 +430,12 @@ mod tests {
         let ours = 1_000_000 * DAY; // our clock when we dialled
         for skew in [-3 * DAY, -5 * MINUTE, -1, 0, 1, 5 * MINUTE, 3 * DAY] {
             let carrier = ours + skew;
-            let mut c = Call::new("c1".into(), "outbound", "+32475123456".into(), ours);
+            let mut c = Call::new(
+                "c1".into(),
+                Direction::Outbound,
+                "+32475123456".into(),
+                ours,
+            );
             let events = [
                 ev(EventKind::Initiated, carrier + 100, Payload::default()),
                 ev(EventKind::Answered, carrier + 4000, Payload::default()),
@@ -444,31 +449,40 @@ mod tests {
             for e in events.iter().rev() {
                 apply(&mut c, e);
             }
-            let got: Vec<(&str, Millis, Clock)> = c
+            let got: Vec<(CallStatus, Millis, Clock)> = c
                 .timeline
                 .iter()
-                .map(|s| (s.status.as_str(), s.at, s.clock))
+                .map(|s| (s.status, s.at, s.clock))
                 .collect();
             assert_eq!(
                 got,
                 vec![
-                    (DIALING, ours, Clock::Appliance),
-                    (RINGING, carrier + 100, Clock::Carrier),
-                    (ANSWERED, carrier + 4000, Clock::Carrier),
-                    (STREAMING, carrier + 4100, Clock::Carrier),
-                    (ENDED, carrier + 64_000, Clock::Carrier),
+                    (CallStatus::Dialing, ours, Clock::Appliance),
+                    (CallStatus::Ringing, carrier + 100, Clock::Carrier),
+                    (CallStatus::Answered, carrier + 4000, Clock::Carrier),
+                    (CallStatus::Streaming, carrier + 4100, Clock::Carrier),
+                    (CallStatus::Ended, carrier + 64_000, Clock::Carrier),
                 ],
                 "carrier clock {skew} ms off ours"
             );
             // A call that never got past ringing ends after it rang, whatever the clocks.
-            let mut busy = Call::new("c2".into(), "outbound", "+32475123456".into(), ours);
+            let mut busy = Call::new(
+                "c2".into(),
+                Direction::Outbound,
+                "+32475123456".into(),
+                ours,
+            );
             apply(&mut busy, &hangup(carrier + 9000, "user_busy"));
             apply(
                 &mut busy,
                 &ev(EventKind::Initiated, carrier, Payload::default()),
             );
-            let order: Vec<&str> = busy.timeline.iter().map(|s| s.status.as_str()).collect();
-            assert_eq!(order, vec![DIALING, RINGING, BUSY], "skew {skew}");
+            let order: Vec<CallStatus> = busy.timeline.iter().map(|s| s.status).collect();
+            assert_eq!(
+                order,
+                vec![CallStatus::Dialing, CallStatus::Ringing, CallStatus::Busy],
+                "skew {skew}"
+            );
         }
     }
 
@@ -477,16 +491,19 @@ mod tests {
         let mut failed = call();
         failed.facts.dial_error = Some("refused".into());
         refresh(&mut failed);
-        let tl: Vec<(&str, Clock)> = failed
+        let tl: Vec<(CallStatus, Clock)> = failed
             .timeline
             .iter()
-            .map(|s| (s.status.as_str(), s.clock))
+            .map(|s| (s.status, s.clock))
             .collect();
         assert_eq!(
             tl,
-            vec![(DIALING, Clock::Appliance), (FAILED, Clock::Appliance)]
+            vec![
+                (CallStatus::Dialing, Clock::Appliance),
+                (CallStatus::Failed, Clock::Appliance)
+            ]
         );
-        let mut inbound = Call::new("c3".into(), "inbound", "+32475123456".into(), 5000);
+        let mut inbound = Call::new("c3".into(), Direction::Inbound, "+32475123456".into(), 5000);
         apply(
             &mut inbound,
             &ev(EventKind::Initiated, 5000, Payload::default()),

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::layout::{Column, Field, Layout, ParentField};
-use crate::model::{upsert_key, Contact, Delivery, FieldDef, NewCustomer, NewDelivery, ParentKey};
+use crate::model::{
+    upsert_key, Contact, Delivery, FieldDef, FieldKind, NewCustomer, NewDelivery, ParentKey,
+    Visibility,
+};
 use crate::phone::{Region, E164};
 use crate::prospects::field_defs::{check_value, compile};
 
@@ -71,11 +74,11 @@ impl Definitions {
     }
 
     /// Required definitions visible to a kind of contact.
-    fn required_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a FieldDef> + 'a {
+    fn required_for(&self, side: Visibility) -> impl Iterator<Item = &FieldDef> + '_ {
         self.defs
             .iter()
             .map(|(d, _)| d)
-            .filter(move |d| d.required && (d.visibility == kind || d.visibility == "both"))
+            .filter(move |d| d.required && d.visibility.shows_on(side))
     }
 }
 
@@ -95,8 +98,8 @@ fn custom_value(
     region: Region,
 ) -> Result<Value, String> {
     let cell = cell.trim();
-    let value = match def.kind.as_str() {
-        "number" => {
+    let value = match def.kind {
+        FieldKind::Number => {
             // Excel in Belgium writes 1.234,5 as "1234,5": one separator is the decimal one.
             let normalized = if cell.contains(',') && !cell.contains('.') {
                 cell.replace(',', ".")
@@ -110,10 +113,10 @@ fn custom_value(
                 .map(Value::Number)
                 .ok_or_else(|| format!("{cell:?} is not a finite number"))?
         }
-        "boolean" => {
+        FieldKind::Boolean => {
             Value::Bool(parse_bool(cell).ok_or_else(|| format!("{cell:?} is not yes/no"))?)
         }
-        "enum" => {
+        FieldKind::Enum => {
             let canonical = def
                 .options
                 .iter()
@@ -121,7 +124,7 @@ fn custom_value(
                 .ok_or_else(|| format!("{cell:?} is not one of {}", def.options.join(", ")))?;
             Value::String(canonical.clone())
         }
-        "date" => {
+        FieldKind::Date => {
             // YYYY-MM-DD, or DD/MM/YYYY as European spreadsheets show dates.
             let iso = match cell.split('/').collect::<Vec<_>>().as_slice() {
                 [d, m, y] if y.len() == 4 => format!("{y}-{m:0>2}-{d:0>2}"),
@@ -129,12 +132,12 @@ fn custom_value(
             };
             Value::String(iso)
         }
-        "phone" => Value::String(
+        FieldKind::Phone => Value::String(
             E164::normalize(cell, region)
                 .map_err(|e| format!("{cell:?}: {e}"))?
                 .into_string(),
         ),
-        _ => Value::String(cell.to_owned()),
+        FieldKind::String | FieldKind::Email => Value::String(cell.to_owned()),
     };
     check_value(def, re, &value)?;
     Ok(value)
@@ -391,10 +394,10 @@ fn build_contact(
         wa_preferred: flag(Field::WaPreferred, "wa_preferred")?,
         custom: Map::new(),
     };
-    let kind = if label == "invoice" {
-        "invoice"
+    let side = if label == "invoice" {
+        Visibility::Invoice
     } else {
-        "delivery"
+        Visibility::Delivery
     };
     for (key, cell) in &cells.custom {
         let Some((def, re)) = defs.get(key) else {
@@ -408,7 +411,7 @@ fn build_contact(
         })?;
         contact.custom.insert((*key).to_owned(), value);
     }
-    for def in defs.required_for(kind) {
+    for def in defs.required_for(side) {
         if !contact.custom.contains_key(&def.key) {
             match &def.default {
                 Some(v) if !v.is_null() => {
@@ -442,7 +445,7 @@ mod tests {
             id: key.into(),
             key: key.into(),
             label: key.into(),
-            kind: kind.into(),
+            kind: kind.parse().expect("kind"),
             required,
             options: if kind == "enum" {
                 vec!["North".into(), "South".into()]
@@ -451,7 +454,7 @@ mod tests {
             },
             regex: None,
             default: None,
-            visibility: "both".into(),
+            visibility: Visibility::Both,
             order: 0,
         }
     }

@@ -6,6 +6,83 @@ use serde_json::Value;
 
 use super::Millis;
 
+/// Where a call is in its life (derived from the carrier's facts by `calls::state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Dialing,
+    Ringing,
+    Answered,
+    Streaming,
+    /// Ended after it was answered.
+    Ended,
+    Failed,
+    NoAnswer,
+    Busy,
+    /// Answering-machine detection said `machine` on a call that hangs up on machines.
+    Machine,
+}
+
+impl CallStatus {
+    /// Every status, in the order a call walks them.
+    pub const ALL: [Self; 9] = [
+        Self::Dialing,
+        Self::Ringing,
+        Self::Answered,
+        Self::Streaming,
+        Self::Ended,
+        Self::Failed,
+        Self::NoAnswer,
+        Self::Busy,
+        Self::Machine,
+    ];
+    /// Statuses of a call that is still going (what the concurrency cap counts).
+    pub const LIVE: [Self; 4] = [
+        Self::Dialing,
+        Self::Ringing,
+        Self::Answered,
+        Self::Streaming,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dialing => "dialing",
+            Self::Ringing => "ringing",
+            Self::Answered => "answered",
+            Self::Streaming => "streaming",
+            Self::Ended => "ended",
+            Self::Failed => "failed",
+            Self::NoAnswer => "no_answer",
+            Self::Busy => "busy",
+            Self::Machine => "machine",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn is_live(self) -> bool {
+        Self::LIVE.contains(&self)
+    }
+}
+
+impl std::fmt::Display for CallStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who placed the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Outbound,
+    Inbound,
+    /// An Agent Studio session (a browser talking to the agent; no carrier).
+    Studio,
+}
+
 /// Where a recording is and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingMeta {
@@ -21,7 +98,7 @@ pub struct RecordingMeta {
 /// that reported it said, and the carrier's clock and ours disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusChange {
-    pub status: String,
+    pub status: CallStatus,
     pub at: Millis,
     /// Whose clock `at` comes from: [`Clock::Appliance`] or [`Clock::Carrier`].
     #[serde(default)]
@@ -48,10 +125,9 @@ pub struct Call {
     /// The client's idempotency key for `POST /api/calls`. Unique when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
-    /// `outbound` or `inbound`.
-    pub direction: String,
+    pub direction: Direction,
     pub phone: String,
-    pub status: String,
+    pub status: CallStatus,
     #[serde(default)]
     pub customer_id: Option<String>,
     #[serde(default)]
@@ -89,14 +165,14 @@ pub struct Call {
 impl Call {
     /// A call record in `dialing` with nothing else known yet; fill the rest with
     /// struct update syntax.
-    pub fn new(id: String, direction: &str, phone: String, started_at: Millis) -> Self {
+    pub fn new(id: String, direction: Direction, phone: String, started_at: Millis) -> Self {
         Self {
             id,
             call_control_id: None,
             idempotency_key: None,
-            direction: direction.to_owned(),
+            direction,
             phone,
-            status: "dialing".into(),
+            status: CallStatus::Dialing,
             customer_id: None,
             delivery_code: None,
             campaign_id: None,
@@ -170,7 +246,7 @@ pub struct Turn {
 /// `GET /api/calls` filters; newest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallQuery {
-    pub status: Option<String>,
+    pub status: Option<CallStatus>,
     pub from: Option<Millis>,
     pub to: Option<Millis>,
     pub phone: Option<String>,

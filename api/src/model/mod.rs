@@ -21,7 +21,8 @@ mod webhook;
 pub use agent::AgentProfile;
 pub use audit::AuditEntry;
 pub use call::{
-    Call, CallFacts, CallQuery, CarrierRecording, Clock, RecordingMeta, StatusChange, Turn,
+    Call, CallFacts, CallQuery, CallStatus, CarrierRecording, Clock, Direction, RecordingMeta,
+    StatusChange, Turn,
 };
 pub use campaign::{CallAttempt, Campaign};
 pub use customer::{normalize_tags, upsert_key, Contact, Customer, Delivery, NewCustomer};
@@ -30,7 +31,7 @@ pub use deliveries::{
     MAX_DELIVERIES,
 };
 pub use dnc::{DncEntry, DncSource};
-pub use field_def::FieldDef;
+pub use field_def::{FieldDef, FieldKind, Visibility};
 pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Upserted};
 pub use webhook::{NewWebhookEvent, WebhookEvent};
 

@@ -11,13 +11,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::{ApiError, JsonBody};
-use crate::model::{new_id, FieldDef};
+use crate::model::{new_id, FieldDef, FieldKind, Visibility};
 use crate::AppState;
 
-pub const TYPES: [&str; 7] = [
-    "string", "number", "date", "enum", "boolean", "phone", "email",
-];
-pub const VISIBILITIES: [&str; 3] = ["invoice", "delivery", "both"];
 const MAX_KEY: usize = 64;
 const MAX_LABEL: usize = 200;
 const MAX_OPTIONS: usize = 200;
@@ -25,10 +21,6 @@ const MAX_OPTION: usize = 100;
 const MAX_REGEX: usize = 500;
 /// Compiled-program limit: a definition cannot make imports slow or memory-hungry.
 const REGEX_SIZE_LIMIT: usize = 64 * 1024;
-
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_field_def", message).with_field(field)
-}
 
 /// Compiles a definition's regex with the size limit (also used to validate values).
 pub fn compile(pattern: &str) -> Result<regex::Regex, String> {
@@ -51,33 +43,24 @@ pub fn validate(def: &FieldDef) -> Result<(), ApiError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !key_ok {
-        return Err(invalid(
+        return Err(ApiError::invalid(
+            "invalid_field_def",
             "key",
             format!("key must match ^[a-z0-9_]+$ (1-{MAX_KEY} characters)"),
         ));
     }
     let label = def.label.trim();
     if label.is_empty() || label.chars().count() > MAX_LABEL {
-        return Err(invalid(
+        return Err(ApiError::invalid(
+            "invalid_field_def",
             "label",
             format!("label must be 1-{MAX_LABEL} characters"),
         ));
     }
-    if !TYPES.contains(&def.kind.as_str()) {
-        return Err(invalid(
-            "type",
-            format!("type must be one of {}", TYPES.join(", ")),
-        ));
-    }
-    if !VISIBILITIES.contains(&def.visibility.as_str()) {
-        return Err(invalid(
-            "visibility",
-            "visibility must be invoice, delivery or both",
-        ));
-    }
-    if def.kind == "enum" {
+    if def.kind == FieldKind::Enum {
         if def.options.is_empty() || def.options.len() > MAX_OPTIONS {
-            return Err(invalid(
+            return Err(ApiError::invalid(
+                "invalid_field_def",
                 "options",
                 format!("an enum needs 1-{MAX_OPTIONS} options"),
             ));
@@ -85,30 +68,37 @@ pub fn validate(def: &FieldDef) -> Result<(), ApiError> {
         let mut seen = std::collections::HashSet::new();
         for o in &def.options {
             if o.trim().is_empty() || o.chars().count() > MAX_OPTION || !seen.insert(o.as_str()) {
-                return Err(invalid(
+                return Err(ApiError::invalid(
+                    "invalid_field_def",
                     "options",
                     format!("options must be unique, 1-{MAX_OPTION} characters each"),
                 ));
             }
         }
     } else if !def.options.is_empty() {
-        return Err(invalid("options", "options are only for type enum"));
+        return Err(ApiError::invalid(
+            "invalid_field_def",
+            "options",
+            "options are only for type enum",
+        ));
     }
     let regex = match def.regex.as_deref().filter(|r| !r.is_empty()) {
         Some(r) => {
-            if !matches!(def.kind.as_str(), "string" | "phone" | "email") {
-                return Err(invalid(
+            if !def.kind.is_text() {
+                return Err(ApiError::invalid(
+                    "invalid_field_def",
                     "regex",
                     "regex applies to string, phone and email fields",
                 ));
             }
-            Some(compile(r).map_err(|e| invalid("regex", e))?)
+            Some(compile(r).map_err(|e| ApiError::invalid("invalid_field_def", "regex", e))?)
         }
         None => None,
     };
     if let Some(default) = def.default.as_ref().filter(|v| !v.is_null()) {
-        check_value(def, regex.as_ref(), default)
-            .map_err(|e| invalid("default", format!("default: {e}")))?;
+        check_value(def, regex.as_ref(), default).map_err(|e| {
+            ApiError::invalid("invalid_field_def", "default", format!("default: {e}"))
+        })?;
     }
     Ok(())
 }
@@ -120,16 +110,16 @@ pub fn check_value(
     value: &Value,
 ) -> Result<(), String> {
     let text = value.as_str();
-    let ok = match def.kind.as_str() {
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        "enum" => text.is_some_and(|t| def.options.iter().any(|o| o == t)),
-        "date" => text.is_some_and(is_date),
-        "email" => text.is_some_and(|t| {
+    let ok = match def.kind {
+        FieldKind::Number => value.is_number(),
+        FieldKind::Boolean => value.is_boolean(),
+        FieldKind::Enum => text.is_some_and(|t| def.options.iter().any(|o| o == t)),
+        FieldKind::Date => text.is_some_and(is_date),
+        FieldKind::Email => text.is_some_and(|t| {
             t.split_once('@')
                 .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !t.contains(' '))
         }),
-        _ => text.is_some(),
+        FieldKind::String | FieldKind::Phone => text.is_some(),
     };
     if !ok {
         return Err(format!("not a valid {}", def.kind));
@@ -187,7 +177,9 @@ pub struct DefInput {
 }
 
 impl DefInput {
-    fn apply(self, def: &mut FieldDef) {
+    /// Sets the given fields; a type or visibility that is not one of the names is
+    /// refused here (the rest is [`validate`]d whole afterwards).
+    fn apply(self, def: &mut FieldDef) -> Result<(), ApiError> {
         if let Some(v) = self.key {
             def.key = v.trim().to_owned();
         }
@@ -195,7 +187,9 @@ impl DefInput {
             def.label = v.trim().to_owned();
         }
         if let Some(v) = self.kind {
-            def.kind = v.trim().to_ascii_lowercase();
+            def.kind = v
+                .parse()
+                .map_err(|e| ApiError::invalid("invalid_field_def", "type", format!("type {e}")))?;
         }
         if let Some(v) = self.required {
             def.required = v;
@@ -210,11 +204,14 @@ impl DefInput {
             def.default = (!v.is_null()).then_some(v);
         }
         if let Some(v) = self.visibility {
-            def.visibility = v.trim().to_ascii_lowercase();
+            def.visibility = v.parse().map_err(|e| {
+                ApiError::invalid("invalid_field_def", "visibility", format!("visibility {e}"))
+            })?;
         }
         if let Some(v) = self.order {
             def.order = v;
         }
+        Ok(())
     }
 }
 
@@ -241,21 +238,25 @@ pub async fn create(
     JsonBody(input): JsonBody<DefInput>,
 ) -> Result<(StatusCode, Json<FieldDef>), ApiError> {
     if input.key.is_none() {
-        return Err(invalid("key", "key is required"));
+        return Err(ApiError::invalid(
+            "invalid_field_def",
+            "key",
+            "key is required",
+        ));
     }
     let mut def = FieldDef {
         id: new_id(),
         key: String::new(),
         label: String::new(),
-        kind: "string".into(),
+        kind: FieldKind::String,
         required: false,
         options: Vec::new(),
         regex: None,
         default: None,
-        visibility: "both".into(),
+        visibility: Visibility::Both,
         order: 0,
     };
-    input.apply(&mut def);
+    input.apply(&mut def)?;
     validate(&def)?;
     let saved = state
         .store
@@ -278,7 +279,7 @@ pub async fn update(
         .into_iter()
         .find(|d| d.id == id)
         .ok_or_else(|| ApiError::not_found("no such field definition"))?;
-    input.apply(&mut def);
+    input.apply(&mut def)?;
     validate(&def)?;
     Ok(Json(
         state
@@ -307,14 +308,21 @@ mod tests {
             id: "x".into(),
             key: "region".into(),
             label: "Region".into(),
-            kind: kind.into(),
+            kind: kind.parse().expect("kind"),
             required: false,
             options: Vec::new(),
             regex: None,
             default: None,
-            visibility: "both".into(),
+            visibility: Visibility::Both,
             order: 0,
         }
+    }
+
+    /// What `patch` (a JSON body) does to a valid definition: the field it is refused on.
+    fn patched(patch: &str) -> Option<String> {
+        let input: DefInput = serde_json::from_str(patch).expect("json");
+        let mut d = def("string");
+        field_of(input.apply(&mut d).and_then(|()| validate(&d)))
     }
 
     fn field_of(r: Result<(), ApiError>) -> Option<String> {
@@ -326,8 +334,7 @@ mod tests {
         let mut d = def("string");
         d.key = "Region!".into();
         assert_eq!(field_of(validate(&d)).as_deref(), Some("key"));
-        let d = def("colour");
-        assert_eq!(field_of(validate(&d)).as_deref(), Some("type"));
+        assert_eq!(patched(r#"{"type":"colour"}"#).as_deref(), Some("type"));
         let d = def("enum");
         assert_eq!(field_of(validate(&d)).as_deref(), Some("options"));
         let mut d = def("string");
@@ -343,9 +350,10 @@ mod tests {
         let mut d = def("number");
         d.default = Some(Value::from("ten"));
         assert_eq!(field_of(validate(&d)).as_deref(), Some("default"));
-        let mut d = def("string");
-        d.visibility = "everyone".into();
-        assert_eq!(field_of(validate(&d)).as_deref(), Some("visibility"));
+        assert_eq!(
+            patched(r#"{"visibility":"everyone"}"#).as_deref(),
+            Some("visibility")
+        );
     }
 
     #[test]

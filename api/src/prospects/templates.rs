@@ -9,18 +9,19 @@ use axum::response::{IntoResponse, Response};
 use super::columns;
 use crate::csv_out::push_line;
 use crate::http::ApiError;
+use crate::model::Visibility;
 use crate::AppState;
 
 async fn header_row(
     state: &AppState,
     base: impl Iterator<Item = String>,
-    visible_to: &str,
+    side: Visibility,
 ) -> Result<String, ApiError> {
     let defs = state.store.list_field_defs().await?;
     let mut columns: Vec<String> = base.collect();
     columns.extend(
         defs.iter()
-            .filter(|d| d.visibility == visible_to || d.visibility == "both")
+            .filter(|d| d.visibility.shows_on(side))
             .map(|d| format!("custom_{}", d.key)),
     );
     let mut out = String::new();
@@ -43,12 +44,17 @@ fn attachment(body: String, filename: &'static str) -> Response {
 
 /// `GET /api/prospects/template.csv`
 pub async fn prospects(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let row = header_row(&state, columns::invoice_header(), "invoice").await?;
+    let row = header_row(&state, columns::invoice_header(), Visibility::Invoice).await?;
     Ok(attachment(row, "prospects_template.csv"))
 }
 
 /// `GET /api/prospects/deliveries_template.csv`
 pub async fn deliveries(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let row = header_row(&state, columns::deliveries_template_header(), "delivery").await?;
+    let row = header_row(
+        &state,
+        columns::deliveries_template_header(),
+        Visibility::Delivery,
+    )
+    .await?;
     Ok(attachment(row, "deliveries_template.csv"))
 }

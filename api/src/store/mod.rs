@@ -17,9 +17,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, Campaign,
-    ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent, Page,
-    ProspectQuery, Turn, Upserted, WebhookEvent,
+    AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, CallStatus,
+    Campaign, ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent,
+    Page, ProspectQuery, Turn, Upserted, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -167,7 +167,7 @@ pub trait CallStore {
     /// Newest first (`started_at` desc, then id desc).
     async fn list_calls(&self, query: &CallQuery) -> StoreResult<Page<Call>>;
     /// How many calls are in one of `statuses` (the concurrency cap counts live ones).
-    async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64>;
+    async fn count_calls_in(&self, statuses: &[CallStatus]) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use agent5_api::model::{
-    new_id, now_millis, AgentProfile, Call, CallAttempt, CallQuery, Campaign, RecordingMeta, Turn,
+    new_id, now_millis, AgentProfile, Call, CallAttempt, CallQuery, CallStatus, Campaign,
+    Direction, RecordingMeta, Turn,
 };
 use agent5_api::store::{SharedStore, StoreError};
 
@@ -61,22 +62,22 @@ pub async fn agents_crud_and_name_conflict(store: SharedStore) {
     assert_eq!(store.delete_agent(&a.id).await, Err(StoreError::NotFound));
 }
 
-fn call(phone: &str, status: &str, started_at: i64, campaign: Option<&str>) -> Call {
+fn call(phone: &str, status: CallStatus, started_at: i64, campaign: Option<&str>) -> Call {
     Call {
-        status: status.into(),
+        status,
         campaign_id: campaign.map(str::to_owned),
         agent_profile: Some("Invoices NL".into()),
         stream_token_hash: Some("ab".repeat(32)),
-        ..Call::new(new_id(), "outbound", phone.into(), started_at)
+        ..Call::new(new_id(), Direction::Outbound, phone.into(), started_at)
     }
 }
 
 pub async fn calls_create_find_update_and_list(store: SharedStore) {
-    let mut first = call("+32475000001", "dialing", 1_000, Some("camp-1"));
+    let mut first = call("+32475000001", CallStatus::Dialing, 1_000, Some("camp-1"));
     first.idempotency_key = Some("idem-1".into());
     first.call_control_id = Some("v2:ctl-1".into());
     let first = store.create_call(first).await.expect("create");
-    let mut dup_key = call("+32475000009", "dialing", 1_001, None);
+    let mut dup_key = call("+32475000009", CallStatus::Dialing, 1_001, None);
     dup_key.idempotency_key = Some("idem-1".into());
     assert_eq!(
         store.create_call(dup_key).await,
@@ -86,15 +87,25 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
     );
     // Calls without a carrier id or key do not collide with each other.
     store
-        .create_call(call("+32475000002", "ended", 2_000, Some("camp-1")))
+        .create_call(call(
+            "+32475000002",
+            CallStatus::Ended,
+            2_000,
+            Some("camp-1"),
+        ))
         .await
         .expect("create");
     store
-        .create_call(call("+32475000001", "ended", 3_000, None))
+        .create_call(call("+32475000001", CallStatus::Ended, 3_000, None))
         .await
         .expect("create");
     store
-        .create_call(call("+32475000003", "ringing", 4_000, Some("camp-2")))
+        .create_call(call(
+            "+32475000003",
+            CallStatus::Ringing,
+            4_000,
+            Some("camp-2"),
+        ))
         .await
         .expect("create");
 
@@ -120,7 +131,7 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
     );
 
     let mut answered = first.clone();
-    answered.status = "answered".into();
+    answered.status = CallStatus::Answered;
     answered.answered_at = Some(1_500);
     answered.recording = Some(RecordingMeta {
         location: "recordings/abc.wav".into(),
@@ -137,7 +148,7 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
             field: "version".into()
         })
     );
-    let mut ghost = call("+1", "x", 0, None);
+    let mut ghost = call("+1", CallStatus::Failed, 0, None);
     ghost.id = "ghost".into();
     assert_eq!(store.update_call(ghost).await, Err(StoreError::NotFound));
 
@@ -160,7 +171,7 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
     );
     assert_eq!(
         list(CallQuery {
-            status: Some("ended".into()),
+            status: Some(CallStatus::Ended),
             ..CallQuery::default()
         })
         .await,
@@ -206,7 +217,7 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
     assert!(page.has_more);
     assert_eq!(
         store
-            .count_calls_in(&["answered", "ringing"])
+            .count_calls_in(&[CallStatus::Answered, CallStatus::Ringing])
             .await
             .expect("count"),
         2
@@ -216,7 +227,7 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
 
 pub async fn concurrent_turn_appends(store: SharedStore) {
     let c = store
-        .create_call(call("+32475000001", "streaming", 1, None))
+        .create_call(call("+32475000001", CallStatus::Streaming, 1, None))
         .await
         .expect("create");
     let tasks: Vec<_> = (0..8)

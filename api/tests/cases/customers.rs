@@ -115,12 +115,12 @@ fn def(key: &str, order: i64) -> FieldDef {
         id: format!("def-{key}"),
         key: key.into(),
         label: key.to_uppercase(),
-        kind: "string".into(),
+        kind: agent5_api::model::FieldKind::String,
         required: false,
         options: Vec::new(),
         regex: None,
         default: None,
-        visibility: "both".into(),
+        visibility: agent5_api::model::Visibility::Both,
         order,
     }
 }

@@ -4,7 +4,7 @@
 
 use super::support::*;
 use super::{encode, err, is_duplicate, with_id, without_id, MongoStore};
-use crate::model::{now_millis, Call, CallQuery, Page, Turn};
+use crate::model::{now_millis, Call, CallQuery, CallStatus, Page, Turn};
 use crate::store::{CallStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -122,8 +122,10 @@ impl CallStore for MongoStore {
     async fn list_calls(&self, query: &CallQuery) -> StoreResult<Page<Call>> {
         self.ready().await?;
         let mut f = Document::new();
+        if let Some(s) = query.status {
+            f.insert("status", s.as_str());
+        }
         for (key, v) in [
-            ("status", &query.status),
             ("phone", &query.phone),
             ("campaign_id", &query.campaign_id),
             ("customer_id", &query.customer_id),
@@ -158,8 +160,9 @@ impl CallStore for MongoStore {
         Ok(Page::from_overfetch(items, query.limit))
     }
 
-    async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64> {
+    async fn count_calls_in(&self, statuses: &[CallStatus]) -> StoreResult<u64> {
         self.ready().await?;
+        let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         self.coll("calls")
             .count_documents(doc! { "status": { "$in": statuses } })
             .await

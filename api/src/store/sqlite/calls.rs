@@ -3,7 +3,7 @@
 
 use super::support::*;
 use super::{err, SqliteStore};
-use crate::model::{now_millis, Call, CallQuery, Page, Turn};
+use crate::model::{now_millis, Call, CallQuery, CallStatus, Page, Turn};
 use crate::store::{CallStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
@@ -18,7 +18,7 @@ fn call_columns(call: &Call) -> StoreResult<[SqlValue; 10]> {
         call.idempotency_key
             .clone()
             .map_or(SqlValue::Null, SqlValue::Text),
-        SqlValue::Text(call.status.clone()),
+        SqlValue::Text(call.status.as_str().to_owned()),
         SqlValue::Text(call.phone.clone()),
         call.campaign_id
             .clone()
@@ -138,7 +138,7 @@ impl CallStore for SqliteStore {
                 args.push(SqlValue::Text(v.clone()));
             }
         };
-        eq("status", &query.status);
+        eq("status", &query.status.map(|s| s.as_str().to_owned()));
         eq("phone", &query.phone);
         eq("campaign_id", &query.campaign_id);
         eq("customer_id", &query.customer_id);
@@ -162,7 +162,7 @@ impl CallStore for SqliteStore {
             .await
     }
 
-    async fn count_calls_in(&self, statuses: &[&str]) -> StoreResult<u64> {
+    async fn count_calls_in(&self, statuses: &[CallStatus]) -> StoreResult<u64> {
         if statuses.is_empty() {
             return Ok(0);
         }
@@ -170,7 +170,7 @@ impl CallStore for SqliteStore {
             "SELECT COUNT(*) FROM calls WHERE status IN ({})",
             vec!["?"; statuses.len()].join(", ")
         );
-        let args: Vec<String> = statuses.iter().map(|s| (*s).to_owned()).collect();
+        let args: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         self.read(move |c| {
             let n: i64 = c
                 .prepare_cached(&sql)
