@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::agent::AgentProfile;
+use crate::agent::{AgentProfile, ToolCall, ToolError};
 use crate::call::core::TurnRecord;
 use crate::g711::Codec;
 use crate::recording::RecordingInfo;
@@ -58,8 +58,9 @@ pub trait CallHooks: Send + Sync + 'static {
     ) -> Result<MediaCall, MediaAuthError>;
     /// Stores one transcript turn of the call.
     async fn turn(&self, call_id: &str, turn: TurnRecord);
-    /// Runs a tool the agent called; `Err` is returned to the agent as an error.
-    async fn tool(&self, call_id: &str, name: &str, arguments: &Value) -> Result<Value, String>;
+    /// Runs a tool the agent called (one its profile enables); `Err` is returned to the
+    /// agent as an error.
+    async fn tool(&self, call_id: &str, call: &ToolCall) -> Result<Value, ToolError>;
     /// Hangs the call up through the carrier.
     async fn hangup(&self, call_id: &str, reason: &str);
     /// The call's recording is complete.

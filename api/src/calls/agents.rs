@@ -10,6 +10,7 @@ use crate::http::{ApiError, JsonBody};
 use crate::model::{new_id, now_millis, AgentProfile};
 use crate::store::StoreError;
 use crate::AppState;
+use agent5_bridge::agent::Tool;
 
 /// The voices of the OpenAI Realtime GA models.
 pub const VOICES: [&str; 10] = [
@@ -17,7 +18,6 @@ pub const VOICES: [&str; 10] = [
 ];
 pub const LANGUAGES: [&str; 4] = ["nl", "fr", "de", "en"];
 /// Tools the appliance executes for the agent.
-pub const TOOLS: [&str; 4] = ["opt_out", "confirm_language", "end_call", "transfer"];
 const MAX_NAME: usize = 100;
 const MAX_INSTRUCTIONS: usize = 20_000;
 
@@ -62,13 +62,6 @@ fn validate(a: &AgentProfile) -> Result<(), ApiError> {
             format!("language must be one of {}", LANGUAGES.join(", ")),
         ));
     }
-    if let Some(t) = a.tools.iter().find(|t| !TOOLS.contains(&t.as_str())) {
-        return Err(ApiError::invalid(
-            "invalid_agent",
-            "tools",
-            format!("unknown tool {t:?}; tools are {}", TOOLS.join(", ")),
-        ));
-    }
     Ok(())
 }
 
@@ -84,7 +77,27 @@ fn conflict(e: StoreError) -> ApiError {
     }
 }
 
-fn apply(a: &mut AgentProfile, b: AgentBody) {
+/// The tools a body names, sorted by name; an unknown name is refused.
+fn tools(names: Vec<String>) -> Result<Vec<Tool>, ApiError> {
+    let mut tools = names
+        .iter()
+        .map(|n| {
+            n.parse::<Tool>().map_err(|_| {
+                let all: Vec<&str> = Tool::ALL.iter().map(|t| t.as_str()).collect();
+                ApiError::invalid(
+                    "invalid_agent",
+                    "tools",
+                    format!("unknown tool {n:?}; tools are {}", all.join(", ")),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    tools.sort_by_key(|t| t.as_str());
+    tools.dedup();
+    Ok(tools)
+}
+
+fn apply(a: &mut AgentProfile, b: AgentBody) -> Result<(), ApiError> {
     if let Some(v) = b.name {
         a.name = v.trim().to_owned();
     }
@@ -97,11 +110,10 @@ fn apply(a: &mut AgentProfile, b: AgentBody) {
     if let Some(v) = b.language {
         a.language = v;
     }
-    if let Some(mut v) = b.tools {
-        v.sort();
-        v.dedup();
-        a.tools = v;
+    if let Some(v) = b.tools {
+        a.tools = tools(v)?;
     }
+    Ok(())
 }
 
 /// `GET /api/agents` (by name)
@@ -147,7 +159,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    apply(&mut agent, b);
+    apply(&mut agent, b)?;
     validate(&agent)?;
     let created = state.store.create_agent(agent).await.map_err(conflict)?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
@@ -160,7 +172,7 @@ pub async fn update(
     JsonBody(b): JsonBody<AgentBody>,
 ) -> Result<Json<AgentProfile>, ApiError> {
     let mut agent = state.store.get_agent(&id).await?;
-    apply(&mut agent, b);
+    apply(&mut agent, b)?;
     validate(&agent)?;
     agent.updated_at = now_millis().max(agent.updated_at);
     Ok(Json(

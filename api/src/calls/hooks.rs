@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use agent5_bridge::agent::AgentProfile as BridgeProfile;
+use agent5_bridge::agent::{ToolCall, ToolError};
 use agent5_bridge::call::core::TurnRecord;
 use agent5_bridge::g711::Codec;
 use agent5_bridge::recording::RecordingInfo;
@@ -58,11 +59,6 @@ impl Hooks {
     /// Sets the language of the call's contact (the invoice contact or the delivery
     /// whose phone is the call's) and marks it confirmed.
     async fn confirm_language(&self, call_id: &str, language: &str) -> Result<Value, String> {
-        if !["nl", "fr", "de", "en"].contains(&language) {
-            return Err(format!(
-                "language must be nl, fr, de or en, not {language:?}"
-            ));
-        }
         let store = &self.telephony.store;
         let call = store.get_call(call_id).await.map_err(|e| e.to_string())?;
         let Some(customer_id) = call.customer_id.clone() else {
@@ -190,20 +186,19 @@ impl CallHooks for Hooks {
         }
     }
 
-    async fn tool(&self, call_id: &str, name: &str, arguments: &Value) -> Result<Value, String> {
-        tracing::info!(call_id, tool = name, "agent tool");
-        match name {
-            "opt_out" => self.opt_out(call_id, arguments["reason"].as_str()).await,
-            "confirm_language" => {
-                self.confirm_language(call_id, arguments["language"].as_str().unwrap_or_default())
-                    .await
+    async fn tool(&self, call_id: &str, call: &ToolCall) -> Result<Value, ToolError> {
+        tracing::info!(call_id, tool = %call.tool(), "agent tool");
+        match call {
+            ToolCall::OptOut { reason } => self.opt_out(call_id, reason.as_deref()).await,
+            ToolCall::ConfirmLanguage { language } => {
+                self.confirm_language(call_id, language).await
             }
-            "end_call" => {
+            ToolCall::EndCall => {
                 Ok(json!({"ok": true, "note": "say goodbye now; the call ends after it"}))
             }
-            "transfer" => self.transfer(call_id).await,
-            other => Err(format!("unknown tool {other:?}")),
+            ToolCall::Transfer => self.transfer(call_id).await,
         }
+        .map_err(ToolError::Failed)
     }
 
     async fn hangup(&self, call_id: &str, reason: &str) {

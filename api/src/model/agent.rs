@@ -14,7 +14,7 @@ pub struct AgentProfile {
     pub voice: String,
     pub language: String,
     /// Tools the agent may call (`opt_out`, `confirm_language`, `end_call`, `transfer`).
-    pub tools: Vec<String>,
+    pub tools: Vec<agent5_bridge::agent::Tool>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }

@@ -16,7 +16,10 @@ fn agent(name: &str) -> AgentProfile {
         instructions: "Be brief.".into(),
         voice: "alloy".into(),
         language: "nl".into(),
-        tools: vec!["opt_out".into(), "end_call".into()],
+        tools: vec![
+            agent5_bridge::agent::Tool::OptOut,
+            agent5_bridge::agent::Tool::EndCall,
+        ],
         created_at: now_millis(),
         updated_at: now_millis(),
     }

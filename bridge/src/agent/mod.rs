@@ -3,6 +3,9 @@
 //! (counted, ignored).
 
 pub mod client;
+pub mod tools;
+
+pub use tools::{Tool, ToolCall, ToolError};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -154,7 +157,7 @@ pub struct AgentProfile {
     pub voice: String,
     /// nl, fr, de, en (transcription language).
     pub language: String,
-    pub tools: Vec<String>,
+    pub tools: Vec<Tool>,
 }
 
 impl Default for AgentProfile {
@@ -163,34 +166,9 @@ impl Default for AgentProfile {
             instructions: "You are a polite assistant calling on behalf of the company about an invoice or a delivery. Keep answers short.".into(),
             voice: "marin".into(),
             language: "nl".into(),
-            tools: vec!["opt_out".into(), "confirm_language".into(), "end_call".into()],
+            tools: vec![Tool::OptOut, Tool::ConfirmLanguage, Tool::EndCall],
         }
     }
-}
-
-fn tool_spec(name: &str) -> Option<Value> {
-    let (description, parameters) = match name {
-        "opt_out" => (
-            "The person asks not to be called again. Call this before saying goodbye.",
-            json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
-        ),
-        "confirm_language" => (
-            "The person confirmed the language they want to be called in.",
-            json!({"type": "object", "properties": {"language": {"type": "string", "enum": ["nl", "fr", "de", "en"]}}, "required": ["language"]}),
-        ),
-        "end_call" => (
-            "The conversation is over: say goodbye, then the call is hung up.",
-            json!({"type": "object", "properties": {}}),
-        ),
-        "transfer" => (
-            "The person wants a human: the call is transferred to a colleague.",
-            json!({"type": "object", "properties": {}}),
-        ),
-        _ => return None,
-    };
-    Some(
-        json!({"type": "function", "name": name, "description": description, "parameters": parameters}),
-    )
 }
 
 /// The first `session.update`: audio in the call's codec both ways (no transcoding),
@@ -216,7 +194,7 @@ pub fn session_update_with(
     model: &str,
     transcription_model: &str,
 ) -> AgentOut {
-    let tools: Vec<Value> = profile.tools.iter().filter_map(|t| tool_spec(t)).collect();
+    let tools: Vec<Value> = profile.tools.iter().map(|t| t.spec()).collect();
     AgentOut::SessionUpdate {
         session: json!({
             "type": "realtime",

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::agent::{AgentIn, AgentOut};
+use crate::agent::{AgentIn, AgentOut, ToolCall};
 use crate::carrier::jitter::Jitter;
 use crate::carrier::media_clock::MediaClock;
 use crate::carrier::{number, payload, CarrierIn, CarrierOut};
@@ -443,15 +443,12 @@ impl CallCore {
                 name,
                 arguments,
             } => {
-                if name == "end_call" {
+                let call = ToolCall::parse(&name, &arguments);
+                if call == Ok(ToolCall::EndCall) {
                     self.goodbye = Some(now);
                 }
                 self.silence = Silence::Idle;
-                self.out.push_back(Action::Tool {
-                    call_id,
-                    name,
-                    arguments,
-                });
+                self.out.push_back(Action::Tool { call_id, call });
             }
             AgentIn::ResponseDone { .. } => {
                 if self.goodbye.is_some() && !self.hangup_when_played {

@@ -19,7 +19,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::core::{Action, CallCore, CoreConfig, Measure, Track};
 use crate::agent::client::{connect, AgentConfig, AgentSocket};
-use crate::agent::{session_update, AgentIn, AgentOut};
+use crate::agent::{session_update, AgentIn, AgentOut, ToolError};
 use crate::call::core::OperatorMode;
 use crate::carrier::CarrierIn;
 use crate::hooks::{CallHooks, MediaCall};
@@ -489,19 +489,20 @@ impl Io<'_> {
                 }
                 let _ = self.turns.send(t);
             }
-            Action::Tool {
-                call_id,
-                name,
-                arguments,
-            } => {
+            Action::Tool { call_id, call } => {
                 let hooks = Arc::clone(&self.hooks);
                 let tools = self.tools.clone();
                 let id = self.call.call_id.clone();
+                let enabled = self.call.profile.tools.clone();
                 tokio::spawn(async move {
-                    let args: Value = serde_json::from_str(&arguments).unwrap_or(Value::Null);
-                    let output = match hooks.tool(&id, &name, &args).await {
+                    let ran = match call {
+                        Ok(c) if enabled.contains(&c.tool()) => hooks.tool(&id, &c).await,
+                        Ok(c) => Err(ToolError::NotEnabled(c.tool())),
+                        Err(e) => Err(e),
+                    };
+                    let output = match ran {
                         Ok(v) => v,
-                        Err(e) => json!({"error": e}),
+                        Err(e) => json!({"error": e.to_string()}),
                     };
                     let _ = tools.send((call_id, output));
                 });

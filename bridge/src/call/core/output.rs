@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::agent::AgentOut;
+use crate::agent::{AgentOut, ToolCall, ToolError};
 use crate::carrier::CarrierOut;
 use crate::g711::Codec;
 
@@ -83,10 +83,11 @@ pub enum Action {
         from: u64,
     },
     Turn(TurnRecord),
+    /// The agent called a tool (`call_id` is the agent's id for the call, to answer
+    /// with [`CallCore::tool_result`](super::CallCore::tool_result)).
     Tool {
         call_id: String,
-        name: String,
-        arguments: String,
+        call: Result<ToolCall, ToolError>,
     },
     Hangup {
         reason: &'static str,

@@ -301,8 +301,7 @@ fn end_call_says_goodbye_then_hangs_up_once_heard() {
         drain(&mut core),
         vec![Action::Tool {
             call_id: "c1".into(),
-            name: "end_call".into(),
-            arguments: "{}".into()
+            call: Ok(crate::agent::ToolCall::EndCall)
         }]
     );
     core.tool_result("c1", &json!({"ok": true}), t1);
