@@ -35,7 +35,7 @@ use crate::edge::tls_accept::TlsAccept;
 use crate::edge::ConnFilter;
 use crate::edge::{Edge, Role, Shared};
 use crate::filters::conn_limit::ConnLimits;
-use crate::filters::{auth, rate_limit};
+use crate::filters::Live;
 use crate::lifecycle::{Lifecycle, SignalWatch, Signals};
 use crate::listeners::{bind, Bound, Prebound};
 use crate::tls::{CertStore, CertTable};
@@ -198,9 +198,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         config.threads
     };
     let shared = Arc::new(Shared {
-        tokens: ArcSwap::from_pointee(auth::Tokens::new(config.auth_tokens.clone())),
-        cors: ArcSwap::from_pointee(config.cors.clone()),
-        limiters: ArcSwap::from_pointee(rate_limit::RateLimiters::new(&config.rate_limits)),
+        live: ArcSwap::from_pointee(Live::build(&config)),
         api,
         store,
         bridge: bridge.clone(),
@@ -442,13 +440,7 @@ fn reload(shared: &Shared, certs: Option<&CertStore>) {
     };
     let running = fresh.as_ref().unwrap_or(&shared.config);
     if let Some(fresh) = &fresh {
-        shared
-            .tokens
-            .store(Arc::new(auth::Tokens::new(fresh.auth_tokens.clone())));
-        shared.cors.store(Arc::new(fresh.cors.clone()));
-        shared
-            .limiters
-            .store(Arc::new(rate_limit::RateLimiters::new(&fresh.rate_limits)));
+        shared.live.store(Arc::new(Live::build(fresh)));
     }
     if let (Some(store), Some(tls)) = (certs, running.tls.as_ref()) {
         match store.reload(&tls.certificates) {
@@ -722,7 +714,7 @@ impl BackgroundService for Housekeeping {
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    let tracked = self.shared.limiters.load().evict_idle();
+                    let tracked = self.shared.live.load().limiters.evict_idle();
                     tracing::debug!(tracked, "rate limiter eviction");
                     // The store's health for alerting, whether or not anything polls /readyz.
                     let up = matches!(

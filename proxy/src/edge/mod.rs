@@ -1,20 +1,20 @@
-//! The edge: one Pingora `HttpServerApp` per listener role. Each request runs the
-//! filters in a fixed order (request id, CORS preflight, probes, rate limit, bearer
-//! auth, body limit), is dispatched by the route table, and its response gets the
-//! edge's headers, an access-log line and metrics.
+//! The edge: one Pingora `HttpServerApp` per listener role. Each request on the main
+//! listeners runs the filter chain (`crate::filters`: CORS preflight, ACME challenge,
+//! probes, rate limit, bearer auth, body limit), is dispatched by the route table, and
+//! its response gets the edge's headers, the filters' headers, an access-log line and
+//! metrics.
 
 mod api;
 pub mod guarded;
 pub mod head_limit;
-mod probes;
-mod redirect;
-mod respond;
+pub(crate) mod probes;
+pub(crate) mod redirect;
+pub(crate) mod respond;
 mod static_files;
 mod stream_wrap;
 pub mod tls_accept;
 mod websocket;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,19 +29,18 @@ use pingora::protocols::http::ServerSession;
 use pingora::server::ShutdownWatch;
 
 use crate::access_log;
-use crate::config::{Config, CorsOrigins};
-use crate::filters::{auth, client_ip, conn_limit, cors, headers, rate_limit, request_id};
+use crate::config::Config;
+use crate::filters::{client_ip, conn_limit, headers, request_id, Ctx, Live, Verdict};
 use crate::lifecycle::Lifecycle;
 use crate::metrics::{method_label, Metrics};
-use crate::router::{self, BodyClass, Route};
+use crate::router::{self, Route};
 
 /// Everything the listeners share. The `ArcSwap` fields can be replaced live.
 pub struct Shared {
     pub config: Config,
     pub metrics: Metrics,
-    pub tokens: ArcSwap<auth::Tokens>,
-    pub cors: ArcSwap<CorsOrigins>,
-    pub limiters: ArcSwap<rate_limit::RateLimiters>,
+    /// The filter chain and the rest of what a reload changes, swapped as one.
+    pub live: ArcSwap<Live>,
     pub api: axum::Router,
     pub store: agent5_api::store::SharedStore,
     pub bridge: agent5_bridge::Bridge,
@@ -134,16 +133,6 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
-}
-
-/// Per-request facts used by the filters, the log and the metrics.
-struct Ctx {
-    started: Instant,
-    request_id: String,
-    route: Route,
-    client_ip: IpAddr,
-    tls: bool,
-    rate: Option<rate_limit::Decision>,
 }
 
 #[async_trait]
@@ -249,6 +238,8 @@ impl HttpServerApp for Edge {
             ),
             tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
             rate: None,
+            body_limit: 0,
+            close: false,
         };
 
         let (session, status) = match self.role {
@@ -299,176 +290,38 @@ impl HttpServerApp for Edge {
 }
 
 impl Edge {
-    /// The main listeners' pipeline. Returns the session unless it was upgraded.
+    /// The main listeners' pipeline: the filter chain, then the route. Returns the
+    /// session unless it was upgraded.
     async fn handle(
         &self,
         mut session: ServerSession,
         ctx: &mut Ctx,
     ) -> (Option<ServerSession>, u16) {
         let shared = &self.shared;
-        let head = session.req_header();
-        let path = head.uri.path().to_owned();
-        ctx.route = router::classify(&path);
-
-        if cors::is_preflight(&head.method, &head.headers) {
-            let res = match cors::preflight(&shared.cors.load(), &head.headers) {
-                cors::Preflight::Allowed(h) => {
-                    let mut res = http::Response::new(Body::empty());
-                    *res.status_mut() = StatusCode::NO_CONTENT;
-                    *res.headers_mut() = h;
-                    res
+        ctx.route = router::classify(session.req_header().uri.path());
+        let live = shared.live.load();
+        for filter in &live.filters {
+            if let Verdict::Answer(res) = filter.request(session.req_header(), ctx, shared).await {
+                if ctx.close {
+                    session.set_keepalive(None);
                 }
-                cors::Preflight::Refused(why) => {
-                    respond::error(StatusCode::FORBIDDEN, "cors_refused", why)
-                }
-            };
-            return self.finish(session, ctx, res).await;
-        }
-
-        if !ctx.tls {
-            if let Some(token) = path.strip_prefix(redirect::ACME_PREFIX) {
-                let res = redirect::acme_challenge(&shared.config.data_dir, token).await;
                 return self.finish(session, ctx, res).await;
             }
         }
-
-        match ctx.route {
-            Route::Health => return self.finish(session, ctx, probes::healthz()).await,
-            // The bare status for anyone (load balancers); the details (which secrets are
-            // missing, which check fails) only with a token, or on the metrics listener.
-            Route::Ready => {
-                let detailed = self.authenticate(&session, ctx.route).is_ok();
-                let res = probes::readyz(shared, detailed).await;
-                return self.finish(session, ctx, res).await;
-            }
-            // Certificate names, call volumes and auth failures: public on the main
-            // listeners only when `metrics.on_main_listeners` says so.
-            Route::Metrics => {
-                let res = if shared.config.metrics_on_main_listeners
-                    || self.authenticate(&session, ctx.route).is_ok()
-                {
-                    probes::metrics(shared)
-                } else {
-                    respond::unauthorized(
-                        "a valid bearer token is required here; Prometheus scrapes the metrics listener",
-                    )
-                };
-                return self.finish(session, ctx, res).await;
-            }
-            _ => {}
-        }
-
-        if let Some(budget) = ctx.route.budget() {
-            let decision = shared.limiters.load().check(budget, ctx.client_ip);
-            ctx.rate = Some(decision);
-            if !decision.allowed {
-                shared
-                    .metrics
-                    .rate_limited
-                    .with_label_values(&[budget.label()])
-                    .inc();
-                let mut res = respond::error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "too many requests; retry after the time in Retry-After",
-                );
-                res.headers_mut().insert(
-                    http::header::RETRY_AFTER,
-                    HeaderValue::from(decision.reset_secs),
-                );
-                return self.finish(session, ctx, res).await;
-            }
-        }
-
-        let protected = ctx.route.needs_bearer()
-            || (ctx.route == Route::Recording && shared.config.protect_recordings);
-        if protected {
-            if let Err(refusal) = self.authenticate(&session, ctx.route) {
-                shared
-                    .metrics
-                    .auth_failures
-                    .with_label_values(&[refusal.label()])
-                    .inc();
-                let res = match refusal {
-                    auth::Refusal::NotConfigured => respond::error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "auth_not_configured",
-                        "no API token is configured on this appliance (set AUTH_TOKEN)",
-                    ),
-                    _ => respond::unauthorized("a valid bearer token is required"),
-                };
-                return self.finish(session, ctx, res).await;
-            }
-        }
-
-        let limit = self.body_limit(ctx.route.body_class());
-        let declared = session
-            .req_header()
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > limit) {
-            session.set_keepalive(None);
-            let res = respond::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                &format!("request body is limited to {limit} bytes on this route"),
-            );
-            return self.finish(session, ctx, res).await;
-        }
-
         match ctx.route {
             Route::Api | Route::Upload | Route::Webhook | Route::Recording => {
-                let res = api::dispatch(&mut session, &shared.api, &ctx.request_id, limit).await;
+                let res =
+                    api::dispatch(&mut session, &shared.api, &ctx.request_id, ctx.body_limit).await;
                 self.finish(session, ctx, res).await
             }
             Route::WebSocket(kind) => self.upgrade(session, ctx, kind).await,
             Route::Static | Route::Metrics | Route::Health | Route::Ready => {
-                let method = session.req_header().method.clone();
-                let res = static_files::serve(&shared.config.admin_dir, &method, &path).await;
+                let head = session.req_header();
+                let res =
+                    static_files::serve(&shared.config.admin_dir, &head.method, head.uri.path())
+                        .await;
                 self.finish(session, ctx, res).await
             }
-        }
-    }
-
-    /// Who presented what. A token in `?token=` or in `Sec-WebSocket-Protocol` counts
-    /// only on a WebSocket route's upgrade (browsers cannot set a header there); every
-    /// other route takes the `Authorization` header alone.
-    fn authenticate(&self, session: &ServerSession, route: Route) -> Result<(), auth::Refusal> {
-        let head = session.req_header();
-        let upgrade = matches!(self.role, Role::Main)
-            && matches!(route, Route::WebSocket(_))
-            && head.headers.contains_key(http::header::UPGRADE);
-        let query_token = if upgrade {
-            head.uri.query().and_then(|q| query_param(q, "token"))
-        } else {
-            None
-        };
-        let presented = auth::Presented {
-            authorization: head
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes),
-            ws_protocols: if upgrade {
-                head.headers
-                    .get(http::header::SEC_WEBSOCKET_PROTOCOL)
-                    .and_then(|v| v.to_str().ok())
-            } else {
-                None
-            },
-            query_token: query_token.as_deref(),
-        };
-        self.shared.tokens.load().check(&presented)
-    }
-
-    fn body_limit(&self, class: BodyClass) -> u64 {
-        let limits = &self.shared.config.limits;
-        match class {
-            BodyClass::None => 0,
-            BodyClass::Json => limits.json,
-            BodyClass::Upload => limits.upload,
-            BodyClass::Webhook => limits.webhook,
         }
     }
 
@@ -542,15 +395,9 @@ impl Edge {
             h.entry(http::header::CACHE_CONTROL)
                 .or_insert(HeaderValue::from_static("no-store"));
         }
-        if let Some(rate) = &ctx.rate {
-            for (name, value) in rate.headers() {
-                h.insert(name, HeaderValue::from(value));
-            }
-        }
         if matches!(self.role, Role::Main) {
-            let cors = self.shared.cors.load();
-            if !matches!(**cors, CorsOrigins::None) {
-                cors::decorate(&cors, &session.req_header().headers, &mut h);
+            for filter in &self.shared.live.load().filters {
+                filter.response(session.req_header(), ctx, &mut h);
             }
         }
         parts.headers = h;
@@ -612,18 +459,6 @@ impl Edge {
     }
 }
 
-/// The value of one query parameter, percent-decoded.
-fn query_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(&v.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
-}
-
 /// Decrements a gauge when dropped.
 fn scopeguard(gauge: &prometheus::IntGauge) -> impl Drop + '_ {
     struct Dec<'a>(&'a prometheus::IntGauge);
@@ -633,18 +468,4 @@ fn scopeguard(gauge: &prometheus::IntGauge) -> impl Drop + '_ {
         }
     }
     Dec(gauge)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_param_decodes() {
-        assert_eq!(
-            query_param("a=1&token=ab%2Fc&b=2", "token").as_deref(),
-            Some("ab/c")
-        );
-        assert_eq!(query_param("tokenx=1", "token"), None);
-    }
 }

@@ -96,7 +96,7 @@ fn covers(name: &str, host: &str) -> bool {
     }
 }
 
-pub(super) async fn acme_challenge(data_dir: &Path, token: &str) -> http::Response<Body> {
+pub(crate) async fn acme_challenge(data_dir: &Path, token: &str) -> http::Response<Body> {
     let valid = !token.is_empty()
         && token.len() <= 256
         && token

@@ -119,9 +119,111 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
+/// What the request presented. A token in `?token=` or in `Sec-WebSocket-Protocol`
+/// counts only on a WebSocket route's upgrade (browsers cannot set a header there);
+/// every other route takes the `Authorization` header alone.
+pub fn check_request(
+    tokens: &Tokens,
+    head: &pingora::http::RequestHeader,
+    route: crate::router::Route,
+) -> Result<(), Refusal> {
+    let upgrade = matches!(route, crate::router::Route::WebSocket(_))
+        && head.headers.contains_key(http::header::UPGRADE);
+    let query_token = if upgrade {
+        head.uri.query().and_then(|q| query_param(q, "token"))
+    } else {
+        None
+    };
+    let presented = Presented {
+        authorization: head
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .map(http::HeaderValue::as_bytes),
+        ws_protocols: if upgrade {
+            head.headers
+                .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+                .and_then(|v| v.to_str().ok())
+        } else {
+            None
+        },
+        query_token: query_token.as_deref(),
+    };
+    tokens.check(&presented)
+}
+
+/// The value of one query parameter, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// The filter: routes that need a bearer token (and recordings, when
+/// `protect_recordings`) are refused without a valid one.
+pub struct Auth {
+    tokens: std::sync::Arc<Tokens>,
+    protect_recordings: bool,
+}
+
+impl Auth {
+    pub fn new(tokens: std::sync::Arc<Tokens>, config: &crate::config::Config) -> Self {
+        Self {
+            tokens,
+            protect_recordings: config.protect_recordings,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RequestFilter for Auth {
+    async fn request(
+        &self,
+        head: &pingora::http::RequestHeader,
+        ctx: &mut super::Ctx,
+        shared: &crate::edge::Shared,
+    ) -> super::Verdict {
+        use crate::router::Route;
+        let protected =
+            ctx.route.needs_bearer() || (ctx.route == Route::Recording && self.protect_recordings);
+        if !protected {
+            return super::Verdict::Next;
+        }
+        let Err(refusal) = check_request(&self.tokens, head, ctx.route) else {
+            return super::Verdict::Next;
+        };
+        shared
+            .metrics
+            .auth_failures
+            .with_label_values(&[refusal.label()])
+            .inc();
+        super::Verdict::Answer(match refusal {
+            Refusal::NotConfigured => crate::edge::respond::error(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "auth_not_configured",
+                "no API token is configured on this appliance (set AUTH_TOKEN)",
+            ),
+            _ => crate::edge::respond::unauthorized("a valid bearer token is required"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_param_decodes() {
+        assert_eq!(
+            query_param("a=1&token=ab%2Fc&b=2", "token").as_deref(),
+            Some("ab/c")
+        );
+        assert_eq!(query_param("tokenx=1", "token"), None);
+    }
 
     const A: &str = "token-aaaaaaaaaaaaaaaa";
     const B: &str = "token-bbbbbbbbbbbbbbbb";

@@ -132,6 +132,53 @@ fn allow_origin(out: &mut HeaderMap, allowed: &AllowedOrigin) {
     }
 }
 
+/// The filter: answers preflights at the edge, decorates every answer.
+pub struct Cors {
+    origins: CorsOrigins,
+}
+
+impl Cors {
+    pub fn new(origins: CorsOrigins) -> Self {
+        Self { origins }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RequestFilter for Cors {
+    async fn request(
+        &self,
+        head: &pingora::http::RequestHeader,
+        _ctx: &mut super::Ctx,
+        _shared: &crate::edge::Shared,
+    ) -> super::Verdict {
+        if !is_preflight(&head.method, &head.headers) {
+            return super::Verdict::Next;
+        }
+        super::Verdict::Answer(match preflight(&self.origins, &head.headers) {
+            Preflight::Allowed(h) => {
+                let mut res = http::Response::new(axum::body::Body::empty());
+                *res.status_mut() = http::StatusCode::NO_CONTENT;
+                *res.headers_mut() = h;
+                res
+            }
+            Preflight::Refused(why) => {
+                crate::edge::respond::error(http::StatusCode::FORBIDDEN, "cors_refused", why)
+            }
+        })
+    }
+
+    fn response(
+        &self,
+        head: &pingora::http::RequestHeader,
+        _ctx: &super::Ctx,
+        headers: &mut HeaderMap,
+    ) {
+        if !matches!(self.origins, CorsOrigins::None) {
+            decorate(&self.origins, &head.headers, headers);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,6 +224,66 @@ impl RateLimiters {
     }
 }
 
+/// The filter: spends one token of the route's budget for the client (its IPv4
+/// address or IPv6 /64), or answers 429 with `Retry-After`; the answer carries the
+/// `RateLimit-*` headers either way.
+pub struct RateLimit {
+    limiters: std::sync::Arc<RateLimiters>,
+}
+
+impl RateLimit {
+    pub fn new(limiters: std::sync::Arc<RateLimiters>) -> Self {
+        Self { limiters }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::RequestFilter for RateLimit {
+    async fn request(
+        &self,
+        _head: &pingora::http::RequestHeader,
+        ctx: &mut super::Ctx,
+        shared: &crate::edge::Shared,
+    ) -> super::Verdict {
+        let Some(budget) = ctx.route.budget() else {
+            return super::Verdict::Next;
+        };
+        let decision = self.limiters.check(budget, ctx.client_ip);
+        ctx.rate = Some(decision);
+        if decision.allowed {
+            return super::Verdict::Next;
+        }
+        shared
+            .metrics
+            .rate_limited
+            .with_label_values(&[budget.label()])
+            .inc();
+        let mut res = crate::edge::respond::error(
+            http::StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests; retry after the time in Retry-After",
+        );
+        res.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(decision.reset_secs),
+        );
+        super::Verdict::Answer(res)
+    }
+
+    fn response(
+        &self,
+        _head: &pingora::http::RequestHeader,
+        ctx: &super::Ctx,
+        headers: &mut http::HeaderMap,
+    ) {
+        if let Some(rate) = &ctx.rate {
+            for (name, value) in rate.headers() {
+                headers.insert(name, http::HeaderValue::from(value));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
