@@ -3,21 +3,17 @@
 //! services behind it. [`run`] is the builder both `main` and the end-to-end tests call.
 
 pub mod access_log;
-pub mod acme;
 pub mod cli;
 pub mod config;
-pub mod doctor;
 pub mod edge;
 pub mod filters;
-pub mod import_cmd;
 pub mod lifecycle;
 pub mod listeners;
 pub mod logging;
 pub mod metrics;
+pub mod ops;
 pub mod router;
-pub mod systemd;
 pub mod tls;
-pub mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +34,7 @@ use crate::filters::conn_limit::ConnLimits;
 use crate::filters::Live;
 use crate::lifecycle::{Lifecycle, SignalWatch, Signals};
 use crate::listeners::{bind, Bound, Prebound};
+use crate::ops::{acme, systemd, upgrade};
 use crate::tls::{CertStore, CertTable};
 
 /// Why the appliance could not start.

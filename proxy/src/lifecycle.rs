@@ -5,7 +5,7 @@
 //! broadcast), WebSocket sessions are told to drain, and the process exits as soon as
 //! every request and session has finished, or when the grace period runs out, or at
 //! once on a second signal. SIGQUIT and SIGUSR2 hand the listeners to a successor
-//! first (see [`crate::upgrade`]); WebSocket sessions then run on to their end.
+//! first (see [`crate::ops::upgrade`]); WebSocket sessions then run on to their end.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -183,7 +183,7 @@ impl ShutdownSignalWatch for SignalWatch {
         let mut phases = self.phases.resubscribe();
         match stop {
             Stop::Terminate => {
-                crate::systemd::notify("STOPPING=1");
+                crate::ops::systemd::notify("STOPPING=1");
                 self.bridge.drain();
             }
             // The unit goes on (the successor is its main process now): no STOPPING,
@@ -210,8 +210,8 @@ impl ShutdownSignalWatch for SignalWatch {
             // it still names us, nobody serves the sockets: fail, so that systemd's
             // Restart=on-failure brings the service back.
             let orphaned = stop == Stop::HandOver
-                && crate::upgrade::read_pid(&pid_file).ok() == Some(std::process::id());
-            crate::upgrade::remove_pid_file(&pid_file);
+                && crate::ops::upgrade::read_pid(&pid_file).ok() == Some(std::process::id());
+            crate::ops::upgrade::remove_pid_file(&pid_file);
             if orphaned {
                 tracing::error!(
                     outcome,
@@ -268,7 +268,7 @@ impl SignalWatch {
         }
         tracing::info!("upgrade requested: starting the new process");
         let sock = self.upgrade_sock.clone();
-        match tokio::task::spawn_blocking(move || crate::upgrade::spawn_successor(&sock)).await {
+        match tokio::task::spawn_blocking(move || crate::ops::upgrade::spawn_successor(&sock)).await {
             Ok(Ok(child)) => {
                 tracing::info!(
                     successor = child.id(),

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod import;
+
 use agent5_api::import::Target;
 
 use crate::config::{Config, Layered, Overrides, ProcessEnv};
@@ -195,7 +197,7 @@ fn doctor(args: &DoctorArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if crate::doctor::print(&crate::doctor::run(&config)) {
+    if crate::ops::doctor::print(&crate::ops::doctor::run(&config)) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -208,7 +210,7 @@ fn upgrade(args: &UpgradeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let timeout = std::time::Duration::from_secs(args.timeout);
-    match crate::upgrade::request(&config.data_dir, timeout) {
+    match crate::ops::upgrade::request(&config.data_dir, timeout) {
         Ok((old, new)) => {
             println!("upgraded: pid {new} serves; pid {old} drains its calls and exits");
             ExitCode::SUCCESS
@@ -231,7 +233,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("config error: {e}");
             if let (true, Some(dir)) = (args.upgrade, &args.data_dir) {
-                crate::upgrade::report_failure(dir, &format!("config error: {e}"));
+                crate::ops::upgrade::report_failure(dir, &format!("config error: {e}"));
             }
             return ExitCode::from(2);
         }
@@ -247,7 +249,7 @@ fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("agent5: {e}");
             if args.upgrade {
-                crate::upgrade::report_failure(&data_dir, &e.to_string());
+                crate::ops::upgrade::report_failure(&data_dir, &e.to_string());
             }
             ExitCode::FAILURE
         }
@@ -260,14 +262,14 @@ fn import(args: &ImportFileArgs, target: Target) -> ExitCode {
         Err(code) => return code,
     };
     let started = std::time::Instant::now();
-    let run = crate::import_cmd::ImportArgs {
+    let run = import::ImportArgs {
         file: &args.file,
         dry_run: args.dry_run,
         ignore_unknown: args.ignore_unknown,
         report: args.report.as_deref(),
         target,
     };
-    match crate::import_cmd::run(&config, &run) {
+    match import::run(&config, &run) {
         Ok(report) => {
             let secs = started.elapsed().as_secs_f64();
             eprintln!(

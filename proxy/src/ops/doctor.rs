@@ -111,7 +111,7 @@ pub fn run(config: &Config) -> Vec<Check> {
                             acme.directory_url
                         ),
                     )
-                } else if let Some(why) = crate::acme::renewal_reason(acme, now) {
+                } else if let Some(why) = crate::ops::acme::renewal_reason(acme, now) {
                     check(
                         "acme",
                         Level::Warn,
