@@ -268,7 +268,8 @@ impl SignalWatch {
         }
         tracing::info!("upgrade requested: starting the new process");
         let sock = self.upgrade_sock.clone();
-        match tokio::task::spawn_blocking(move || crate::ops::upgrade::spawn_successor(&sock)).await {
+        match tokio::task::spawn_blocking(move || crate::ops::upgrade::spawn_successor(&sock)).await
+        {
             Ok(Ok(child)) => {
                 tracing::info!(
                     successor = child.id(),

@@ -1,0 +1,438 @@
+//! One validation per section of the configuration file: each turns its section into
+//! the validated form, or names the key that is wrong. [`validate`] puts them together.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::file::{
+    self, AuthSection, BudgetEntry, FileConfig, LimitsSection, LiveKitSection, LogSection,
+    OpenAiSection, RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
+};
+use super::{
+    non_empty, open_files_limit, parse, AcmeConfig, BodyLimits, Budget, CallOptions, CertPaths,
+    Config, ConfigError, ConnectionLimits, CorsOrigins, Integrations, ListenAddr, RateLimits,
+    Secret, TelnyxOptions, TlsConfig, TrustProxy,
+};
+
+/// The validated configuration of `file` (read from `path`, if any).
+pub(super) fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> {
+    let Listeners {
+        listen,
+        tls,
+        metrics_listen,
+    } = listeners(&file)?;
+    server(&file.server)?;
+    let auth_tokens = auth(file.auth)?;
+    let rate_limits = rate_limits(&file.rate_limit)?;
+    limits(&file.limits)?;
+    let log_level = log(&file.log)?;
+    let (telnyx, stream_url) = telnyx(&file.telnyx)?;
+    let data_dir = PathBuf::from(
+        non_empty(file.server.data_dir.clone())
+            .unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
+    );
+    let calls = calls(&file.openai, &file.recordings, &data_dir)?;
+    let livekit_token_ttl = livekit(&file.livekit)?;
+    let (sqlite_path, mongo_uri) = store(file.store, &data_dir)?;
+    let limits = file.limits;
+    Ok(Config {
+        source: path.map(Path::to_path_buf),
+        listen,
+        tls,
+        metrics_listen,
+        metrics_on_main_listeners: file.metrics.on_main_listeners,
+        data_dir,
+        admin_dir: PathBuf::from(file.server.admin_dir),
+        threads: file.server.threads,
+        work_stealing: file.server.work_stealing,
+        grace_period: Duration::from_secs(file.server.grace_period_secs),
+        header_timeout: Duration::from_secs(file.server.header_timeout_secs),
+        idle_timeout: Duration::from_secs(file.server.idle_timeout_secs),
+        trust_proxy: TrustProxy::parse(&file.server.trust_proxy)
+            .map_err(|p| ConfigError::new("server.trust_proxy", p))?,
+        auth_tokens,
+        rate_limits,
+        cors: CorsOrigins::parse(&file.cors.origins)
+            .map_err(|p| ConfigError::new("cors.origins", p))?,
+        limits: BodyLimits {
+            json: limits.json_body_bytes,
+            upload: limits.upload_body_bytes,
+            webhook: limits.webhook_body_bytes,
+            websocket_message: limits.websocket_message_bytes,
+            upload_max_rows: limits.upload_max_rows,
+            head: usize::try_from(limits.max_head_bytes).unwrap_or(usize::MAX),
+        },
+        connections: connections(&limits)?,
+        log_level,
+        access_log: file.log.access_log,
+        protect_recordings: file.recordings.protect,
+        sqlite_path,
+        default_region: file
+            .prospects
+            .default_region
+            .parse()
+            .map_err(|p| ConfigError::new("prospects.default_region", p))?,
+        integrations: Integrations {
+            mongo_uri: mongo_uri.map(Secret::new),
+            openai_api_key: non_empty(file.openai.api_key).map(Secret::new),
+            telnyx_api_key: non_empty(file.telnyx.api_key).map(Secret::new),
+            telnyx_connection_id: non_empty(file.telnyx.connection_id),
+            telnyx_phone_number: non_empty(file.telnyx.phone_number),
+            telnyx_public_key_pem: non_empty(file.telnyx.public_key_pem),
+            telnyx_stream_url: stream_url,
+            telnyx_verify_signatures: file.telnyx.verify_signatures,
+            livekit_server_url: non_empty(file.livekit.server_url),
+            livekit_api_key: non_empty(file.livekit.api_key),
+            livekit_api_secret: non_empty(file.livekit.api_secret).map(Secret::new),
+        },
+        websocket_echo: file.dev.websocket_echo,
+        telnyx,
+        calls,
+        livekit_token_ttl,
+    })
+}
+
+struct Listeners {
+    listen: Vec<ListenAddr>,
+    tls: Option<TlsConfig>,
+    metrics_listen: Option<ListenAddr>,
+}
+
+/// `server.listen`, `[tls]` (with ACME) and `metrics.listen`.
+fn listeners(file: &FileConfig) -> Result<Listeners, ConfigError> {
+    let listen = parse::listen_list("server.listen", &file.server.listen)?;
+    let tls_listen = parse::listen_list("tls.listen", &file.tls.listen)?;
+    let redirect_listen = parse::listen_list("tls.redirect_listen", &file.tls.redirect_listen)?;
+    if listen.is_empty() && tls_listen.is_empty() {
+        return Err(ConfigError::new(
+            "server.listen",
+            "no listener configured (set server.listen or tls.listen)",
+        ));
+    }
+    if let Some(addr) = tls_listen.iter().find(|a| matches!(a, ListenAddr::Unix(_))) {
+        return Err(ConfigError::new(
+            "tls.listen",
+            format!("{addr}: TLS listeners must be TCP addresses"),
+        ));
+    }
+    let tls = if tls_listen.is_empty() {
+        if !redirect_listen.is_empty() {
+            return Err(ConfigError::new(
+                "tls.redirect_listen",
+                "redirects to HTTPS need at least one tls.listen address",
+            ));
+        }
+        None
+    } else {
+        let acme = parse::acme(
+            &file.tls.acme,
+            &PathBuf::from(
+                non_empty(file.server.data_dir.clone())
+                    .unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
+            ),
+            !listen.is_empty() || !redirect_listen.is_empty(),
+        )?;
+        if file.tls.certificates.is_empty() && acme.is_none() {
+            return Err(ConfigError::new(
+                "tls.certificates",
+                "tls.listen is set but no certificate is configured (add one, or set tls.acme.domains)",
+            ));
+        }
+        let mut certificates: Vec<CertPaths> = file
+            .tls
+            .certificates
+            .iter()
+            .map(|c| CertPaths {
+                cert: PathBuf::from(&c.cert),
+                key: PathBuf::from(&c.key),
+            })
+            .collect();
+        certificates.extend(acme.as_ref().map(AcmeConfig::cert_paths));
+        let watch = file.tls.watch_interval_secs.unwrap_or(60);
+        Some(TlsConfig {
+            listen: tls_listen,
+            redirect_listen,
+            certificates,
+            watch_interval: (watch > 0).then(|| Duration::from_secs(watch)),
+            acme,
+        })
+    };
+    if tls.is_none() && !file.tls.acme.domains.is_empty() {
+        return Err(ConfigError::new(
+            "tls.acme.domains",
+            "ACME certificates need a tls.listen address to serve them",
+        ));
+    }
+    let metrics_listen = match non_empty(file.metrics.listen.clone()) {
+        Some(addr) => Some(parse::listen_addr("metrics.listen", &addr)?),
+        None => None,
+    };
+    Ok(Listeners {
+        listen,
+        tls,
+        metrics_listen,
+    })
+}
+
+/// `[server]`: grace period, timeouts, threads.
+fn server(section: &ServerSection) -> Result<(), ConfigError> {
+    let grace = section.grace_period_secs;
+    if grace > 3600 {
+        return Err(ConfigError::new(
+            "server.grace_period_secs",
+            format!("{grace} is more than an hour"),
+        ));
+    }
+    for (key, v) in [
+        ("server.header_timeout_secs", section.header_timeout_secs),
+        ("server.idle_timeout_secs", section.idle_timeout_secs),
+    ] {
+        if v == 0 || v > 3600 {
+            return Err(ConfigError::new(key, format!("{v} is not within 1..=3600")));
+        }
+    }
+    if section.threads > 256 {
+        return Err(ConfigError::new("server.threads", "more than 256 threads"));
+    }
+    Ok(())
+}
+
+/// `[auth]`: the bearer tokens.
+fn auth(section: AuthSection) -> Result<Vec<Secret>, ConfigError> {
+    let tokens = section.tokens;
+    tokens
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.len() < 16 {
+                Err(ConfigError::new(
+                    format!("auth.tokens[{i}]"),
+                    "a token must be at least 16 characters",
+                ))
+            } else if t.bytes().any(|b| !b.is_ascii_graphic()) {
+                Err(ConfigError::new(
+                    format!("auth.tokens[{i}]"),
+                    "a token must be printable ASCII without spaces",
+                ))
+            } else {
+                Ok(Secret::new(t))
+            }
+        })
+        .collect()
+}
+
+/// `[rate_limit]`: the budgets per route class.
+fn rate_limits(section: &RateLimitSection) -> Result<RateLimits, ConfigError> {
+    let budget = |key: &str, b: BudgetEntry| -> Result<Budget, ConfigError> {
+        if b.per_minute == 0 || b.burst == 0 {
+            return Err(ConfigError::new(
+                key,
+                "per_minute and burst must both be at least 1",
+            ));
+        }
+        Ok(Budget {
+            per_minute: b.per_minute,
+            burst: b.burst,
+        })
+    };
+    Ok(RateLimits {
+        api: budget("rate_limit.api", section.api)?,
+        webhook: budget("rate_limit.webhook", section.webhook)?,
+        websocket: budget("rate_limit.websocket", section.websocket)?,
+        max_tracked_clients: section.max_tracked_clients.max(1),
+    })
+}
+
+/// `[limits]`: body, message and head sizes, rows per upload.
+fn limits(limits: &LimitsSection) -> Result<(), ConfigError> {
+    for (key, v) in [
+        ("limits.json_body_bytes", limits.json_body_bytes),
+        ("limits.upload_body_bytes", limits.upload_body_bytes),
+        ("limits.webhook_body_bytes", limits.webhook_body_bytes),
+        (
+            "limits.websocket_message_bytes",
+            limits.websocket_message_bytes,
+        ),
+        ("limits.upload_max_rows", limits.upload_max_rows),
+        ("limits.max_head_bytes", limits.max_head_bytes),
+        (
+            "limits.max_connections_per_client",
+            limits.max_connections_per_client,
+        ),
+    ] {
+        if v == 0 {
+            return Err(ConfigError::new(key, "must be at least 1"));
+        }
+    }
+    Ok(())
+}
+
+/// `[limits]`: the connection caps.
+fn connections(limits: &LimitsSection) -> Result<ConnectionLimits, ConfigError> {
+    Ok(ConnectionLimits {
+        total: match limits.max_connections {
+            0 => ConnectionLimits::auto_total(open_files_limit()),
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+        per_client: usize::try_from(limits.max_connections_per_client).unwrap_or(usize::MAX),
+        exempt: parse::networks(limits.connections_exempt.iter().map(String::as_str))
+            .map_err(|p| ConfigError::new("limits.connections_exempt", p))?,
+    })
+}
+
+/// `[log]`: the level filter.
+fn log(section: &LogSection) -> Result<String, ConfigError> {
+    let log_level = section.level.trim().to_owned();
+    if !parse::log_filter(&log_level) {
+        return Err(ConfigError::new(
+            "log.level",
+            format!("{log_level:?} is not a level or target=level list (try info, debug, warn)"),
+        ));
+    }
+    Ok(log_level)
+}
+
+/// `[telnyx]`: the Call Control client, webhook verification and dial options.
+fn telnyx(t: &TelnyxSection) -> Result<(TelnyxOptions, Option<String>), ConfigError> {
+    let stream_url = non_empty(t.stream_url.clone());
+    if let Some(url) = &stream_url {
+        if !(url.starts_with("wss://") || url.starts_with("ws://")) {
+            return Err(ConfigError::new(
+                "telnyx.stream_url",
+                format!("{url:?} must start with wss:// (or ws:// for tests)"),
+            ));
+        }
+    }
+
+    let public_key = non_empty(t.public_key_pem.clone())
+        .map(|k| agent5_api::integrations::telnyx::signature::PublicKey::parse(&k))
+        .transpose()
+        .map_err(|e| ConfigError::new("telnyx.public_key_pem", e.to_string()))?;
+    let api_base = t.api_base.trim().trim_end_matches('/').to_owned();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(ConfigError::new(
+            "telnyx.api_base",
+            format!("{api_base:?} must be an http(s) URL"),
+        ));
+    }
+    if !matches!(t.codec.as_str(), "PCMU" | "PCMA") {
+        return Err(ConfigError::new("telnyx.codec", "must be PCMU or PCMA"));
+    }
+    const AMD: [&str; 6] = [
+        "disabled",
+        "detect",
+        "detect_beep",
+        "detect_words",
+        "greeting_end",
+        "premium",
+    ];
+    if !AMD.contains(&t.answering_machine_detection.as_str()) {
+        return Err(ConfigError::new(
+            "telnyx.answering_machine_detection",
+            format!("must be one of {}", AMD.join(", ")),
+        ));
+    }
+    for (key, v, max) in [
+        (
+            "telnyx.signature_tolerance_secs",
+            t.signature_tolerance_secs,
+            3600,
+        ),
+        (
+            "telnyx.max_concurrent_calls",
+            t.max_concurrent_calls,
+            10_000,
+        ),
+        ("telnyx.request_timeout_secs", t.request_timeout_secs, 120),
+        ("telnyx.ring_timeout_secs", t.ring_timeout_secs, 600),
+        ("telnyx.retry_attempts", u64::from(t.retry_attempts), 10),
+        ("telnyx.retry_backoff_ms", t.retry_backoff_ms, 60_000),
+    ] {
+        if v == 0 || v > max {
+            return Err(ConfigError::new(key, format!("must be in 1..={max}")));
+        }
+    }
+    let telnyx = TelnyxOptions {
+        api_base,
+        public_key,
+        signature_tolerance_secs: t.signature_tolerance_secs,
+        codec: t.codec.clone(),
+        answering_machine_detection: t.answering_machine_detection.clone(),
+        hangup_on_machine: t.hangup_on_machine,
+        answer_inbound: t.answer_inbound,
+        max_concurrent_calls: t.max_concurrent_calls,
+        request_timeout: Duration::from_secs(t.request_timeout_secs),
+        ring_timeout_secs: u32::try_from(t.ring_timeout_secs).unwrap_or(u32::MAX),
+        retry_attempts: t.retry_attempts,
+        retry_backoff: Duration::from_millis(t.retry_backoff_ms),
+        transfer_to: non_empty(t.transfer_to.clone()),
+    };
+    Ok((telnyx, stream_url))
+}
+
+/// `[openai]` and `[recordings]`: what each call's bridge needs.
+fn calls(
+    o: &OpenAiSection,
+    recordings: &RecordingsSection,
+    data_dir: &Path,
+) -> Result<CallOptions, ConfigError> {
+    let realtime_url = o.realtime_url.trim().to_owned();
+    if !(realtime_url.starts_with("wss://") || realtime_url.starts_with("ws://")) {
+        return Err(ConfigError::new(
+            "openai.realtime_url",
+            format!("{realtime_url:?} must start with wss:// (or ws:// for tests)"),
+        ));
+    }
+    for (key, v, max) in [
+        ("openai.connect_timeout_secs", o.connect_timeout_secs, 60),
+        ("openai.silence_timeout_secs", o.silence_timeout_secs, 60),
+    ] {
+        if v == 0 || v > max {
+            return Err(ConfigError::new(key, format!("must be in 1..={max}")));
+        }
+    }
+    if o.model.trim().is_empty() {
+        return Err(ConfigError::new("openai.model", "must not be empty"));
+    }
+    Ok(CallOptions {
+        realtime_url,
+        model: o.model.trim().to_owned(),
+        transcription_model: o.transcription_model.trim().to_owned(),
+        connect_timeout: Duration::from_secs(o.connect_timeout_secs),
+        silence_timeout: Duration::from_secs(o.silence_timeout_secs),
+        recordings_dir: non_empty(recordings.dir.clone())
+            .map_or_else(|| data_dir.join("recordings"), PathBuf::from),
+        retention_days: recordings.retention_days,
+    })
+}
+
+/// `[livekit]`: the token lifetime (0: one hour).
+fn livekit(section: &LiveKitSection) -> Result<Duration, ConfigError> {
+    let ttl = match section.token_ttl_secs {
+        0 => 3600,
+        t if t <= 86_400 => t,
+        _ => {
+            return Err(ConfigError::new(
+                "livekit.token_ttl_secs",
+                "must be at most 86400 (0: one hour)",
+            ))
+        }
+    };
+    Ok(Duration::from_secs(ttl))
+}
+
+/// `[store]`: the SQLite file, or a MongoDB URI.
+fn store(section: StoreSection, data_dir: &Path) -> Result<(PathBuf, Option<String>), ConfigError> {
+    let sqlite_path =
+        non_empty(section.sqlite_path).map_or_else(|| data_dir.join("agent5.db"), PathBuf::from);
+    let mongo_uri = non_empty(section.mongo_uri);
+    if let Some(uri) = &mongo_uri {
+        if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+            return Err(ConfigError::new(
+                "store.mongo_uri",
+                "must start with mongodb:// or mongodb+srv://",
+            ));
+        }
+    }
+    Ok((sqlite_path, mongo_uri))
+}
