@@ -58,8 +58,7 @@ pub trait CallHooks: Send + Sync + 'static {
     ) -> Result<MediaCall, MediaAuthError>;
     /// Stores one transcript turn of the call.
     async fn turn(&self, call_id: &str, turn: TurnRecord);
-    /// Runs a tool the agent called (one its profile enables); `Err` is returned to the
-    /// agent as an error.
+    /// Runs a tool the agent called; `Err` is returned to the agent as an error.
     async fn tool(&self, call_id: &str, call: &ToolCall) -> Result<Value, ToolError>;
     /// Hangs the call up through the carrier.
     async fn hangup(&self, call_id: &str, reason: &str);

@@ -9,6 +9,7 @@
 //! implements [`CallHooks`]. See `LIFECYCLE.md` for the states of a call session.
 
 pub mod agent;
+pub mod browser;
 pub mod call;
 pub mod carrier;
 pub mod g711;

@@ -39,6 +39,8 @@ pub struct BridgeMetrics {
     pub recording_bytes: IntCounter,
     pub recording_dropped: IntCounter,
     pub hangups: IntCounterVec,
+    /// Browser WebSocket messages of an unknown type (or not JSON), by endpoint.
+    pub browser_unknown: IntCounterVec,
     pub monitor_listeners: IntGauge,
     pub monitor_dropped: IntCounter,
 }
@@ -167,6 +169,12 @@ impl BridgeMetrics {
                 "agent5_monitor_dropped_total",
                 "Listen-in sessions dropped because the listener could not keep up",
             ),
+            browser_unknown: vec(
+                "agent5_browser_messages_unknown_total",
+                "Browser WebSocket messages of an unknown type, ignored",
+                "endpoint",
+                &["agent-stream", "monitor", "operator-bridge"],
+            ),
             hangups: vec(
                 "agent5_bridge_hangups_total",
                 "Hang-ups the bridge asked for, by reason",
@@ -194,6 +202,7 @@ impl BridgeMetrics {
         r.register(Box::new(self.recording_bytes.clone()))?;
         r.register(Box::new(self.recording_dropped.clone()))?;
         r.register(Box::new(self.hangups.clone()))?;
+        r.register(Box::new(self.browser_unknown.clone()))?;
         r.register(Box::new(self.monitor_listeners.clone()))?;
         r.register(Box::new(self.monitor_dropped.clone()))?;
         Ok(())

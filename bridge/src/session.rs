@@ -188,7 +188,14 @@ impl Bridge {
                 .await
             }
             (false, SessionKind::Studio, Some((hooks, options))) => {
-                Box::pin(crate::studio::run(ws, &meta, Arc::clone(hooks), options)).await
+                Box::pin(crate::studio::run(
+                    ws,
+                    &meta,
+                    Arc::clone(hooks),
+                    options,
+                    &self.inner.metrics,
+                ))
+                .await
             }
             (false, SessionKind::Operator, Some(_)) => {
                 Box::pin(crate::operator::run(ws, &meta, self)).await

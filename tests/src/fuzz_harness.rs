@@ -12,7 +12,7 @@ use agent5_api::integrations::telnyx::signature::{FixedClock, PublicKey, Verifie
 use agent5_api::model::{Call, CallStatus, Direction, FieldDef};
 use agent5_api::phone::Region;
 use agent5_bridge::agent::AgentIn;
-use agent5_bridge::call::core::{Action, CallCore, CoreConfig};
+use agent5_bridge::call::core::{Action, CallCore, CoreConfig, Input};
 use agent5_bridge::carrier::media_clock::TOLERANCE_SAMPLES;
 use agent5_bridge::carrier::CarrierIn;
 use agent5_bridge::g711::Codec;
@@ -34,9 +34,9 @@ pub fn media_frames(data: &[u8]) {
     for (i, line) in text.lines().enumerate() {
         let now = t0 + Duration::from_millis(20 * i as u64);
         if let Ok(frame) = CarrierIn::parse(line) {
-            core.carrier(frame, now);
+            core.handle(Input::Carrier(frame), now);
         }
-        core.tick(now);
+        core.handle(Input::Tick, now);
         let clock = core.sample_at(now);
         while let Some(action) = core.poll() {
             if let Action::Record { at, .. } = action {
@@ -47,7 +47,7 @@ pub fn media_frames(data: &[u8]) {
             }
         }
     }
-    core.end();
+    core.handle(Input::CallerGone, Instant::now());
     while core.poll().is_some() {}
 }
 
@@ -62,17 +62,17 @@ pub fn realtime_events(data: &[u8]) {
     let t0 = Instant::now();
     let mut core = CallCore::new(CoreConfig::default(), Codec::Pcmu);
     if let Ok(start) = CarrierIn::parse(START) {
-        core.carrier(start, t0);
+        core.handle(Input::Carrier(start), t0);
     }
     for (i, line) in text.lines().enumerate() {
         let now = t0 + Duration::from_millis(10 * i as u64);
         if let Ok(event) = AgentIn::parse(line) {
-            core.agent_event(event, now);
+            core.handle(Input::Agent(event), now);
         }
-        core.tick(now);
+        core.handle(Input::Tick, now);
         while core.poll().is_some() {}
     }
-    core.end();
+    core.handle(Input::CallerGone, Instant::now());
     while core.poll().is_some() {}
 }
 

@@ -166,6 +166,9 @@ impl ParentKey {
 /// Where a row's delivery goes: the parent found by its first key that finds any.
 pub type Parent = Option<Result<String, AttachError>>;
 
+/// One outcome per row of an attach batch.
+pub type AttachOutcomes = Vec<Result<Attached, AttachError>>;
+
 /// One batch of deliveries-only rows planned in memory, the same on every backend: the
 /// backend finds each row's [`Parent`] and loads the customers the plan asks for (with
 /// what it read them at, `R`: a version, the stored tags); the plan attaches each
@@ -174,7 +177,7 @@ pub type Parent = Option<Result<String, AttachError>>;
 pub struct AttachPlan<R> {
     now: Millis,
     touched: HashMap<String, (Customer, R, bool)>,
-    outcomes: Vec<Result<Attached, AttachError>>,
+    outcomes: AttachOutcomes,
 }
 
 impl<R> AttachPlan<R> {
@@ -225,7 +228,7 @@ impl<R> AttachPlan<R> {
 
     /// The outcomes in row order, and the customers that changed (their version already
     /// advanced) with what they were read at.
-    pub fn finish(self) -> (Vec<Result<Attached, AttachError>>, Vec<(Customer, R)>) {
+    pub fn finish(self) -> (AttachOutcomes, Vec<(Customer, R)>) {
         let changed = self
             .touched
             .into_values()

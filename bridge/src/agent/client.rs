@@ -30,15 +30,28 @@ impl std::fmt::Debug for AgentConfig {
 
 pub type AgentSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Opens the agent socket (the error text never holds the key).
-pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, String> {
+/// Why the agent socket did not open (the text never holds the key).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("bad agent URL: {0}")]
+    Url(String),
+    #[error("the OpenAI key is not a valid header value")]
+    Key,
+    #[error("agent connect failed: {0}")]
+    Failed(String),
+    #[error("agent connect timed out")]
+    Timeout,
+}
+
+/// Opens the agent socket.
+pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, ConnectError> {
     let mut request = config
         .url
         .as_str()
         .into_client_request()
-        .map_err(|e| format!("bad agent URL: {e}"))?;
+        .map_err(|e| ConnectError::Url(e.to_string()))?;
     let auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key))
-        .map_err(|_| "the OpenAI key is not a valid header value".to_owned())?;
+        .map_err(|_| ConnectError::Key)?;
     request.headers_mut().insert("authorization", auth);
     // No Nagle: audio chunks are small and must not wait for ACKs.
     let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
@@ -46,7 +59,7 @@ pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, String> {
     let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
     match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),
-        Ok(Err(e)) => Err(format!("agent connect failed: {e}")),
-        Err(_) => Err("agent connect timed out".into()),
+        Ok(Err(e)) => Err(ConnectError::Failed(e.to_string())),
+        Err(_) => Err(ConnectError::Timeout),
     }
 }

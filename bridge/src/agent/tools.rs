@@ -149,9 +149,6 @@ pub enum ToolError {
     Unknown(String),
     #[error("bad arguments: {0}")]
     Arguments(String),
-    /// The tool is not allowed on this call (not in the profile).
-    #[error("tool {0} is not enabled for this call")]
-    NotEnabled(Tool),
     #[error("{0}")]
     Failed(String),
 }

@@ -3,7 +3,6 @@
 //! the recorder, and hands turns, tools and hang-ups to the hooks. All decisions are
 //! the core's; this file only does I/O.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,9 +16,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::core::{Action, CallCore, CoreConfig, Measure, Track};
-use crate::agent::client::{connect, AgentConfig, AgentSocket};
-use crate::agent::{session_update, AgentIn, AgentOut, ToolError};
+use super::agent_link::{AgentEvent, AgentLink};
+use super::core::{Action, CallCore, CoreConfig, Input, Measure, Track};
+use crate::agent::client::AgentConfig;
+use crate::agent::{session_update, AgentIn, AgentOut};
 use crate::call::core::OperatorMode;
 use crate::carrier::CarrierIn;
 use crate::hooks::{CallHooks, MediaCall};
@@ -28,8 +28,6 @@ use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
 use crate::SessionMeta;
 
-/// Agent messages kept while its socket is (re)connecting.
-const AGENT_BACKLOG: usize = 256;
 /// How often the recorder learns the call's clock.
 const CLOCK_EVERY: Duration = Duration::from_millis(250);
 
@@ -54,14 +52,6 @@ pub fn call_id(query: &str) -> Option<String> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
         .then(|| v.to_owned())
     })
-}
-
-/// The agent side: connected or connecting, with what waits for it.
-struct Agent {
-    socket: Option<AgentSocket>,
-    backlog: VecDeque<AgentOut>,
-    reconnects_left: u8,
-    connecting_since: Option<Instant>,
 }
 
 async fn close_policy<S: AsyncRead + AsyncWrite + Unpin>(
@@ -135,6 +125,31 @@ struct Io<'a> {
     tap: Option<tokio::sync::broadcast::Sender<Tap>>,
 }
 
+/// What woke the call's task.
+enum Wake {
+    Carrier(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    Agent(AgentEvent),
+    ToolDone(String, Value),
+    Control(Control),
+    OperatorTick,
+    Deadline,
+    Clock,
+}
+
+/// The call's task: the core, the sockets, the timers.
+struct Session<'a> {
+    core: CallCore,
+    agent: AgentLink,
+    io: Io<'a>,
+    live: &'a LiveCalls,
+    tool_rx: mpsc::UnboundedReceiver<(String, Value)>,
+    /// Runs only while an operator speaks to the caller.
+    operator_clock: Option<tokio::time::Interval>,
+    clock: tokio::time::Interval,
+    last_jitter: crate::carrier::jitter::JitterStats,
+    announced: bool,
+}
+
 async fn bridge_call<S>(
     mut ws: WebSocketStream<S>,
     call: MediaCall,
@@ -147,10 +162,7 @@ async fn bridge_call<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut announced = false;
-    // Runs only while an operator speaks to the caller.
-    let mut operator_clock: Option<tokio::time::Interval> = None;
-    let mut core = CallCore::new(
+    let core = CallCore::new(
         CoreConfig {
             greet: call.greet && options.core.greet,
             ..options.core.clone()
@@ -166,264 +178,269 @@ where
             turn_hooks.turn(&turn_call, t).await;
         }
     });
-    let (tools, mut tool_rx) = mpsc::unbounded_channel::<(String, Value)>();
-    let mut io = Io {
-        tap: None,
-        call,
-        hooks,
-        options,
-        metrics,
-        recorder: None,
-        turns,
-        tools,
-        hung_up: false,
-        caller_level: Level::default(),
-        agent_level: Level::default(),
-    };
-    let mut agent = Agent {
-        socket: None,
-        backlog: VecDeque::new(),
-        reconnects_left: 1,
-        connecting_since: None,
-    };
-    let mut connecting = match &options.agent {
-        Some(cfg) => {
-            agent.connecting_since = Some(Instant::now());
-            Some(Box::pin(connect(cfg)))
-        }
-        None => {
-            tracing::warn!(call_id = %io.call.call_id, "no OpenAI key configured: the call is recorded but no agent speaks");
-            None
-        }
-    };
-    io.tap = live.tap(&io.call.call_id);
-    let mut clock = tokio::time::interval(CLOCK_EVERY);
-    let mut last_jitter = core.jitter_stats();
-    let reason = loop {
-        let deadline = core.next_deadline().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            biased;
-            msg = ws.next() => {
-                let now = Instant::now();
-                match msg {
-                    Some(Ok(Message::Text(text))) => match CarrierIn::parse(&text) {
-                        Ok(CarrierIn::Unknown) => metrics.carrier_events_unknown.inc(),
-                        Ok(CarrierIn::Error { payload }) => {
-                            tracing::warn!(call_id = %io.call.call_id, error = ?payload, "carrier reported a stream error");
-                        }
-                        Ok(frame) => core.carrier(frame, now),
-                        Err(e) => {
-                            metrics.dropped_malformed.inc();
-                            tracing::debug!(call_id = %io.call.call_id, error = %e, "malformed carrier frame");
-                        }
-                    },
-                    Some(Ok(Message::Close(_))) | None => core.end(),
-                    Some(Ok(Message::Binary(_))) => metrics.dropped_malformed.inc(),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        tracing::info!(call_id = %io.call.call_id, error = %e, "carrier socket failed");
-                        core.end();
-                    }
-                }
-            }
-            connected = async { connecting.as_mut().expect("guarded").await }, if connecting.is_some() => {
-                connecting = None;
-                let now = Instant::now();
-                match connected {
-                    Ok(mut socket) => {
-                        if let Some(since) = agent.connecting_since.take() {
-                            metrics.agent_connect.observe(since.elapsed().as_secs_f64());
-                        }
-                        let cfg = options.agent.as_ref().expect("connecting needs a config");
-                        let setup = session_update(&io.call.profile, core.codec(), &cfg.model, &cfg.transcription_model);
-                        let mut ok = socket.send(Message::text(setup.to_json())).await.is_ok();
-                        if agent.reconnects_left == 0 {
-                            core.agent_reconnected(now);
-                            metrics.agent_failures.with_label_values(&["reconnected"]).inc();
-                        }
-                        while ok {
-                            let Some(m) = agent.backlog.pop_front() else { break };
-                            ok = socket.send(Message::text(m.to_json())).await.is_ok();
-                        }
-                        agent.socket = Some(socket);
-                    }
-                    Err(e) => {
-                        metrics.agent_failures.with_label_values(&["connect"]).inc();
-                        tracing::warn!(call_id = %io.call.call_id, error = %e, "agent connection failed");
-                        if agent.reconnects_left > 0 {
-                            agent.reconnects_left -= 1;
-                            agent.connecting_since = Some(now);
-                            connecting = options.agent.as_ref().map(|c| Box::pin(connect(c)));
-                        } else {
-                            io.hangup("agent_unavailable");
-                        }
-                    }
-                }
-            }
-            msg = async { agent.socket.as_mut().expect("guarded").next().await }, if agent.socket.is_some() => {
-                let now = Instant::now();
-                match msg {
-                    Some(Ok(Message::Text(text))) => match AgentIn::parse(&text) {
-                        Ok(AgentIn::Other) => metrics.agent_events_unknown.inc(),
-                        Ok(event) => {
-                            if let AgentIn::Error { error } = &event {
-                                metrics.agent_failures.with_label_values(&["error_event"]).inc();
-                                tracing::warn!(call_id = %io.call.call_id, error = ?error, "agent reported an error");
-                            }
-                            core.agent_event(event, now);
-                        }
-                        Err(_) => metrics.agent_events_unknown.inc(),
-                    },
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => {
-                        agent.socket = None;
-                        metrics.agent_failures.with_label_values(&["dropped"]).inc();
-                        if core.ended() {
-                            // Nothing to reconnect for.
-                        } else if agent.reconnects_left > 0 && options.agent.is_some() {
-                            tracing::warn!(call_id = %io.call.call_id, "agent socket dropped; reconnecting once");
-                            agent.reconnects_left -= 1;
-                            agent.connecting_since = Some(now);
-                            connecting = options.agent.as_ref().map(|c| Box::pin(connect(c)));
-                        } else {
-                            tracing::warn!(call_id = %io.call.call_id, "agent socket dropped again; hanging up");
-                            io.hangup("agent_unavailable");
-                        }
-                    }
-                }
-            }
-            Some((call_id, output)) = tool_rx.recv() => core.tool_result(&call_id, &output, Instant::now()),
-            Some(control) = controls.recv() => {
-                let now = Instant::now();
-                match control {
-                    Control::Join(mode) => {
-                        core.operator_joins(mode, now);
-                        if mode == OperatorMode::Takeover {
-                            operator_clock = Some(tokio::time::interval(Duration::from_millis(20)));
-                        }
-                    }
-                    Control::Audio(samples) => {
-                        if let Some(tap) = io.tap.as_ref().filter(|t| t.receiver_count() > 0) {
-                            let _ = tap.send(Tap::Audio { track: "operator", samples: Arc::new(samples.clone()) });
-                        }
-                        core.operator_audio(&samples);
-                    }
-                    Control::Commit => core.whisper_commit(),
-                    Control::Leave => {
-                        operator_clock = None;
-                        core.operator_leaves(now);
-                    }
-                }
-            }
-            _ = async { operator_clock.as_mut().expect("guarded").tick().await }, if operator_clock.is_some() => {
-                core.operator_tick(Instant::now());
-            }
-            () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => {
-                core.tick(Instant::now());
-            }
-            _ = clock.tick() => {
-                if let Some(r) = io.recorder.as_mut() {
-                    r.clock(core.sample_at(Instant::now()));
-                }
-                live.levels(&io.call.call_id, io.caller_level.take(), io.agent_level.take());
-            }
-        }
-        // Carry out what the core decided.
-        let (mut carrier_fed, mut agent_fed) = (false, false);
-        while let Some(action) = core.poll() {
-            match action {
-                // Queued, then flushed once below: a media frame and its mark share a
-                // write.
-                Action::Carrier(out) => {
-                    carrier_fed = true;
-                    if ws.feed(Message::text(out.to_json())).await.is_err() {
-                        core.end();
-                    }
-                }
-                Action::Agent(out) => {
-                    let sent = match agent.socket.as_mut() {
-                        Some(s) => {
-                            agent_fed = true;
-                            s.feed(Message::text(out.to_json())).await.is_ok()
-                        }
-                        None => {
-                            if agent.backlog.len() < AGENT_BACKLOG
-                                || !matches!(out, AgentOut::Append { .. })
-                            {
-                                agent.backlog.push_back(out);
-                            }
-                            true
-                        }
-                    };
-                    // A failed write is noticed (and reconnected) by the read side.
-                    let _ = sent;
-                }
-                Action::CodecChanged(codec) => {
-                    if let (Some(s), Some(cfg)) = (agent.socket.as_mut(), options.agent.as_ref()) {
-                        let update = session_update(
-                            &io.call.profile,
-                            codec,
-                            &cfg.model,
-                            &cfg.transcription_model,
-                        );
-                        let _ = s.send(Message::text(update.to_json())).await;
-                    }
-                }
-                other => io.act(other, &core),
-            }
-        }
-        if carrier_fed && ws.flush().await.is_err() {
-            core.end();
-        }
-        if agent_fed {
-            if let Some(a) = agent.socket.as_mut() {
-                // A broken agent socket is noticed (and reconnected) by its read side.
-                let _ = a.flush().await;
-            }
-        }
-        let stats = core.jitter_stats();
-        if stats != last_jitter {
-            metrics.dropped_late.inc_by(stats.late - last_jitter.late);
-            metrics.dropped_lost.inc_by(stats.lost - last_jitter.lost);
-            metrics
-                .dropped_duplicate
-                .inc_by(stats.duplicates - last_jitter.duplicates);
-            metrics
-                .frames_reordered
-                .inc_by(stats.reordered - last_jitter.reordered);
-            last_jitter = stats;
-        }
-        if !announced && core.answered() {
-            announced = true;
-            live.answered(&io.call.call_id);
-        }
-        if core.ended() {
-            break "carrier ended";
-        }
-    };
-    if let Some(mut s) = agent.socket.take() {
-        let _ = s.close(None).await;
+    let (tools, tool_rx) = mpsc::unbounded_channel::<(String, Value)>();
+    let mut agent = AgentLink::new(options.agent.clone(), setup(&call, core.codec(), options));
+    if agent.is_configured() {
+        agent.connect();
+    } else {
+        tracing::warn!(call_id = %call.call_id, "no OpenAI key configured: the call is recorded but no agent speaks");
     }
+    let tap = live.tap(&call.call_id);
+    let mut session = Session {
+        last_jitter: core.jitter_stats(),
+        core,
+        agent,
+        io: Io {
+            tap,
+            call,
+            hooks,
+            options,
+            metrics,
+            recorder: None,
+            turns,
+            tools,
+            hung_up: false,
+            caller_level: Level::default(),
+            agent_level: Level::default(),
+        },
+        live,
+        tool_rx,
+        operator_clock: None,
+        clock: tokio::time::interval(CLOCK_EVERY),
+        announced: false,
+    };
+    let reason = session.run(&mut ws, &mut controls).await;
+    let Session { agent, mut io, .. } = session;
+    agent.close().await;
     let _ = ws.close(None).await;
-    if let Some(recorder) = io.recorder.take() {
-        let dropped = recorder.dropped;
-        match recorder.finish().await {
-            Ok(info) => {
-                metrics.recording_bytes.inc_by(info.bytes);
-                if dropped > 0 {
-                    tracing::warn!(call_id = %io.call.call_id, dropped, "recording lost audio: the writer fell behind");
-                }
-                io.hooks.recording_saved(&io.call.call_id, &info).await;
-            }
-            Err(e) => tracing::error!(call_id = %io.call.call_id, error = %e, "recording failed"),
-        }
-    }
+    io.finish_recording().await;
     drop(io.turns);
     let _ = turn_task.await;
     Ok(reason)
 }
 
+/// The agent's `session.update` for this call in `codec`.
+fn setup(call: &MediaCall, codec: crate::g711::Codec, options: &MediaOptions) -> AgentOut {
+    let (model, transcription) = options
+        .agent
+        .as_ref()
+        .map(|c| (c.model.as_str(), c.transcription_model.as_str()))
+        .unwrap_or_default();
+    session_update(&call.profile, codec, model, transcription)
+}
+
+impl Session<'_> {
+    async fn run<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        controls: &mut mpsc::UnboundedReceiver<Control>,
+    ) -> &'static str
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            let deadline = self
+                .core
+                .next_deadline()
+                .map(tokio::time::Instant::from_std);
+            let wake = tokio::select! {
+                biased;
+                msg = ws.next() => Wake::Carrier(msg),
+                event = self.agent.next() => Wake::Agent(event),
+                Some((id, output)) = self.tool_rx.recv() => Wake::ToolDone(id, output),
+                Some(control) = controls.recv() => Wake::Control(control),
+                _ = async { self.operator_clock.as_mut().expect("guarded").tick().await }, if self.operator_clock.is_some() => Wake::OperatorTick,
+                () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => Wake::Deadline,
+                _ = self.clock.tick() => Wake::Clock,
+            };
+            let now = Instant::now();
+            if let Some(input) = self.input(wake, now).await {
+                self.core.handle(input, now);
+            }
+            self.carry_out(ws).await;
+            self.count_jitter();
+            if !self.announced && self.core.answered() {
+                self.announced = true;
+                self.live.answered(&self.io.call.call_id);
+            }
+            if self.core.ended() {
+                return "carrier ended";
+            }
+        }
+    }
+
+    /// What the wake-up means to the core.
+    async fn input(&mut self, wake: Wake, now: Instant) -> Option<Input> {
+        let metrics = self.io.metrics;
+        match wake {
+            Wake::Carrier(msg) => self.carrier_input(msg),
+            Wake::Agent(AgentEvent::Up { waited }) => {
+                metrics.agent_connect.observe(waited.as_secs_f64());
+                self.agent.set_up().await;
+                Some(Input::AgentUp)
+            }
+            Wake::Agent(AgentEvent::Failed(e)) => {
+                metrics.agent_failures.with_label_values(&["connect"]).inc();
+                tracing::warn!(call_id = %self.io.call.call_id, error = %e, "agent connection failed");
+                Some(Input::AgentDown)
+            }
+            Wake::Agent(AgentEvent::Dropped) => {
+                metrics.agent_failures.with_label_values(&["dropped"]).inc();
+                tracing::warn!(call_id = %self.io.call.call_id, "agent socket dropped");
+                Some(Input::AgentDown)
+            }
+            Wake::Agent(AgentEvent::Unknown) => {
+                metrics.agent_events_unknown.inc();
+                None
+            }
+            Wake::Agent(AgentEvent::Event(event)) => {
+                if let AgentIn::Error { error } = &event {
+                    metrics
+                        .agent_failures
+                        .with_label_values(&["error_event"])
+                        .inc();
+                    tracing::warn!(call_id = %self.io.call.call_id, error = ?error, "agent reported an error");
+                }
+                Some(Input::Agent(event))
+            }
+            Wake::ToolDone(call_id, output) => Some(Input::ToolResult { call_id, output }),
+            Wake::Control(control) => Some(self.control_input(control)),
+            Wake::OperatorTick => Some(Input::OperatorTick),
+            Wake::Deadline => Some(Input::Tick),
+            Wake::Clock => {
+                if let Some(r) = self.io.recorder.as_mut() {
+                    r.clock(self.core.sample_at(now));
+                }
+                let levels = (self.io.caller_level.take(), self.io.agent_level.take());
+                self.live.levels(&self.io.call.call_id, levels.0, levels.1);
+                None
+            }
+        }
+    }
+
+    fn carrier_input(
+        &mut self,
+        msg: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Option<Input> {
+        let metrics = self.io.metrics;
+        match msg {
+            Some(Ok(Message::Text(text))) => match CarrierIn::parse(&text) {
+                Ok(CarrierIn::Unknown) => {
+                    metrics.carrier_events_unknown.inc();
+                    None
+                }
+                Ok(CarrierIn::Error { payload }) => {
+                    tracing::warn!(call_id = %self.io.call.call_id, error = ?payload, "carrier reported a stream error");
+                    None
+                }
+                Ok(frame) => Some(Input::Carrier(frame)),
+                Err(e) => {
+                    metrics.dropped_malformed.inc();
+                    tracing::debug!(call_id = %self.io.call.call_id, error = %e, "malformed carrier frame");
+                    None
+                }
+            },
+            Some(Ok(Message::Close(_))) | None => Some(Input::CallerGone),
+            Some(Ok(Message::Binary(_))) => {
+                metrics.dropped_malformed.inc();
+                None
+            }
+            Some(Ok(_)) => None,
+            Some(Err(e)) => {
+                tracing::info!(call_id = %self.io.call.call_id, error = %e, "carrier socket failed");
+                Some(Input::CallerGone)
+            }
+        }
+    }
+
+    fn control_input(&mut self, control: Control) -> Input {
+        match control {
+            Control::Join(mode) => {
+                if mode == OperatorMode::Takeover {
+                    self.operator_clock = Some(tokio::time::interval(Duration::from_millis(20)));
+                }
+                Input::OperatorJoins(mode)
+            }
+            Control::Audio(samples) => {
+                if let Some(tap) = self.io.tap.as_ref().filter(|t| t.receiver_count() > 0) {
+                    let _ = tap.send(Tap::Audio {
+                        track: "operator",
+                        samples: Arc::new(samples.clone()),
+                    });
+                }
+                Input::OperatorAudio(samples)
+            }
+            Control::Commit => Input::WhisperCommit,
+            Control::Leave => {
+                self.operator_clock = None;
+                Input::OperatorLeaves
+            }
+        }
+    }
+
+    /// Carries out what the core decided. Carrier frames are queued and flushed once
+    /// (a media frame and its mark share a write).
+    async fn carry_out<S>(&mut self, ws: &mut WebSocketStream<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut carrier_fed = false;
+        while let Some(action) = self.core.poll() {
+            match action {
+                Action::Carrier(out) => {
+                    carrier_fed = true;
+                    if ws.feed(Message::text(out.to_json())).await.is_err() {
+                        self.core.handle(Input::CallerGone, Instant::now());
+                    }
+                }
+                Action::Agent(out) => self.agent.feed(out).await,
+                Action::ConnectAgent => self.agent.connect(),
+                Action::CodecChanged(codec) => {
+                    let update = setup(&self.io.call, codec, self.io.options);
+                    self.agent.set_setup(update).await;
+                }
+                other => self.io.act(other, &self.core),
+            }
+        }
+        if carrier_fed && ws.flush().await.is_err() {
+            self.core.handle(Input::CallerGone, Instant::now());
+        }
+        self.agent.flush().await;
+    }
+
+    fn count_jitter(&mut self) {
+        let stats = self.core.jitter_stats();
+        if stats == self.last_jitter {
+            return;
+        }
+        let (m, last) = (self.io.metrics, self.last_jitter);
+        m.dropped_late.inc_by(stats.late - last.late);
+        m.dropped_lost.inc_by(stats.lost - last.lost);
+        m.dropped_duplicate
+            .inc_by(stats.duplicates - last.duplicates);
+        m.frames_reordered.inc_by(stats.reordered - last.reordered);
+        self.last_jitter = stats;
+    }
+}
+
 impl Io<'_> {
+    async fn finish_recording(&mut self) {
+        let Some(recorder) = self.recorder.take() else {
+            return;
+        };
+        let dropped = recorder.dropped;
+        match recorder.finish().await {
+            Ok(info) => {
+                self.metrics.recording_bytes.inc_by(info.bytes);
+                if dropped > 0 {
+                    tracing::warn!(call_id = %self.call.call_id, dropped, "recording lost audio: the writer fell behind");
+                }
+                self.hooks.recording_saved(&self.call.call_id, &info).await;
+            }
+            Err(e) => tracing::error!(call_id = %self.call.call_id, error = %e, "recording failed"),
+        }
+    }
+
     fn hangup(&mut self, reason: &'static str) {
         if self.hung_up {
             return;
@@ -493,11 +510,9 @@ impl Io<'_> {
                 let hooks = Arc::clone(&self.hooks);
                 let tools = self.tools.clone();
                 let id = self.call.call_id.clone();
-                let enabled = self.call.profile.tools.clone();
                 tokio::spawn(async move {
                     let ran = match call {
-                        Ok(c) if enabled.contains(&c.tool()) => hooks.tool(&id, &c).await,
-                        Ok(c) => Err(ToolError::NotEnabled(c.tool())),
+                        Ok(c) => hooks.tool(&id, &c).await,
                         Err(e) => Err(e),
                     };
                     let output = match ran {
@@ -518,8 +533,17 @@ impl Io<'_> {
                 Measure::FramesIn(n) => self.metrics.frames_in.inc_by(n),
                 Measure::FramesOut(n) => self.metrics.frames_out.inc_by(n),
                 Measure::Rejected(why) => self.metrics.rejected(why),
+                Measure::AgentReconnected => self
+                    .metrics
+                    .agent_failures
+                    .with_label_values(&["reconnected"])
+                    .inc(),
             },
-            Action::Carrier(_) | Action::Agent(_) | Action::CodecChanged(_) => {}
+            Action::Carrier(_)
+            | Action::Agent(_)
+            | Action::Browser(_)
+            | Action::CodecChanged(_)
+            | Action::ConnectAgent => {}
         }
     }
 }

@@ -18,7 +18,7 @@ pub struct BodyLimit {
 impl BodyLimit {
     pub fn new(config: &Config) -> Self {
         Self {
-            limits: config.limits.clone(),
+            limits: config.limits,
         }
     }
 
@@ -42,7 +42,7 @@ impl RequestFilter for BodyLimit {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if !declared.is_some_and(|len| len > limit) {
+        if declared.is_none_or(|len| len <= limit) {
             return Verdict::Next;
         }
         ctx.close = true;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::agent::{AgentOut, ToolCall, ToolError};
+use crate::browser::studio::StudioOut;
 use crate::carrier::CarrierOut;
 use crate::g711::Codec;
 
@@ -42,6 +43,8 @@ pub enum Measure {
     FramesOut(u64),
     /// A caller frame that made no sense, dropped (the call goes on).
     Rejected(Rejection),
+    /// The agent socket was lost and is up again.
+    AgentReconnected,
 }
 
 /// Why a caller media frame was dropped before it reached the agent or the recording.
@@ -70,6 +73,8 @@ impl Rejection {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Carrier(CarrierOut),
+    /// A message for the browser (Agent Studio).
+    Browser(StudioOut),
     Agent(AgentOut),
     /// µ-law bytes at a sample position (8 kHz, from answer).
     Record {
@@ -94,6 +99,8 @@ pub enum Action {
     },
     /// The codec the carrier announced differs from the one the agent was set up with.
     CodecChanged(Codec),
+    /// Open the agent socket again (it was lost).
+    ConnectAgent,
     Measure(Measure),
 }
 

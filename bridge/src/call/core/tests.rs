@@ -52,8 +52,8 @@ fn without_measures(actions: Vec<Action>) -> Vec<Action> {
 
 fn answered(codec: Codec, t0: Instant) -> CallCore {
     let mut core = CallCore::new(CoreConfig::default(), codec);
-    core.carrier(
-        start(if codec == Codec::Pcmu { "PCMU" } else { "PCMA" }),
+    core.handle(
+        Input::Carrier(start(if codec == Codec::Pcmu { "PCMU" } else { "PCMA" })),
         t0,
     );
     assert_eq!(
@@ -68,9 +68,9 @@ fn answered(codec: Codec, t0: Instant) -> CallCore {
 fn caller_audio_is_ordered_relayed_and_recorded_by_timestamp() {
     let t0 = Instant::now();
     let mut core = answered(Codec::Pcmu, t0);
-    core.carrier(media(2, 0, &[1; 160]), t0);
-    core.carrier(media(4, 40, &[3; 160]), t0);
-    core.carrier(media(3, 20, &[2; 160]), t0);
+    core.handle(Input::Carrier(media(2, 0, &[1; 160])), t0);
+    core.handle(Input::Carrier(media(4, 40, &[3; 160])), t0);
+    core.handle(Input::Carrier(media(3, 20, &[2; 160])), t0);
     let actions = without_measures(drain(&mut core));
     let appended: Vec<String> = actions
         .iter()
@@ -108,7 +108,7 @@ fn agent_audio_is_marked_played_in_order_and_barge_in_truncates_to_what_was_hear
     let mut core = answered(Codec::Pcmu, t0);
     // Five 20 ms chunks arrive at once; they play one after the other.
     for _ in 0..5 {
-        core.agent_event(delta("item-1", 160), t0);
+        core.handle(Input::Agent(delta("item-1", 160)), t0);
     }
     let actions = without_measures(drain(&mut core));
     let marks: Vec<String> = actions
@@ -136,14 +136,14 @@ fn agent_audio_is_marked_played_in_order_and_barge_in_truncates_to_what_was_hear
         "placed where they will be played"
     );
     // The caller heard two chunks (40 ms) when they start speaking at 45 ms.
-    core.carrier(mark("a1"), t0 + Duration::from_millis(20));
-    core.carrier(mark("a2"), t0 + Duration::from_millis(40));
+    core.handle(Input::Carrier(mark("a1")), t0 + Duration::from_millis(20));
+    core.handle(Input::Carrier(mark("a2")), t0 + Duration::from_millis(40));
     let t = t0 + Duration::from_millis(45);
-    core.agent_event(
-        AgentIn::SpeechStarted {
+    core.handle(
+        Input::Agent(AgentIn::SpeechStarted {
             audio_start_ms: Some(45),
             item_id: Some("u1".into()),
-        },
+        }),
         t,
     );
     let actions = drain(&mut core);
@@ -164,13 +164,13 @@ fn agent_audio_is_marked_played_in_order_and_barge_in_truncates_to_what_was_hear
         ]
     );
     // Late deltas of the interrupted item are dropped; the transcript says interrupted.
-    core.agent_event(delta("item-1", 160), t);
+    core.handle(Input::Agent(delta("item-1", 160)), t);
     assert!(drain(&mut core).is_empty());
-    core.agent_event(
-        AgentIn::TranscriptDone {
+    core.handle(
+        Input::Agent(AgentIn::TranscriptDone {
             item_id: Some("item-1".into()),
             transcript: "Goedemiddag, ik bel over".into(),
-        },
+        }),
         t,
     );
     assert_eq!(
@@ -184,11 +184,11 @@ fn agent_audio_is_marked_played_in_order_and_barge_in_truncates_to_what_was_hear
         })]
     );
     // Speech while nothing is playing is no barge-in.
-    core.agent_event(
-        AgentIn::SpeechStarted {
+    core.handle(
+        Input::Agent(AgentIn::SpeechStarted {
             audio_start_ms: None,
             item_id: None,
-        },
+        }),
         t,
     );
     assert!(drain(&mut core).is_empty());
@@ -198,7 +198,10 @@ fn agent_audio_is_marked_played_in_order_and_barge_in_truncates_to_what_was_hear
 fn voice_to_voice_and_first_audio_are_measured() {
     let t0 = Instant::now();
     let mut core = answered(Codec::Pcmu, t0);
-    core.agent_event(delta("greet", 160), t0 + Duration::from_millis(700));
+    core.handle(
+        Input::Agent(delta("greet", 160)),
+        t0 + Duration::from_millis(700),
+    );
     let m: Vec<Measure> = drain(&mut core)
         .into_iter()
         .filter_map(|a| match a {
@@ -211,14 +214,17 @@ fn voice_to_voice_and_first_audio_are_measured() {
         "{m:?}"
     );
     let stop = t0 + Duration::from_secs(5);
-    core.agent_event(
-        AgentIn::SpeechStopped {
+    core.handle(
+        Input::Agent(AgentIn::SpeechStopped {
             audio_end_ms: None,
             item_id: None,
-        },
+        }),
         stop,
     );
-    core.agent_event(delta("reply", 160), stop + Duration::from_millis(850));
+    core.handle(
+        Input::Agent(delta("reply", 160)),
+        stop + Duration::from_millis(850),
+    );
     let m: Vec<Measure> = drain(&mut core)
         .into_iter()
         .filter_map(|a| match a {
@@ -236,32 +242,32 @@ fn voice_to_voice_and_first_audio_are_measured() {
 fn a_silent_agent_is_nudged_then_apologises_then_the_call_ends() {
     let t0 = Instant::now();
     let mut core = answered(Codec::Pcmu, t0);
-    core.agent_event(delta("greet", 160), t0);
+    core.handle(Input::Agent(delta("greet", 160)), t0);
     drain(&mut core);
     let stop = t0 + Duration::from_secs(3);
-    core.agent_event(
-        AgentIn::SpeechStopped {
+    core.handle(
+        Input::Agent(AgentIn::SpeechStopped {
             audio_end_ms: None,
             item_id: None,
-        },
+        }),
         stop,
     );
     assert_eq!(core.next_deadline(), Some(stop + Duration::from_secs(6)));
-    core.tick(stop + Duration::from_secs(5));
+    core.handle(Input::Tick, stop + Duration::from_secs(5));
     assert!(drain(&mut core).is_empty());
-    core.tick(stop + Duration::from_secs(6));
+    core.handle(Input::Tick, stop + Duration::from_secs(6));
     assert_eq!(
         drain(&mut core),
         vec![Action::Agent(AgentOut::ResponseCreate { response: None })]
     );
-    core.tick(stop + Duration::from_secs(12));
+    core.handle(Input::Tick, stop + Duration::from_secs(12));
     assert!(matches!(
         drain(&mut core).as_slice(),
         [Action::Agent(AgentOut::ResponseCreate {
             response: Some(_)
         })]
     ));
-    core.tick(stop + Duration::from_secs(18));
+    core.handle(Input::Tick, stop + Duration::from_secs(18));
     assert_eq!(
         drain(&mut core),
         vec![Action::Hangup {
@@ -271,16 +277,19 @@ fn a_silent_agent_is_nudged_then_apologises_then_the_call_ends() {
     assert_eq!(core.next_deadline(), None);
     // Audio in time resets the timer.
     let mut core = answered(Codec::Pcmu, t0);
-    core.agent_event(
-        AgentIn::SpeechStopped {
+    core.handle(
+        Input::Agent(AgentIn::SpeechStopped {
             audio_end_ms: None,
             item_id: None,
-        },
+        }),
         stop,
     );
-    core.agent_event(delta("reply", 160), stop + Duration::from_secs(2));
+    core.handle(
+        Input::Agent(delta("reply", 160)),
+        stop + Duration::from_secs(2),
+    );
     drain(&mut core);
-    core.tick(stop + Duration::from_secs(30));
+    core.handle(Input::Tick, stop + Duration::from_secs(30));
     assert!(drain(&mut core).is_empty());
 }
 
@@ -289,12 +298,12 @@ fn end_call_says_goodbye_then_hangs_up_once_heard() {
     let t0 = Instant::now();
     let mut core = answered(Codec::Pcmu, t0);
     let t1 = t0 + Duration::from_secs(10);
-    core.agent_event(
-        AgentIn::FunctionCall {
+    core.handle(
+        Input::Agent(AgentIn::FunctionCall {
             call_id: "c1".into(),
             name: "end_call".into(),
             arguments: "{}".into(),
-        },
+        }),
         t1,
     );
     assert_eq!(
@@ -304,7 +313,13 @@ fn end_call_says_goodbye_then_hangs_up_once_heard() {
             call: Ok(crate::agent::ToolCall::EndCall)
         }]
     );
-    core.tool_result("c1", &json!({"ok": true}), t1);
+    core.handle(
+        Input::ToolResult {
+            call_id: "c1".into(),
+            output: json!({"ok": true}),
+        },
+        t1,
+    );
     assert_eq!(
         drain(&mut core),
         vec![
@@ -312,29 +327,29 @@ fn end_call_says_goodbye_then_hangs_up_once_heard() {
             Action::Agent(AgentOut::ResponseCreate { response: None }),
         ]
     );
-    core.agent_event(delta("bye", 160), t1);
-    core.agent_event(delta("bye", 160), t1);
-    core.agent_event(AgentIn::ResponseDone { response: None }, t1);
+    core.handle(Input::Agent(delta("bye", 160)), t1);
+    core.handle(Input::Agent(delta("bye", 160)), t1);
+    core.handle(Input::Agent(AgentIn::ResponseDone { response: None }), t1);
     drain(&mut core);
-    core.carrier(mark("a1"), t1 + Duration::from_millis(20));
+    core.handle(Input::Carrier(mark("a1")), t1 + Duration::from_millis(20));
     assert!(drain(&mut core).is_empty(), "still playing");
-    core.carrier(mark("a2"), t1 + Duration::from_millis(40));
+    core.handle(Input::Carrier(mark("a2")), t1 + Duration::from_millis(40));
     assert_eq!(
         drain(&mut core),
         vec![Action::Hangup { reason: "end_call" }]
     );
     // Without marks coming back, the goodbye limit hangs up.
     let mut core = answered(Codec::Pcmu, t0);
-    core.agent_event(
-        AgentIn::FunctionCall {
+    core.handle(
+        Input::Agent(AgentIn::FunctionCall {
             call_id: "c2".into(),
             name: "end_call".into(),
             arguments: "{}".into(),
-        },
+        }),
         t1,
     );
     drain(&mut core);
-    core.tick(t1 + Duration::from_secs(15));
+    core.handle(Input::Tick, t1 + Duration::from_secs(15));
     assert_eq!(
         drain(&mut core),
         vec![Action::Hangup { reason: "end_call" }]
@@ -351,11 +366,11 @@ fn dtmf_goes_to_the_agent_and_pcma_is_recorded_as_ulaw() {
         },
         Codec::Pcmu,
     );
-    core.carrier(start("PCMA"), t0);
+    core.handle(Input::Carrier(start("PCMA")), t0);
     assert_eq!(drain(&mut core), vec![Action::CodecChanged(Codec::Pcma)]);
     let dtmf = CarrierIn::parse(r#"{"event":"dtmf","sequence_number":"5","dtmf":{"digit":"7"}}"#)
         .expect("dtmf");
-    core.carrier(dtmf, t0);
+    core.handle(Input::Carrier(dtmf), t0);
     assert_eq!(
         drain(&mut core),
         vec![
@@ -366,7 +381,7 @@ fn dtmf_goes_to_the_agent_and_pcma_is_recorded_as_ulaw() {
         ]
     );
     // A-law silence (0xD5) is recorded as µ-law silence-ish (0xFF or 0x7F family).
-    core.carrier(media(2, 0, &[0xD5; 160]), t0);
+    core.handle(Input::Carrier(media(2, 0, &[0xD5; 160])), t0);
     let rec = drain(&mut core).into_iter().find_map(|a| match a {
         Action::Record {
             track: Track::Caller,
@@ -383,9 +398,11 @@ fn dtmf_goes_to_the_agent_and_pcma_is_recorded_as_ulaw() {
         &rec[..4]
     );
     // Stop flushes and ends.
-    core.carrier(media(6, 60, &[0xD5; 160]), t0);
-    core.carrier(
-        CarrierIn::parse(r#"{"event":"stop","sequence_number":"9"}"#).expect("stop"),
+    core.handle(Input::Carrier(media(6, 60, &[0xD5; 160])), t0);
+    core.handle(
+        Input::Carrier(
+            CarrierIn::parse(r#"{"event":"stop","sequence_number":"9"}"#).expect("stop"),
+        ),
         t0,
     );
     assert!(core.ended());
@@ -398,10 +415,10 @@ fn dtmf_goes_to_the_agent_and_pcma_is_recorded_as_ulaw() {
 fn an_operator_takes_over_speaks_paced_and_hands_back() {
     let t0 = Instant::now();
     let mut core = answered(Codec::Pcma, t0);
-    core.agent_event(delta("greet", 160), t0);
+    core.handle(Input::Agent(delta("greet", 160)), t0);
     drain(&mut core);
     let t1 = t0 + Duration::from_millis(10);
-    core.operator_joins(OperatorMode::Takeover, t1);
+    core.handle(Input::OperatorJoins(OperatorMode::Takeover), t1);
     let actions = drain(&mut core);
     assert_eq!(actions[0], Action::Agent(AgentOut::ResponseCancel));
     assert!(
@@ -413,16 +430,19 @@ fn an_operator_takes_over_speaks_paced_and_hands_back() {
         from: 80
     }));
     // The agent's audio and new responses are suppressed meanwhile.
-    core.agent_event(delta("reply", 160), t1);
+    core.handle(Input::Agent(delta("reply", 160)), t1);
     assert!(drain(&mut core).is_empty());
-    core.agent_event(AgentIn::ResponseCreated { response: None }, t1);
+    core.handle(
+        Input::Agent(AgentIn::ResponseCreated { response: None }),
+        t1,
+    );
     assert_eq!(
         drain(&mut core),
         vec![Action::Agent(AgentOut::ResponseCancel)]
     );
     // 30 ms of operator audio: one 20 ms frame now, the rest waits for more.
-    core.operator_audio(&[1000; 240]);
-    core.operator_tick(t1);
+    core.handle(Input::OperatorAudio(vec![1000; 240]), t1);
+    core.handle(Input::OperatorTick, t1);
     let out = drain(&mut core);
     let sent: Vec<&CarrierOut> = out
         .iter()
@@ -451,18 +471,18 @@ fn an_operator_takes_over_speaks_paced_and_hands_back() {
         )),
         "recorded on the agent channel"
     );
-    core.operator_tick(t1 + Duration::from_millis(20));
+    core.handle(Input::OperatorTick, t1 + Duration::from_millis(20));
     assert!(drain(&mut core).is_empty(), "80 samples are not a frame");
     // The caller speaks; then the operator leaves and the agent is told.
-    core.agent_event(
-        AgentIn::InputTranscript {
+    core.handle(
+        Input::Agent(AgentIn::InputTranscript {
             item_id: None,
             transcript: "ik betaal morgen".into(),
-        },
+        }),
         t1,
     );
     drain(&mut core);
-    core.operator_leaves(t1 + Duration::from_secs(5));
+    core.handle(Input::OperatorLeaves, t1 + Duration::from_secs(5));
     let back = drain(&mut core);
     match &back[0] {
         Action::Agent(AgentOut::ItemCreate { item }) => {
@@ -475,7 +495,10 @@ fn an_operator_takes_over_speaks_paced_and_hands_back() {
         back[1],
         Action::Agent(AgentOut::ResponseCreate { response: None })
     );
-    core.agent_event(delta("after", 160), t1 + Duration::from_secs(5));
+    core.handle(
+        Input::Agent(delta("after", 160)),
+        t1 + Duration::from_secs(5),
+    );
     assert!(
         drain(&mut core)
             .iter()
