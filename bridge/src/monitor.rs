@@ -12,7 +12,6 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -20,6 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::browser::listen::{rounded, ListenOut};
 use crate::live::Tap;
 use crate::resample::Resampler;
 use crate::SessionMeta;
@@ -169,7 +169,7 @@ where
                         out.push(if listen.binary {
                             Message::binary(bytes)
                         } else {
-                            Message::text(json!({"type": "audio", "track": t.name, "audio": STANDARD.encode(&bytes)}).to_string())
+                            Message::text(ListenOut::Audio { track: t.name, audio: STANDARD.encode(&bytes) }.to_json())
                         });
                         for s in samples.iter() {
                             let x = f64::from(*s) / 32768.0;
@@ -177,7 +177,7 @@ where
                             t.n += 1;
                             if t.n == LEVEL_SAMPLES {
                                 let rms = (t.sum_sq / t.n as f64).sqrt();
-                                out.push(Message::text(json!({"type": "level", "track": t.name, "rms": (rms * 1000.0).round() / 1000.0}).to_string()));
+                                out.push(Message::text(ListenOut::Level { track: t.name, rms: rounded(rms) }.to_json()));
                                 t.sum_sq = 0.0;
                                 t.n = 0;
                             }
@@ -185,7 +185,7 @@ where
                         out
                     }
                     Ok(Tap::Turn { role, text, interrupted }) => {
-                        vec![Message::text(json!({"type": "transcript", "role": role, "text": text, "interrupted": interrupted}).to_string())]
+                        vec![Message::text(ListenOut::Transcript { role, text, interrupted }.to_json())]
                     }
                     Err(RecvError::Lagged(_)) => {
                         metrics.monitor_dropped.inc();
@@ -215,6 +215,8 @@ where
             }
             msg = ws.next() => match msg {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "listener left",
+                // A listener sends nothing: any text is of an unknown type.
+                Some(Ok(Message::Text(_))) => metrics.browser_unknown.with_label_values(&["monitor"]).inc(),
                 Some(Ok(_)) => {}
             },
         }

@@ -14,7 +14,6 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -22,6 +21,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+use crate::browser::listen::{rounded, ListenOut, OperatorIn};
 use crate::call::core::OperatorMode;
 use crate::live::{ClaimError, Control, Tap};
 use crate::resample::Resampler;
@@ -128,31 +128,31 @@ where
             msg = ws.next() => {
                 let pcm = match msg {
                     Some(Ok(Message::Binary(b))) => samples(&b),
-                    Some(Ok(Message::Text(t))) => {
-                        let v: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                        match v["type"].as_str() {
-                            Some("audio") => STANDARD
-                                .decode(v["audio"].as_str().unwrap_or_default())
-                                .map(|b| samples(&b))
-                                .unwrap_or_default(),
-                            Some("commit") => {
-                                let _ = control.send(Control::Commit);
-                                continue;
-                            }
-                            _ => continue,
+                    Some(Ok(Message::Text(t))) => match OperatorIn::parse(&t) {
+                        Ok(OperatorIn::Audio { audio }) => STANDARD
+                            .decode(audio)
+                            .map(|b| samples(&b))
+                            .unwrap_or_default(),
+                        Ok(OperatorIn::Commit) => {
+                            let _ = control.send(Control::Commit);
+                            continue;
                         }
-                    }
+                        Ok(OperatorIn::Unknown) | Err(_) => {
+                            bridge.metrics().browser_unknown.with_label_values(&["operator-bridge"]).inc();
+                            continue;
+                        }
+                    },
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break "operator left",
                     Some(Ok(_)) => continue,
                 };
                 if pcm.is_empty() {
                     continue;
                 }
-                let level = (rms(&pcm) * 1000.0).round() / 1000.0;
+                let level = rounded(rms(&pcm));
                 if control.send(Control::Audio(to_8k.process(&pcm))).is_err() {
                     break "call ended";
                 }
-                if !offer(&mut ws, Message::text(json!({"type": "mic_level", "rms": level}).to_string())).await {
+                if !offer(&mut ws, Message::text(ListenOut::MicLevel { rms: level }.to_json())).await {
                     break "operator left";
                 }
             }
@@ -164,14 +164,14 @@ where
                         for s in r.process(&samples) {
                             bytes.extend_from_slice(&s.to_le_bytes());
                         }
-                        let frame = json!({"type": "audio", "track": track, "audio": STANDARD.encode(&bytes)});
-                        if !offer(&mut ws, Message::text(frame.to_string())).await {
+                        let frame = ListenOut::Audio { track, audio: STANDARD.encode(&bytes) };
+                        if !offer(&mut ws, Message::text(frame.to_json())).await {
                             break "operator left";
                         }
                     }
                     Ok(Tap::Turn { role, text, interrupted }) => {
-                        let frame = json!({"type": "transcript", "role": role, "text": text, "interrupted": interrupted});
-                        if !offer(&mut ws, Message::text(frame.to_string())).await {
+                        let frame = ListenOut::Transcript { role, text, interrupted };
+                        if !offer(&mut ws, Message::text(frame.to_json())).await {
                             break "operator left";
                         }
                     }

@@ -4,4 +4,5 @@
 //! (`agent5_browser_messages_unknown_total`) and ignored. The protocol, with an example
 //! of each message: `docs/websocket-protocol.md`.
 
+pub mod listen;
 pub mod studio;
