@@ -5,6 +5,8 @@
 //!   cargo run --release -p agent5-api --example store_bench -- sqlite 100000 1000000
 //!   cargo run --release -p agent5-api --example store_bench -- mongo 10000   (AGENT5_TEST_MONGO_URI)
 
+#![allow(clippy::expect_used)] // a benchmark tool: a failure ends the run
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

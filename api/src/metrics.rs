@@ -32,6 +32,8 @@ impl std::fmt::Debug for ApiMetrics {
 }
 
 impl ApiMetrics {
+    /// The metric table (names, help texts and labels are constants).
+    #[allow(clippy::expect_used)]
     pub fn new() -> Self {
         // The names and labels are constants: construction cannot fail.
         let vec = |name: &str, help: &str, label: &str| {

@@ -5,6 +5,8 @@
 //! list itself travels with `/api/dnc/export.csv`: the prospects file has one opt-out
 //! column per contact, not per phone.
 
+#![allow(clippy::expect_used)] // a test: a failed expectation is the failure
+
 mod common;
 
 use std::collections::BTreeSet;

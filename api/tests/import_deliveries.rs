@@ -2,6 +2,8 @@
 //! mobile or email, deliveries matched so a re-upload adds none, and the report for
 //! each kind of bad row, on SQLite and (with `AGENT5_TEST_MONGO_URI`) MongoDB.
 
+#![allow(clippy::expect_used)] // a test: a failed expectation is the failure
+
 mod common;
 
 use common::{mongo, sqlite};

@@ -2,6 +2,8 @@
 //! each acknowledged write; the test kills it with SIGKILL mid-loop, reopens the file
 //! and finds every acknowledged write.
 
+#![allow(clippy::expect_used)] // a test: a failed expectation is the failure
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 

@@ -2,6 +2,8 @@
 //! `AGENT5_TEST_MONGO_URI` is set (`make test` starts SecantusDB and sets it; with
 //! `AGENT5_REQUIRE_MONGO=1` a missing URI is a failure, not a skip).
 
+#![allow(clippy::expect_used)] // a test: a failed expectation is the failure
+
 mod cases;
 mod common;
 

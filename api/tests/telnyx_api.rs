@@ -2,6 +2,8 @@
 //! injected clock (and refused by the real one), the webhook pipeline replaying events
 //! left pending by a crash, and the agent profiles API, on both backends.
 
+#![allow(clippy::expect_used)] // a test: a failed expectation is the failure
+
 mod common;
 
 use common::{mongo, sqlite};

@@ -51,15 +51,19 @@ impl std::fmt::Debug for BridgeMetrics {
     }
 }
 
+#[allow(clippy::expect_used)]
 fn hist(name: &str, help: &str, buckets: &[f64]) -> Histogram {
     Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.to_vec()))
         .expect("valid metric")
 }
 
+// Metric names and help texts are constants: a failure is a bug found at start.
+#[allow(clippy::expect_used)]
 fn counter(name: &str, help: &str) -> IntCounter {
     IntCounter::new(name, help).expect("valid metric")
 }
 
+#[allow(clippy::expect_used)]
 fn vec(name: &str, help: &str, label: &str, values: &[&str]) -> IntCounterVec {
     let v = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
     for x in values {
@@ -69,6 +73,8 @@ fn vec(name: &str, help: &str, label: &str, values: &[&str]) -> IntCounterVec {
 }
 
 impl BridgeMetrics {
+    /// The metric table (one entry per metric; names and help texts are constants).
+    #[allow(clippy::too_many_lines, clippy::expect_used)]
     pub fn new() -> Self {
         let frames = vec(
             "agent5_media_frames_total",

@@ -96,6 +96,62 @@ struct Track {
     n: usize,
 }
 
+impl Track {
+    fn new(name: &'static str, id: u8, rate: u32) -> Self {
+        Self {
+            name,
+            id,
+            resampler: Resampler::new(8000, rate, 16),
+            sum_sq: 0.0,
+            n: 0,
+        }
+    }
+
+    /// The listener's messages for a chunk of this track (8 kHz): the audio at the
+    /// listener's rate, and a level every 100 ms of audio.
+    fn frames(&mut self, samples: &[i16], binary: bool) -> Vec<Message> {
+        let mut out = Vec::with_capacity(2);
+        let pcm = self.resampler.process(samples);
+        let mut bytes = Vec::with_capacity(pcm.len() * 2 + 1);
+        if binary {
+            bytes.push(self.id);
+        }
+        for s in &pcm {
+            bytes.extend_from_slice(&s.to_le_bytes());
+        }
+        out.push(if binary {
+            Message::binary(bytes)
+        } else {
+            let audio = STANDARD.encode(&bytes);
+            Message::text(
+                ListenOut::Audio {
+                    track: self.name,
+                    audio,
+                }
+                .to_json(),
+            )
+        });
+        for s in samples {
+            let x = f64::from(*s) / 32768.0;
+            self.sum_sq += x * x;
+            self.n += 1;
+            if self.n == LEVEL_SAMPLES {
+                let rms = rounded((self.sum_sq / self.n as f64).sqrt());
+                out.push(Message::text(
+                    ListenOut::Level {
+                        track: self.name,
+                        rms,
+                    }
+                    .to_json(),
+                ));
+                self.sum_sq = 0.0;
+                self.n = 0;
+            }
+        }
+        out
+    }
+}
+
 async fn close<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut WebSocketStream<S>,
     code: CloseCode,
@@ -136,20 +192,8 @@ where
     }
     tracing::info!(call_id = %listen.call_id, request_id = %meta.request_id, rate = listen.rate, "listen-in started");
     let mut tracks = [
-        Track {
-            name: "caller",
-            id: 0,
-            resampler: Resampler::new(8000, listen.rate, 16),
-            sum_sq: 0.0,
-            n: 0,
-        },
-        Track {
-            name: "agent",
-            id: 1,
-            resampler: Resampler::new(8000, listen.rate, 16),
-            sum_sq: 0.0,
-            n: 0,
-        },
+        Track::new("caller", 0, listen.rate),
+        Track::new("agent", 1, listen.rate),
     ];
     let result = loop {
         tokio::select! {
@@ -157,32 +201,7 @@ where
                 let messages = match tap {
                     Ok(Tap::Audio { track, samples }) => {
                         let Some(t) = tracks.iter_mut().find(|t| t.name == track) else { continue };
-                        let mut out = Vec::with_capacity(2);
-                        let pcm = t.resampler.process(&samples);
-                        let mut bytes = Vec::with_capacity(pcm.len() * 2 + 1);
-                        if listen.binary {
-                            bytes.push(t.id);
-                        }
-                        for s in &pcm {
-                            bytes.extend_from_slice(&s.to_le_bytes());
-                        }
-                        out.push(if listen.binary {
-                            Message::binary(bytes)
-                        } else {
-                            Message::text(ListenOut::Audio { track: t.name, audio: STANDARD.encode(&bytes) }.to_json())
-                        });
-                        for s in samples.iter() {
-                            let x = f64::from(*s) / 32768.0;
-                            t.sum_sq += x * x;
-                            t.n += 1;
-                            if t.n == LEVEL_SAMPLES {
-                                let rms = (t.sum_sq / t.n as f64).sqrt();
-                                out.push(Message::text(ListenOut::Level { track: t.name, rms: rounded(rms) }.to_json()));
-                                t.sum_sq = 0.0;
-                                t.n = 0;
-                            }
-                        }
-                        out
+                        t.frames(&samples, listen.binary)
                     }
                     Ok(Tap::Turn { role, text, interrupted }) => {
                         vec![Message::text(ListenOut::Transcript { role, text, interrupted }.to_json())]

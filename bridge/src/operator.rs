@@ -24,6 +24,9 @@ use tokio_tungstenite::WebSocketStream;
 use crate::browser::listen::{rounded, ListenOut, OperatorIn};
 use crate::call::core::OperatorMode;
 use crate::live::{ClaimError, Control, Tap};
+use crate::monitor::Listen;
+
+type ControlSender = tokio::sync::mpsc::UnboundedSender<Control>;
 use crate::resample::Resampler;
 use crate::SessionMeta;
 
@@ -71,19 +74,20 @@ async fn offer<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, m
     }
 }
 
-pub async fn run<S>(
-    mut ws: WebSocketStream<S>,
+/// Claims the call for this operator (one per call) and audits it.
+async fn join<S>(
+    ws: &mut WebSocketStream<S>,
     meta: &SessionMeta,
     bridge: &crate::Bridge,
-) -> WsResult
+) -> Result<(Listen, OperatorMode, ControlSender), &'static str>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let listen = match crate::monitor::parse(&meta.query) {
         Ok(l) => l,
         Err(reason) => {
-            close(&mut ws, CloseCode::Policy, reason.into()).await;
-            return Ok("refused");
+            close(ws, CloseCode::Policy, reason.into()).await;
+            return Err("refused");
         }
     };
     let mode = if meta.query.split('&').any(|kv| kv == "mode=whisper") {
@@ -94,18 +98,13 @@ where
     let control = match bridge.live().claim(&listen.call_id, &listen.operator) {
         Ok(c) => c,
         Err(ClaimError::NoCall) => {
-            close(&mut ws, CloseCode::Policy, "unknown_call".into()).await;
-            return Ok("refused: unknown call");
+            close(ws, CloseCode::Policy, "unknown_call".into()).await;
+            return Err("refused: unknown call");
         }
         Err(ClaimError::Taken(by)) => {
             tracing::info!(call_id = %listen.call_id, operator = %listen.operator, taken_by = %by, "takeover refused: call already taken");
-            close(
-                &mut ws,
-                CloseCode::Library(4409),
-                "call_already_taken".into(),
-            )
-            .await;
-            return Ok("refused: already taken");
+            close(ws, CloseCode::Library(4409), "call_already_taken".into()).await;
+            return Err("refused: already taken");
         }
     };
     let action = if mode == OperatorMode::Whisper {
@@ -118,6 +117,43 @@ where
         tokio::spawn(async move { hooks.audit(&op, action, &id).await });
     }
     tracing::info!(call_id = %listen.call_id, operator = %listen.operator, action, "operator joined");
+    Ok((listen, mode, control))
+}
+
+/// Hands the call back to the agent and audits the end.
+fn leave(
+    bridge: &crate::Bridge,
+    listen: &Listen,
+    mode: OperatorMode,
+    control: &ControlSender,
+    result: &'static str,
+) {
+    let _ = control.send(Control::Leave);
+    bridge.live().release(&listen.call_id);
+    tracing::info!(call_id = %listen.call_id, operator = %listen.operator, result, "operator left; the agent has the call again");
+    if let Some(hooks) = bridge.hooks() {
+        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
+        let end = if mode == OperatorMode::Whisper {
+            "call.whisper.end"
+        } else {
+            "call.takeover.end"
+        };
+        tokio::spawn(async move { hooks.audit(&op, end, &id).await });
+    }
+}
+
+pub async fn run<S>(
+    mut ws: WebSocketStream<S>,
+    meta: &SessionMeta,
+    bridge: &crate::Bridge,
+) -> WsResult
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (listen, mode, control) = match join(&mut ws, meta, bridge).await {
+        Ok(joined) => joined,
+        Err(refused) => return Ok(refused),
+    };
     let _ = control.send(Control::Join(mode));
     let mut tap = bridge.live().listen(&listen.call_id);
     let mut to_8k = Resampler::new(listen.rate, 8000, 16);
@@ -156,7 +192,7 @@ where
                     break "operator left";
                 }
             }
-            event = async { tap.as_mut().expect("guarded").recv().await }, if tap.is_some() => {
+            Some(event) = async { match tap.as_mut() { Some(t) => Some(t.recv().await), None => std::future::pending().await } } => {
                 match event {
                     Ok(Tap::Audio { track, samples }) if track != "operator" => {
                         let r = if track == "caller" { &mut caller_out } else { &mut agent_out };
@@ -184,18 +220,7 @@ where
             }
         }
     };
-    let _ = control.send(Control::Leave);
-    bridge.live().release(&listen.call_id);
-    tap.take();
-    tracing::info!(call_id = %listen.call_id, operator = %listen.operator, result, "operator left; the agent has the call again");
-    if let Some(hooks) = bridge.hooks() {
-        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
-        let end = if mode == OperatorMode::Whisper {
-            "call.whisper.end"
-        } else {
-            "call.takeover.end"
-        };
-        tokio::spawn(async move { hooks.audit(&op, end, &id).await });
-    }
+    drop(tap);
+    leave(bridge, &listen, mode, &control, result);
     Ok(result)
 }

@@ -130,14 +130,11 @@ impl StudioSession {
     {
         let mut clock = tokio::time::interval(CLOCK_EVERY);
         loop {
-            let deadline = self
-                .core
-                .next_deadline()
-                .map(tokio::time::Instant::from_std);
+            let deadline = self.core.next_deadline();
             let wake = tokio::select! {
                 msg = ws.next() => Wake::Browser(msg),
                 event = self.agent.next() => Wake::Agent(event),
-                () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => Wake::Deadline,
+                () = crate::call::sleep_until(deadline) => Wake::Deadline,
                 _ = clock.tick() => Wake::Clock,
             };
             let now = Instant::now();

@@ -101,99 +101,18 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         source,
     })?;
     announce_config(&config);
-
     let metrics = metrics::Metrics::new()?;
     let bridge = agent5_bridge::Bridge::new(agent5_bridge::BridgeOptions {
         echo: config.websocket_echo,
         idle_timeout: config.idle_timeout,
         ..agent5_bridge::BridgeOptions::default()
     });
-    let (store, work) = open_store(&config)?;
-    let api_metrics = agent5_api::metrics::ApiMetrics::new();
-    api_metrics.register(metrics.registry())?;
-    bridge.metrics().register(metrics.registry())?;
-    let state = agent5_api::AppState::new(bridge.clone(), store.clone())
-        .with_region(config.default_region)
-        .with_import_max_rows(config.limits.upload_max_rows)
-        .with_recordings_dir(config.calls.recordings_dir.clone())
-        .with_telephony(telnyx_settings(&config), api_metrics, &work)
-        .map_err(RunError::Telnyx)?;
-    let state = match (
-        &config.integrations.livekit_server_url,
-        &config.integrations.livekit_api_key,
-        &config.integrations.livekit_api_secret,
-    ) {
-        (Some(url), Some(key), Some(secret)) => state.with_livekit(
-            agent5_api::integrations::livekit::LiveKit::new(
-                url,
-                key,
-                secret.expose(),
-                config.livekit_token_ttl,
-            )
-            .map_err(RunError::Telnyx)?,
-        ),
-        _ => state,
-    };
-    start_calls(&config, &bridge, &state, &work);
-    let api = agent5_api::router(state);
-    let certs = match &config.tls {
-        Some(tls) => {
-            if let Some(acme) = &tls.acme {
-                acme::prepare(acme).map_err(RunError::Acme)?;
-            }
-            let table = CertTable::load(&tls.certificates)?;
-            metrics.tls_cert_reloads.with_label_values(&["ok"]).inc();
-            metrics.record_certs(&table);
-            Some(CertStore::new(table))
-        }
-        None => None,
-    };
-
+    let (api, store, work) = build_api(&config, &metrics, &bridge)?;
+    let certs = load_certs(&config, &metrics)?;
     // Everything that can fail has been checked: only now may a successor ask the
     // running process for its sockets (which makes that process start draining).
-    let upgrade_sock = upgrade::socket_path(&config.data_dir);
-    let mut inherited = match mode {
-        StartMode::Fresh => std::collections::HashMap::new(),
-        StartMode::Upgrade => {
-            tracing::info!(socket = %upgrade_sock.display(), "waiting for the running process's listeners");
-            let fds = upgrade::receive_listeners(&upgrade_sock).map_err(RunError::Upgrade)?;
-            tracing::info!(sockets = fds.len(), "listeners received");
-            fds
-        }
-    };
-    let mut bind_all = |addrs: &[ListenAddr], role: &'static str| -> Result<Vec<Bound>, RunError> {
-        addrs
-            .iter()
-            .map(|a| match inherited.remove(&listeners::key(a)) {
-                Some(fd) => Ok(Bound::inherited(a.clone(), fd)),
-                None => bind(a).map_err(|source| RunError::Listen {
-                    addr: a.to_string(),
-                    role,
-                    source,
-                }),
-            })
-            .collect()
-    };
-    let plain = bind_all(&config.listen, "http")?;
-    let (https, redirect) = match &config.tls {
-        Some(tls) => (
-            bind_all(&tls.listen, "https")?,
-            bind_all(&tls.redirect_listen, "redirect")?,
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
-    let metrics_listener = bind_all(config.metrics_listen.as_slice(), "metrics")?;
-    for key in inherited.keys() {
-        tracing::warn!(addr = %key, "inherited listener no longer configured; closed");
-    }
-    drop(inherited);
-
+    let bound = bind_listeners(&config, mode)?;
     let lifecycle = Arc::new(Lifecycle::default());
-    let threads = if config.threads == 0 {
-        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-    } else {
-        config.threads
-    };
     let shared = Arc::new(Shared {
         live: ArcSwap::from_pointee(Live::build(&config)),
         api,
@@ -209,8 +128,12 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         )),
         config,
     });
+    let upgrade_sock = bound.upgrade_sock.clone();
+    let threads = match shared.config.threads {
+        0 => std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        n => n,
+    };
     let cfg = &shared.config;
-
     let server_conf = ServerConf {
         threads,
         work_stealing: cfg.work_stealing,
@@ -226,75 +149,7 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     server.bootstrap();
     let phases = server.watch_execution_phase();
 
-    let mut announced: Vec<(String, &'static str)> = Vec::new();
-    // HTTPS listeners are plain TCP to Pingora: the edge does the handshake itself
-    // (`edge/tls_accept.rs`: server cipher order, a bounded handshake).
-    let tls_ports: std::collections::HashSet<u16> = https
-        .iter()
-        .filter_map(|b| match b.addr {
-            ListenAddr::Tcp(a) => Some(a.port()),
-            ListenAddr::Unix(_) => None,
-        })
-        .collect();
-    let tls = match &certs {
-        Some(store) if !tls_ports.is_empty() => Some(
-            TlsAccept::new(store.clone(), tls_ports, cfg.header_timeout)
-                .map_err(|e| RunError::Pingora(e.to_string()))?,
-        ),
-        _ => None,
-    };
-    let mut main = ListeningService::new(
-        "agent5 edge".to_owned(),
-        Guarded::new(Edge::new(Arc::clone(&shared), Role::Main), tls),
-    );
-    main.threads = Some(threads);
-    main.set_connection_filter(Arc::new(ConnFilter(Arc::clone(&shared))));
-    for b in &plain {
-        add_plain(&mut main, b);
-        announced.push((b.addr.to_string(), "http"));
-    }
-    for b in &https {
-        add_plain(&mut main, b);
-        announced.push((b.addr.to_string(), "https"));
-    }
-    let https_port = https.iter().find_map(|b| match b.addr {
-        ListenAddr::Tcp(a) => Some(a.port()),
-        ListenAddr::Unix(_) => None,
-    });
-    let mut main_bound = plain;
-    main_bound.extend(https);
-    server.add_service(Prebound::new(main, main_bound));
-
-    if !redirect.is_empty() {
-        let https_port = https_port.unwrap_or(443);
-        let mut svc = ListeningService::new(
-            "agent5 redirect".to_owned(),
-            Guarded::new(
-                Edge::new(Arc::clone(&shared), Role::Redirect { https_port }),
-                None,
-            ),
-        );
-        svc.threads = Some(1);
-        // Public like the main listeners: the same connection and head caps.
-        svc.set_connection_filter(Arc::new(ConnFilter(Arc::clone(&shared))));
-        for b in &redirect {
-            add_plain(&mut svc, b);
-            announced.push((b.addr.to_string(), "redirect"));
-        }
-        server.add_service(Prebound::new(svc, redirect));
-    }
-    if !metrics_listener.is_empty() {
-        let mut svc = ListeningService::new(
-            "agent5 metrics".to_owned(),
-            Guarded::new(Edge::new(Arc::clone(&shared), Role::Metrics), None),
-        );
-        svc.threads = Some(1);
-        for b in &metrics_listener {
-            add_plain(&mut svc, b);
-            announced.push((b.addr.to_string(), "metrics"));
-        }
-        server.add_service(Prebound::new(svc, metrics_listener));
-    }
+    let announced = add_services(&mut server, &shared, bound, certs.as_ref(), threads)?;
     server.add_service(background_service(
         "housekeeping",
         Housekeeping {
@@ -338,6 +193,211 @@ fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     });
     tracing::info!("agent5 stopped");
     Ok(())
+}
+
+/// The API router with its store, telephony and LiveKit, and the runtime its
+/// background work (webhooks, retention) runs on.
+fn build_api(
+    config: &Config,
+    metrics: &metrics::Metrics,
+    bridge: &agent5_bridge::Bridge,
+) -> Result<
+    (
+        axum::Router,
+        agent5_api::store::SharedStore,
+        tokio::runtime::Handle,
+    ),
+    RunError,
+> {
+    let (store, work) = open_store(config)?;
+    let api_metrics = agent5_api::metrics::ApiMetrics::new();
+    api_metrics.register(metrics.registry())?;
+    bridge.metrics().register(metrics.registry())?;
+    let state = agent5_api::AppState::new(bridge.clone(), store.clone())
+        .with_region(config.default_region)
+        .with_import_max_rows(config.limits.upload_max_rows)
+        .with_recordings_dir(config.calls.recordings_dir.clone())
+        .with_telephony(telnyx_settings(config), api_metrics, &work)
+        .map_err(RunError::Telnyx)?;
+    let state = match (
+        &config.integrations.livekit_server_url,
+        &config.integrations.livekit_api_key,
+        &config.integrations.livekit_api_secret,
+    ) {
+        (Some(url), Some(key), Some(secret)) => state.with_livekit(
+            agent5_api::integrations::livekit::LiveKit::new(
+                url,
+                key,
+                secret.expose(),
+                config.livekit_token_ttl,
+            )
+            .map_err(RunError::Telnyx)?,
+        ),
+        _ => state,
+    };
+    start_calls(config, bridge, &state, &work);
+    let api = agent5_api::router(state);
+    Ok((api, store, work))
+}
+
+/// The certificate table (after preparing ACME's files), when TLS is configured.
+fn load_certs(config: &Config, metrics: &metrics::Metrics) -> Result<Option<CertStore>, RunError> {
+    Ok(match &config.tls {
+        Some(tls) => {
+            if let Some(acme) = &tls.acme {
+                acme::prepare(acme).map_err(RunError::Acme)?;
+            }
+            let table = CertTable::load(&tls.certificates)?;
+            metrics.tls_cert_reloads.with_label_values(&["ok"]).inc();
+            metrics.record_certs(&table);
+            Some(CertStore::new(table))
+        }
+        None => None,
+    })
+}
+
+/// Every listening socket, bound or taken over from the running process.
+struct BoundListeners {
+    plain: Vec<Bound>,
+    https: Vec<Bound>,
+    redirect: Vec<Bound>,
+    metrics: Vec<Bound>,
+    upgrade_sock: std::path::PathBuf,
+}
+
+fn bind_listeners(config: &Config, mode: StartMode) -> Result<BoundListeners, RunError> {
+    let upgrade_sock = upgrade::socket_path(&config.data_dir);
+    let mut inherited = match mode {
+        StartMode::Fresh => std::collections::HashMap::new(),
+        StartMode::Upgrade => {
+            tracing::info!(socket = %upgrade_sock.display(), "waiting for the running process's listeners");
+            let fds = upgrade::receive_listeners(&upgrade_sock).map_err(RunError::Upgrade)?;
+            tracing::info!(sockets = fds.len(), "listeners received");
+            fds
+        }
+    };
+    let mut bind_all = |addrs: &[ListenAddr], role: &'static str| -> Result<Vec<Bound>, RunError> {
+        addrs
+            .iter()
+            .map(|a| match inherited.remove(&listeners::key(a)) {
+                Some(fd) => Ok(Bound::inherited(a.clone(), fd)),
+                None => bind(a).map_err(|source| RunError::Listen {
+                    addr: a.to_string(),
+                    role,
+                    source,
+                }),
+            })
+            .collect()
+    };
+    let plain = bind_all(&config.listen, "http")?;
+    let (https, redirect) = match &config.tls {
+        Some(tls) => (
+            bind_all(&tls.listen, "https")?,
+            bind_all(&tls.redirect_listen, "redirect")?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let metrics_listener = bind_all(config.metrics_listen.as_slice(), "metrics")?;
+    for key in inherited.keys() {
+        tracing::warn!(addr = %key, "inherited listener no longer configured; closed");
+    }
+    drop(inherited);
+
+    Ok(BoundListeners {
+        plain,
+        https,
+        redirect,
+        metrics: metrics_listener,
+        upgrade_sock,
+    })
+}
+
+/// The main, redirect and metrics services on their sockets; what listens where.
+fn add_services(
+    server: &mut Server,
+    shared: &Arc<Shared>,
+    bound: BoundListeners,
+    certs: Option<&CertStore>,
+    threads: usize,
+) -> Result<Vec<(String, &'static str)>, RunError> {
+    let cfg = &shared.config;
+    let BoundListeners {
+        plain,
+        https,
+        redirect,
+        metrics: metrics_listener,
+        ..
+    } = bound;
+    let mut announced: Vec<(String, &'static str)> = Vec::new();
+    // HTTPS listeners are plain TCP to Pingora: the edge does the handshake itself
+    // (`edge/tls_accept.rs`: server cipher order, a bounded handshake).
+    let tls_ports: std::collections::HashSet<u16> = https
+        .iter()
+        .filter_map(|b| match b.addr {
+            ListenAddr::Tcp(a) => Some(a.port()),
+            ListenAddr::Unix(_) => None,
+        })
+        .collect();
+    let tls = match certs {
+        Some(store) if !tls_ports.is_empty() => Some(
+            TlsAccept::new(store.clone(), tls_ports, cfg.header_timeout)
+                .map_err(|e| RunError::Pingora(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let mut main = ListeningService::new(
+        "agent5 edge".to_owned(),
+        Guarded::new(Edge::new(Arc::clone(shared), Role::Main), tls),
+    );
+    main.threads = Some(threads);
+    main.set_connection_filter(Arc::new(ConnFilter(Arc::clone(shared))));
+    for b in &plain {
+        add_plain(&mut main, b);
+        announced.push((b.addr.to_string(), "http"));
+    }
+    for b in &https {
+        add_plain(&mut main, b);
+        announced.push((b.addr.to_string(), "https"));
+    }
+    let https_port = https.iter().find_map(|b| match b.addr {
+        ListenAddr::Tcp(a) => Some(a.port()),
+        ListenAddr::Unix(_) => None,
+    });
+    let mut main_bound = plain;
+    main_bound.extend(https);
+    server.add_service(Prebound::new(main, main_bound));
+
+    if !redirect.is_empty() {
+        let https_port = https_port.unwrap_or(443);
+        let mut svc = ListeningService::new(
+            "agent5 redirect".to_owned(),
+            Guarded::new(
+                Edge::new(Arc::clone(shared), Role::Redirect { https_port }),
+                None,
+            ),
+        );
+        svc.threads = Some(1);
+        // Public like the main listeners: the same connection and head caps.
+        svc.set_connection_filter(Arc::new(ConnFilter(Arc::clone(shared))));
+        for b in &redirect {
+            add_plain(&mut svc, b);
+            announced.push((b.addr.to_string(), "redirect"));
+        }
+        server.add_service(Prebound::new(svc, redirect));
+    }
+    if !metrics_listener.is_empty() {
+        let mut svc = ListeningService::new(
+            "agent5 metrics".to_owned(),
+            Guarded::new(Edge::new(Arc::clone(shared), Role::Metrics), None),
+        );
+        svc.threads = Some(1);
+        for b in &metrics_listener {
+            add_plain(&mut svc, b);
+            announced.push((b.addr.to_string(), "metrics"));
+        }
+        server.add_service(Prebound::new(svc, metrics_listener));
+    }
+    Ok(announced)
 }
 
 /// SIGHUP (`systemctl reload`): reloads the certificates and the parts of the

@@ -69,6 +69,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metric table: one entry per metric.
+    #[allow(clippy::too_many_lines)]
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(

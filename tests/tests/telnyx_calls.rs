@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use telnyx_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
 async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
     let rig = rig("").await;
     let r = rig.dial("0475 12 34 56", json!({})).await;

@@ -228,18 +228,7 @@ impl Telephony {
     /// `Ok((call, true))` when the idempotency key names an earlier one.
     pub async fn dial(&self, req: DialRequest) -> Result<(Call, bool), DialError> {
         let s = &self.settings;
-        let missing: Vec<&str> = [
-            ("TELNYX_API_KEY", self.client.is_none()),
-            ("TELNYX_CONNECTION_ID", s.connection_id.is_none()),
-            ("TELNYX_PHONE_NUMBER", s.from_number.is_none()),
-            ("TELNYX_STREAM_URL", s.stream_url.is_none()),
-        ]
-        .into_iter()
-        .filter_map(|(n, m)| m.then_some(n))
-        .collect();
-        if !missing.is_empty() {
-            return Err(DialError::NotConfigured(missing.join(", ")));
-        }
+        self.check_configured()?;
         if let Some(key) = &req.idempotency_key {
             match self.store.find_call_by_idempotency_key(key).await {
                 Ok(call) => return Ok((call, true)),
@@ -298,10 +287,40 @@ impl Telephony {
                 Err(e) => return Err(e.into()),
             }
         };
+        self.place(created, req.to, token).await
+    }
+
+    /// Every setting a dial needs, or which are missing.
+    fn check_configured(&self) -> Result<(), DialError> {
+        let s = &self.settings;
+        let missing: Vec<&str> = [
+            ("TELNYX_API_KEY", self.client.is_none()),
+            ("TELNYX_CONNECTION_ID", s.connection_id.is_none()),
+            ("TELNYX_PHONE_NUMBER", s.from_number.is_none()),
+            ("TELNYX_STREAM_URL", s.stream_url.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(n, m)| m.then_some(n))
+        .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(DialError::NotConfigured(missing.join(", ")))
+        }
+    }
+
+    /// Asks the carrier to dial the stored call `created`; a refusal is stored with it.
+    async fn place(
+        &self,
+        created: Call,
+        to: String,
+        token: String,
+    ) -> Result<(Call, bool), DialError> {
+        let s = &self.settings;
         let dial = Dial {
             connection_id: s.connection_id.clone().unwrap_or_default(),
             from: s.from_number.clone().unwrap_or_default(),
-            to: req.to,
+            to,
             stream: StreamParams::new(
                 stream_url_for(s.stream_url.as_deref().unwrap_or_default(), &created.id),
                 &s.codec,

@@ -14,8 +14,10 @@
 //! A failed dial is `failed` before any webhook. `machine` wins once detection said
 //! so on a call whose policy is to hang up on machines.
 
-use crate::integrations::telnyx::events::{Event, EventKind};
-use crate::model::{Call, CallStatus, CarrierRecording, Clock, Direction, Millis, StatusChange};
+use crate::integrations::telnyx::events::{Event, EventKind, Payload};
+use crate::model::{
+    Call, CallFacts, CallStatus, CarrierRecording, Clock, Direction, Millis, StatusChange,
+};
 
 /// What the caller of [`apply`] should do on the carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,27 +55,7 @@ pub fn apply(call: &mut Call, event: &Event) -> Vec<Action> {
                 f.streaming_error = Some(reason);
             }
         }
-        EventKind::Hangup => {
-            let cause = p
-                .hangup_cause
-                .clone()
-                .unwrap_or_else(|| "unspecified".into());
-            let first = match call.ended_at {
-                None => true,
-                Some(t) => {
-                    at < t || (at == t && call.hangup_cause.as_ref().is_some_and(|c| cause < *c))
-                }
-            };
-            if first {
-                call.ended_at = Some(at);
-                call.hangup_cause = Some(cause);
-                f.hangup_source.clone_from(&p.hangup_source);
-                f.sip_hangup_cause.clone_from(&p.sip_hangup_cause);
-                if p.call_quality_stats.is_some() {
-                    f.quality.clone_from(&p.call_quality_stats);
-                }
-            }
-        }
+        EventKind::Hangup => hangup(call, at, p),
         EventKind::MachineDetectionEnded => {
             let result = p.result.clone().unwrap_or_else(|| "not_sure".into());
             // machine > human > not_sure when reports disagree: the safer reading wins.
@@ -104,35 +86,7 @@ pub fn apply(call: &mut Call, event: &Event) -> Vec<Action> {
                 }
             }
         }
-        EventKind::RecordingSaved => {
-            let urls = recording_urls(p);
-            let rec = f
-                .carrier_recording
-                .get_or_insert_with(CarrierRecording::default);
-            for u in urls {
-                if !rec.urls.contains(&u) {
-                    rec.urls.push(u);
-                }
-            }
-            rec.urls.sort();
-            if let Some(t) = p
-                .recording_started_at
-                .as_deref()
-                .and_then(crate::time::parse_rfc3339_millis)
-            {
-                earliest(&mut rec.started_at, t);
-            }
-            if let Some(t) = p
-                .recording_ended_at
-                .as_deref()
-                .and_then(crate::time::parse_rfc3339_millis)
-            {
-                earliest(&mut rec.ended_at, t);
-            }
-            if rec.channels.is_none() {
-                rec.channels.clone_from(&p.channels);
-            }
-        }
+        EventKind::RecordingSaved => recording_saved(f, p),
         EventKind::Bridged | EventKind::Other => {}
     }
     refresh(call);
@@ -147,6 +101,59 @@ fn recording_urls(p: &crate::integrations::telnyx::events::Payload) -> Vec<Strin
         .filter_map(serde_json::Value::as_object)
         .flat_map(|m| m.values().filter_map(|v| v.as_str().map(str::to_owned)))
         .collect()
+}
+
+/// The first hang-up report wins (the earliest; the smallest cause on a tie), so
+/// duplicates in any order agree.
+fn hangup(call: &mut Call, at: Millis, p: &Payload) {
+    let cause = p
+        .hangup_cause
+        .clone()
+        .unwrap_or_else(|| "unspecified".into());
+    let first = match call.ended_at {
+        None => true,
+        Some(t) => at < t || (at == t && call.hangup_cause.as_ref().is_some_and(|c| cause < *c)),
+    };
+    if first {
+        call.ended_at = Some(at);
+        call.hangup_cause = Some(cause);
+        call.facts.hangup_source.clone_from(&p.hangup_source);
+        call.facts.sip_hangup_cause.clone_from(&p.sip_hangup_cause);
+        if p.call_quality_stats.is_some() {
+            call.facts.quality.clone_from(&p.call_quality_stats);
+        }
+    }
+}
+
+/// The carrier's own recording: its URLs (merged), times and channels.
+fn recording_saved(f: &mut CallFacts, p: &Payload) {
+    let urls = recording_urls(p);
+    let rec = f
+        .carrier_recording
+        .get_or_insert_with(CarrierRecording::default);
+    for u in urls {
+        if !rec.urls.contains(&u) {
+            rec.urls.push(u);
+        }
+    }
+    rec.urls.sort();
+    if let Some(t) = p
+        .recording_started_at
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339_millis)
+    {
+        earliest(&mut rec.started_at, t);
+    }
+    if let Some(t) = p
+        .recording_ended_at
+        .as_deref()
+        .and_then(crate::time::parse_rfc3339_millis)
+    {
+        earliest(&mut rec.ended_at, t);
+    }
+    if rec.channels.is_none() {
+        rec.channels.clone_from(&p.channels);
+    }
 }
 
 /// The status the facts say.
@@ -229,7 +236,6 @@ pub fn refresh(call: &mut Call) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::integrations::telnyx::events::Payload;
     use crate::model::CallFacts;
     use proptest::strategy::Strategy;
 

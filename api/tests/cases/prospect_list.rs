@@ -67,6 +67,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| (*n).to_owned()).collect()
 }
 
+#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
 pub async fn prospect_list_filters(store: SharedStore) {
     dataset(&store).await;
     let run = |q: ProspectQuery| {

@@ -239,18 +239,15 @@ impl Session<'_> {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
-            let deadline = self
-                .core
-                .next_deadline()
-                .map(tokio::time::Instant::from_std);
+            let deadline = self.core.next_deadline();
             let wake = tokio::select! {
                 biased;
                 msg = ws.next() => Wake::Carrier(msg),
                 event = self.agent.next() => Wake::Agent(event),
                 Some((id, output)) = self.tool_rx.recv() => Wake::ToolDone(id, output),
                 Some(control) = controls.recv() => Wake::Control(control),
-                _ = async { self.operator_clock.as_mut().expect("guarded").tick().await }, if self.operator_clock.is_some() => Wake::OperatorTick,
-                () = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => Wake::Deadline,
+                () = super::tick(self.operator_clock.as_mut()) => Wake::OperatorTick,
+                () = super::sleep_until(deadline) => Wake::Deadline,
                 _ = self.clock.tick() => Wake::Clock,
             };
             let now = Instant::now();

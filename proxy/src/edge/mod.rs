@@ -165,6 +165,44 @@ impl HttpServerApp for Edge {
             }
             None => None,
         };
+        if !self.read_head(&mut session, reused).await {
+            return None;
+        }
+        let cfg = &shared.config;
+        let _active = shared.lifecycle.track();
+        shared.metrics.in_flight.inc();
+        let _in_flight = scopeguard(&shared.metrics.in_flight);
+        if shared.lifecycle.is_draining() || *shutdown.borrow() {
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(cfg.idle_timeout.as_secs()));
+        }
+
+        let mut ctx = context(&session, &cfg.trust_proxy);
+        let (session, status) = self.answer(session, &mut ctx).await;
+        self.record(session.as_ref(), &ctx, status);
+        let session = session?;
+        let mut persistent = HttpPersistentSettings::for_session(&session);
+        if let Some(conn) = conn {
+            persistent.set_user_context(conn);
+        }
+        match session.finish().await {
+            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, persistent)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::debug!(error = %e, "connection not reusable");
+                None
+            }
+        }
+    }
+}
+
+impl Edge {
+    /// Reads the request head within the header timeout (after the idle wait on a
+    /// kept-alive connection, cut short when the connection table fills up). `false`:
+    /// the connection is done (closed, timed out, shed, or its head too large).
+    async fn read_head(&self, session: &mut ServerSession, reused: bool) -> bool {
+        let shared = &self.shared;
         let cfg = &shared.config;
         session.set_read_timeout(Some(cfg.idle_timeout));
         session.set_write_timeout(Some(cfg.idle_timeout));
@@ -192,7 +230,7 @@ impl HttpServerApp for Edge {
         let read = if reused {
             tokio::select! {
                 r = read => r,
-                () = shed => return None,
+                () = shed => return false,
             }
         } else {
             read.await
@@ -201,49 +239,22 @@ impl HttpServerApp for Edge {
             Ok(Ok(true)) => {}
             Ok(Err(_)) if phase.as_ref().is_some_and(|p| p.exceeded()) => {
                 shared.metrics.heads_rejected.inc();
-                return None;
+                return false;
             }
-            Ok(Ok(false) | Err(_)) | Err(_) => return None,
+            Ok(Ok(false) | Err(_)) | Err(_) => return false,
         }
         if let Some(p) = &phase {
             p.body();
         }
-        let _active = shared.lifecycle.track();
-        shared.metrics.in_flight.inc();
-        let _in_flight = scopeguard(&shared.metrics.in_flight);
-        if shared.lifecycle.is_draining() || *shutdown.borrow() {
-            session.set_keepalive(None);
-        } else {
-            session.set_keepalive(Some(cfg.idle_timeout.as_secs()));
-        }
+        true
+    }
 
-        let head = session.req_header();
-        let mut ctx = Ctx {
-            started: Instant::now(),
-            request_id: request_id::accept_or_generate(
-                head.headers
-                    .get(request_id::HEADER)
-                    .map(HeaderValue::as_bytes),
-            ),
-            route: Route::Static,
-            client_ip: client_ip::resolve(
-                session
-                    .client_addr()
-                    .and_then(|a| a.as_inet())
-                    .map(|a| a.ip()),
-                head.headers
-                    .get("x-forwarded-for")
-                    .and_then(|v| v.to_str().ok()),
-                &cfg.trust_proxy,
-            ),
-            tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
-            rate: None,
-            body_limit: 0,
-            close: false,
-        };
-
-        let (session, status) = match self.role {
-            Role::Main => self.handle(session, &mut ctx).await,
+    /// Answers by the listener's role.
+    async fn answer(&self, session: ServerSession, ctx: &mut Ctx) -> (Option<ServerSession>, u16) {
+        let shared = &self.shared;
+        let cfg = &shared.config;
+        match self.role {
+            Role::Main => self.handle(session, ctx).await,
             Role::Redirect { https_port } => {
                 ctx.route = Route::Static;
                 let head = session.req_header().as_owned_parts();
@@ -254,7 +265,7 @@ impl HttpServerApp for Edge {
                     .map(|c| c.current().names())
                     .unwrap_or_default();
                 let res = redirect::answer(&cfg.data_dir, https_port, &names, &head).await;
-                self.finish(session, &ctx, res).await
+                self.finish(session, ctx, res).await
             }
             Role::Metrics => {
                 let path = session.req_header().uri.path().to_owned();
@@ -269,27 +280,11 @@ impl HttpServerApp for Edge {
                         "this listener serves /metrics, /healthz and /readyz",
                     ),
                 };
-                self.finish(session, &ctx, res).await
-            }
-        };
-        self.record(session.as_ref(), &ctx, status);
-        let session = session?;
-        let mut persistent = HttpPersistentSettings::for_session(&session);
-        if let Some(conn) = conn {
-            persistent.set_user_context(conn);
-        }
-        match session.finish().await {
-            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, persistent)),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::debug!(error = %e, "connection not reusable");
-                None
+                self.finish(session, ctx, res).await
             }
         }
     }
-}
 
-impl Edge {
     /// The main listeners' pipeline: the filter chain, then the route. Returns the
     /// session unless it was upgraded.
     async fn handle(
@@ -456,6 +451,34 @@ impl Edge {
             },
             ctx.route.is_probe(),
         );
+    }
+}
+
+/// The request's facts before any filter runs.
+fn context(session: &ServerSession, trust_proxy: &crate::config::TrustProxy) -> Ctx {
+    let head = session.req_header();
+    Ctx {
+        started: Instant::now(),
+        request_id: request_id::accept_or_generate(
+            head.headers
+                .get(request_id::HEADER)
+                .map(HeaderValue::as_bytes),
+        ),
+        route: Route::Static,
+        client_ip: client_ip::resolve(
+            session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip()),
+            head.headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+            trust_proxy,
+        ),
+        tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+        rate: None,
+        body_limit: 0,
+        close: false,
     }
 }
 

@@ -62,12 +62,22 @@ pub fn run(config: &Config) -> Vec<Check> {
             |p| p.display().to_string(),
         ),
     )];
+    out.push(store_check(config));
+    certificate_checks(config, &mut out);
+    out.push(clock_check(config));
+    out.push(writable("data directory", &config.data_dir));
+    out.push(writable("recordings", &config.calls.recordings_dir));
+    out.push(open_files_check(config));
+    integration_checks(config, &mut out);
+    out
+}
 
-    // The store: opened and pinged like at start-up.
+/// The store: opened and pinged like at start-up.
+fn store_check(config: &Config) -> Check {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
-    out.push(match runtime {
+    match runtime {
         Err(e) => check("store", Level::Fail, e.to_string()),
         Ok(rt) => match crate::open_store_in(&rt, config) {
             Err(e) => check("store", Level::Fail, e.to_string()),
@@ -86,9 +96,11 @@ pub fn run(config: &Config) -> Vec<Check> {
                 }
             }
         },
-    });
+    }
+}
 
-    // Certificates: valid pairs, and time left.
+/// Certificates: valid pairs, and time left; ACME's state.
+fn certificate_checks(config: &Config, out: &mut Vec<Check>) {
     match &config.tls {
         None => out.push(check(
             "tls",
@@ -167,8 +179,10 @@ pub fn run(config: &Config) -> Vec<Check> {
             }
         }
     }
+}
 
-    // The clock: webhook signatures allow only a few minutes of skew.
+/// The clock: webhook signatures allow only a few minutes of skew.
+fn clock_check(config: &Config) -> Check {
     let synced = std::process::Command::new("timedatectl")
         .args(["show", "-p", "NTPSynchronized", "--value"])
         .output()
@@ -176,7 +190,7 @@ pub fn run(config: &Config) -> Vec<Check> {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     let tolerance = config.telnyx.signature_tolerance_secs;
-    out.push(match synced.as_deref() {
+    match synced.as_deref() {
         Some("yes") => check(
             "clock",
             Level::Ok,
@@ -192,14 +206,13 @@ pub fn run(config: &Config) -> Vec<Check> {
             Level::Warn,
             format!("synchronisation unknown (no timedatectl); webhooks allow ±{tolerance} s"),
         ),
-    });
+    }
+}
 
-    out.push(writable("data directory", &config.data_dir));
-    out.push(writable("recordings", &config.calls.recordings_dir));
-
-    // File descriptors: each call holds two sockets and a file, plus listeners and the store.
+/// File descriptors: each call holds two sockets and a file, plus listeners and the store.
+fn open_files_check(config: &Config) -> Check {
     let need = config.telnyx.max_concurrent_calls * 4 + 256;
-    out.push(match crate::config::open_files_limit() {
+    match crate::config::open_files_limit() {
         Some(have) if have >= need => check(
             "open files",
             Level::Ok,
@@ -214,8 +227,11 @@ pub fn run(config: &Config) -> Vec<Check> {
             ),
         ),
         None => check("open files", Level::Warn, "limit unknown"),
-    });
+    }
+}
 
+/// Which integrations are configured, and the settings that leave the appliance open.
+fn integration_checks(config: &Config, out: &mut Vec<Check>) {
     for (name, missing) in config.integrations.status() {
         out.push(if missing.is_empty() {
             check(name, Level::Ok, "configured")
@@ -241,7 +257,6 @@ pub fn run(config: &Config) -> Vec<Check> {
             "no AUTH_TOKEN: the API answers 503",
         ));
     }
-    out
 }
 
 /// Prints the table; returns whether nothing failed.
