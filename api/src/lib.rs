@@ -83,7 +83,7 @@ impl AppState {
         settings: calls::TelnyxSettings,
         metrics: metrics::ApiMetrics,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, integrations::ClientError> {
         let telephony = Arc::new(calls::Telephony::new(
             Arc::clone(&self.store),
             settings,

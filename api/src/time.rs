@@ -49,6 +49,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Whether `s` is a calendar date `YYYY-MM-DD` (a real month and day).
+pub fn is_date(s: &str) -> bool {
+    s.len() == 10 && parse_rfc3339_millis(s).is_some()
+}
+
 /// Milliseconds since the epoch from `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, or a
 /// bare date `YYYY-MM-DD` (midnight UTC). `None` for anything else.
 pub fn parse_rfc3339_millis(text: &str) -> Option<i64> {

@@ -67,9 +67,20 @@ pub trait CallHooks: Send + Sync + 'static {
     /// Writes the audit log (listen-in, takeover, whisper: who, what, which call).
     async fn audit(&self, actor: &str, action: &str, call_id: &str);
     /// Opens the record of an Agent Studio session (a call flagged `studio`).
-    async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, String>;
+    async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, StudioRefused>;
     /// The Studio session ended.
     async fn studio_ended(&self, call_id: &str);
+}
+
+/// Why an Agent Studio session was not opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StudioRefused {
+    #[error("no agent profile named {0:?}")]
+    UnknownProfile(String),
+    #[error("lang must be nl, fr, de or en, not {0:?}")]
+    BadLanguage(String),
+    #[error("the store is unavailable: {0}")]
+    Store(String),
 }
 
 /// What the browser asked Agent Studio for.

@@ -41,7 +41,7 @@ use crate::tls::{CertStore, CertTable};
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
-    Logging(String),
+    Logging(#[from] logging::LogError),
     #[error("data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -61,8 +61,8 @@ pub enum RunError {
     Pingora(String),
     #[error("store: {0}")]
     Store(#[from] agent5_api::store::StoreError),
-    #[error("telnyx: {0}")]
-    Telnyx(String),
+    #[error("{0}")]
+    Client(#[from] agent5_api::integrations::ClientError),
     #[error("ACME: {0}")]
     Acme(acme::AcmeError),
     #[error("upgrade: {0}")]
@@ -82,7 +82,7 @@ pub enum StartMode {
 
 /// Binds every listener and serves until a shutdown signal has been handled.
 pub fn run(config: Config, mode: StartMode) -> Result<(), RunError> {
-    logging::init(&config.log_level).map_err(RunError::Logging)?;
+    logging::init(&config.log_level)?;
     let result = start(config, mode);
     if let Err(e) = &result {
         tracing::error!(error = %e, "agent5 could not start");
@@ -217,22 +217,20 @@ fn build_api(
         .with_region(config.default_region)
         .with_import_max_rows(config.limits.upload_max_rows)
         .with_recordings_dir(config.calls.recordings_dir.clone())
-        .with_telephony(telnyx_settings(config), api_metrics, &work)
-        .map_err(RunError::Telnyx)?;
+        .with_telephony(telnyx_settings(config), api_metrics, &work)?;
     let state = match (
         &config.integrations.livekit_server_url,
         &config.integrations.livekit_api_key,
         &config.integrations.livekit_api_secret,
     ) {
-        (Some(url), Some(key), Some(secret)) => state.with_livekit(
-            agent5_api::integrations::livekit::LiveKit::new(
+        (Some(url), Some(key), Some(secret)) => {
+            state.with_livekit(agent5_api::integrations::livekit::LiveKit::new(
                 url,
                 key,
                 secret.expose(),
                 config.livekit_token_ttl,
-            )
-            .map_err(RunError::Telnyx)?,
-        ),
+            )?)
+        }
         _ => state,
     };
     start_calls(config, bridge, &state, &work);

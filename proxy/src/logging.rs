@@ -14,14 +14,25 @@ use tracing_subscriber::EnvFilter;
 static GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
 static WRITER: OnceLock<NonBlocking> = OnceLock::new();
 
+/// Why logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log filter {directives:?}: {reason}")]
+    Filter { directives: String, reason: String },
+    #[error("cannot install the logger: {0}")]
+    Install(String),
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, replaces `level`.
-pub fn init(level: &str) -> Result<(), String> {
+pub fn init(level: &str) -> Result<(), LogError> {
     let directives = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| format!("{level},pingora_core=warn,pingora=warn,h2=warn,rustls=warn"));
-    let filter =
-        EnvFilter::try_new(&directives).map_err(|e| format!("log filter {directives:?}: {e}"))?;
+    let filter = EnvFilter::try_new(&directives).map_err(|e| LogError::Filter {
+        reason: e.to_string(),
+        directives: directives.clone(),
+    })?;
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
         .buffered_lines_limit(64 * 1024)
@@ -36,7 +47,7 @@ pub fn init(level: &str) -> Result<(), String> {
         .with_writer(writer.clone())
         .with_env_filter(filter)
         .try_init()
-        .map_err(|e| format!("cannot install the logger: {e}"))?;
+        .map_err(|e| LogError::Install(e.to_string()))?;
     if let Ok(mut g) = GUARD.lock() {
         *g = Some(guard);
     }

@@ -9,6 +9,7 @@ use agent5_bridge::agent::AgentProfile as BridgeProfile;
 use agent5_bridge::agent::{ToolCall, ToolError};
 use agent5_bridge::call::core::TurnRecord;
 use agent5_bridge::g711::Codec;
+use agent5_bridge::hooks::StudioRefused;
 use agent5_bridge::recording::RecordingInfo;
 use agent5_bridge::{CallHooks, MediaAuthError, MediaCall, Studio};
 use async_trait::async_trait;
@@ -238,21 +239,22 @@ impl CallHooks for Hooks {
         }
     }
 
-    async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, String> {
+    async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, StudioRefused> {
+        let unavailable = |e: StoreError| StudioRefused::Store(e.to_string());
         if let Some(name) = &studio.profile {
             let agents = self
                 .telephony
                 .store
                 .list_agents()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(unavailable)?;
             if !agents.iter().any(|a| &a.name == name || &a.id == name) {
-                return Err(format!("no agent profile named {name:?}"));
+                return Err(StudioRefused::UnknownProfile(name.clone()));
             }
         }
         if let Some(l) = &studio.lang {
-            if !["nl", "fr", "de", "en"].contains(&l.as_str()) {
-                return Err(format!("lang must be nl, fr, de or en, not {l:?}"));
+            if !agent5_bridge::agent::tools::LANGUAGES.contains(&l.as_str()) {
+                return Err(StudioRefused::BadLanguage(l.clone()));
             }
         }
         let now = now_millis();
@@ -274,7 +276,7 @@ impl CallHooks for Hooks {
             .store
             .create_call(call)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(unavailable)?;
         Ok(MediaCall {
             profile: self
                 .profile(studio.profile.as_deref(), studio.lang.as_deref())

@@ -183,7 +183,7 @@ impl Telephony {
         store: SharedStore,
         settings: TelnyxSettings,
         metrics: ApiMetrics,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, crate::integrations::ClientError> {
         let client = match &settings.api_key {
             Some(key) => Some(CallControl::new(
                 &settings.api_base,

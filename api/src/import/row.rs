@@ -139,7 +139,7 @@ fn custom_value(
         ),
         FieldKind::String | FieldKind::Email => Value::String(cell.to_owned()),
     };
-    check_value(def, re, &value)?;
+    check_value(def, re, &value).map_err(|e| e.to_string())?;
     Ok(value)
 }
 

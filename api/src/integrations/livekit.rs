@@ -114,11 +114,11 @@ impl LiveKit {
         api_key: &str,
         api_secret: &str,
         token_ttl: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, super::ClientError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::ClientError::new("LiveKit", e))?;
         Ok(Self {
             url: url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),

@@ -5,6 +5,23 @@
 pub mod livekit;
 pub mod telnyx;
 
+/// An integration's HTTP client could not be built (TLS roots, a bad setting).
+#[derive(Debug, thiserror::Error)]
+#[error("{service} client: {reason}")]
+pub struct ClientError {
+    pub service: &'static str,
+    pub reason: String,
+}
+
+impl ClientError {
+    pub(crate) fn new(service: &'static str, e: impl std::fmt::Display) -> Self {
+        Self {
+            service,
+            reason: e.to_string(),
+        }
+    }
+}
+
 use axum::routing::{delete, get, post};
 use axum::Router;
 

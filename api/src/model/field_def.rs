@@ -86,20 +86,25 @@ impl Visibility {
     }
 }
 
+/// A name that is none of the allowed ones (listed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be one of {0}")]
+pub struct NotOneOf(pub String);
+
 macro_rules! parse_by_name {
     ($t:ty) => {
         impl std::str::FromStr for $t {
-            type Err = String;
+            type Err = NotOneOf;
 
             /// The name, trimmed and in any case.
-            fn from_str(s: &str) -> Result<Self, String> {
+            fn from_str(s: &str) -> Result<Self, NotOneOf> {
                 let s = s.trim().to_ascii_lowercase();
                 Self::ALL
                     .into_iter()
                     .find(|v| v.as_str() == s)
                     .ok_or_else(|| {
                         let names: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("must be one of {}", names.join(", "))
+                        NotOneOf(names.join(", "))
                     })
             }
         }

@@ -193,7 +193,7 @@ impl ContactPatch {
                     .as_deref()
                     .map(compile)
                     .transpose()
-                    .map_err(|e| ApiError::invalid("invalid_value", &field, e))?;
+                    .map_err(|e| ApiError::invalid("invalid_value", &field, e.to_string()))?;
                 check_value(def, regex.as_ref(), &value).map_err(|e| {
                     ApiError::invalid("invalid_value", &field, format!("{key}: {e}"))
                 })?;

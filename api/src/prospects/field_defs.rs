@@ -22,16 +22,34 @@ const MAX_REGEX: usize = 500;
 /// Compiled-program limit: a definition cannot make imports slow or memory-hungry.
 const REGEX_SIZE_LIMIT: usize = 64 * 1024;
 
+/// Why a definition's regex is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegexError {
+    #[error("regex is limited to {MAX_REGEX} characters")]
+    TooLong,
+    #[error("regex does not compile: {0}")]
+    Invalid(String),
+}
+
+/// Why a value does not fit its definition.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("not a valid {0}")]
+    Kind(FieldKind),
+    #[error("does not match the field's regex")]
+    Regex,
+}
+
 /// Compiles a definition's regex with the size limit (also used to validate values).
-pub fn compile(pattern: &str) -> Result<regex::Regex, String> {
+pub fn compile(pattern: &str) -> Result<regex::Regex, RegexError> {
     if pattern.len() > MAX_REGEX {
-        return Err(format!("regex is limited to {MAX_REGEX} characters"));
+        return Err(RegexError::TooLong);
     }
     regex::RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
-        .map_err(|e| format!("regex does not compile: {e}"))
+        .map_err(|e| RegexError::Invalid(e.to_string()))
 }
 
 /// Checks a whole definition.
@@ -91,7 +109,10 @@ pub fn validate(def: &FieldDef) -> Result<(), ApiError> {
                     "regex applies to string, phone and email fields",
                 ));
             }
-            Some(compile(r).map_err(|e| ApiError::invalid("invalid_field_def", "regex", e))?)
+            Some(
+                compile(r)
+                    .map_err(|e| ApiError::invalid("invalid_field_def", "regex", e.to_string()))?,
+            )
         }
         None => None,
     };
@@ -108,13 +129,13 @@ pub fn check_value(
     def: &FieldDef,
     regex: Option<&regex::Regex>,
     value: &Value,
-) -> Result<(), String> {
+) -> Result<(), ValueError> {
     let text = value.as_str();
     let ok = match def.kind {
         FieldKind::Number => value.is_number(),
         FieldKind::Boolean => value.is_boolean(),
         FieldKind::Enum => text.is_some_and(|t| def.options.iter().any(|o| o == t)),
-        FieldKind::Date => text.is_some_and(is_date),
+        FieldKind::Date => text.is_some_and(crate::time::is_date),
         FieldKind::Email => text.is_some_and(|t| {
             t.split_once('@')
                 .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !t.contains(' '))
@@ -122,42 +143,14 @@ pub fn check_value(
         FieldKind::String | FieldKind::Phone => text.is_some(),
     };
     if !ok {
-        return Err(format!("not a valid {}", def.kind));
+        return Err(ValueError::Kind(def.kind));
     }
     if let (Some(re), Some(t)) = (regex, text) {
         if !re.is_match(t) {
-            return Err("does not match the field's regex".into());
+            return Err(ValueError::Regex);
         }
     }
     Ok(())
-}
-
-/// `YYYY-MM-DD` with a real month and day.
-fn is_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
-    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    (1..=12).contains(&m) && d >= 1 && d <= days[(m - 1) as usize]
 }
 
 /// Create body and patch body share this shape; absent fields keep their value.

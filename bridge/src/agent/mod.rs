@@ -99,8 +99,8 @@ pub struct AgentErrorBody {
 }
 
 impl AgentIn {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| e.to_string())
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
     }
 }
 
@@ -225,8 +225,9 @@ mod tests {
         assert_eq!(
             AgentIn::parse(
                 r#"{"type":"input_audio_buffer.speech_started","event_id":"e","audio_start_ms":1200,"item_id":"i1"}"#
-            ),
-            Ok(AgentIn::SpeechStarted {
+            )
+            .ok(),
+            Some(AgentIn::SpeechStarted {
                 audio_start_ms: Some(1200),
                 item_id: Some("i1".into())
             })
@@ -244,8 +245,8 @@ mod tests {
             Ok(AgentIn::FunctionCall { .. })
         ));
         assert_eq!(
-            AgentIn::parse(r#"{"type":"rate_limits.updated","rate_limits":[]}"#),
-            Ok(AgentIn::Other)
+            AgentIn::parse(r#"{"type":"rate_limits.updated","rate_limits":[]}"#).ok(),
+            Some(AgentIn::Other)
         );
         assert!(matches!(
             AgentIn::parse(

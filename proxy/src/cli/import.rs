@@ -33,23 +33,49 @@ pub struct ImportArgs<'a> {
     pub target: agent5_api::import::Target,
 }
 
-/// Runs the import; the error is the one line to print.
-pub fn run(config: &Config, args: &ImportArgs<'_>) -> Result<agent5_api::import::Report, String> {
-    let file = File::open(args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
+/// Why `agent5 import` stopped; printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportCmdError {
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Store(#[from] crate::RunError),
+    #[error("{code}: {message}")]
+    Import { code: &'static str, message: String },
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> ImportCmdError + '_ {
+    move |source| ImportCmdError::File {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Runs the import.
+pub fn run(
+    config: &Config,
+    args: &ImportArgs<'_>,
+) -> Result<agent5_api::import::Report, ImportCmdError> {
+    let file = File::open(args.file).map_err(file_error(args.file))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = ProgressBar::new(size);
     bar.set_style(
         ProgressStyle::with_template(
             "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
         )
-        .map_err(|e| e.to_string())?,
+        .map_err(|e| ImportCmdError::Setup(e.to_string()))?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
-    let store = crate::open_store_in(&runtime, config).map_err(|e| e.to_string())?;
+        .map_err(|e| ImportCmdError::Setup(e.to_string()))?;
+    let store = crate::open_store_in(&runtime, config)?;
     let options = agent5_api::import::Options {
         dry_run: args.dry_run,
         ignore_unknown: args.ignore_unknown,
@@ -71,10 +97,14 @@ pub fn run(config: &Config, args: &ImportArgs<'_>) -> Result<agent5_api::import:
         }
     });
     bar.finish_and_clear();
-    let report = result.map_err(|e| format!("{}: {e}", e.code()))?;
-    let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+    let report = result.map_err(|e| ImportCmdError::Import {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    let json =
+        serde_json::to_string_pretty(&report).map_err(|e| ImportCmdError::Setup(e.to_string()))?;
     match args.report {
-        Some(path) => std::fs::write(path, json).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(path) => std::fs::write(path, json).map_err(file_error(path))?,
         None => println!("{json}"),
     }
     Ok(report)

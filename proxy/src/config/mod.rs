@@ -36,6 +36,17 @@ impl ConfigError {
     }
 }
 
+/// What is wrong with one value (the caller knows its key: [`ConfigError`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Problem(pub String);
+
+impl From<Problem> for String {
+    fn from(p: Problem) -> Self {
+        p.0
+    }
+}
+
 /// A value that must never reach a log line.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -320,8 +331,8 @@ impl Config {
 }
 
 /// Parses the TOML text; the error names the offending key and line.
-pub fn parse_toml(text: &str) -> Result<FileConfig, String> {
-    toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+pub fn parse_toml(text: &str) -> Result<FileConfig, Problem> {
+    toml::from_str(text).map_err(|e| Problem(e.to_string().trim_end().replace('\n', " ")))
 }
 
 fn apply_env(file: &mut FileConfig, env: &dyn Env) -> Result<(), ConfigError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::file::AcmeSection;
-use super::{AcmeConfig, ConfigError};
+use super::{AcmeConfig, ConfigError, Problem};
 
 /// Where a listener binds: a TCP address or a Unix socket path (`unix:/path`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -59,7 +59,7 @@ pub fn listen_list(key: &str, raw: &[String]) -> Result<Vec<ListenAddr>, ConfigE
 }
 
 /// Rewrites the port of every TCP address (the `PORT` variable).
-pub fn with_port(listen: &[String], port: u16) -> Result<Vec<String>, String> {
+pub fn with_port(listen: &[String], port: u16) -> Result<Vec<String>, Problem> {
     if listen.is_empty() {
         return Ok(vec![format!("127.0.0.1:{port}")]);
     }
@@ -71,7 +71,7 @@ pub fn with_port(listen: &[String], port: u16) -> Result<Vec<String>, String> {
                 Ok(a.to_string())
             }
             Ok(ListenAddr::Unix(_)) => Ok(raw.clone()),
-            Err(e) => Err(e.problem),
+            Err(e) => Err(Problem(e.problem)),
         })
         .collect()
 }
@@ -113,7 +113,7 @@ pub enum TrustProxy {
 }
 
 impl TrustProxy {
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let raw = raw.trim();
         if raw.is_empty() || boolean(raw) == Some(false) {
             return Ok(Self::None);
@@ -130,12 +130,12 @@ impl TrustProxy {
         }
         networks(raw.split(','))
             .map(Self::Networks)
-            .map_err(|e| format!("{e}, or a hop count"))
+            .map_err(|e| Problem(format!("{e}, or a hop count")))
     }
 }
 
 /// IPs, CIDRs, `loopback` and `private` as networks.
-pub fn networks<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<Vec<IpNet>, String> {
+pub fn networks<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<Vec<IpNet>, Problem> {
     let mut nets = Vec::new();
     for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
         let net = match part {
@@ -147,7 +147,7 @@ pub fn networks<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<Vec<IpNe
             let parsed = n
                 .parse::<IpNet>()
                 .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
-                .map_err(|_| format!("{n:?} is not an IP, a CIDR, loopback or private"))?;
+                .map_err(|_| Problem(format!("{n:?} is not an IP, a CIDR, loopback or private")))?;
             nets.push(parsed);
         }
     }
@@ -167,7 +167,7 @@ pub enum CorsOrigins {
 }
 
 impl CorsOrigins {
-    pub fn parse(raw: &[String]) -> Result<Self, String> {
+    pub fn parse(raw: &[String]) -> Result<Self, Problem> {
         let items: Vec<&str> = raw
             .iter()
             .map(|s| s.trim())
@@ -178,7 +178,9 @@ impl CorsOrigins {
         }
         if items.contains(&"*") {
             if items.len() > 1 {
-                return Err("\"*\" cannot be combined with other origins".to_owned());
+                return Err(Problem(
+                    "\"*\" cannot be combined with other origins".to_owned(),
+                ));
             }
             return Ok(Self::Any);
         }
@@ -188,11 +190,11 @@ impl CorsOrigins {
             let rest = origin
                 .strip_prefix("https://")
                 .or_else(|| origin.strip_prefix("http://"))
-                .ok_or_else(|| format!("{item:?} must start with https:// or http://"))?;
+                .ok_or_else(|| Problem(format!("{item:?} must start with https:// or http://")))?;
             if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('#') {
-                return Err(format!(
+                return Err(Problem(format!(
                     "{item:?} must be scheme://host[:port] with no path"
-                ));
+                )));
             }
             out.push(origin);
         }

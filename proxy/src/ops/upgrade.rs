@@ -163,18 +163,41 @@ pub fn read_pid(path: &Path) -> io::Result<u32> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not a pid"))
 }
 
+/// Why `agent5 upgrade` did not hand over (the old process, if any, keeps serving).
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("{path}: {source}")]
+    PidFile { path: String, source: io::Error },
+    #[error("pid {0} out of range")]
+    PidRange(u32),
+    #[error("cannot signal pid {pid}: {reason}")]
+    Signal { pid: u32, reason: String },
+    #[error("{why}; pid {old} keeps serving")]
+    Refused { why: String, old: u32 },
+    #[error("pid {0} exited and no new process took over")]
+    Exited(u32),
+    #[error("no new process took over within {timeout:?}; pid {old} keeps serving (see its log)")]
+    Timeout { timeout: Duration, old: u32 },
+}
+
 /// `agent5 upgrade`: signals the serving process (from the pid file) to start its
 /// successor, and waits until a new process has written the pid file.
-pub fn request(data_dir: &Path, timeout: Duration) -> Result<(u32, u32), String> {
+pub fn request(data_dir: &Path, timeout: Duration) -> Result<(u32, u32), UpgradeError> {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
 
     let path = pid_file(data_dir);
     let failed = failure_file(data_dir);
-    let old = read_pid(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let pid = Pid::from_raw(i32::try_from(old).map_err(|_| "pid out of range".to_owned())?);
+    let old = read_pid(&path).map_err(|source| UpgradeError::PidFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let pid = Pid::from_raw(i32::try_from(old).map_err(|_| UpgradeError::PidRange(old))?);
     let _ = std::fs::remove_file(&failed);
-    kill(pid, Signal::SIGUSR2).map_err(|e| format!("cannot signal pid {old}: {e}"))?;
+    kill(pid, Signal::SIGUSR2).map_err(|e| UpgradeError::Signal {
+        pid: old,
+        reason: e.to_string(),
+    })?;
     let deadline = Instant::now() + timeout;
     loop {
         std::thread::sleep(Duration::from_millis(100));
@@ -184,18 +207,19 @@ pub fn request(data_dir: &Path, timeout: Duration) -> Result<(u32, u32), String>
             }
         }
         if let Ok(why) = std::fs::read_to_string(&failed) {
-            return Err(format!("{}; pid {old} keeps serving", why.trim()));
+            return Err(UpgradeError::Refused {
+                why: why.trim().to_owned(),
+                old,
+            });
         }
         if kill(pid, None).is_err() {
             // The old process is gone and no successor wrote the pid file.
             if read_pid(&path).ok() == Some(old) {
-                return Err(format!("pid {old} exited and no new process took over"));
+                return Err(UpgradeError::Exited(old));
             }
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "no new process took over within {timeout:?}; pid {old} keeps serving (see its log)"
-            ));
+            return Err(UpgradeError::Timeout { timeout, old });
         }
     }
 }

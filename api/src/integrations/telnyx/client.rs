@@ -180,13 +180,18 @@ pub fn command_id() -> String {
 
 impl CallControl {
     /// `base` is the API root (`https://api.telnyx.com/v2`; tests point it at a fake).
-    pub fn new(base: &str, api_key: &str, timeout: Duration, retry: Retry) -> Result<Self, String> {
+    pub fn new(
+        base: &str,
+        api_key: &str,
+        timeout: Duration,
+        retry: Retry,
+    ) -> Result<Self, crate::integrations::ClientError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("agent5/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::integrations::ClientError::new("Telnyx", e))?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
