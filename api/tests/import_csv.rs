@@ -1,17 +1,18 @@
-//! The CSV importer on real-world-shaped files (`tests/fixtures/csv/`), with the
-//! report each one must produce, on SQLite and (with `AGENT5_TEST_MONGO_URI`) MongoDB.
+//! The CSV importer on real-world-shaped files (`tests/fixtures/csv/<name>.csv`), each
+//! its own test with the report it must produce beside it (`<name>.expected.json`:
+//! the fixtures it follows, then each run's options and report or error code), on
+//! SQLite and (with `AGENT5_TEST_MONGO_URI`) MongoDB.
 
 #![allow(clippy::expect_used)] // a test: a failed expectation is the failure
 
 mod common;
-
-use common::{mongo, sqlite};
 
 use std::sync::Arc;
 
 use agent5_api::import::{import_prospects, ImportError, Options, Report};
 use agent5_api::model::ProspectQuery;
 use agent5_api::store::SharedStore;
+use serde_json::Value;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/csv/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -34,29 +35,67 @@ async fn ok(store: &SharedStore, name: &str) -> Report {
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn rows_failed(r: &Report) -> Vec<(u64, &str)> {
-    r.failures
-        .failed_items
-        .iter()
-        .map(|f| (f.row, f.error_code))
-        .collect()
+/// A report (as its JSON) holds everything `expected` says: objects key by key,
+/// arrays element by element (same length), anything else equal. Paths name the
+/// first difference.
+fn assert_holds(actual: &Value, expected: &Value, path: &str) {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => {
+            for (k, ev) in e {
+                let av = a.get(k).unwrap_or(&Value::Null);
+                assert_holds(av, ev, &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            assert_eq!(a.len(), e.len(), "{path}: length");
+            for (i, (av, ev)) in a.iter().zip(e).enumerate() {
+                assert_holds(av, ev, &format!("{path}[{i}]"));
+            }
+        }
+        _ => assert_eq!(actual, expected, "{path}"),
+    }
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn fixtures(store: SharedStore) {
-    // Excel: BOM, `;`, CRLF, accents; one opt-out row with two phones.
-    let r = ok(&store, "excel_semicolon_bom_crlf.csv").await;
-    assert_eq!(
-        (r.total, r.imported, r.created, r.failures.failed),
-        (3, 3, 3, 0),
-        "{r:?}"
+fn expected(name: &str) -> Value {
+    let path = format!(
+        "{}/tests/fixtures/csv/{name}.expected.json",
+        env!("CARGO_MANIFEST_DIR")
     );
-    assert_eq!((r.encoding, r.delimiter.as_str()), ("utf-8 (bom)", ";"));
-    assert_eq!(
-        r.imported_items.iter().map(|i| i.row).collect::<Vec<_>>(),
-        vec![2, 3, 4]
-    );
-    assert_eq!(r.dnc_added, 2);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Imports the fixtures `name` follows (`after`), then `name` once per entry of its
+/// `runs`, each checked against its expected report or error code. Returns the
+/// reports of the runs that succeeded, in order.
+async fn check(store: &SharedStore, name: &str) -> Vec<Report> {
+    let spec = expected(name);
+    for before in spec["after"].as_array().into_iter().flatten() {
+        let before = before.as_str().expect("fixture name");
+        ok(store, &format!("{before}.csv")).await;
+    }
+    let mut reports = Vec::new();
+    for (i, want) in spec["runs"].as_array().expect("runs").iter().enumerate() {
+        let options = Options {
+            ignore_unknown: want["options"]["ignore_unknown"].as_bool() == Some(true),
+            ..Options::default()
+        };
+        let got = run(store, &format!("{name}.csv"), options).await;
+        match (got, want["error"].as_str()) {
+            (Ok(r), None) => {
+                let json = serde_json::to_value(&r).expect("report json");
+                assert_holds(&json, &want["report"], &format!("{name} run {i}"));
+                reports.push(r);
+            }
+            (Err(e), Some(code)) => assert_eq!(e.code(), code, "{name} run {i}: {e}"),
+            (got, _) => panic!("{name} run {i}: {got:?}, expected {want}"),
+        }
+    }
+    reports
+}
+
+async fn excel_semicolon_bom_crlf(store: SharedStore) {
+    check(&store, "excel_semicolon_bom_crlf").await;
     let rows = store
         .list_prospects(&ProspectQuery {
             limit: 50,
@@ -66,31 +105,14 @@ async fn fixtures(store: SharedStore) {
         .await
         .expect("list");
     assert_eq!(rows.items[0].company, "Société Générale");
-    // The same file again changes nothing.
-    let again = ok(&store, "excel_semicolon_bom_crlf.csv").await;
-    assert_eq!(
-        (
-            again.created,
-            again.updated,
-            again.unchanged,
-            again.dnc_added
-        ),
-        (0, 0, 3, 0)
-    );
+}
 
-    // Windows-1252 from Excel: the same people, read correctly, updates nothing.
-    let r = ok(&store, "windows1252_accents.csv").await;
-    assert_eq!(r.encoding, "windows-1252");
-    assert_eq!((r.imported, r.unchanged), (2, 2), "{r:?}");
+async fn windows1252_accents(store: SharedStore) {
+    check(&store, "windows1252_accents").await;
+}
 
-    // Quoted delimiters and a line break inside a cell; a blank line between rows.
-    let r = ok(&store, "quoted_newlines.csv").await;
-    assert_eq!((r.total, r.imported, r.failures.failed), (2, 2, 0));
-    assert_eq!(
-        r.imported_items.iter().map(|i| i.row).collect::<Vec<_>>(),
-        vec![2, 4],
-        "spreadsheet rows"
-    );
+async fn quoted_newlines(store: SharedStore) {
+    check(&store, "quoted_newlines").await;
     let dupont = store
         .list_prospects(&ProspectQuery {
             limit: 5,
@@ -102,21 +124,34 @@ async fn fixtures(store: SharedStore) {
     assert_eq!(dupont.items[0].name, "Dupont, Jean");
     assert_eq!(dupont.items[0].company, "Garage \"Chez Jean\"\nRue Haute 1");
     assert_eq!(dupont.items[0].tags, vec!["a", "b"]);
+}
 
-    // That number's customer exists (renamed by the file above): the first row renames
-    // it again, its duplicate changes nothing, and no second customer appears.
+async fn duplicated_rows(store: SharedStore) {
+    for before in [
+        "excel_semicolon_bom_crlf",
+        "windows1252_accents",
+        "quoted_newlines",
+    ] {
+        ok(&store, &format!("{before}.csv")).await;
+    }
     let before = store.count_customers().await.expect("count");
     let r = ok(&store, "duplicated_rows.csv").await;
-    assert_eq!(
-        (r.imported, r.created, r.updated, r.unchanged),
-        (2, 0, 1, 1),
-        "{r:?}"
+    let json = serde_json::to_value(&r).expect("json");
+    assert_holds(
+        &json,
+        &expected("duplicated_rows")["runs"][0]["report"],
+        "duplicated_rows",
     );
-    assert_eq!(store.count_customers().await.expect("count"), before);
+    assert_eq!(
+        store.count_customers().await.expect("count"),
+        before,
+        "no second customer appears"
+    );
+}
 
-    let r = ok(&store, "ten_deliveries_both_spellings.csv").await;
-    assert_eq!((r.imported, r.failures.failed), (1, 0));
-    let id = r.imported_items[0].id.clone().expect("id");
+async fn ten_deliveries_both_spellings(store: SharedStore) {
+    let r = check(&store, "ten_deliveries_both_spellings").await;
+    let id = r[0].imported_items[0].id.clone().expect("id");
     let king = store.get_customer(&id).await.expect("customer");
     assert_eq!(king.delivery_addresses.len(), 10);
     assert_eq!(king.delivery_addresses[9].code, "delivery_10");
@@ -125,66 +160,44 @@ async fn fixtures(store: SharedStore) {
         Some("+32475000010")
     );
     assert_eq!(king.delivery_addresses[1].contact.city, "City 2");
+}
 
-    let r = ok(&store, "bad_phones.csv").await;
-    assert_eq!((r.total, r.imported, r.failures.failed), (4, 1, 3));
-    assert_eq!(
-        rows_failed(&r),
-        vec![
-            (3, "INVALID_PHONE"),
-            (4, "INVALID_PHONE"),
-            (5, "INVALID_PHONE")
-        ]
-    );
+async fn bad_phones(store: SharedStore) {
+    let r = check(&store, "bad_phones").await;
     assert!(
-        r.failures.failed_items[2]
+        r[0].failures.failed_items[2]
             .error_message
             .contains("delivery_1_phone"),
         "{:?}",
-        r.failures.failed_items[2]
+        r[0].failures.failed_items[2]
     );
-    assert_eq!(
-        r.failures.failed_items[0].original_row["invoice_contact_name"],
-        "Short"
-    );
+}
 
+async fn unknown_columns(store: SharedStore) {
+    check(&store, "unknown_columns").await;
     let err = run(&store, "unknown_columns.csv", Options::default())
         .await
         .expect_err("unknown");
-    assert_eq!(err.code(), "unknown_columns");
     assert!(
         err.to_string().contains("fax") && err.to_string().contains("custom_nope"),
         "{err}"
     );
-    let r = run(
-        &store,
-        "unknown_columns.csv",
-        Options {
-            ignore_unknown: true,
-            ..Options::default()
-        },
-    )
-    .await
-    .expect("ignored");
-    assert_eq!(r.imported, 1);
+}
 
-    let r = ok(&store, "empty_lines.csv").await;
-    assert_eq!((r.total, r.imported), (2, 2));
-    assert_eq!(
-        r.imported_items.iter().map(|i| i.row).collect::<Vec<_>>(),
-        vec![3, 6]
-    );
+async fn empty_lines(store: SharedStore) {
+    check(&store, "empty_lines").await;
+}
 
-    let err = run(&store, "zero_bytes.csv", Options::default())
-        .await
-        .expect_err("empty");
-    assert_eq!(err.code(), "empty_file");
-    let r = ok(&store, "header_only.csv").await;
-    assert_eq!((r.total, r.imported, r.failures.failed), (0, 0, 0));
-    let err = run(&store, "binary_renamed.csv", Options::default())
-        .await
-        .expect_err("binary");
-    assert_eq!(err.code(), "unknown_columns");
+async fn zero_bytes(store: SharedStore) {
+    check(&store, "zero_bytes").await;
+}
+
+async fn header_only(store: SharedStore) {
+    check(&store, "header_only").await;
+}
+
+async fn binary_renamed(store: SharedStore) {
+    check(&store, "binary_renamed").await;
 }
 
 async fn dry_run_and_row_limit(store: SharedStore) {
@@ -230,28 +243,17 @@ async fn dry_run_and_row_limit(store: SharedStore) {
     );
 }
 
-#[tokio::test]
-async fn fixtures_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    fixtures(store).await;
-}
-
-#[tokio::test]
-async fn fixtures_on_mongo() {
-    if let Some(store) = mongo("fixtures").await {
-        fixtures(store).await;
-    }
-}
-
-#[tokio::test]
-async fn dry_run_and_row_limit_on_sqlite() {
-    let (store, _dir) = sqlite().await;
-    dry_run_and_row_limit(store).await;
-}
-
-#[tokio::test]
-async fn dry_run_and_row_limit_on_mongo() {
-    if let Some(store) = mongo("limits").await {
-        dry_run_and_row_limit(store).await;
-    }
-}
+common::on_both_stores!(
+    excel_semicolon_bom_crlf,
+    windows1252_accents,
+    quoted_newlines,
+    duplicated_rows,
+    ten_deliveries_both_spellings,
+    bad_phones,
+    unknown_columns,
+    empty_lines,
+    zero_bytes,
+    header_only,
+    binary_renamed,
+    dry_run_and_row_limit,
+);
