@@ -23,26 +23,6 @@ pub const DEFAULT_MAX_HEAD_BYTES: u64 = 32 * 1024;
 /// Open connections one client (IPv4 address, IPv6 /64) may hold.
 pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: u64 = 1024;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FileConfig {
-    pub server: ServerSection,
-    pub tls: TlsSection,
-    pub auth: AuthSection,
-    pub rate_limit: RateLimitSection,
-    pub cors: CorsSection,
-    pub limits: LimitsSection,
-    pub log: LogSection,
-    pub metrics: MetricsSection,
-    pub store: StoreSection,
-    pub telnyx: TelnyxSection,
-    pub openai: OpenAiSection,
-    pub livekit: LiveKitSection,
-    pub recordings: RecordingsSection,
-    pub prospects: ProspectsSection,
-    pub dev: DevSection,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProspectsSection {

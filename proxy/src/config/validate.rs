@@ -5,101 +5,22 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{
-    self, AuthSection, BudgetEntry, FileConfig, LimitsSection, LiveKitSection, LogSection,
-    OpenAiSection, RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
+    self, AuthSection, BudgetEntry, LimitsSection, LiveKitSection, LogSection, OpenAiSection,
+    RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
 };
 use super::{
-    non_empty, open_files_limit, parse, AcmeConfig, BodyLimits, Budget, CallOptions, CertPaths,
-    Config, ConfigError, ConnectionLimits, CorsOrigins, Integrations, ListenAddr, RateLimits,
-    Secret, TelnyxOptions, TlsConfig, TrustProxy,
+    non_empty, open_files_limit, parse, AcmeConfig, Budget, CallOptions, CertPaths, ConfigError,
+    ConnectionLimits, FileConfig, ListenAddr, RateLimits, Secret, TelnyxOptions, TlsConfig,
 };
 
-/// The validated configuration of `file` (read from `path`, if any).
-pub(super) fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError> {
-    let Listeners {
-        listen,
-        tls,
-        metrics_listen,
-    } = listeners(&file)?;
-    server(&file.server)?;
-    let auth_tokens = auth(file.auth)?;
-    let rate_limits = rate_limits(&file.rate_limit)?;
-    limits(&file.limits)?;
-    let log_level = log(&file.log)?;
-    let (telnyx, stream_url) = telnyx(&file.telnyx)?;
-    let data_dir = PathBuf::from(
-        non_empty(file.server.data_dir.clone())
-            .unwrap_or_else(|| file::DEFAULT_DATA_DIR.to_owned()),
-    );
-    let calls = calls(&file.openai, &file.recordings, &data_dir)?;
-    let livekit_token_ttl = livekit(&file.livekit)?;
-    let (sqlite_path, mongo_uri) = store(file.store, &data_dir)?;
-    let limits = file.limits;
-    Ok(Config {
-        source: path.map(Path::to_path_buf),
-        listen,
-        tls,
-        metrics_listen,
-        metrics_on_main_listeners: file.metrics.on_main_listeners,
-        data_dir,
-        admin_dir: PathBuf::from(file.server.admin_dir),
-        threads: file.server.threads,
-        work_stealing: file.server.work_stealing,
-        grace_period: Duration::from_secs(file.server.grace_period_secs),
-        header_timeout: Duration::from_secs(file.server.header_timeout_secs),
-        idle_timeout: Duration::from_secs(file.server.idle_timeout_secs),
-        trust_proxy: TrustProxy::parse(&file.server.trust_proxy)
-            .map_err(|p| ConfigError::new("server.trust_proxy", p))?,
-        auth_tokens,
-        rate_limits,
-        cors: CorsOrigins::parse(&file.cors.origins)
-            .map_err(|p| ConfigError::new("cors.origins", p))?,
-        limits: BodyLimits {
-            json: limits.json_body_bytes,
-            upload: limits.upload_body_bytes,
-            webhook: limits.webhook_body_bytes,
-            websocket_message: limits.websocket_message_bytes,
-            upload_max_rows: limits.upload_max_rows,
-            head: usize::try_from(limits.max_head_bytes).unwrap_or(usize::MAX),
-        },
-        connections: connections(&limits)?,
-        log_level,
-        access_log: file.log.access_log,
-        protect_recordings: file.recordings.protect,
-        sqlite_path,
-        default_region: file
-            .prospects
-            .default_region
-            .parse()
-            .map_err(|p| ConfigError::new("prospects.default_region", p))?,
-        integrations: Integrations {
-            mongo_uri: mongo_uri.map(Secret::new),
-            openai_api_key: non_empty(file.openai.api_key).map(Secret::new),
-            telnyx_api_key: non_empty(file.telnyx.api_key).map(Secret::new),
-            telnyx_connection_id: non_empty(file.telnyx.connection_id),
-            telnyx_phone_number: non_empty(file.telnyx.phone_number),
-            telnyx_public_key_pem: non_empty(file.telnyx.public_key_pem),
-            telnyx_stream_url: stream_url,
-            telnyx_verify_signatures: file.telnyx.verify_signatures,
-            livekit_server_url: non_empty(file.livekit.server_url),
-            livekit_api_key: non_empty(file.livekit.api_key),
-            livekit_api_secret: non_empty(file.livekit.api_secret).map(Secret::new),
-        },
-        websocket_echo: file.dev.websocket_echo,
-        telnyx,
-        calls,
-        livekit_token_ttl,
-    })
-}
-
-struct Listeners {
-    listen: Vec<ListenAddr>,
-    tls: Option<TlsConfig>,
-    metrics_listen: Option<ListenAddr>,
+pub(super) struct Listeners {
+    pub listen: Vec<ListenAddr>,
+    pub tls: Option<TlsConfig>,
+    pub metrics_listen: Option<ListenAddr>,
 }
 
 /// `server.listen`, `[tls]` (with ACME) and `metrics.listen`.
-fn listeners(file: &FileConfig) -> Result<Listeners, ConfigError> {
+pub(super) fn listeners(file: &FileConfig) -> Result<Listeners, ConfigError> {
     let listen = parse::listen_list("server.listen", &file.server.listen)?;
     let tls_listen = parse::listen_list("tls.listen", &file.tls.listen)?;
     let redirect_listen = parse::listen_list("tls.redirect_listen", &file.tls.redirect_listen)?;
@@ -175,7 +96,7 @@ fn listeners(file: &FileConfig) -> Result<Listeners, ConfigError> {
 }
 
 /// `[server]`: grace period, timeouts, threads.
-fn server(section: &ServerSection) -> Result<(), ConfigError> {
+pub(super) fn server(section: &ServerSection) -> Result<(), ConfigError> {
     let grace = section.grace_period_secs;
     if grace > 3600 {
         return Err(ConfigError::new(
@@ -198,7 +119,7 @@ fn server(section: &ServerSection) -> Result<(), ConfigError> {
 }
 
 /// `[auth]`: the bearer tokens.
-fn auth(section: AuthSection) -> Result<Vec<Secret>, ConfigError> {
+pub(super) fn auth(section: AuthSection) -> Result<Vec<Secret>, ConfigError> {
     let tokens = section.tokens;
     tokens
         .into_iter()
@@ -222,7 +143,7 @@ fn auth(section: AuthSection) -> Result<Vec<Secret>, ConfigError> {
 }
 
 /// `[rate_limit]`: the budgets per route class.
-fn rate_limits(section: &RateLimitSection) -> Result<RateLimits, ConfigError> {
+pub(super) fn rate_limits(section: &RateLimitSection) -> Result<RateLimits, ConfigError> {
     let budget = |key: &str, b: BudgetEntry| -> Result<Budget, ConfigError> {
         if b.per_minute == 0 || b.burst == 0 {
             return Err(ConfigError::new(
@@ -244,7 +165,7 @@ fn rate_limits(section: &RateLimitSection) -> Result<RateLimits, ConfigError> {
 }
 
 /// `[limits]`: body, message and head sizes, rows per upload.
-fn limits(limits: &LimitsSection) -> Result<(), ConfigError> {
+pub(super) fn limits(limits: &LimitsSection) -> Result<(), ConfigError> {
     for (key, v) in [
         ("limits.json_body_bytes", limits.json_body_bytes),
         ("limits.upload_body_bytes", limits.upload_body_bytes),
@@ -268,7 +189,7 @@ fn limits(limits: &LimitsSection) -> Result<(), ConfigError> {
 }
 
 /// `[limits]`: the connection caps.
-fn connections(limits: &LimitsSection) -> Result<ConnectionLimits, ConfigError> {
+pub(super) fn connections(limits: &LimitsSection) -> Result<ConnectionLimits, ConfigError> {
     Ok(ConnectionLimits {
         total: match limits.max_connections {
             0 => ConnectionLimits::auto_total(open_files_limit()),
@@ -281,7 +202,7 @@ fn connections(limits: &LimitsSection) -> Result<ConnectionLimits, ConfigError> 
 }
 
 /// `[log]`: the level filter.
-fn log(section: &LogSection) -> Result<String, ConfigError> {
+pub(super) fn log(section: &LogSection) -> Result<String, ConfigError> {
     let log_level = section.level.trim().to_owned();
     if !parse::log_filter(&log_level) {
         return Err(ConfigError::new(
@@ -293,7 +214,7 @@ fn log(section: &LogSection) -> Result<String, ConfigError> {
 }
 
 /// `[telnyx]`: the Call Control client, webhook verification and dial options.
-fn telnyx(t: &TelnyxSection) -> Result<(TelnyxOptions, Option<String>), ConfigError> {
+pub(super) fn telnyx(t: &TelnyxSection) -> Result<(TelnyxOptions, Option<String>), ConfigError> {
     let stream_url = non_empty(t.stream_url.clone());
     if let Some(url) = &stream_url {
         if !(url.starts_with("wss://") || url.starts_with("ws://")) {
@@ -371,7 +292,7 @@ fn telnyx(t: &TelnyxSection) -> Result<(TelnyxOptions, Option<String>), ConfigEr
 }
 
 /// `[openai]` and `[recordings]`: what each call's bridge needs.
-fn calls(
+pub(super) fn calls(
     o: &OpenAiSection,
     recordings: &RecordingsSection,
     data_dir: &Path,
@@ -407,7 +328,7 @@ fn calls(
 }
 
 /// `[livekit]`: the token lifetime (0: one hour).
-fn livekit(section: &LiveKitSection) -> Result<Duration, ConfigError> {
+pub(super) fn livekit(section: &LiveKitSection) -> Result<Duration, ConfigError> {
     let ttl = match section.token_ttl_secs {
         0 => 3600,
         t if t <= 86_400 => t,
@@ -422,7 +343,10 @@ fn livekit(section: &LiveKitSection) -> Result<Duration, ConfigError> {
 }
 
 /// `[store]`: the SQLite file, or a MongoDB URI.
-fn store(section: StoreSection, data_dir: &Path) -> Result<(PathBuf, Option<String>), ConfigError> {
+pub(super) fn store(
+    section: StoreSection,
+    data_dir: &Path,
+) -> Result<(PathBuf, Option<String>), ConfigError> {
     let sqlite_path =
         non_empty(section.sqlite_path).map_or_else(|| data_dir.join("agent5.db"), PathBuf::from);
     let mongo_uri = non_empty(section.mongo_uri);
