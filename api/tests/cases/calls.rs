@@ -75,20 +75,13 @@ fn call(phone: &str, status: CallStatus, started_at: i64, campaign: Option<&str>
     }
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-pub async fn calls_create_find_update_and_list(store: SharedStore) {
+/// Four calls: the first with a carrier id and an idempotency key (returned), the
+/// others without, in two campaigns.
+async fn four_calls(store: &SharedStore) -> Call {
     let mut first = call("+32475000001", CallStatus::Dialing, 1_000, Some("camp-1"));
     first.idempotency_key = Some("idem-1".into());
     first.call_control_id = Some("v2:ctl-1".into());
     let first = store.create_call(first).await.expect("create");
-    let mut dup_key = call("+32475000009", CallStatus::Dialing, 1_001, None);
-    dup_key.idempotency_key = Some("idem-1".into());
-    assert_eq!(
-        store.create_call(dup_key).await,
-        Err(StoreError::Conflict {
-            field: "idempotency_key".into()
-        })
-    );
     // Calls without a carrier id or key do not collide with each other.
     store
         .create_call(call(
@@ -113,6 +106,33 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
         .await
         .expect("create");
 
+    first
+}
+
+/// The first call answered, with its recording.
+fn answered(first: &Call) -> Call {
+    let mut answered = first.clone();
+    answered.status = CallStatus::Answered;
+    answered.answered_at = Some(1_500);
+    answered.recording = Some(RecordingMeta {
+        location: "recordings/abc.wav".into(),
+        format: "wav/pcmu/stereo".into(),
+        bytes: 16_044,
+        duration_ms: 1_000,
+    });
+    answered
+}
+
+pub async fn a_call_is_found_by_carrier_id_and_by_its_unique_idempotency_key(store: SharedStore) {
+    let first = four_calls(&store).await;
+    let mut dup_key = call("+32475000009", CallStatus::Dialing, 1_001, None);
+    dup_key.idempotency_key = Some("idem-1".into());
+    assert_eq!(
+        store.create_call(dup_key).await,
+        Err(StoreError::Conflict {
+            field: "idempotency_key".into()
+        })
+    );
     assert_eq!(
         store
             .find_call_by_control_id("v2:ctl-1")
@@ -133,16 +153,11 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
         store.find_call_by_control_id("v2:none").await,
         Err(StoreError::NotFound)
     );
+}
 
-    let mut answered = first.clone();
-    answered.status = CallStatus::Answered;
-    answered.answered_at = Some(1_500);
-    answered.recording = Some(RecordingMeta {
-        location: "recordings/abc.wav".into(),
-        format: "wav/pcmu/stereo".into(),
-        bytes: 16_044,
-        duration_ms: 1_000,
-    });
+pub async fn a_call_update_needs_the_version_it_read(store: SharedStore) {
+    let first = four_calls(&store).await;
+    let answered = answered(&first);
     let saved = store.update_call(answered.clone()).await.expect("update");
     assert_eq!(saved.version, 1);
     assert_eq!(store.get_call(&first.id).await.expect("get"), saved);
@@ -155,7 +170,11 @@ pub async fn calls_create_find_update_and_list(store: SharedStore) {
     let mut ghost = call("+1", CallStatus::Failed, 0, None);
     ghost.id = "ghost".into();
     assert_eq!(store.update_call(ghost).await, Err(StoreError::NotFound));
+}
 
+pub async fn calls_list_newest_first_by_status_phone_campaign_and_time(store: SharedStore) {
+    let first = four_calls(&store).await;
+    store.update_call(answered(&first)).await.expect("update");
     let list = |q: CallQuery| {
         let store = Arc::clone(&store);
         async move {

@@ -1,7 +1,7 @@
 //! Cases for customers, their contacts and deliveries, and field definitions.
 
 use agent5_api::model::{
-    AttachError, Attached, Contact, FieldDef, NewCustomer, NewDelivery, ParentKey, Scope,
+    AttachError, Attached, Contact, FieldDef, NewCustomer, NewDelivery, ParentKey, Scope, Upserted,
 };
 use agent5_api::store::{SharedStore, StoreError};
 
@@ -12,8 +12,8 @@ pub async fn ping_and_backend(store: SharedStore) {
     assert!(["sqlite", "mongo"].contains(&store.backend()));
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-pub async fn customer_upsert_get_replace_archive(store: SharedStore) {
+/// Acme (with a delivery) and Beta, upserted; their outcomes.
+async fn acme_and_beta(store: &SharedStore) -> (NewCustomer, Vec<Upserted>) {
     let mut acme = customer("Acme", "+3221234567", "nl", &["VIP"]);
     acme.deliveries = vec![delivery("delivery_1", "Depot", "+32475000001", "fr", &[])];
     let first = store
@@ -23,6 +23,11 @@ pub async fn customer_upsert_get_replace_archive(store: SharedStore) {
         ])
         .await
         .expect("upsert");
+    (acme, first)
+}
+
+pub async fn an_upsert_creates_once_and_the_same_row_again_changes_nothing(store: SharedStore) {
+    let (acme, first) = acme_and_beta(&store).await;
     assert!(first.iter().all(|u| u.created && u.changed));
     let again = store
         .upsert_customers(vec![acme.clone()])
@@ -35,7 +40,10 @@ pub async fn customer_upsert_get_replace_archive(store: SharedStore) {
         "re-upload of the same row changes nothing"
     );
     assert_eq!(store.count_customers().await.expect("count"), 2);
+}
 
+pub async fn a_customer_reads_back_with_its_tags_and_deliveries(store: SharedStore) {
+    let (_, first) = acme_and_beta(&store).await;
     let got = store.get_customer(&first[0].id).await.expect("get");
     assert_eq!(got.invoice.name, "Acme");
     assert_eq!(got.tags, vec!["vip"]);
@@ -45,7 +53,11 @@ pub async fn customer_upsert_get_replace_archive(store: SharedStore) {
         Some("+32475000001")
     );
     assert_eq!(store.get_customer("nope").await, Err(StoreError::NotFound));
+}
 
+pub async fn a_replace_needs_the_version_it_read_and_a_key_of_its_own(store: SharedStore) {
+    let (_, first) = acme_and_beta(&store).await;
+    let got = store.get_customer(&first[0].id).await.expect("get");
     let mut stale = got.clone();
     stale.version -= 1;
     assert_eq!(
@@ -71,7 +83,11 @@ pub async fn customer_upsert_get_replace_archive(store: SharedStore) {
         }),
         "another customer's key"
     );
+}
 
+pub async fn an_archived_customer_leaves_the_list(store: SharedStore) {
+    let (_, first) = acme_and_beta(&store).await;
+    let got = store.get_customer(&first[0].id).await.expect("get");
     let archived = store.set_archived(&got.id, true).await.expect("archive");
     assert!(archived.archived);
     let visible = store
@@ -185,8 +201,8 @@ pub async fn field_defs_crud_and_conflicts(store: SharedStore) {
 /// Deliveries attach to the parent their keys name (phone or mobile, then email
 /// case-insensitively); ambiguity and absence are per-item outcomes; a dry run writes
 /// nothing; customers page by id; delivery codes in use are listed.
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-pub async fn deliveries_attach_and_customer_pages(store: SharedStore) {
+/// Acme, Bolt and Cargo (Bolt and Cargo share an email); their ids.
+async fn three_customers(store: &SharedStore) -> Vec<String> {
     let mut bolt = customer("Bolt", "+3232311234", "nl", &[]);
     bolt.invoice.mobile = Some("+32476112233".into());
     bolt.invoice.email = "Shared@Group.be".into();
@@ -200,6 +216,11 @@ pub async fn deliveries_attach_and_customer_pages(store: SharedStore) {
         .into_iter()
         .map(|u| u.id)
         .collect();
+    ids
+}
+
+pub async fn deliveries_attach_to_the_customer_their_parent_keys_find(store: SharedStore) {
+    let ids = three_customers(&store).await;
     let item = |keys: Vec<ParentKey>, name: &str, phone: &str| NewDelivery {
         parent: keys,
         delivery: delivery("", name, phone, "nl", &["dock"]),
@@ -292,7 +313,10 @@ pub async fn deliveries_attach_and_customer_pages(store: SharedStore) {
         store.delivery_codes().await.expect("codes"),
         vec!["delivery_1".to_owned(), "delivery_2".to_owned()]
     );
+}
 
+pub async fn customers_page_in_id_order(store: SharedStore) {
+    let ids = three_customers(&store).await;
     let mut sorted = ids.clone();
     sorted.sort();
     let first = store.list_customers(None, 2).await.expect("page 1");

@@ -67,8 +67,9 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| (*n).to_owned()).collect()
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-pub async fn prospect_list_filters(store: SharedStore) {
+pub async fn the_list_shows_invoice_or_delivery_contacts_and_archived_ones_on_request(
+    store: SharedStore,
+) {
     dataset(&store).await;
     let run = |q: ProspectQuery| {
         let store = Arc::clone(&store);
@@ -90,7 +91,14 @@ pub async fn prospect_list_filters(store: SharedStore) {
     .await;
     assert_eq!(all.len(), 8);
     assert!(all.iter().filter(|r| r.archived).count() == 2);
+}
 
+pub async fn a_tag_filter_needs_every_tag(store: SharedStore) {
+    dataset(&store).await;
+    let run = |q: ProspectQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list_prospects(&q).await.expect("list").items }
+    };
     let tags = |t: &[&str]| ProspectQuery {
         tags: t.iter().map(|x| (*x).to_owned()).collect(),
         ..query(Scope::Both)
@@ -109,7 +117,14 @@ pub async fn prospect_list_filters(store: SharedStore) {
         set(&["Alpha Shop 100%"])
     );
     assert_eq!(names(&run(tags(&["nope"])).await), set(&[]));
+}
 
+pub async fn language_filters_read_the_language_and_whether_it_was_confirmed(store: SharedStore) {
+    dataset(&store).await;
+    let run = |q: ProspectQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list_prospects(&q).await.expect("list").items }
+    };
     let lang = run(ProspectQuery {
         language: Some("fr".into()),
         ..query(Scope::Both)
@@ -128,7 +143,14 @@ pub async fn prospect_list_filters(store: SharedStore) {
     })
     .await;
     assert_eq!(names(&unconfirmed), set(&["Bravo.Works", "Charlie"]));
+}
 
+pub async fn the_opt_out_filter_follows_the_dnc_list(store: SharedStore) {
+    dataset(&store).await;
+    let run = |q: ProspectQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list_prospects(&q).await.expect("list").items }
+    };
     let opted = run(ProspectQuery {
         opt_out: Some(true),
         ..query(Scope::Both)
@@ -142,7 +164,14 @@ pub async fn prospect_list_filters(store: SharedStore) {
     })
     .await;
     assert_eq!(reachable.len(), 4);
+}
 
+pub async fn text_search_is_literal_over_names_emails_and_phones(store: SharedStore) {
+    dataset(&store).await;
+    let run = |q: ProspectQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list_prospects(&q).await.expect("list").items }
+    };
     let text = |t: &str| ProspectQuery {
         text: Some(t.into()),
         ..query(Scope::Both)
@@ -176,6 +205,14 @@ pub async fn prospect_list_filters(store: SharedStore) {
         set(&["Bravo Yard"]),
         "phone text matches"
     );
+}
+
+pub async fn phone_and_combined_filters_narrow_to_one_contact(store: SharedStore) {
+    dataset(&store).await;
+    let run = |q: ProspectQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list_prospects(&q).await.expect("list").items }
+    };
     let by_phone = run(ProspectQuery {
         phones: vec!["+3221000003".into()],
         ..query(Scope::Both)

@@ -31,7 +31,10 @@ pub async fn mongo(test: &str) -> Option<SharedStore> {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .subsec_nanos();
-    let db = format!("t_{test}_{:08x}", nanos ^ std::process::id());
+    // MongoDB names are at most 63 bytes: a long test name is clipped (the suffix
+    // keeps it unique).
+    let name: String = test.chars().take(40).collect();
+    let db = format!("t_{name}_{:08x}", nanos ^ std::process::id());
     Some(Arc::new(
         MongoStore::connect_database(&uri, Some(&db))
             .await
