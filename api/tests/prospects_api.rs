@@ -13,8 +13,7 @@ use std::sync::Arc;
 use agent5_api::store::SharedStore;
 use serde_json::json;
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn list_filters_and_errors(store: SharedStore) {
+async fn the_list_shows_invoice_rows_with_phone_tags_and_opt_out(store: SharedStore) {
     let app = seeded(store).await;
     let (status, v) = call(&app, "GET", "/api/prospects", None).await;
     assert_eq!(status, 200);
@@ -32,7 +31,10 @@ async fn list_filters_and_errors(store: SharedStore) {
     assert_eq!(row["tags"], json!(["vip"]));
     assert_eq!(row["opt_out"], false);
     assert!(row.get("code").is_none());
+}
 
+async fn scope_language_tags_search_and_paging_narrow_the_list(store: SharedStore) {
+    let app = seeded(store).await;
     let (_, v) = call(&app, "GET", "/api/prospects?scope=delivery", None).await;
     assert_eq!(names(&v), vec!["Acme Depot"]);
     assert_eq!(v["items"][0]["code"], "delivery_1");
@@ -70,7 +72,10 @@ async fn list_filters_and_errors(store: SharedStore) {
     )
     .await;
     assert_eq!(v["has_more"], false);
+}
 
+async fn bad_list_parameters_are_refused_naming_the_parameter(store: SharedStore) {
+    let app = seeded(store).await;
     for (uri, field) in [
         ("/api/prospects?scope=everyone", "scope"),
         ("/api/prospects?lang_confirmed=2", "lang_confirmed"),
@@ -86,7 +91,7 @@ async fn list_filters_and_errors(store: SharedStore) {
     }
 }
 
-async fn opt_out_route(store: SharedStore) {
+async fn an_opt_out_is_idempotent_validated_reversible_and_audited(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
     let uri = "/api/prospects/phone/%2B32475123456/opt-out";
     let (status, v) = call(
@@ -150,8 +155,7 @@ async fn opt_out_route(store: SharedStore) {
         .contains("asked on the phone"));
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn field_defs_routes(store: SharedStore) {
+async fn field_definitions_are_created_listed_and_refused_when_invalid(store: SharedStore) {
     let app = seeded(store).await;
     let base = "/api/prospects/field-defs";
     let (status, region) = call(&app, "POST", base, Some(r#"{"key":"region","label":"Region","type":"enum","options":["north","south"],"default":"north","order":2}"#)).await;
@@ -174,7 +178,6 @@ async fn field_defs_routes(store: SharedStore) {
         .map(|d| d["key"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(keys, vec!["account", "region"]);
-
     let (status, v) = call(
         &app,
         "POST",
@@ -211,7 +214,31 @@ async fn field_defs_routes(store: SharedStore) {
     .await;
     assert_eq!(status, 400);
     assert_eq!(v["error"]["code"], "invalid_body");
+}
 
+async fn a_field_definition_is_revalidated_whole_on_patch_and_deleted(store: SharedStore) {
+    let app = seeded(store).await;
+    let base = "/api/prospects/field-defs";
+    let (status, region) = call(&app, "POST", base, Some(r#"{"key":"region","label":"Region","type":"enum","options":["north","south"],"default":"north","order":2}"#)).await;
+    assert_eq!(status, 201, "{region}");
+    assert_eq!(region["type"], "enum");
+    assert_eq!(region["visibility"], "both");
+    let (status, _) = call(
+        &app,
+        "POST",
+        base,
+        Some(r#"{"key":"account","label":"Account","regex":"^ACC-\\d+$","order":1}"#),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, list) = call(&app, "GET", base, None).await;
+    let keys: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| d["key"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(keys, vec!["account", "region"]);
     let id = region["id"].as_str().expect("id");
     let (status, v) = call(
         &app,
@@ -256,8 +283,9 @@ async fn field_defs_routes(store: SharedStore) {
     assert_eq!(v["error"]["code"], "not_found");
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn one_prospect_routes(store: SharedStore) {
+async fn one_prospect_reads_back_and_its_invoice_edits_check_version_and_values(
+    store: SharedStore,
+) {
     let app = seeded(Arc::clone(&store)).await;
     let (_, list) = call(&app, "GET", "/api/prospects", None).await;
     let id_of = |name: &str| {
@@ -273,7 +301,6 @@ async fn one_prospect_routes(store: SharedStore) {
     };
     let acme = id_of("Acme");
     let base = format!("/api/prospects/{acme}");
-
     let (status, v) = call(&app, "GET", &base, None).await;
     assert_eq!(status, 200);
     assert_eq!(v["invoice"]["name"], "Acme");
@@ -356,7 +383,24 @@ async fn one_prospect_routes(store: SharedStore) {
     .await;
     assert_eq!(status, 200);
     assert_eq!(v["invoice"]["custom"]["credit"], 5000);
+}
 
+async fn delivery_edits_are_validated(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
+    let id_of = |name: &str| {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["name"] == name)
+            .expect("row")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let acme = id_of("Acme");
+    let base = format!("/api/prospects/{acme}");
     let (status, v) = call(
         &app,
         "PATCH",
@@ -384,7 +428,24 @@ async fn one_prospect_routes(store: SharedStore) {
     .await;
     assert_eq!(status, 404);
     assert_eq!(v["error"]["field"], "code");
+}
 
+async fn archiving_hides_a_prospect_and_unarchiving_shows_it(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
+    let id_of = |name: &str| {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["name"] == name)
+            .expect("row")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let acme = id_of("Acme");
+    let base = format!("/api/prospects/{acme}");
     let (status, v) = call(&app, "PATCH", &format!("{base}/archive"), None).await;
     assert_eq!(status, 200);
     assert_eq!(v["archived"], true);
@@ -400,7 +461,24 @@ async fn one_prospect_routes(store: SharedStore) {
     )
     .await;
     assert_eq!(v["archived"], false);
+}
 
+async fn a_prospects_log_lists_its_calls_newest_first(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
+    let id_of = |name: &str| {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["name"] == name)
+            .expect("row")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let acme = id_of("Acme");
+    let base = format!("/api/prospects/{acme}");
     for (i, started) in [1_000, 3_000, 2_000].into_iter().enumerate() {
         store
             .create_call(agent5_api::model::Call {
@@ -436,8 +514,14 @@ async fn one_prospect_routes(store: SharedStore) {
 }
 
 common::on_both_stores!(
-    list_filters_and_errors,
-    opt_out_route,
-    field_defs_routes,
-    one_prospect_routes,
+    the_list_shows_invoice_rows_with_phone_tags_and_opt_out,
+    scope_language_tags_search_and_paging_narrow_the_list,
+    bad_list_parameters_are_refused_naming_the_parameter,
+    an_opt_out_is_idempotent_validated_reversible_and_audited,
+    field_definitions_are_created_listed_and_refused_when_invalid,
+    a_field_definition_is_revalidated_whole_on_patch_and_deleted,
+    one_prospect_reads_back_and_its_invoice_edits_check_version_and_values,
+    delivery_edits_are_validated,
+    archiving_hides_a_prospect_and_unarchiving_shows_it,
+    a_prospects_log_lists_its_calls_newest_first,
 );

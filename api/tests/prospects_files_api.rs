@@ -13,8 +13,25 @@ use std::sync::Arc;
 use agent5_api::model::{DncEntry, DncSource};
 use agent5_api::store::SharedStore;
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn templates_and_dnc(store: SharedStore) {
+/// 1200 DNC entries from an upload, one with a reason holding quotes and a comma.
+async fn dnc_entries(store: &SharedStore) {
+    let entries: Vec<DncEntry> = (0..1200)
+        .map(|i| DncEntry {
+            phone_e164: format!("+3247000{i:04}"),
+            reason: if i == 7 {
+                "said \"stop\", twice".into()
+            } else {
+                String::new()
+            },
+            source: DncSource::Upload,
+            added_by: "import".into(),
+            added_at: 1_795_488_292_000,
+        })
+        .collect();
+    store.add_dnc(entries).await.expect("dnc");
+}
+
+async fn the_templates_list_the_columns_and_the_visible_custom_fields(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
     for (key, visibility, order) in [
         ("both_f", "both", 3),
@@ -53,21 +70,11 @@ async fn templates_and_dnc(store: SharedStore) {
             .join(",")
     );
     assert_eq!(text, expected);
+}
 
-    let entries: Vec<DncEntry> = (0..1200)
-        .map(|i| DncEntry {
-            phone_e164: format!("+3247000{i:04}"),
-            reason: if i == 7 {
-                "said \"stop\", twice".into()
-            } else {
-                String::new()
-            },
-            source: DncSource::Upload,
-            added_by: "import".into(),
-            added_at: 1_795_488_292_000,
-        })
-        .collect();
-    store.add_dnc(entries).await.expect("dnc");
+async fn the_dnc_list_pages_searches_and_refuses_bad_parameters(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    dnc_entries(&store).await;
     let (status, v) = call(&app, "GET", "/api/dnc", None).await;
     assert_eq!(status, 200);
     assert_eq!(v["items"].as_array().expect("items").len(), 100);
@@ -106,7 +113,11 @@ async fn templates_and_dnc(store: SharedStore) {
         assert_eq!(status, 400, "{uri}");
         assert_eq!(v["error"]["field"], field, "{uri}");
     }
+}
 
+async fn the_dnc_export_holds_every_entry_across_chunks(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    dnc_entries(&store).await;
     let (status, headers, csv) = call_raw(&app, "/api/dnc/export.csv").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -336,7 +347,9 @@ async fn reports_are_bounded(store: SharedStore) {
 common::on_both_stores!(
     reports_are_bounded,
     formula_cells_leave_neutralised,
-    templates_and_dnc,
+    the_templates_list_the_columns_and_the_visible_custom_fields,
+    the_dnc_list_pages_searches_and_refuses_bad_parameters,
+    the_dnc_export_holds_every_entry_across_chunks,
     dnc_import_route,
     deliveries_and_export_routes,
 );
