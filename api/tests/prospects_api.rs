@@ -283,9 +283,7 @@ async fn a_field_definition_is_revalidated_whole_on_patch_and_deleted(store: Sha
     assert_eq!(v["error"]["code"], "not_found");
 }
 
-async fn one_prospect_reads_back_and_its_invoice_edits_check_version_and_values(
-    store: SharedStore,
-) {
+async fn one_prospect_reads_back_with_its_opted_out_phones(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
     let (_, list) = call(&app, "GET", "/api/prospects", None).await;
     let id_of = |name: &str| {
@@ -315,7 +313,25 @@ async fn one_prospect_reads_back_and_its_invoice_edits_check_version_and_values(
     .await;
     let (_, v) = call(&app, "GET", &base, None).await;
     assert_eq!(v["opted_out_phones"], json!(["+32475123456"]));
+}
 
+async fn an_invoice_edit_checks_the_version_it_read_and_its_values(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
+    let id_of = |name: &str| {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|r| r["name"] == name)
+            .expect("row")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let acme = id_of("Acme");
+    let base = format!("/api/prospects/{acme}");
+    let (_, v) = call(&app, "GET", &base, None).await;
     let version = v["version"].as_i64().expect("version");
     let (status, v) = call(
         &app,
@@ -520,7 +536,8 @@ common::on_both_stores!(
     an_opt_out_is_idempotent_validated_reversible_and_audited,
     field_definitions_are_created_listed_and_refused_when_invalid,
     a_field_definition_is_revalidated_whole_on_patch_and_deleted,
-    one_prospect_reads_back_and_its_invoice_edits_check_version_and_values,
+    one_prospect_reads_back_with_its_opted_out_phones,
+    an_invoice_edit_checks_the_version_it_read_and_its_values,
     delivery_edits_are_validated,
     archiving_hides_a_prospect_and_unarchiving_shows_it,
     a_prospects_log_lists_its_calls_newest_first,
