@@ -100,9 +100,16 @@ async fn call(
     client::send(client::unix(&app.unix_socket("http")).await, req).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn tokens_webhooks_and_rooms() {
+/// The appliance with LiveKit pointed at a fake RoomService; what the tests need.
+struct Rig {
+    app: Appliance,
+    url: String,
+    seen: Seen,
+    bearer: String,
+    verifier: TokenVerifier,
+}
+
+async fn rig() -> Rig {
     let (url, seen) = fake_twirp().await;
     let config = format!(
         "[server]\nlisten = [\"unix:a.sock\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"{TOKEN}\"]\n\
@@ -111,7 +118,24 @@ async fn tokens_webhooks_and_rooms() {
     let app = tokio::task::block_in_place(|| Appliance::start(Spec::new(agent5_bin!(), config)));
     let bearer = format!("Bearer {TOKEN}");
     let verifier = TokenVerifier::with_api_key(KEY, SECRET);
+    Rig {
+        app,
+        url,
+        seen,
+        bearer,
+        verifier,
+    }
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_carry_the_grants_the_admin_page_asks_for() {
+    let Rig {
+        app,
+        url,
+        bearer,
+        verifier,
+        ..
+    } = rig().await;
     // Tokens, as the admin page asks for them.
     let r = call(
         &app,
@@ -180,7 +204,11 @@ async fn tokens_webhooks_and_rooms() {
         .status,
         401
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_checked_by_their_jwt_and_body_hash() {
+    let Rig { app, .. } = rig().await;
     // Webhooks: LiveKit's JWT (no "Bearer") carrying the body's SHA-256.
     let now = agent5_e2e::fake_telnyx::now_unix();
     let event = json!({"event": "room_started", "room": {"sid": "RM_1", "name": "call-1"}, "id": "EV_1", "createdAt": now.to_string()}).to_string();
@@ -265,7 +293,17 @@ async fn tokens_webhooks_and_rooms() {
             .status,
         401
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_listed_and_deleted_through_room_service() {
+    let Rig {
+        app,
+        seen,
+        bearer,
+        verifier,
+        ..
+    } = rig().await;
     // RoomService.
     let rooms = call(&app, "GET", "/api/livekit/rooms", Some(&bearer), None).await;
     assert_eq!(rooms.json()["rooms"][0]["name"], "call-1");
