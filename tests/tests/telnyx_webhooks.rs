@@ -8,9 +8,8 @@ use serde_json::json;
 
 use telnyx_rig::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn webhook_signatures_are_checked_at_the_edge() {
+/// The webhook rig with a 4 KiB body limit, a signed event and its signature.
+async fn signed_event() -> (Rig, String, i64, String) {
     let rig = rig("[limits]\nwebhook_body_bytes = 4096\n").await;
     let good = event(
         "ev-1",
@@ -21,14 +20,19 @@ async fn webhook_signatures_are_checked_at_the_edge() {
     let ts = now_unix();
     let sig = rig.signer.sign(ts, &good);
 
-    let r = rig.event(&good).await;
+    (rig, good, ts, sig)
+}
+
+/// A signed event is accepted, then is a duplicate; the alias path takes one too.
+async fn accept_twice_and_on_the_alias(rig: &Rig, good: &str) {
+    let r = rig.event(good).await;
     assert_eq!(
         (r.status.as_u16(), r.json()["status"].as_str()),
         (200, Some("accepted")),
         "{:?}",
         r.body
     );
-    let r = rig.event(&good).await;
+    let r = rig.event(good).await;
     assert_eq!(r.json()["status"], "duplicate");
     // The alias path, no bearer token either.
     let other = event(
@@ -44,16 +48,41 @@ async fn webhook_signatures_are_checked_at_the_edge() {
             .status,
         200
     );
+}
 
+/// Every malformed delivery is refused with its status and code.
+async fn refuse_every_bad_delivery(rig: &Rig, good: &str, ts: i64, sig: &str) {
+    let cases = refusal_cases(rig, good, ts, sig);
+    for (name, payload, headers, status, code) in &cases {
+        let r = rig.deliver("/api/telnyx/events", payload, headers).await;
+        assert_eq!(r.status.as_u16(), *status, "{name}: {:?}", r.body);
+        assert_eq!(r.json()["error"]["code"], *code, "{name}");
+    }
+    // Over the route's limit (4 KiB here, 256 KiB by default): refused before it is read.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(8 * 1024));
+    let headers = rig.signed(&big);
+    let r = rig.deliver("/api/telnyx/events", &big, &headers).await;
+    assert_eq!(r.status.as_u16(), 413, "over 256 KiB");
+    // Signed but not an envelope.
+    let junk = "{\"data\":{}}";
+    let headers = rig.signed(junk);
+    let r = rig.deliver("/api/telnyx/events", junk, &headers).await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"]["code"].as_str()),
+        (400, Some("invalid_event"))
+    );
+}
+
+/// Every way a delivery's signature headers can be wrong, with the status and code
+/// it is refused with (`good` is signed at `ts` with `sig`).
+fn refusal_cases<'a>(rig: &Rig, good: &str, ts: i64, sig: &str) -> Vec<Case<'a>> {
     // 30 s beyond the 300 s tolerance either way, however long the steps above took.
     let stale = now_unix() - 330;
     let future = now_unix() + 330;
-    // Over the route's limit (4 KiB here, 256 KiB by default): refused before it is read.
-    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(8 * 1024));
-    let cases: Vec<Case<'_>> = vec![
+    vec![
         (
             "another key",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", ts.to_string()),
                 (
@@ -66,7 +95,7 @@ async fn webhook_signatures_are_checked_at_the_edge() {
         ),
         (
             "stale",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", stale.to_string()),
                 ("telnyx-signature-ed25519", rig.signer.sign(stale, &good)),
@@ -76,7 +105,7 @@ async fn webhook_signatures_are_checked_at_the_edge() {
         ),
         (
             "future",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", future.to_string()),
                 ("telnyx-signature-ed25519", rig.signer.sign(future, &good)),
@@ -89,59 +118,59 @@ async fn webhook_signatures_are_checked_at_the_edge() {
             good.replace("ev-1", "ev-9"),
             vec![
                 ("telnyx-timestamp", ts.to_string()),
-                ("telnyx-signature-ed25519", sig.clone()),
+                ("telnyx-signature-ed25519", sig.to_owned()),
             ],
             401,
             "bad_signature",
         ),
         (
             "other timestamp",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", (ts + 1).to_string()),
-                ("telnyx-signature-ed25519", sig.clone()),
+                ("telnyx-signature-ed25519", sig.to_owned()),
             ],
             401,
             "bad_signature",
         ),
         (
             "no signature",
-            good.clone(),
+            good.to_owned(),
             vec![("telnyx-timestamp", ts.to_string())],
             400,
             "missing_signature",
         ),
         (
             "no timestamp",
-            good.clone(),
-            vec![("telnyx-signature-ed25519", sig.clone())],
+            good.to_owned(),
+            vec![("telnyx-signature-ed25519", sig.to_owned())],
             400,
             "missing_timestamp",
         ),
         (
             "two signatures",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", ts.to_string()),
-                ("telnyx-signature-ed25519", sig.clone()),
-                ("telnyx-signature-ed25519", sig.clone()),
+                ("telnyx-signature-ed25519", sig.to_owned()),
+                ("telnyx-signature-ed25519", sig.to_owned()),
             ],
             400,
             "duplicate_header",
         ),
         (
             "text timestamp",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", "soon".into()),
-                ("telnyx-signature-ed25519", sig.clone()),
+                ("telnyx-signature-ed25519", sig.to_owned()),
             ],
             400,
             "bad_timestamp",
         ),
         (
             "bad base64",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", ts.to_string()),
                 ("telnyx-signature-ed25519", "!!!".into()),
@@ -151,7 +180,7 @@ async fn webhook_signatures_are_checked_at_the_edge() {
         ),
         (
             "short signature",
-            good.clone(),
+            good.to_owned(),
             vec![
                 ("telnyx-timestamp", ts.to_string()),
                 ("telnyx-signature-ed25519", "AAAA".into()),
@@ -159,24 +188,26 @@ async fn webhook_signatures_are_checked_at_the_edge() {
             400,
             "bad_signature_length",
         ),
-    ];
-    for (name, payload, headers, status, code) in &cases {
-        let r = rig.deliver("/api/telnyx/events", payload, headers).await;
-        assert_eq!(r.status.as_u16(), *status, "{name}: {:?}", r.body);
-        assert_eq!(r.json()["error"]["code"], *code, "{name}");
-    }
-    let headers = rig.signed(&big);
-    let r = rig.deliver("/api/telnyx/events", &big, &headers).await;
-    assert_eq!(r.status.as_u16(), 413, "over 256 KiB");
-    // Signed but not an envelope.
-    let junk = "{\"data\":{}}";
-    let headers = rig.signed(junk);
-    let r = rig.deliver("/api/telnyx/events", junk, &headers).await;
-    assert_eq!(
-        (r.status.as_u16(), r.json()["error"]["code"].as_str()),
-        (400, Some("invalid_event"))
-    );
+    ]
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_event_is_accepted_once_on_either_path() {
+    let (rig, good, _, _) = signed_event().await;
+    accept_twice_and_on_the_alias(&rig, &good).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_signature_header_or_body_is_refused_with_its_code() {
+    let (rig, good, ts, sig) = signed_event().await;
+    refuse_every_bad_delivery(&rig, &good, ts, &sig).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_counted_and_logged_without_secrets() {
+    let (rig, good, ts, sig) = signed_event().await;
+    accept_twice_and_on_the_alias(&rig, &good).await;
+    refuse_every_bad_delivery(&rig, &good, ts, &sig).await;
     let m = rig.metrics().await;
     assert_eq!(
         metric(
