@@ -13,8 +13,7 @@ use serde_json::{json, Value};
 use telnyx_rig::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
+async fn a_dial_refuses_national_numbers_and_sends_the_stream_fields() {
     let rig = rig("").await;
     let r = rig.dial("0475 12 34 56", json!({})).await;
     assert_eq!(
@@ -62,100 +61,13 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
             .contains(d.body["stream_auth_token"].as_str().unwrap_or("-")),
         "the token is not shown"
     );
+}
 
-    // A second call to compare with: the same events, shuffled and duplicated. The
-    // carrier's clock is two days behind ours (a replay, or a clock gone wrong): the
-    // timeline still follows the call.
-    let base = now_millis() - 2 * 86_400_000;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_any_order_duplicated_and_late_give_one_state_and_timeline() {
+    let rig = rig("").await;
+    let (a, b, base) = two_ended_calls(&rig).await;
     let at = |offset_ms: i64| carrier_time(base + offset_ms);
-    let second = rig.dial("+32475123456", json!({"lang": "nl"})).await.json();
-    let id2 = second["id"].as_str().expect("id").to_owned();
-    let events = |call_id: &str, ccid: &str, tag: &str| -> Vec<String> {
-        let p = |extra: Value| {
-            let mut base = json!({"call_control_id": ccid, "client_state": agent5_e2e::fake_telnyx::client_state(call_id), "direction": "outgoing", "from": "+3225550000", "to": "+32475123456"});
-            if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
-                b.extend(e);
-            }
-            base
-        };
-        vec![
-            event(
-                &format!("{tag}-1"),
-                "call.initiated",
-                &at(1000),
-                p(json!({})),
-            ),
-            event(
-                &format!("{tag}-2"),
-                "call.answered",
-                &at(5000),
-                p(json!({})),
-            ),
-            event(
-                &format!("{tag}-3"),
-                "streaming.started",
-                &at(5200),
-                p(json!({})),
-            ),
-            event(
-                &format!("{tag}-4"),
-                "call.machine.detection.ended",
-                &at(7000),
-                p(json!({"result": "human"})),
-            ),
-            event(
-                &format!("{tag}-5"),
-                "call.dtmf.received",
-                &at(9000),
-                p(json!({"digit": "1"})),
-            ),
-            event(
-                &format!("{tag}-6"),
-                "call.dtmf.received",
-                &at(10000),
-                p(json!({"digit": "#"})),
-            ),
-            event(
-                &format!("{tag}-7"),
-                "streaming.stopped",
-                &at(64000),
-                p(json!({})),
-            ),
-            event(
-                &format!("{tag}-8"),
-                "call.hangup",
-                &at(65000),
-                p(
-                    json!({"hangup_cause": "normal_clearing", "hangup_source": "callee", "call_quality_stats": {"inbound": {"mos": "4.4"}}}),
-                ),
-            ),
-            event(
-                &format!("{tag}-9"),
-                "call.recording.saved",
-                &at(66000),
-                p(json!({"recording_urls": {"mp3": "https://rec.example/1.mp3"}})),
-            ),
-        ]
-    };
-    for e in events(&id, "v2:fake-1", "a") {
-        assert_eq!(rig.event(&e).await.status, 200);
-    }
-    let mut shuffled = events(&id2, "v2:fake-2", "b");
-    shuffled.reverse();
-    shuffled.swap(1, 6);
-    shuffled.swap(0, 4);
-    for e in shuffled.iter().chain(shuffled.iter().take(3)) {
-        assert_eq!(rig.event(e).await.status, 200);
-    }
-    let done = |v: &Value| {
-        v["carrier_recording_urls"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-            && v["dtmf"] == "1#"
-            && v["status"] == "ended"
-    };
-    let a = rig.call_until(&id, done).await;
-    let b = rig.call_until(&id2, done).await;
     assert_eq!(a["status"], "ended");
     assert_eq!(a["duration_secs"], 60.0);
     assert_eq!(a["hangup_cause"], "normal_clearing");
@@ -198,7 +110,12 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
         a["timeline"].as_array().map(|t| t[1..].to_vec()),
         b["timeline"].as_array().map(|t| t[1..].to_vec())
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_list_filters_by_status_and_phone_and_refuses_bad_parameters() {
+    let rig = rig("").await;
+    two_ended_calls(&rig).await;
     let list = rig
         .api(
             "GET",
@@ -218,6 +135,107 @@ async fn dial_sends_the_stream_fields_and_events_in_any_order_give_one_state() {
     );
     let bad = rig.api("GET", "/api/calls?from=yesterday", None, &[]).await;
     assert_eq!(bad.json()["error"]["field"], "from");
+}
+
+/// The events of one call's life, `tag`-ged, on a carrier clock starting at `base`.
+fn lifecycle(base: i64, call_id: &str, ccid: &str, tag: &str) -> Vec<String> {
+    let at = |offset_ms: i64| carrier_time(base + offset_ms);
+    let p = |extra: Value| {
+        let mut base = json!({"call_control_id": ccid, "client_state": agent5_e2e::fake_telnyx::client_state(call_id), "direction": "outgoing", "from": "+3225550000", "to": "+32475123456"});
+        if let (Value::Object(b), Value::Object(e)) = (&mut base, extra) {
+            b.extend(e);
+        }
+        base
+    };
+    vec![
+        event(
+            &format!("{tag}-1"),
+            "call.initiated",
+            &at(1000),
+            p(json!({})),
+        ),
+        event(
+            &format!("{tag}-2"),
+            "call.answered",
+            &at(5000),
+            p(json!({})),
+        ),
+        event(
+            &format!("{tag}-3"),
+            "streaming.started",
+            &at(5200),
+            p(json!({})),
+        ),
+        event(
+            &format!("{tag}-4"),
+            "call.machine.detection.ended",
+            &at(7000),
+            p(json!({"result": "human"})),
+        ),
+        event(
+            &format!("{tag}-5"),
+            "call.dtmf.received",
+            &at(9000),
+            p(json!({"digit": "1"})),
+        ),
+        event(
+            &format!("{tag}-6"),
+            "call.dtmf.received",
+            &at(10000),
+            p(json!({"digit": "#"})),
+        ),
+        event(
+            &format!("{tag}-7"),
+            "streaming.stopped",
+            &at(64000),
+            p(json!({})),
+        ),
+        event(
+            &format!("{tag}-8"),
+            "call.hangup",
+            &at(65000),
+            p(
+                json!({"hangup_cause": "normal_clearing", "hangup_source": "callee", "call_quality_stats": {"inbound": {"mos": "4.4"}}}),
+            ),
+        ),
+        event(
+            &format!("{tag}-9"),
+            "call.recording.saved",
+            &at(66000),
+            p(json!({"recording_urls": {"mp3": "https://rec.example/1.mp3"}})),
+        ),
+    ]
+}
+
+/// Two dialled calls that ended: the first's events delivered in order, the second's
+/// shuffled and partly twice, both on a carrier clock two days behind ours (a replay,
+/// or a clock gone wrong). Both calls as the API shows them, and the carrier's base.
+async fn two_ended_calls(rig: &Rig) -> (Value, Value, i64) {
+    let base = now_millis() - 2 * 86_400_000;
+    let first = rig.dial("+32475123456", json!({"lang": "nl"})).await.json();
+    let id = first["id"].as_str().expect("id").to_owned();
+    let second = rig.dial("+32475123456", json!({"lang": "nl"})).await.json();
+    let id2 = second["id"].as_str().expect("id").to_owned();
+    for e in lifecycle(base, &id, "v2:fake-1", "a") {
+        assert_eq!(rig.event(&e).await.status, 200);
+    }
+    let mut shuffled = lifecycle(base, &id2, "v2:fake-2", "b");
+    shuffled.reverse();
+    shuffled.swap(1, 6);
+    shuffled.swap(0, 4);
+    for e in shuffled.iter().chain(shuffled.iter().take(3)) {
+        assert_eq!(rig.event(e).await.status, 200);
+    }
+    let done = |v: &Value| {
+        v["carrier_recording_urls"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+            && v["dtmf"] == "1#"
+            && v["status"] == "ended"
+    };
+    let a = rig.call_until(&id, done).await;
+    let b = rig.call_until(&id2, done).await;
+    (a, b, base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
