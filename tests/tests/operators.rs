@@ -174,49 +174,35 @@ fn power(samples: &[i16], freq: f64, rate: f64) -> f64 {
     s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn listeners_hear_both_tracks_at_their_rate() {
-    use base64::Engine;
-    use tokio_tungstenite::tungstenite::Message;
-    let rig = rig(Script::default(), "").await;
-    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
-    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
-    phone.connected();
-    rig.agent
-        .wait_event(0, |e| e["type"] == "session.update")
-        .await;
-    let json16 = listen(&rig.sock(), &format!("call={id}&rate=16000&operator=ann")).await;
-    let bin48 = listen(&rig.sock(), &format!("call={id}&binary=1")).await;
-    phone.start("PCMU");
-    // One second of a 1 kHz tone from the caller, paced like the phone network.
-    let tone: Vec<u8> = (0..8000)
+/// One second of a 1 kHz tone, µ-law.
+fn one_second_tone() -> Vec<u8> {
+    (0..8000)
         .map(|i| {
             g711::linear_to_ulaw(
                 (8000.0 * (2.0 * std::f64::consts::PI * 1000.0 * f64::from(i) / 8000.0).sin())
                     as i16,
             )
         })
-        .collect();
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
-    for (n, chunk) in tone.chunks(160).enumerate() {
-        tick.tick().await;
-        let n = n as u64;
-        phone.media(n + 3, n * 20, chunk);
-    }
-    phone
-        .wait("the reply, heard in full", |f, _| {
-            f.iter().filter(|x| x["event"] == "mark").count() == 10
-        })
-        .await;
-    phone.stop();
-    let (msgs, code) = json16.await.expect("listener");
-    assert_eq!(code, Some(1000), "closed when the call ended");
+        .collect()
+}
+
+/// What a JSON listener received: the caller's samples, how many of the agent's, how
+/// many level messages, and the transcript.
+struct Heard {
+    caller: Vec<i16>,
+    agent_samples: usize,
+    levels: usize,
+    transcript: Vec<String>,
+}
+
+fn heard(msgs: &[tokio_tungstenite::tungstenite::Message]) -> Heard {
+    use base64::Engine;
+    use tokio_tungstenite::tungstenite::Message;
     let mut caller = Vec::new();
     let mut agent_samples = 0;
     let mut levels = 0;
     let mut transcript = Vec::new();
-    for m in &msgs {
+    for m in msgs {
         let Message::Text(t) = m else { continue };
         let v: Value = serde_json::from_str(t).expect("json");
         match v["type"].as_str() {
@@ -241,6 +227,71 @@ async fn listeners_hear_both_tracks_at_their_rate() {
             _ => {}
         }
     }
+    Heard {
+        caller,
+        agent_samples,
+        levels,
+        transcript,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listening_needs_a_bearer_token() {
+    let rig = rig(Script::default(), "").await;
+    let (id, _) = rig.dial(json!({"to": "+32475123456"})).await;
+    // No bearer, no listening.
+    let req = Request::get(format!("/monitor?call={id}"))
+        .header("host", "agent5.test")
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(empty())
+        .expect("req");
+    assert_eq!(
+        client::send(client::unix(&rig.sock()).await, req)
+            .await
+            .status
+            .as_u16(),
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listeners_hear_both_tracks_at_their_rate() {
+    use tokio_tungstenite::tungstenite::Message;
+    let rig = rig(Script::default(), "").await;
+    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
+    let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
+    phone.connected();
+    rig.agent
+        .wait_event(0, |e| e["type"] == "session.update")
+        .await;
+    let json16 = listen(&rig.sock(), &format!("call={id}&rate=16000&operator=ann")).await;
+    let bin48 = listen(&rig.sock(), &format!("call={id}&binary=1")).await;
+    phone.start("PCMU");
+    // One second of a 1 kHz tone from the caller, paced like the phone network.
+    let tone = one_second_tone();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(20));
+    for (n, chunk) in tone.chunks(160).enumerate() {
+        tick.tick().await;
+        let n = n as u64;
+        phone.media(n + 3, n * 20, chunk);
+    }
+    phone
+        .wait("the reply, heard in full", |f, _| {
+            f.iter().filter(|x| x["event"] == "mark").count() == 10
+        })
+        .await;
+    phone.stop();
+    let (msgs, code) = json16.await.expect("listener");
+    assert_eq!(code, Some(1000), "closed when the call ended");
+    let Heard {
+        caller,
+        agent_samples,
+        levels,
+        transcript,
+    } = heard(&msgs);
     assert_eq!(caller.len(), 16_000, "every caller sample, at 16 kHz");
     assert_eq!(agent_samples, 2 * 1600, "both agent replies, at 16 kHz");
     let settled = &caller[4000..12_000];
@@ -270,22 +321,6 @@ async fn listeners_hear_both_tracks_at_their_rate() {
                 && e["actor"] == "ann"
                 && e["target"] == id.as_str())),
         "{audit}"
-    );
-    // No bearer, no listening.
-    let req = Request::get(format!("/monitor?call={id}"))
-        .header("host", "agent5.test")
-        .header("upgrade", "websocket")
-        .header("connection", "Upgrade")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .body(empty())
-        .expect("req");
-    assert_eq!(
-        client::send(client::unix(&rig.sock()).await, req)
-            .await
-            .status
-            .as_u16(),
-        401
     );
 }
 
@@ -323,8 +358,81 @@ fn mic_chunks(freq: f64, seconds: usize) -> Vec<String> {
         .collect()
 }
 
+/// Reads the operator's socket until `n` microphone levels came, each of a voice.
+async fn expect_mic_levels(bob: &mut futures_util::stream::SplitStream<OperatorSocket>, n: usize) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut levels = 0;
+    while levels < n {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), bob.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json");
+                if v["type"] == "mic_level" {
+                    assert!(v["rms"].as_f64().is_some_and(|r| r > 0.1), "{v}");
+                    levels += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("operator socket: {other:?}"),
+        }
+    }
+}
+
+/// Media frames the caller got that carry the agent's second reply.
+fn agent_frames(p: &MediaClient) -> usize {
+    p.frames()
+        .iter()
+        .filter(|f| f["event"] == "media")
+        .filter(|f| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(f["media"]["payload"].as_str().unwrap_or_default())
+                .is_ok_and(|b| b.iter().all(|x| *x == response_byte(2)))
+        })
+        .count()
+}
+
+/// The audit log as (actor, action) pairs.
+fn audit_actions(audit: &Value) -> Vec<(String, String)> {
+    audit["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["actor"].as_str().unwrap_or("").to_owned(),
+                        e["action"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
+async fn a_second_operator_is_refused_while_one_has_the_call() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let rig = rig(Script::default(), "").await;
+    let (id, _phone) = answered(&rig, true, 5).await;
+    let _bob = operator(&rig.sock(), &format!("room={id}&operator=bob")).await;
+    rig.agent
+        .wait_event(0, |e| e["type"] == "response.cancel")
+        .await;
+    // A second operator is refused.
+    let mut eve = operator(&rig.sock(), &format!("room={id}&operator=eve")).await;
+    match eve.next().await {
+        Some(Ok(Message::Close(Some(f)))) => {
+            assert_eq!(
+                (u16::from(f.code), f.reason.as_str()),
+                (4409, "call_already_taken")
+            );
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_takes_over_and_hands_back() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
@@ -338,36 +446,12 @@ async fn an_operator_takes_over_and_hands_back() {
         .await;
     let live = rig.get("/api/calls/live", true).await.json();
     assert_eq!(live["items"][0]["controller"], "bob");
-    // A second operator is refused.
-    let mut eve = operator(&rig.sock(), &format!("room={id}&operator=eve")).await;
-    match eve.next().await {
-        Some(Ok(Message::Close(Some(f)))) => {
-            assert_eq!(
-                (u16::from(f.code), f.reason.as_str()),
-                (4409, "call_already_taken")
-            );
-        }
-        other => panic!("expected a close, got {other:?}"),
-    }
     // Bob speaks (a 440 Hz tone); the caller hears it in µ-law, paced at 20 ms.
     let before = phone.audio().len();
     for chunk in mic_chunks(440.0, 1) {
         bob_tx.send(Message::text(chunk)).await.expect("send");
     }
-    let mut levels = 0;
-    while levels < 50 {
-        match tokio::time::timeout(std::time::Duration::from_secs(10), bob.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                let v: Value = serde_json::from_str(&t).expect("json");
-                if v["type"] == "mic_level" {
-                    assert!(v["rms"].as_f64().is_some_and(|r| r > 0.1), "{v}");
-                    levels += 1;
-                }
-            }
-            Ok(Some(Ok(_))) => {}
-            other => panic!("operator socket: {other:?}"),
-        }
-    }
+    expect_mic_levels(&mut bob, 50).await;
     // Bob's page keeps reading what he hears.
     let bob_ears = tokio::spawn(async move { while let Some(Ok(_)) = bob.next().await {} });
     phone
@@ -389,18 +473,6 @@ async fn an_operator_takes_over_and_hands_back() {
     rig.agent
         .wait_event(0, |e| e["type"] == "input_audio_buffer.append")
         .await;
-    let agent_frames = |p: &MediaClient| {
-        p.frames()
-            .iter()
-            .filter(|f| f["event"] == "media")
-            .filter(|f| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD
-                    .decode(f["media"]["payload"].as_str().unwrap_or_default())
-                    .is_ok_and(|b| b.iter().all(|x| *x == response_byte(2)))
-            })
-            .count()
-    };
     assert_eq!(agent_frames(&phone), 0, "the muted agent is not heard");
     // Bob hangs up his microphone: the agent gets the call back, told what was said.
     // The caller's words are in the transcript before Bob leaves.
@@ -429,19 +501,7 @@ async fn an_operator_takes_over_and_hands_back() {
     assert_eq!(live["items"][0]["controller"], "agent");
     phone.stop();
     let audit = rig.get("/api/audit", true).await.json();
-    let actions: Vec<(String, String)> = audit["items"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    (
-                        e["actor"].as_str().unwrap_or("").to_owned(),
-                        e["action"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let actions = audit_actions(&audit);
     assert!(
         actions.contains(&("bob".into(), "call.takeover".into())),
         "{actions:?}"
@@ -511,10 +571,60 @@ async fn a_whisper_reaches_the_agent_only() {
         .any(|e| e["action"] == "call.whisper" && e["actor"] == "ann")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
-async fn agent_studio_talks_to_the_browser_and_is_recorded() {
+/// Chunk `c` of one second of a 300 Hz tone as a browser sends it: 20 ms of 24 kHz
+/// PCM16, base64.
+fn browser_tone_chunk(c: u32) -> String {
     use base64::Engine;
+    let bytes: Vec<u8> = (0..480)
+        .flat_map(|i| {
+            ((8000.0
+                * (2.0 * std::f64::consts::PI * 300.0 * f64::from(c * 480 + i) / 24_000.0).sin())
+                as i16)
+                .to_le_bytes()
+        })
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+type StudioRx =
+    futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>>;
+
+/// The Studio's messages until the agent stops speaking: their kinds (`agent_speaking`
+/// with its value) and the agent audio's byte count.
+async fn studio_until_silent(rx: &mut StudioRx) -> (Vec<String>, usize) {
+    use base64::Engine;
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut kinds = Vec::new();
+    let mut agent_bytes = 0;
+    while !kinds.iter().any(|k| k == "agent_speaking:false") {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), rx.next())
+            .await
+            .expect("studio reply");
+        let Some(Ok(Message::Text(t))) = msg else {
+            panic!("studio socket: {msg:?}")
+        };
+        let v: Value = serde_json::from_str(&t).expect("json");
+        match v["type"].as_str().unwrap_or_default() {
+            "agent_audio_24k" => {
+                agent_bytes += base64::engine::general_purpose::STANDARD
+                    .decode(v["audio"].as_str().unwrap_or_default())
+                    .map_or(0, |b| b.len());
+                kinds.push("agent_audio_24k".to_owned());
+            }
+            "agent_speaking" => kinds.push(format!("agent_speaking:{}", v["speaking"])),
+            "latency" => {
+                assert!(v["ms"].as_u64().is_some(), "{v}");
+                kinds.push("latency".into());
+            }
+            other => kinds.push(other.to_owned()),
+        }
+    }
+    (kinds, agent_bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_studio_talks_to_the_browser_and_is_recorded() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
@@ -545,42 +655,10 @@ async fn agent_studio_talks_to_the_browser_and_is_recorded() {
     );
     // One second of browser audio (24 kHz PCM16), in the seed's message shape.
     for c in 0..50 {
-        let bytes: Vec<u8> = (0..480)
-            .flat_map(|i| {
-                ((8000.0
-                    * (2.0 * std::f64::consts::PI * 300.0 * f64::from(c * 480 + i) / 24_000.0)
-                        .sin()) as i16)
-                    .to_le_bytes()
-            })
-            .collect();
-        let m = json!({"type": "audio", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)});
+        let m = json!({"type": "audio", "audio": browser_tone_chunk(c)});
         tx.send(Message::text(m.to_string())).await.expect("send");
     }
-    let mut kinds = Vec::new();
-    let mut agent_bytes = 0;
-    while !kinds.iter().any(|k| k == "agent_speaking:false") {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), rx.next())
-            .await
-            .expect("studio reply");
-        let Some(Ok(Message::Text(t))) = msg else {
-            panic!("studio socket: {msg:?}")
-        };
-        let v: Value = serde_json::from_str(&t).expect("json");
-        match v["type"].as_str().unwrap_or_default() {
-            "agent_audio_24k" => {
-                agent_bytes += base64::engine::general_purpose::STANDARD
-                    .decode(v["audio"].as_str().unwrap_or_default())
-                    .map_or(0, |b| b.len());
-                kinds.push("agent_audio_24k".to_owned());
-            }
-            "agent_speaking" => kinds.push(format!("agent_speaking:{}", v["speaking"])),
-            "latency" => {
-                assert!(v["ms"].as_u64().is_some(), "{v}");
-                kinds.push("latency".into());
-            }
-            other => kinds.push(other.to_owned()),
-        }
-    }
+    let (kinds, agent_bytes) = studio_until_silent(&mut rx).await;
     assert_eq!(agent_bytes, 5 * 160);
     for want in [
         "first_audio_delta",
