@@ -142,7 +142,41 @@ async fn listen(addr: std::net::SocketAddr, id: String, rate: u32, stats: Arc<St
     }
 }
 
-#[allow(clippy::too_many_lines)] // the load tool's call script, step by step; to split (issue 14)
+/// Reads what the appliance sends the fake phone: the agent's echoes (their latency
+/// from the timestamp inside the payload) and the marks to answer.
+async fn read_echoes(
+    mut rx: futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<TcpStream>>,
+    reader_stats: Arc<Stats>,
+    mark_tx: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    while let Some(Ok(msg)) = rx.next().await {
+        let Message::Text(text) = msg else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            continue;
+        };
+        match v["event"].as_str() {
+            Some("media") => {
+                let t = now_ns();
+                if let Ok(audio) =
+                    STANDARD.decode(v["media"]["payload"].as_str().unwrap_or_default())
+                {
+                    if audio.len() >= 16 {
+                        let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
+                        reader_stats.got_out.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut l) = reader_stats.outbound_us.lock() {
+                            l.push(us(t.saturating_sub(sent)));
+                        }
+                    }
+                }
+            }
+            Some("mark") => {
+                let _ = mark_tx.send(v["mark"]["name"].as_str().unwrap_or_default().to_owned());
+            }
+            _ => {}
+        }
+    }
+}
+
 async fn one_call(
     i: usize,
     addr: std::net::SocketAddr,
@@ -188,41 +222,12 @@ async fn one_call(
     let (ws, _) = tokio_tungstenite::client_async(request, stream)
         .await
         .map_err(|e| e.to_string())?;
-    let (mut tx, mut rx) = ws.split();
+    let (mut tx, rx) = ws.split();
     if let Some(rate) = listener_rate {
         tokio::spawn(listen(addr, id.clone(), rate, Arc::clone(&stats)));
     }
     let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let reader_stats = Arc::clone(&stats);
-    let reader = tokio::spawn(async move {
-        while let Some(Ok(msg)) = rx.next().await {
-            let Message::Text(text) = msg else { continue };
-            let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                continue;
-            };
-            match v["event"].as_str() {
-                Some("media") => {
-                    let t = now_ns();
-                    if let Ok(audio) =
-                        STANDARD.decode(v["media"]["payload"].as_str().unwrap_or_default())
-                    {
-                        if audio.len() >= 16 {
-                            let sent =
-                                u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
-                            reader_stats.got_out.fetch_add(1, Ordering::Relaxed);
-                            if let Ok(mut l) = reader_stats.outbound_us.lock() {
-                                l.push(us(t.saturating_sub(sent)));
-                            }
-                        }
-                    }
-                }
-                Some("mark") => {
-                    let _ = mark_tx.send(v["mark"]["name"].as_str().unwrap_or_default().to_owned());
-                }
-                _ => {}
-            }
-        }
-    });
+    let reader = tokio::spawn(read_echoes(rx, Arc::clone(&stats), mark_tx));
     let send = |v: Value| Message::text(v.to_string());
     tx.send(send(json!({"event": "connected", "version": "1.0.0"})))
         .await
@@ -429,7 +434,83 @@ fn upload_body(round: u64, rows: u64) -> (String, Bytes) {
     )
 }
 
-#[allow(clippy::too_many_lines, clippy::cognitive_complexity)] // to split: one behaviour per test (issue 14)
+/// A 500-row prospects upload every 10 s until `deadline`; counts the complete ones.
+async fn soak_uploads(addr: std::net::SocketAddr, deadline: Instant, up: Arc<AtomicU64>) {
+    let mut round = 0;
+    while Instant::now() < deadline {
+        let (ctype, body) = upload_body(round, 500);
+        let req = hyper::Request::post("/api/prospects/upload")
+            .header("host", "agent5.load")
+            .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
+            .header("content-type", ctype)
+            .body(Full::new(body));
+        if let Ok(req) = req {
+            if http(addr, req).await.is_some_and(|r| r["total"] == 500) {
+                up.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        round += 1;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+/// A signed webhook every 100 ms until `deadline`; counts the accepted ones.
+async fn soak_webhooks(addr: std::net::SocketAddr, deadline: Instant, wh: Arc<AtomicU64>) {
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        let id = format!("soak-{}-{n}", std::process::id());
+        let payload = json!({"call_control_id": format!("v2:soak-{}", n % 100)});
+        if webhook(addr, &id, "call.bridged", payload).await {
+            wh.fetch_add(1, Ordering::Relaxed);
+        }
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Call slot `i` of the soak: one-minute calls back to back until `deadline`, each
+/// hung up by a carrier webhook (which frees its place); counts placed and failed calls.
+async fn soak_call_slot(
+    i: usize,
+    addr: std::net::SocketAddr,
+    telnyx: FakeTelnyx,
+    stats: Arc<Stats>,
+    failures: Arc<AtomicU64>,
+    placed: Arc<AtomicU64>,
+    deadline: Instant,
+) {
+    let mut n = 0usize;
+    while Instant::now() + Duration::from_secs(61) < deadline {
+        let listener = (i % 4 == 0).then_some(16_000);
+        let number = i * 1000 + n % 1000;
+        let outcome = one_call(
+            number,
+            addr,
+            telnyx.clone(),
+            60,
+            Arc::clone(&stats),
+            listener,
+        )
+        .await;
+        match outcome {
+            // The carrier reports the hang-up, which frees the call's place.
+            Ok(ccid) => {
+                let id = format!("soak-hangup-{i}-{n}-{}", std::process::id());
+                let payload = json!({"call_control_id": ccid, "hangup_cause": "normal_clearing"});
+                webhook(addr, &id, "call.hangup", payload).await;
+            }
+            Err(e) => {
+                if failures.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("soak: call failed: {e}");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        placed.fetch_add(1, Ordering::Relaxed);
+        n += 1;
+    }
+}
+
 async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
     let stats = Arc::new(Stats::default());
     let telnyx = FakeTelnyx::start("KEYload").await;
@@ -448,77 +529,16 @@ async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
             Arc::clone(&failures),
             Arc::clone(&placed),
         );
-        tokio::spawn(async move {
-            let mut n = 0usize;
-            while Instant::now() + Duration::from_secs(61) < deadline {
-                let listener = (i % 4 == 0).then_some(16_000);
-                let number = i * 1000 + n % 1000;
-                let outcome = one_call(
-                    number,
-                    addr,
-                    telnyx.clone(),
-                    60,
-                    Arc::clone(&stats),
-                    listener,
-                )
-                .await;
-                match outcome {
-                    // The carrier reports the hang-up, which frees the call's place.
-                    Ok(ccid) => {
-                        let id = format!("soak-hangup-{i}-{n}-{}", std::process::id());
-                        let payload =
-                            json!({"call_control_id": ccid, "hangup_cause": "normal_clearing"});
-                        webhook(addr, &id, "call.hangup", payload).await;
-                    }
-                    Err(e) => {
-                        if failures.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("soak: call failed: {e}");
-                        }
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-                placed.fetch_add(1, Ordering::Relaxed);
-                n += 1;
-            }
-        });
+        tokio::spawn(soak_call_slot(
+            i, addr, telnyx, stats, failures, placed, deadline,
+        ));
         tokio::time::sleep(Duration::from_millis(4)).await;
     }
-    // Uploads alongside.
+    // Uploads and signed webhooks alongside.
     let uploads = Arc::new(AtomicU64::new(0));
-    let up = Arc::clone(&uploads);
-    tokio::spawn(async move {
-        let mut round = 0;
-        while Instant::now() < deadline {
-            let (ctype, body) = upload_body(round, 500);
-            let req = hyper::Request::post("/api/prospects/upload")
-                .header("host", "agent5.load")
-                .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
-                .header("content-type", ctype)
-                .body(Full::new(body));
-            if let Ok(req) = req {
-                if http(addr, req).await.is_some_and(|r| r["total"] == 500) {
-                    up.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            round += 1;
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
-    });
-    // Signed webhooks alongside.
+    tokio::spawn(soak_uploads(addr, deadline, Arc::clone(&uploads)));
     let hooks = Arc::new(AtomicU64::new(0));
-    let wh = Arc::clone(&hooks);
-    tokio::spawn(async move {
-        let mut n = 0u64;
-        while Instant::now() < deadline {
-            let id = format!("soak-{}-{n}", std::process::id());
-            let payload = json!({"call_control_id": format!("v2:soak-{}", n % 100)});
-            if webhook(addr, &id, "call.bridged", payload).await {
-                wh.fetch_add(1, Ordering::Relaxed);
-            }
-            n += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    });
+    tokio::spawn(soak_webhooks(addr, deadline, Arc::clone(&hooks)));
     // Samples: RSS (MB) and open files every 10 s.
     let started = Instant::now();
     let warmup = Duration::from_secs(seconds / 5);
