@@ -283,9 +283,9 @@ async fn a_field_definition_is_revalidated_whole_on_patch_and_deleted(store: Sha
     assert_eq!(v["error"]["code"], "not_found");
 }
 
-async fn one_prospect_reads_back_with_its_opted_out_phones(store: SharedStore) {
-    let app = seeded(Arc::clone(&store)).await;
-    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
+/// Acme's prospect id and its route.
+async fn acme(app: &axum::Router) -> (String, String) {
+    let (_, list) = call(app, "GET", "/api/prospects", None).await;
     let id_of = |name: &str| {
         list["items"]
             .as_array()
@@ -299,6 +299,12 @@ async fn one_prospect_reads_back_with_its_opted_out_phones(store: SharedStore) {
     };
     let acme = id_of("Acme");
     let base = format!("/api/prospects/{acme}");
+    (acme, base)
+}
+
+async fn one_prospect_reads_back_with_its_opted_out_phones(store: SharedStore) {
+    let app = seeded(Arc::clone(&store)).await;
+    let (_, base) = acme(&app).await;
     let (status, v) = call(&app, "GET", &base, None).await;
     assert_eq!(status, 200);
     assert_eq!(v["invoice"]["name"], "Acme");
@@ -317,20 +323,7 @@ async fn one_prospect_reads_back_with_its_opted_out_phones(store: SharedStore) {
 
 async fn an_invoice_edit_checks_the_version_it_read_and_its_values(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
-    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
-    let id_of = |name: &str| {
-        list["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .find(|r| r["name"] == name)
-            .expect("row")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
-    let acme = id_of("Acme");
-    let base = format!("/api/prospects/{acme}");
+    let (_, base) = acme(&app).await;
     let (_, v) = call(&app, "GET", &base, None).await;
     let version = v["version"].as_i64().expect("version");
     let (status, v) = call(
@@ -403,20 +396,7 @@ async fn an_invoice_edit_checks_the_version_it_read_and_its_values(store: Shared
 
 async fn delivery_edits_are_validated(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
-    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
-    let id_of = |name: &str| {
-        list["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .find(|r| r["name"] == name)
-            .expect("row")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
-    let acme = id_of("Acme");
-    let base = format!("/api/prospects/{acme}");
+    let (_, base) = acme(&app).await;
     let (status, v) = call(
         &app,
         "PATCH",
@@ -448,20 +428,7 @@ async fn delivery_edits_are_validated(store: SharedStore) {
 
 async fn archiving_hides_a_prospect_and_unarchiving_shows_it(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
-    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
-    let id_of = |name: &str| {
-        list["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .find(|r| r["name"] == name)
-            .expect("row")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
-    let acme = id_of("Acme");
-    let base = format!("/api/prospects/{acme}");
+    let (acme, base) = acme(&app).await;
     let (status, v) = call(&app, "PATCH", &format!("{base}/archive"), None).await;
     assert_eq!(status, 200);
     assert_eq!(v["archived"], true);
@@ -481,20 +448,7 @@ async fn archiving_hides_a_prospect_and_unarchiving_shows_it(store: SharedStore)
 
 async fn a_prospects_log_lists_its_calls_newest_first(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
-    let (_, list) = call(&app, "GET", "/api/prospects", None).await;
-    let id_of = |name: &str| {
-        list["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .find(|r| r["name"] == name)
-            .expect("row")["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    };
-    let acme = id_of("Acme");
-    let base = format!("/api/prospects/{acme}");
+    let (acme, base) = acme(&app).await;
     for (i, started) in [1_000, 3_000, 2_000].into_iter().enumerate() {
         store
             .create_call(agent5_api::model::Call {

@@ -15,13 +15,13 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::browser::listen::{rounded, ListenOut};
 use crate::live::Tap;
 use crate::resample::Resampler;
+use crate::session::close;
 use crate::SessionMeta;
 
 /// A send that takes longer than this means the listener cannot keep up.
@@ -150,19 +150,6 @@ impl Track {
         }
         out
     }
-}
-
-async fn close<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    code: CloseCode,
-    reason: &'static str,
-) {
-    let _ = ws
-        .close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-        .await;
 }
 
 pub async fn run<S>(

@@ -17,7 +17,6 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -25,25 +24,13 @@ use crate::browser::listen::{rounded, ListenOut, OperatorIn};
 use crate::call::core::OperatorMode;
 use crate::live::{ClaimError, Control, Tap};
 use crate::monitor::Listen;
+use crate::session::close;
 
 type ControlSender = tokio::sync::mpsc::UnboundedSender<Control>;
 use crate::resample::Resampler;
 use crate::SessionMeta;
 
 type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;
-
-async fn close<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    code: CloseCode,
-    reason: String,
-) {
-    let _ = ws
-        .close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-        .await;
-}
 
 fn samples(bytes: &[u8]) -> Vec<i16> {
     bytes
@@ -86,7 +73,7 @@ where
     let listen = match crate::monitor::parse(&meta.query) {
         Ok(l) => l,
         Err(reason) => {
-            close(ws, CloseCode::Policy, reason.into()).await;
+            close(ws, CloseCode::Policy, reason).await;
             return Err("refused");
         }
     };
@@ -98,12 +85,12 @@ where
     let control = match bridge.live().claim(&listen.call_id, &listen.operator) {
         Ok(c) => c,
         Err(ClaimError::NoCall) => {
-            close(ws, CloseCode::Policy, "unknown_call".into()).await;
+            close(ws, CloseCode::Policy, "unknown_call").await;
             return Err("refused: unknown call");
         }
         Err(ClaimError::Taken(by)) => {
             tracing::info!(call_id = %listen.call_id, operator = %listen.operator, taken_by = %by, "takeover refused: call already taken");
-            close(ws, CloseCode::Library(4409), "call_already_taken".into()).await;
+            close(ws, CloseCode::Library(4409), "call_already_taken").await;
             return Err("refused: already taken");
         }
     };
@@ -213,7 +200,7 @@ where
                     }
                     Ok(Tap::Audio { .. }) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => {
-                        close(&mut ws, CloseCode::Normal, "call_ended".into()).await;
+                        close(&mut ws, CloseCode::Normal, "call_ended").await;
                         break "call ended";
                     }
                 }

@@ -282,6 +282,20 @@ async fn wait_drain(drain: &mut watch::Receiver<bool>) -> bool {
     drain.wait_for(|d| *d).await.is_ok()
 }
 
+/// Closes a session's socket with `code` and `reason` (errors: the peer is gone).
+pub(crate) async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    code: CloseCode,
+    reason: &str,
+) {
+    let _ = ws
+        .close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+        .await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -25,6 +24,7 @@ use crate::call::core::{Action, CallCore, CoreConfig, Input};
 use crate::hooks::{CallHooks, MediaCall, Studio};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
+use crate::session::close;
 use crate::{MediaOptions, SessionMeta};
 
 type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;
@@ -45,19 +45,6 @@ pub fn parse(query: &str) -> Studio {
         }
     }
     s
-}
-
-async fn close<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    code: CloseCode,
-    reason: &'static str,
-) {
-    let _ = ws
-        .close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }))
-        .await;
 }
 
 pub async fn run<S>(

@@ -77,14 +77,7 @@ pub async fn prospects(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    let multipart = multipart_or_400(multipart)?;
-    let options = options(&state, &params, &headers)?;
-    let store = state.store.clone();
-    let report = with_csv_field(multipart, move |reader| {
-        import_prospects(store, reader, options, |_| {})
-    })
-    .await?;
-    Ok(Json(report))
+    upload(&state, &params, &headers, multipart, Target::Prospects).await
 }
 
 /// `POST /api/prospects/upload_deliveries`
@@ -94,11 +87,25 @@ pub async fn deliveries(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
+    upload(&state, &params, &headers, multipart, Target::Deliveries).await
+}
+
+/// The upload's `csv` field imported as `target`.
+async fn upload(
+    state: &AppState,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+    target: Target,
+) -> Result<Json<Report>, ApiError> {
     let multipart = multipart_or_400(multipart)?;
-    let options = options(&state, &params, &headers)?;
+    let options = options(state, params, headers)?;
     let store = state.store.clone();
-    let report = with_csv_field(multipart, move |reader| {
-        import_deliveries(store, reader, options, |_| {})
+    let report = with_csv_field(multipart, move |reader| async move {
+        match target {
+            Target::Prospects => import_prospects(store, reader, options, |_| {}).await,
+            Target::Deliveries => import_deliveries(store, reader, options, |_| {}).await,
+        }
     })
     .await?;
     Ok(Json(report))

@@ -183,15 +183,7 @@ pub fn normalize_tags(tags: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn contact(phone: Option<&str>, name: &str, email: &str) -> Contact {
-        Contact {
-            phone: phone.map(str::to_owned),
-            name: name.into(),
-            email: email.into(),
-            ..Contact::default()
-        }
-    }
+    use crate::model::test_contact as contact;
 
     #[test]
     fn upsert_key_prefers_phone_then_mobile_then_name_email() {

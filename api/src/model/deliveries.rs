@@ -245,16 +245,7 @@ impl<R> AttachPlan<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Contact, Customer, NewCustomer};
-
-    fn contact(phone: Option<&str>, name: &str, email: &str) -> Contact {
-        Contact {
-            phone: phone.map(str::to_owned),
-            name: name.into(),
-            email: email.into(),
-            ..Contact::default()
-        }
-    }
+    use crate::model::{test_contact as contact, Contact, Customer, NewCustomer};
 
     #[test]
     fn attached_deliveries_match_by_phone_then_place() {

@@ -57,3 +57,14 @@ pub fn new_id() -> String {
 pub fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
+
+/// A contact with a phone, a name and an email, for the model's tests.
+#[cfg(test)]
+pub(crate) fn test_contact(phone: Option<&str>, name: &str, email: &str) -> Contact {
+    Contact {
+        phone: phone.map(str::to_owned),
+        name: name.into(),
+        email: email.into(),
+        ..Contact::default()
+    }
+}

@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -54,18 +53,6 @@ pub fn call_id(query: &str) -> Option<String> {
     })
 }
 
-async fn close_policy<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    reason: &'static str,
-) {
-    let _ = ws
-        .close(Some(CloseFrame {
-            code: CloseCode::Policy,
-            reason: reason.into(),
-        }))
-        .await;
-}
-
 pub async fn run<S>(
     mut ws: WebSocketStream<S>,
     meta: &SessionMeta,
@@ -83,7 +70,7 @@ where
             .with_label_values(&["unknown_call"])
             .inc();
         tracing::warn!(request_id = %meta.request_id, "media stream without a call id refused");
-        close_policy(&mut ws, "unknown_call").await;
+        crate::session::close(&mut ws, CloseCode::Policy, "unknown_call").await;
         return Ok("refused: no call id");
     };
     let call = match hooks
@@ -98,7 +85,7 @@ where
                 .inc();
             // The call id only: never the token.
             tracing::warn!(call_id = %id, reason = e.label(), "media stream refused");
-            close_policy(&mut ws, "unauthorized").await;
+            crate::session::close(&mut ws, CloseCode::Policy, "unauthorized").await;
             return Ok("refused: unauthorized");
         }
     };
