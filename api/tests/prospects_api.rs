@@ -428,7 +428,7 @@ async fn delivery_edits_are_validated(store: SharedStore) {
 
 async fn archiving_hides_a_prospect_and_unarchiving_shows_it(store: SharedStore) {
     let app = seeded(Arc::clone(&store)).await;
-    let (acme, base) = acme(&app).await;
+    let (_, base) = acme(&app).await;
     let (status, v) = call(&app, "PATCH", &format!("{base}/archive"), None).await;
     assert_eq!(status, 200);
     assert_eq!(v["archived"], true);
