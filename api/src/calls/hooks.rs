@@ -182,8 +182,9 @@ impl CallHooks for Hooks {
             end_ms: turn.end_ms,
             interrupted: turn.interrupted,
         };
-        if let Err(e) = self.telephony.store.append_turn(call_id, stored).await {
-            tracing::warn!(call_id, error = %e, "transcript turn not stored");
+        match self.telephony.store.append_turn(call_id, stored).await {
+            Ok(_) => self.telephony.changed(call_id),
+            Err(e) => tracing::warn!(call_id, error = %e, "transcript turn not stored"),
         }
     }
 

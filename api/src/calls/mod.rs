@@ -124,6 +124,8 @@ pub struct Telephony {
     verifier: Verifier,
     /// Serialises the capacity check with the creation of the call record.
     admission: tokio::sync::Mutex<()>,
+    /// The id of every call that changed (record or transcript), for long polls.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 impl std::fmt::Debug for Telephony {
@@ -173,6 +175,9 @@ pub fn token_hash(token: &str) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Call changes kept for long polls that have not read them yet.
+const CHANGES_BUFFER: usize = 1024;
+
 fn stream_url_for(base: &str, call_id: &str) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
     format!("{base}{sep}call={call_id}")
@@ -205,6 +210,7 @@ impl Telephony {
             client,
             verifier,
             admission: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::broadcast::channel(CHANGES_BUFFER).0,
         })
     }
 
@@ -287,6 +293,7 @@ impl Telephony {
                 Err(e) => return Err(e.into()),
             }
         };
+        self.changed(&created.id);
         self.place(created, req.to, token).await
     }
 
@@ -365,6 +372,17 @@ impl Telephony {
         }
     }
 
+    /// Tells long polls that call `id` changed (its record or its transcript).
+    pub fn changed(&self, id: &str) {
+        // No receiver is not an error: nobody waits.
+        let _ = self.changes.send(id.to_owned());
+    }
+
+    /// Every change from now on (a lagging receiver is told it missed some).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
     /// Reads, changes and writes a call, retrying when a webhook wrote it meanwhile.
     pub async fn update(&self, id: &str, mut change: impl FnMut(&mut Call)) -> StoreResult<Call> {
         for _ in 0..16 {
@@ -378,6 +396,7 @@ impl Telephony {
             match self.store.update_call(call).await {
                 Ok(saved) => {
                     self.count_end(before.status, saved.status);
+                    self.changed(id);
                     return Ok(saved);
                 }
                 Err(StoreError::Conflict { field }) if field == "version" => {}
@@ -534,6 +553,7 @@ impl Telephony {
             Err(StoreError::Conflict { field }) if field == "call_control_id" => return Ok(()),
             Err(e) => return Err(e),
         };
+        self.changed(&call.id);
         let s = &self.settings;
         let (Some(client), Some(ccid), Some(url)) =
             (&self.client, &call.call_control_id, &s.stream_url)

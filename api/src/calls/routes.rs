@@ -70,6 +70,9 @@ pub struct CallView {
     pub quality: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Vec<Turn>>,
+    /// Changes whenever the call or its transcript does (`?after=` waits for that).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub revision: String,
 }
 
 impl From<Call> for CallView {
@@ -110,6 +113,7 @@ impl From<Call> for CallView {
             carrier_recording_urls: f.carrier_recording.map(|r| r.urls).unwrap_or_default(),
             quality: f.quality,
             transcript: None,
+            revision: String::new(),
         }
     }
 }
@@ -347,16 +351,59 @@ pub async fn list(
     }))
 }
 
-/// `GET /api/calls/{id}`: the call with its timeline and transcript.
+/// The call with its transcript, and its revision (which changes whenever either does).
+async fn view(state: &AppState, id: &str) -> Result<CallView, ApiError> {
+    let call = state.store.get_call(id).await?;
+    let turns = state.store.list_turns(id).await?;
+    let revision = format!("{}.{}", call.version, turns.len());
+    let mut view = CallView::from(call);
+    view.transcript = Some(turns);
+    view.revision = revision;
+    Ok(view)
+}
+
+/// Longest wait a client may ask for (`wait`, seconds).
+const MAX_WAIT_SECS: u64 = 30;
+
+/// `GET /api/calls/{id}`; with `?after=<revision>` a long poll: it answers once the
+/// call's revision differs from `after` (its record or its transcript changed), or
+/// after `wait` seconds (1 to 30, default 25) with the call as it is.
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    crate::http::Params(params): crate::http::Params,
 ) -> Result<Json<CallView>, ApiError> {
-    let call = state.store.get_call(&id).await?;
-    let turns = state.store.list_turns(&id).await?;
-    let mut view = CallView::from(call);
-    view.transcript = Some(turns);
-    Ok(Json(view))
+    let Some(after) = params.get("after").cloned() else {
+        return Ok(Json(view(&state, &id).await?));
+    };
+    let wait = number(&params, "wait", 25, MAX_WAIT_SECS)?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    // Subscribed before reading: a change between the read and the wait is not missed.
+    let mut changes = state.telephony().changes();
+    loop {
+        let current = view(&state, &id).await?;
+        if current.revision != after || !changed_by(&mut changes, &id, deadline).await {
+            return Ok(Json(current));
+        }
+    }
+}
+
+/// Waits until call `id` changes (`true`), or the deadline passes (`false`).
+async fn changed_by(
+    changes: &mut tokio::sync::broadcast::Receiver<String>,
+    id: &str,
+    deadline: tokio::time::Instant,
+) -> bool {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match tokio::time::timeout_at(deadline, changes.recv()).await {
+            Err(_) | Ok(Err(RecvError::Closed)) => return false,
+            Ok(Ok(changed)) if changed == id => return true,
+            // Missed some: the call may be among them.
+            Ok(Err(RecvError::Lagged(_))) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
 }
 
 /// `POST /api/calls/{id}/hangup`

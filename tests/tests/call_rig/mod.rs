@@ -110,10 +110,13 @@ impl Rig {
         )
     }
 
+    /// Reads the call until `pred` holds: each read after the first waits on the
+    /// appliance for the next change of the call (`?after=<revision>`), no sleeping.
     pub async fn call_until(&self, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        let mut uri = format!("/api/calls/{id}");
         loop {
-            let v = self.get(&format!("/api/calls/{id}"), true).await.json();
+            let v = self.get(&uri, true).await.json();
             if pred(&v) {
                 return v;
             }
@@ -121,7 +124,8 @@ impl Rig {
                 tokio::time::Instant::now() < deadline,
                 "call {id} never got there: {v:#}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            let revision = v["revision"].as_str().unwrap_or_default();
+            uri = format!("/api/calls/{id}?after={revision}&wait=5");
         }
     }
 

@@ -118,13 +118,13 @@ impl Rig {
     }
 
     /// Reads the call until `pred` holds (webhooks are processed after their 200).
+    /// Each read after the first waits on the appliance for the call's next change
+    /// (`?after=<revision>`), no sleeping.
     pub async fn call_until(&self, id: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut uri = format!("/api/calls/{id}");
         loop {
-            let r = self
-                .api("GET", &format!("/api/calls/{id}"), None, &[])
-                .await;
-            let v = r.json();
+            let v = self.api("GET", &uri, None, &[]).await.json();
             if pred(&v) {
                 return v;
             }
@@ -132,7 +132,8 @@ impl Rig {
                 tokio::time::Instant::now() < deadline,
                 "call {id} never got there: {v:#}"
             );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let revision = v["revision"].as_str().unwrap_or_default();
+            uri = format!("/api/calls/{id}?after={revision}&wait=5");
         }
     }
 
