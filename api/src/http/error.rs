@@ -13,6 +13,43 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// What went wrong inside (logged once with the request id by [`log_errors`],
+    /// never sent).
+    pub internal: Option<String>,
+}
+
+/// An answered error's code and inner cause, for [`log_errors`].
+#[derive(Debug, Clone)]
+struct Logged {
+    code: &'static str,
+    internal: Option<String>,
+}
+
+/// The router's outermost layer: every error answer is logged once, with the request
+/// id the edge gave the request, its code and its inner cause (server errors as
+/// warnings, refusals of bad input at debug).
+pub async fn log_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    if let Some(logged) = response.extensions().get::<Logged>() {
+        let status = response.status().as_u16();
+        let internal = logged.internal.as_deref().unwrap_or("");
+        if response.status().is_server_error() {
+            tracing::warn!(request_id, status, code = logged.code, path, internal, "API error");
+        } else {
+            tracing::debug!(request_id, status, code = logged.code, path, "API refusal");
+        }
+    }
+    response
 }
 
 impl ApiError {
@@ -22,6 +59,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            internal: None,
         }
     }
 
@@ -57,12 +95,13 @@ impl From<crate::store::StoreError> for ApiError {
             .with_field(field),
             StoreError::Invalid(why) => Self::new(StatusCode::BAD_REQUEST, "invalid", why),
             StoreError::Unavailable(why) => {
-                tracing::warn!(error = %why, "store unavailable");
-                Self::new(
+                let mut e = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store_unavailable",
                     "the database is unavailable; retry shortly",
-                )
+                );
+                e.internal = Some(why);
+                e
             }
         }
     }
@@ -90,6 +129,11 @@ impl IntoResponse for ApiError {
                 field: self.field.as_deref(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(Logged {
+            code: self.code,
+            internal: self.internal,
+        });
+        response
     }
 }

@@ -10,5 +10,5 @@ mod params;
 
 pub use actor::actor;
 pub use body::JsonBody;
-pub use error::ApiError;
+pub use error::{log_errors, ApiError};
 pub use params::{flag, number, number_or, Params};
