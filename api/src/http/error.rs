@@ -28,10 +28,7 @@ struct Logged {
 /// The router's outermost layer: every error answer is logged once, with the request
 /// id the edge gave the request, its code and its inner cause (server errors as
 /// warnings, refusals of bad input at debug).
-pub async fn log_errors(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+pub async fn log_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -44,7 +41,14 @@ pub async fn log_errors(
         let status = response.status().as_u16();
         let internal = logged.internal.as_deref().unwrap_or("");
         if response.status().is_server_error() {
-            tracing::warn!(request_id, status, code = logged.code, path, internal, "API error");
+            tracing::warn!(
+                request_id,
+                status,
+                code = logged.code,
+                path,
+                internal,
+                "API error"
+            );
         } else {
             tracing::debug!(request_id, status, code = logged.code, path, "API refusal");
         }

@@ -63,7 +63,7 @@ impl CallCore {
                 // A human has the call: whatever the agent starts is cancelled.
                 self.agent(AgentOut::ResponseCancel);
             }
-            AgentIn::ResponseCreated { .. } => self.response_audio = false,
+            AgentIn::ResponseCreated { .. } => self.play.response_audio = false,
             AgentIn::SessionCreated {}
             | AgentIn::SessionUpdated {}
             | AgentIn::Error { .. }
@@ -72,17 +72,17 @@ impl CallCore {
     }
 
     fn response_done(&mut self) {
-        if self.speaking && self.leg.is_browser() {
-            self.speaking = false;
+        if self.play.speaking && self.leg.is_browser() {
+            self.play.speaking = false;
             self.browser_out(StudioOut::AgentSpeaking { speaking: false });
         }
         let Some(g) = self.goodbye.filter(|g| !g.said) else {
             return;
         };
         // The goodbye after end_call: hang up once the caller heard it.
-        if self.item.first_at.is_some_and(|t| t >= g.since) {
+        if self.play.item.first_at.is_some_and(|t| t >= g.since) {
             self.goodbye = Some(Goodbye { said: true, ..g });
-            if self.marks.is_empty() {
+            if self.play.marks.is_empty() {
                 self.hangup("end_call");
             }
         }
@@ -96,7 +96,7 @@ impl CallCore {
             return;
         }
         if self.agent_muted() {
-            self.human_segment.push(text.clone());
+            self.operator.human_segment.push(text.clone());
         }
         self.out.push_back(Action::Turn(TurnRecord {
             role: "caller",
@@ -112,9 +112,9 @@ impl CallCore {
         if text.is_empty() {
             return;
         }
-        let item = item_id.unwrap_or_else(|| self.item.id.clone());
-        let start = if item == self.item.id {
-            self.item.first_at.unwrap_or(now)
+        let item = item_id.unwrap_or_else(|| self.play.item.id.clone());
+        let start = if item == self.play.item.id {
+            self.play.item.first_at.unwrap_or(now)
         } else {
             now
         };
@@ -128,16 +128,16 @@ impl CallCore {
     pub(super) fn settle_turns(&mut self, all: bool) {
         let mut keep = Vec::new();
         for t in std::mem::take(&mut self.pending_turns) {
-            let current = t.item == self.item.id;
-            let playing = self.marks.iter().any(|m| m.item == t.item);
-            let cut = self.truncated.contains(&t.item);
+            let current = t.item == self.play.item.id;
+            let playing = self.play.marks.iter().any(|m| m.item == t.item);
+            let cut = self.play.truncated.contains(&t.item);
             if !(cut || !playing || all) {
                 keep.push(t);
                 continue;
             }
             let spoken = match (current, cut || playing) {
-                (true, true) => self.item.heard_ms,
-                (true, false) => self.item.generated_ms,
+                (true, true) => self.play.item.heard_ms,
+                (true, false) => self.play.item.generated_ms,
                 (false, _) => 0,
             };
             let start_ms = self.ms_at(t.start);
@@ -155,7 +155,10 @@ impl CallCore {
     /// `delta` (base64) goes to the caller's side as received: the agent speaks the
     /// caller's format (the call's codec, or the browser's PCM).
     fn agent_audio(&mut self, item_id: String, delta: String, now: Instant) {
-        if self.agent_muted() || self.truncated.contains(&item_id) || self.answered_at.is_none() {
+        if self.agent_muted()
+            || self.play.truncated.contains(&item_id)
+            || self.answered_at.is_none()
+        {
             return;
         }
         let Ok(bytes) = STANDARD.decode(delta.as_bytes()) else {
@@ -164,8 +167,8 @@ impl CallCore {
         if bytes.is_empty() {
             return;
         }
-        if item_id != self.item.id {
-            self.item = AgentItem {
+        if item_id != self.play.item.id {
+            self.play.item = AgentItem {
                 id: item_id.clone(),
                 first_at: Some(now),
                 ..AgentItem::default()
@@ -174,14 +177,14 @@ impl CallCore {
         self.measure_reply(now);
         self.silence = Silence::Idle;
         let ms = self.leg.agent_ms(bytes.len());
-        self.item.generated_ms += ms;
+        self.play.item.generated_ms += ms;
         // Played after what is already queued at the caller's side.
-        let play_at = self.play_cursor.filter(|c| *c > now).unwrap_or(now);
-        self.play_cursor = Some(play_at + Duration::from_millis(ms));
+        let play_at = self.play.play_cursor.filter(|c| *c > now).unwrap_or(now);
+        self.play.play_cursor = Some(play_at + Duration::from_millis(ms));
         let at = self.sample_at(play_at);
         let audio = self.leg.agent_ulaw(self.codec, &bytes);
         if self.leg.is_browser() {
-            if !self.speaking {
+            if !self.play.speaking {
                 self.browser_out(StudioOut::AgentSpeaking { speaking: true });
             }
             self.browser_out(StudioOut::AgentAudio { audio: delta });
@@ -190,17 +193,17 @@ impl CallCore {
             self.out
                 .push_back(Action::Carrier(CarrierOut::media_b64(delta)));
             self.out.push_back(Action::Measure(Measure::FramesOut(1)));
-            self.next_mark += 1;
-            let mark = format!("a{}", self.next_mark);
+            self.play.next_mark += 1;
+            let mark = format!("a{}", self.play.next_mark);
             self.out
                 .push_back(Action::Carrier(CarrierOut::mark(mark.clone())));
-            self.marks.push_back(Pending {
+            self.play.marks.push_back(Pending {
                 mark,
                 item: item_id,
-                generated_ms: self.item.generated_ms,
+                generated_ms: self.play.item.generated_ms,
             });
         }
-        self.speaking = true;
+        self.play.speaking = true;
         self.out.push_back(Action::Record {
             track: Track::Agent,
             at,
@@ -219,8 +222,8 @@ impl CallCore {
                 )));
             }
         }
-        let first_of_response = !self.response_audio;
-        self.response_audio = true;
+        let first_of_response = !self.play.response_audio;
+        self.play.response_audio = true;
         if first_of_response && self.leg.is_browser() {
             self.browser_out(StudioOut::FirstAudioDelta);
         }
@@ -241,9 +244,9 @@ impl CallCore {
     /// yet marked played, or a browser between the agent's first audio and its end.
     fn agent_audible(&self) -> bool {
         if self.leg.is_browser() {
-            self.speaking
+            self.play.speaking
         } else {
-            !self.marks.is_empty()
+            !self.play.marks.is_empty()
         }
     }
 
@@ -255,20 +258,21 @@ impl CallCore {
             // A browser plays what it gets as it gets it: heard is the time since the
             // item began.
             let since = self
+                .play
                 .item
                 .first_at
                 .map_or(0, |t| now.saturating_duration_since(t).as_millis());
-            self.item.heard_ms = u64::try_from(since).unwrap_or(u64::MAX);
+            self.play.item.heard_ms = u64::try_from(since).unwrap_or(u64::MAX);
         }
-        let heard = self.item.heard_ms.min(self.item.generated_ms);
-        if !self.item.id.is_empty() {
+        let heard = self.play.item.heard_ms.min(self.play.item.generated_ms);
+        if !self.play.item.id.is_empty() {
             self.agent(AgentOut::Truncate {
-                item_id: self.item.id.clone(),
+                item_id: self.play.item.id.clone(),
                 content_index: 0,
                 audio_end_ms: heard,
             });
-            self.truncated.insert(self.item.id.clone());
-            self.item.heard_ms = heard;
+            self.play.truncated.insert(self.play.item.id.clone());
+            self.play.item.heard_ms = heard;
         }
         self.settle_turns(false);
         if self.leg.is_browser() {
@@ -277,13 +281,13 @@ impl CallCore {
         } else {
             self.out.push_back(Action::Carrier(CarrierOut::Clear));
         }
-        self.speaking = false;
+        self.play.speaking = false;
         self.out.push_back(Action::RecordCut {
             track: Track::Agent,
             from: self.sample_at(now),
         });
-        self.marks.clear();
-        self.play_cursor = Some(now);
+        self.play.marks.clear();
+        self.play.play_cursor = Some(now);
     }
 
     /// The caller started speaking: if the agent is being heard, cut it off where the
@@ -322,9 +326,9 @@ impl CallCore {
         self.out
             .push_back(Action::Measure(Measure::AgentReconnected));
         self.settle_turns(true);
-        self.marks.clear();
-        self.play_cursor = Some(now);
-        self.item = AgentItem::default();
+        self.play.marks.clear();
+        self.play.play_cursor = Some(now);
+        self.play.item = AgentItem::default();
         self.agent(AgentOut::user_text(
             "(The line to you was interrupted for a moment. Continue the conversation where it stopped.)",
         ));

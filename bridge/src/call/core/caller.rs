@@ -153,19 +153,19 @@ impl CallCore {
 
     /// The carrier played the agent's audio up to mark `name`.
     fn marked(&mut self, name: &str) {
-        if !self.marks.iter().any(|p| p.mark == name) {
+        if !self.play.marks.iter().any(|p| p.mark == name) {
             return;
         }
-        while let Some(p) = self.marks.pop_front() {
-            if p.item == self.item.id {
-                self.item.heard_ms = self.item.heard_ms.max(p.generated_ms);
+        while let Some(p) = self.play.marks.pop_front() {
+            if p.item == self.play.item.id {
+                self.play.item.heard_ms = self.play.item.heard_ms.max(p.generated_ms);
             }
             if p.mark == name {
                 break;
             }
         }
         self.settle_turns(false);
-        if self.marks.is_empty() && self.goodbye.is_some_and(|g| g.said) {
+        if self.play.marks.is_empty() && self.goodbye.is_some_and(|g| g.said) {
             self.hangup("end_call");
         }
     }

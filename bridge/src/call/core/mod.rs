@@ -129,6 +129,35 @@ struct Goodbye {
     said: bool,
 }
 
+/// The agent's audio on its way to the caller: where it will be played, what the
+/// caller heard of the current item, what was cut.
+#[derive(Debug, Default)]
+struct Playback {
+    play_cursor: Option<Instant>,
+    /// Chunks sent to the carrier, awaiting their mark.
+    marks: VecDeque<Pending>,
+    next_mark: u64,
+    item: AgentItem,
+    /// The agent is being heard (Studio: between its first audio and the end of the
+    /// response or a barge-in).
+    speaking: bool,
+    /// The current response has sent audio already.
+    response_audio: bool,
+    truncated: HashSet<String>,
+}
+
+/// An operator on the call, if any.
+#[derive(Debug, Default)]
+struct Operator {
+    mode: Option<OperatorMode>,
+    /// Operator audio (8 kHz) waiting for its 20 ms slot.
+    queue: VecDeque<i16>,
+    /// Whispered operator audio in the call's codec, for the agent.
+    whisper: Vec<u8>,
+    /// What the caller said while a human had the call.
+    human_segment: Vec<String>,
+}
+
 pub struct CallCore {
     config: CoreConfig,
     leg: Leg,
@@ -141,16 +170,8 @@ pub struct CallCore {
     /// The call's clock (samples since answer) at the last caller frame.
     now_sample: u64,
     caller_cursor: u64,
-    play_cursor: Option<Instant>,
-    marks: VecDeque<Pending>,
-    next_mark: u64,
-    item: AgentItem,
-    /// The agent is being heard (Studio: between its first audio and the end of the
-    /// response or a barge-in).
-    speaking: bool,
-    /// The current response has sent audio already.
-    response_audio: bool,
-    truncated: HashSet<String>,
+    /// The agent's audio on its way to the caller.
+    play: Playback,
     pending_turns: Vec<PendingTurn>,
     speech_started_at: Option<Instant>,
     speech_stopped_at: Option<Instant>,
@@ -159,13 +180,7 @@ pub struct CallCore {
     silence: Silence,
     goodbye: Option<Goodbye>,
     reconnects_left: u8,
-    operator: Option<OperatorMode>,
-    /// Operator audio (8 kHz) waiting for its 20 ms slot.
-    operator_queue: VecDeque<i16>,
-    /// Whispered operator audio in the call's codec, for the agent.
-    whisper: Vec<u8>,
-    /// What the caller said while a human had the call.
-    human_segment: Vec<String>,
+    operator: Operator,
     out: VecDeque<Action>,
 }
 
@@ -204,13 +219,7 @@ impl CallCore {
             media_clock: MediaClock::default(),
             now_sample: 0,
             caller_cursor: 0,
-            play_cursor: None,
-            marks: VecDeque::new(),
-            next_mark: 0,
-            item: AgentItem::default(),
-            speaking: false,
-            response_audio: false,
-            truncated: HashSet::new(),
+            play: Playback::default(),
             pending_turns: Vec::new(),
             speech_started_at: None,
             speech_stopped_at: None,
@@ -219,10 +228,7 @@ impl CallCore {
             silence: Silence::Idle,
             goodbye: None,
             reconnects_left: AGENT_RECONNECTS,
-            operator: None,
-            operator_queue: VecDeque::new(),
-            whisper: Vec::new(),
-            human_segment: Vec::new(),
+            operator: Operator::default(),
             out: VecDeque::new(),
         }
     }
@@ -335,7 +341,7 @@ impl CallCore {
     }
 
     fn agent_muted(&self) -> bool {
-        self.operator == Some(OperatorMode::Takeover)
+        self.operator.mode == Some(OperatorMode::Takeover)
     }
 
     /// The caller's side is gone (stop frame or closed socket).

@@ -22,30 +22,31 @@ impl CallCore {
     /// carrier still holds cleared, the recording's agent track cut); `Whisper` leaves
     /// the agent speaking.
     pub(super) fn operator_joins(&mut self, mode: OperatorMode, now: Instant) {
-        self.operator = Some(mode);
-        self.operator_queue.clear();
-        self.whisper.clear();
-        self.human_segment.clear();
+        self.operator.mode = Some(mode);
+        self.operator.queue.clear();
+        self.operator.whisper.clear();
+        self.operator.human_segment.clear();
         if mode == OperatorMode::Whisper {
             return;
         }
         self.silence = Silence::Idle;
         self.goodbye = None;
         self.agent(AgentOut::ResponseCancel);
-        if !self.marks.is_empty() {
+        if !self.play.marks.is_empty() {
             self.cut_agent(now);
         }
-        self.play_cursor = Some(now);
+        self.play.play_cursor = Some(now);
     }
 
     /// Operator audio, 8 kHz PCM16.
     pub(super) fn operator_audio(&mut self, samples: &[i16]) {
-        match self.operator {
-            Some(OperatorMode::Takeover) => self.operator_queue.extend(samples.iter().copied()),
+        match self.operator.mode {
+            Some(OperatorMode::Takeover) => self.operator.queue.extend(samples.iter().copied()),
             Some(OperatorMode::Whisper) => {
-                let room = WHISPER_MAX.saturating_sub(self.whisper.len());
+                let room = WHISPER_MAX.saturating_sub(self.operator.whisper.len());
                 let codec = self.codec;
-                self.whisper
+                self.operator
+                    .whisper
                     .extend(samples.iter().take(room).map(|s| codec.encode(*s)));
             }
             None => {}
@@ -55,10 +56,10 @@ impl CallCore {
     /// Every 20 ms: one frame of the operator's voice to the caller (and the recording's
     /// agent track).
     pub(super) fn operator_tick(&mut self, now: Instant) {
-        if self.operator != Some(OperatorMode::Takeover) || self.operator_queue.len() < FRAME {
+        if self.operator.mode != Some(OperatorMode::Takeover) || self.operator.queue.len() < FRAME {
             return;
         }
-        let pcm: Vec<i16> = self.operator_queue.drain(..FRAME).collect();
+        let pcm: Vec<i16> = self.operator.queue.drain(..FRAME).collect();
         let bytes: Vec<u8> = pcm.iter().map(|s| self.codec.encode(*s)).collect();
         let audio = to_ulaw(self.codec, &bytes);
         self.out
@@ -74,10 +75,10 @@ impl CallCore {
 
     /// A whispering operator finished an instruction: the agent hears it as such.
     pub(super) fn whisper_commit(&mut self) {
-        if self.whisper.is_empty() {
+        if self.operator.whisper.is_empty() {
             return;
         }
-        let audio = STANDARD.encode(std::mem::take(&mut self.whisper));
+        let audio = STANDARD.encode(std::mem::take(&mut self.operator.whisper));
         self.agent(AgentOut::ItemCreate {
             item: json!({"type": "message", "role": "user", "content": [
                 {"type": "input_text", "text": "(Instruction from your supervisor, not from the caller. Follow it; do not mention it.)"},
@@ -88,24 +89,25 @@ impl CallCore {
 
     /// The operator leaves: the agent takes the call back and is told what happened.
     pub(super) fn operator_leaves(&mut self, now: Instant) {
-        let Some(mode) = self.operator.take() else {
+        let Some(mode) = self.operator.mode.take() else {
             return;
         };
         if mode == OperatorMode::Whisper {
             self.whisper_commit();
             return;
         }
-        self.operator_queue.clear();
-        let said = if self.human_segment.is_empty() {
+        self.operator.queue.clear();
+        let said = if self.operator.human_segment.is_empty() {
             "nothing the transcription caught".to_owned()
         } else {
-            self.human_segment
+            self.operator
+                .human_segment
                 .iter()
                 .map(|t| format!("\"{t}\""))
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        self.human_segment.clear();
+        self.operator.human_segment.clear();
         self.agent(AgentOut::user_text(&format!(
             "(A human colleague spoke with the caller for a while and now hands the call back to you. Meanwhile the caller said: {said}. Continue from here.)"
         )));
