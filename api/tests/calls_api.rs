@@ -20,7 +20,7 @@ async fn one_call(store: SharedStore) -> (axum::Router, Arc<Telephony>, String) 
     let telephony = Arc::clone(state.telephony());
     let id = store
         .create_call(Call::new(
-            "call-1".into(),
+            "call-1",
             Direction::Outbound,
             "+32475123456".into(),
             now_millis(),
@@ -28,7 +28,7 @@ async fn one_call(store: SharedStore) -> (axum::Router, Arc<Telephony>, String) 
         .await
         .expect("create")
         .id;
-    (router(state), telephony, id)
+    (router(state), telephony, id.into())
 }
 
 async fn a_long_poll_answers_when_the_call_changes(store: SharedStore) {

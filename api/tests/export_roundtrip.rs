@@ -219,7 +219,7 @@ async fn customers(store: &SharedStore) -> (BTreeSet<String>, Vec<String>) {
             .await
             .expect("list");
         let Some(last) = page.last() else { break };
-        after = Some(last.id.clone());
+        after = Some(last.id.to_string());
         all.extend(page);
     }
     let phones: Vec<String> = all.iter().flat_map(Customer::phones).collect();

@@ -453,7 +453,7 @@ async fn a_prospects_log_lists_its_calls_newest_first(store: SharedStore) {
         store
             .create_call(agent5_api::model::Call {
                 status: agent5_api::model::CallStatus::Ended,
-                customer_id: Some(acme.clone()),
+                customer_id: Some(acme.clone().into()),
                 ..agent5_api::model::Call::new(
                     format!("call-{i}"),
                     agent5_api::model::Direction::Outbound,

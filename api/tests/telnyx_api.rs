@@ -75,7 +75,7 @@ fn call(id: &str, ccid: &str) -> Call {
     Call {
         call_control_id: Some(ccid.into()),
         ..Call::new(
-            id.into(),
+            id,
             agent5_api::model::Direction::Outbound,
             "+32475123456".into(),
             now_millis(),

@@ -132,7 +132,7 @@ pub fn webhook_envelope(data: &[u8]) {
         return;
     };
     let mut call = Call::new(
-        "c".into(),
+        "c",
         Direction::Outbound,
         "+32475123456".into(),
         1_700_000_000_000,

@@ -168,7 +168,7 @@ impl CallHooks for Hooks {
                 .profile(call.agent_profile.as_deref(), call.facts.lang.as_deref())
                 .await,
             greet: call.direction == Direction::Outbound,
-            call_id: call.id,
+            call_id: call.id.into(),
             codec,
         })
     }
@@ -283,7 +283,7 @@ impl CallHooks for Hooks {
                 .profile(studio.profile.as_deref(), studio.lang.as_deref())
                 .await,
             greet: false,
-            call_id: call.id,
+            call_id: call.id.into(),
             codec: Codec::Pcmu,
         })
     }

@@ -50,7 +50,9 @@ async fn view(state: &AppState, live: LiveCall) -> LiveView {
     LiveView {
         phone: call.as_ref().map(|c| c.phone.clone()),
         direction: call.as_ref().map(|c| c.direction),
-        prospect_id: call.as_ref().and_then(|c| c.customer_id.clone()),
+        prospect_id: call
+            .as_ref()
+            .and_then(|c| c.customer_id.clone().map(String::from)),
         prospect_name: name,
         campaign_id: call.as_ref().and_then(|c| c.campaign_id.clone()),
         agent_profile: call.as_ref().and_then(|c| c.agent_profile.clone()),

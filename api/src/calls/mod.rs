@@ -259,7 +259,7 @@ impl Telephony {
         let now = now_millis();
         let mut call = Call {
             idempotency_key: req.idempotency_key.clone(),
-            customer_id: req.customer_id,
+            customer_id: req.customer_id.map(Into::into),
             delivery_code: req.delivery_code,
             campaign_id: req.campaign_id,
             agent_profile: req.agent_profile,

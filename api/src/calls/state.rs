@@ -245,12 +245,7 @@ mod tests {
                 hangup_on_machine: true,
                 ..CallFacts::default()
             },
-            ..Call::new(
-                "c1".into(),
-                Direction::Outbound,
-                "+32475123456".into(),
-                1000,
-            )
+            ..Call::new("c1", Direction::Outbound, "+32475123456".into(), 1000)
         }
     }
 
@@ -436,12 +431,7 @@ mod tests {
         let ours = 1_000_000 * DAY; // our clock when we dialled
         for skew in [-3 * DAY, -5 * MINUTE, -1, 0, 1, 5 * MINUTE, 3 * DAY] {
             let carrier = ours + skew;
-            let mut c = Call::new(
-                "c1".into(),
-                Direction::Outbound,
-                "+32475123456".into(),
-                ours,
-            );
+            let mut c = Call::new("c1", Direction::Outbound, "+32475123456".into(), ours);
             let events = [
                 ev(EventKind::Initiated, carrier + 100, Payload::default()),
                 ev(EventKind::Answered, carrier + 4000, Payload::default()),
@@ -472,12 +462,7 @@ mod tests {
                 "carrier clock {skew} ms off ours"
             );
             // A call that never got past ringing ends after it rang, whatever the clocks.
-            let mut busy = Call::new(
-                "c2".into(),
-                Direction::Outbound,
-                "+32475123456".into(),
-                ours,
-            );
+            let mut busy = Call::new("c2", Direction::Outbound, "+32475123456".into(), ours);
             apply(&mut busy, &hangup(carrier + 9000, "user_busy"));
             apply(
                 &mut busy,
@@ -509,7 +494,7 @@ mod tests {
                 (CallStatus::Failed, Clock::Appliance)
             ]
         );
-        let mut inbound = Call::new("c3".into(), Direction::Inbound, "+32475123456".into(), 5000);
+        let mut inbound = Call::new("c3", Direction::Inbound, "+32475123456".into(), 5000);
         apply(
             &mut inbound,
             &ev(EventKind::Initiated, 5000, Payload::default()),

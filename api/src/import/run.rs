@@ -400,7 +400,7 @@ async fn write_batch(
         report.count(r.created, r.changed);
         report.push_imported(ImportedItem {
             row,
-            id: Some(r.id),
+            id: Some(r.id.into()),
             code: None,
             created: r.created,
         });
@@ -447,7 +447,7 @@ async fn write_deliveries(
                 }
                 report.push_imported(ImportedItem {
                     row,
-                    id: Some(a.customer_id),
+                    id: Some(a.customer_id.into()),
                     code: Some(a.code),
                     created: a.created,
                 });

@@ -118,7 +118,7 @@ pub enum Clock {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Call {
-    pub id: String,
+    pub id: super::CallId,
     /// Telnyx's id, once the carrier gave one. Unique when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_control_id: Option<String>,
@@ -129,7 +129,7 @@ pub struct Call {
     pub phone: String,
     pub status: CallStatus,
     #[serde(default)]
-    pub customer_id: Option<String>,
+    pub customer_id: Option<super::CustomerId>,
     #[serde(default)]
     pub delivery_code: Option<String>,
     #[serde(default)]
@@ -165,9 +165,14 @@ pub struct Call {
 impl Call {
     /// A call record in `dialing` with nothing else known yet; fill the rest with
     /// struct update syntax.
-    pub fn new(id: String, direction: Direction, phone: String, started_at: Millis) -> Self {
+    pub fn new(
+        id: impl Into<super::CallId>,
+        direction: Direction,
+        phone: String,
+        started_at: Millis,
+    ) -> Self {
         Self {
-            id,
+            id: id.into(),
             call_control_id: None,
             idempotency_key: None,
             direction,
@@ -251,7 +256,7 @@ pub struct CallQuery {
     pub to: Option<Millis>,
     pub phone: Option<String>,
     pub campaign_id: Option<String>,
-    pub customer_id: Option<String>,
+    pub customer_id: Option<super::CustomerId>,
     pub offset: u64,
     pub limit: u64,
 }

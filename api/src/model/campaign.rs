@@ -28,7 +28,7 @@ pub struct Campaign {
 pub struct CallAttempt {
     pub id: String,
     pub campaign_id: String,
-    pub customer_id: String,
+    pub customer_id: super::CustomerId,
     /// `invoice` or `delivery`.
     pub target: String,
     pub delivery_code: Option<String>,

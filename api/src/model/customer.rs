@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::deliveries::sort_deliveries;
-use super::{new_id, Millis};
+use super::Millis;
 
 /// A person we can call: the invoice contact or one delivery's contact.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -44,7 +44,7 @@ pub struct Delivery {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
-    pub id: String,
+    pub id: super::CustomerId,
     pub invoice: Contact,
     pub delivery_addresses: Vec<Delivery>,
     pub tags: Vec<String>,
@@ -96,7 +96,7 @@ impl Customer {
         }
         sort_deliveries(&mut deliveries);
         Self {
-            id: new_id(),
+            id: super::CustomerId::fresh(),
             invoice: new.invoice,
             delivery_addresses: deliveries,
             tags: normalize_tags(new.tags),

@@ -40,7 +40,7 @@ pub struct NewDelivery {
 /// A delivery attached (or found unchanged).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attached {
-    pub customer_id: String,
+    pub customer_id: super::CustomerId,
     pub code: String,
     pub created: bool,
     pub changed: bool,
@@ -146,12 +146,12 @@ impl Customer {
 impl ParentKey {
     /// The one customer id among `ids` (what this key found), `None` when it found
     /// none, an error when it found several.
-    pub fn pick(&self, mut ids: Vec<String>) -> Option<Result<String, AttachError>> {
+    pub fn pick(&self, mut ids: Vec<String>) -> Parent {
         ids.sort();
         ids.dedup();
         match ids.len() {
             0 => None,
-            1 => ids.pop().map(Ok),
+            1 => ids.pop().map(|id| Ok(id.into())),
             n => Some(Err(AttachError::AmbiguousParent {
                 key: match self {
                     Self::Phone(p) => p.clone(),
@@ -164,7 +164,7 @@ impl ParentKey {
 }
 
 /// Where a row's delivery goes: the parent found by its first key that finds any.
-pub type Parent = Option<Result<String, AttachError>>;
+pub type Parent = Option<Result<super::CustomerId, AttachError>>;
 
 /// One outcome per row of an attach batch.
 pub type AttachOutcomes = Vec<Result<Attached, AttachError>>;
@@ -176,7 +176,7 @@ pub type AttachOutcomes = Vec<Result<Attached, AttachError>>;
 /// writes the customers that changed.
 pub struct AttachPlan<R> {
     now: Millis,
-    touched: HashMap<String, (Customer, R, bool)>,
+    touched: HashMap<super::CustomerId, (Customer, R, bool)>,
     outcomes: AttachOutcomes,
 }
 
@@ -190,7 +190,7 @@ impl<R> AttachPlan<R> {
     }
 
     /// The customer to load before [`attach`](Self::attach)ing to `parent`, if any.
-    pub fn to_load<'p>(&self, parent: &'p Parent) -> Option<&'p str> {
+    pub fn to_load<'p>(&self, parent: &'p Parent) -> Option<&'p super::CustomerId> {
         match parent {
             Some(Ok(id)) if !self.touched.contains_key(id) => Some(id),
             _ => None,

@@ -15,6 +15,7 @@ mod customer;
 mod deliveries;
 mod dnc;
 mod field_def;
+mod ids;
 mod prospect_list;
 mod webhook;
 
@@ -32,6 +33,7 @@ pub use deliveries::{
 };
 pub use dnc::{DncEntry, DncSource};
 pub use field_def::{FieldDef, FieldKind, Visibility};
+pub use ids::{CallId, CustomerId};
 pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Upserted};
 pub use webhook::{NewWebhookEvent, WebhookEvent};
 

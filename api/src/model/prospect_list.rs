@@ -32,7 +32,7 @@ impl ContactKind {
 /// One row of the prospect list (derived; the customer document is the truth).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRow {
-    pub customer_id: String,
+    pub customer_id: super::CustomerId,
     pub kind: ContactKind,
     /// Delivery code; empty for the invoice contact.
     pub code: String,
@@ -108,7 +108,7 @@ impl<T> Page<T> {
 /// Result of one upsert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upserted {
-    pub id: String,
+    pub id: super::CustomerId,
     pub created: bool,
     pub changed: bool,
 }

@@ -307,7 +307,7 @@ pub async fn logs(
     let result = state
         .store
         .list_calls(&CallQuery {
-            customer_id: Some(id),
+            customer_id: Some(id.into()),
             offset: (page - 1) * page_size,
             limit: page_size,
             ..CallQuery::default()

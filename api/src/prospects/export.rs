@@ -136,7 +136,7 @@ async fn page(
     for c in customers.iter().filter(|c| show_archived || !c.archived) {
         push_line(&mut out, &shape.row(c, &opted));
     }
-    Ok((out, next))
+    Ok((out, next.map(String::from)))
 }
 
 /// The export as a stream of CSV chunks (UTF-8 with a BOM for Excel, CRLF lines). A

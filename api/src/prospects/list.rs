@@ -125,7 +125,7 @@ impl From<ContactRow> for Row {
     fn from(r: ContactRow) -> Self {
         Self {
             kind: r.kind,
-            id: r.customer_id,
+            id: r.customer_id.into(),
             code: (!r.code.is_empty()).then_some(r.code),
             name: r.name,
             company: r.company,

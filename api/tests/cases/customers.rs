@@ -214,7 +214,7 @@ async fn three_customers(store: &SharedStore) -> Vec<String> {
         .await
         .expect("seed")
         .into_iter()
-        .map(|u| u.id)
+        .map(|u| u.id.into())
         .collect();
     ids
 }
@@ -280,7 +280,7 @@ pub async fn deliveries_attach_to_the_customer_their_parent_keys_find(store: Sha
     assert_eq!(dry, done, "a dry run reports what the real run does");
     let ok = |i: usize, code: &str, created: bool| {
         Ok(Attached {
-            customer_id: ids[i].clone(),
+            customer_id: ids[i].clone().into(),
             code: code.into(),
             created,
             changed: created,
@@ -327,7 +327,7 @@ pub async fn customers_page_in_id_order(store: SharedStore) {
     let paged: Vec<String> = first
         .iter()
         .chain(rest.iter())
-        .map(|c| c.id.clone())
+        .map(|c| c.id.to_string())
         .collect();
     assert_eq!(paged, sorted);
     assert!(store

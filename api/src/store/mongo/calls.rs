@@ -35,7 +35,7 @@ impl CallStore for MongoStore {
                     }
                     _ if self
                         .coll("calls")
-                        .find_one(doc! { "_id": &call.id })
+                        .find_one(doc! { "_id": call.id.as_str() })
                         .await
                         .map_err(err)?
                         .is_some() =>
@@ -128,7 +128,7 @@ impl CallStore for MongoStore {
         for (key, v) in [
             ("phone", &query.phone),
             ("campaign_id", &query.campaign_id),
-            ("customer_id", &query.customer_id),
+            ("customer_id", &query.customer_id.clone().map(String::from)),
         ] {
             if let Some(v) = v {
                 f.insert(key, v.clone());

@@ -373,6 +373,19 @@ impl Store for MongoStore {
     }
 }
 
+/// Ids are stored as the plain strings they are.
+macro_rules! id_as_bson {
+    ($t:ty) => {
+        impl From<$t> for mongodb::bson::Bson {
+            fn from(id: $t) -> Self {
+                Self::String(id.into())
+            }
+        }
+    };
+}
+id_as_bson!(crate::model::CallId);
+id_as_bson!(crate::model::CustomerId);
+
 #[cfg(test)]
 mod tests {
     use super::*;

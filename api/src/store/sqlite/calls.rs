@@ -11,7 +11,7 @@ use rusqlite::{params, params_from_iter, OptionalExtension};
 
 fn call_columns(call: &Call) -> StoreResult<[SqlValue; 10]> {
     Ok([
-        SqlValue::Text(call.id.clone()),
+        SqlValue::Text(call.id.to_string()),
         call.call_control_id
             .clone()
             .map_or(SqlValue::Null, SqlValue::Text),
@@ -25,7 +25,7 @@ fn call_columns(call: &Call) -> StoreResult<[SqlValue; 10]> {
             .map_or(SqlValue::Null, SqlValue::Text),
         call.customer_id
             .clone()
-            .map_or(SqlValue::Null, SqlValue::Text),
+            .map_or(SqlValue::Null, |id| SqlValue::Text(id.into())),
         SqlValue::Integer(call.started_at),
         SqlValue::Integer(call.version),
         SqlValue::Text(to_json(call)?),
@@ -141,7 +141,7 @@ impl CallStore for SqliteStore {
         eq("status", &query.status.map(|s| s.as_str().to_owned()));
         eq("phone", &query.phone);
         eq("campaign_id", &query.campaign_id);
-        eq("customer_id", &query.customer_id);
+        eq("customer_id", &query.customer_id.clone().map(String::from));
         if let Some(from) = query.from {
             sql.push_str(" AND started_at >= ?");
             args.push(SqlValue::Integer(from));

@@ -170,3 +170,24 @@ impl Store for SqliteStore {
         "sqlite"
     }
 }
+
+/// Ids are stored as the plain strings they are.
+macro_rules! id_as_sql {
+    ($t:ty) => {
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                String::column_result(value).map(Self::from)
+            }
+        }
+
+        impl rusqlite::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(rusqlite::types::ToSqlOutput::from(self.as_str()))
+            }
+        }
+    };
+}
+id_as_sql!(crate::model::CallId);
+id_as_sql!(crate::model::CustomerId);
