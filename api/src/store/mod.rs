@@ -40,6 +40,18 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Why a version-checked write matched nothing: the record is gone, or another writer
+/// changed it since it was read. The same answer on every backend.
+pub(crate) fn version_refused(exists: bool) -> StoreError {
+    if exists {
+        StoreError::Conflict {
+            field: "version".into(),
+        }
+    } else {
+        StoreError::NotFound
+    }
+}
+
 #[async_trait]
 pub trait CustomerStore {
     /// Upserts each customer by its upsert key, in order, in batches. An item without

@@ -7,7 +7,7 @@ use mongodb::bson::{doc, Document};
 use serde::de::DeserializeOwned;
 
 use super::{decode, err, err_on, MongoStore};
-use crate::store::{StoreError, StoreResult};
+use crate::store::StoreResult;
 
 pub(super) const SEQUENCE_ATTEMPTS: u32 = 50;
 
@@ -45,13 +45,7 @@ impl MongoStore {
             .await
             .map_err(err)?
             .is_some();
-        Err(if exists {
-            StoreError::Conflict {
-                field: "version".into(),
-            }
-        } else {
-            StoreError::NotFound
-        })
+        Err(crate::store::version_refused(exists))
     }
 
     /// The next number of a sequence: 1 + the highest `field` among `filter`'s documents.

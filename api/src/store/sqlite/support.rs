@@ -55,13 +55,7 @@ pub(super) fn versioned<T: HasId>(
         .prepare_cached(exists_sql)
         .and_then(|mut s| s.exists([next.id()]))
         .map_err(err)?;
-    Err(if exists {
-        StoreError::Conflict {
-            field: "version".into(),
-        }
-    } else {
-        StoreError::NotFound
-    })
+    Err(crate::store::version_refused(exists))
 }
 
 pub(super) trait HasId {
