@@ -10,6 +10,7 @@ pub mod live;
 pub mod recordings;
 pub mod routes;
 pub mod state;
+pub mod view;
 
 pub use dial::{stream_token, token_hash, DialError, DialRequest};
 

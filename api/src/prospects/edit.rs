@@ -289,7 +289,7 @@ pub async fn edit_delivery(
 
 #[derive(Serialize)]
 pub struct CallLog {
-    items: Vec<crate::calls::routes::CallView>,
+    items: Vec<crate::calls::view::CallView>,
     page: u64,
     page_size: u64,
     has_more: bool,
@@ -317,7 +317,7 @@ pub async fn logs(
         items: result
             .items
             .into_iter()
-            .map(crate::calls::routes::CallView::from)
+            .map(crate::calls::view::CallView::from)
             .collect(),
         page,
         page_size,
