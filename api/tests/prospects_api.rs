@@ -155,22 +155,23 @@ async fn an_opt_out_is_idempotent_validated_reversible_and_audited(store: Shared
         .contains("asked on the phone"));
 }
 
-async fn field_definitions_are_created_listed_and_refused_when_invalid(store: SharedStore) {
-    let app = seeded(store).await;
+/// Two field definitions created (`region`, an enum with a default, and `account`,
+/// with a regex) and listed in order; the `region` definition as created.
+async fn two_field_definitions(app: &axum::Router) -> serde_json::Value {
     let base = "/api/prospects/field-defs";
-    let (status, region) = call(&app, "POST", base, Some(r#"{"key":"region","label":"Region","type":"enum","options":["north","south"],"default":"north","order":2}"#)).await;
+    let (status, region) = call(app, "POST", base, Some(r#"{"key":"region","label":"Region","type":"enum","options":["north","south"],"default":"north","order":2}"#)).await;
     assert_eq!(status, 201, "{region}");
     assert_eq!(region["type"], "enum");
     assert_eq!(region["visibility"], "both");
     let (status, _) = call(
-        &app,
+        app,
         "POST",
         base,
         Some(r#"{"key":"account","label":"Account","regex":"^ACC-\\d+$","order":1}"#),
     )
     .await;
     assert_eq!(status, 201);
-    let (_, list) = call(&app, "GET", base, None).await;
+    let (_, list) = call(app, "GET", base, None).await;
     let keys: Vec<&str> = list
         .as_array()
         .expect("list")
@@ -178,6 +179,13 @@ async fn field_definitions_are_created_listed_and_refused_when_invalid(store: Sh
         .map(|d| d["key"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(keys, vec!["account", "region"]);
+    region
+}
+
+async fn field_definitions_are_created_listed_and_refused_when_invalid(store: SharedStore) {
+    let app = seeded(store).await;
+    let base = "/api/prospects/field-defs";
+    two_field_definitions(&app).await;
     let (status, v) = call(
         &app,
         "POST",
@@ -219,26 +227,7 @@ async fn field_definitions_are_created_listed_and_refused_when_invalid(store: Sh
 async fn a_field_definition_is_revalidated_whole_on_patch_and_deleted(store: SharedStore) {
     let app = seeded(store).await;
     let base = "/api/prospects/field-defs";
-    let (status, region) = call(&app, "POST", base, Some(r#"{"key":"region","label":"Region","type":"enum","options":["north","south"],"default":"north","order":2}"#)).await;
-    assert_eq!(status, 201, "{region}");
-    assert_eq!(region["type"], "enum");
-    assert_eq!(region["visibility"], "both");
-    let (status, _) = call(
-        &app,
-        "POST",
-        base,
-        Some(r#"{"key":"account","label":"Account","regex":"^ACC-\\d+$","order":1}"#),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (_, list) = call(&app, "GET", base, None).await;
-    let keys: Vec<&str> = list
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|d| d["key"].as_str().unwrap_or_default())
-        .collect();
-    assert_eq!(keys, vec!["account", "region"]);
+    let region = two_field_definitions(&app).await;
     let id = region["id"].as_str().expect("id");
     let (status, v) = call(
         &app,
