@@ -38,4 +38,7 @@ common::on_both_stores!(
     deliveries_attach_to_the_customer_their_parent_keys_find,
     customers_page_in_id_order,
     webhook_batches_and_pending_events,
+    a_users_email_is_unique_in_any_case,
+    a_user_update_needs_the_version_it_read,
+    users_list_by_email,
 );

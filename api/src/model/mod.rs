@@ -17,6 +17,7 @@ mod dnc;
 mod field_def;
 mod ids;
 mod prospect_list;
+mod user;
 mod webhook;
 
 pub use agent::AgentProfile;
@@ -35,6 +36,7 @@ pub use dnc::{DncEntry, DncSource};
 pub use field_def::{FieldDef, FieldKind, Visibility};
 pub use ids::{CallId, CustomerId};
 pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Upserted};
+pub use user::User;
 pub use webhook::{NewWebhookEvent, WebhookEvent};
 
 /// Milliseconds since the Unix epoch, UTC.

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use crate::model::{
     AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, CallStatus,
     Campaign, ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent,
-    Page, ProspectQuery, Turn, Upserted, WebhookEvent,
+    Page, ProspectQuery, Turn, Upserted, User, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -203,6 +203,20 @@ pub trait CampaignStore {
 
 /// The whole store.
 #[async_trait]
+pub trait UserStore {
+    /// Creates a user; an email taken in any case is `Conflict { field: "email" }`.
+    async fn create_user(&self, user: User) -> StoreResult<User>;
+    async fn get_user(&self, id: &str) -> StoreResult<User>;
+    /// The user with this email, in any case.
+    async fn find_user_by_email(&self, email: &str) -> StoreResult<User>;
+    /// Replaces a user if `version` still matches (else `Conflict { field: "version" }`);
+    /// the stored version is advanced.
+    async fn update_user(&self, user: User) -> StoreResult<User>;
+    /// Every user, by email.
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+}
+
+#[async_trait]
 pub trait Store:
     CustomerStore
     + DncStore
@@ -212,6 +226,7 @@ pub trait Store:
     + AgentStore
     + CallStore
     + CampaignStore
+    + UserStore
     + Send
     + Sync
 {

@@ -5,12 +5,14 @@ mod calls;
 mod customers;
 mod dnc;
 mod prospect_list;
+mod users;
 mod webhooks;
 
 pub use calls::*;
 pub use customers::*;
 pub use dnc::*;
 pub use prospect_list::*;
+pub use users::*;
 pub use webhooks::*;
 
 use agent5_api::model::{

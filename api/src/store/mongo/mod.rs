@@ -15,6 +15,7 @@ mod customers;
 mod dnc;
 mod field_defs;
 mod support;
+mod users;
 mod webhook_events;
 
 use std::time::Duration;
@@ -196,6 +197,7 @@ impl MongoStore {
             ),
             ("audit_log", vec![plain(doc! { "at": -1 })]),
             ("agent_profiles", vec![unique(doc! { "name": 1 })]),
+            ("users", vec![unique(doc! { "email_lc": 1 })]),
             (
                 "calls",
                 vec![

@@ -11,6 +11,7 @@ mod dnc;
 mod field_defs;
 mod schema;
 mod support;
+mod users;
 mod webhook_events;
 
 use std::path::{Path, PathBuf};

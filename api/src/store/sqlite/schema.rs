@@ -145,6 +145,15 @@ const MIGRATIONS: &[&str] = &[
     UPDATE webhook_events SET processed = 1;
     CREATE INDEX webhook_events_pending ON webhook_events (received_at) WHERE processed = 0;
     ",
+    // 5: operator accounts, the email unique in any case, the document beside it.
+    r"
+    CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email_lc TEXT NOT NULL UNIQUE,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
