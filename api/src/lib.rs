@@ -2,6 +2,7 @@
 //! no loopback hop). Handlers return `Result<_, ApiError>`; [`ApiError`] is the only
 //! place an error becomes a response.
 
+pub mod accounts;
 pub mod calls;
 pub mod csv_out;
 pub mod dnc;
