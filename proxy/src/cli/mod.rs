@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod import;
+mod user;
 
 use agent5_api::import::Target;
 
@@ -42,6 +43,43 @@ enum Command {
         #[command(subcommand)]
         what: ImportWhat,
     },
+    /// Operator accounts on the configured store.
+    User {
+        #[command(subcommand)]
+        what: UserWhat,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Data directory (when the embedded store is used).
+        #[arg(long = "data-dir", value_name = "DIR", global = true)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserWhat {
+    /// Add a user (the password from a prompt, or the first line of stdin).
+    Add {
+        email: String,
+        /// viewer, operator, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// The name shown (default: the part of the email before @).
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List the users (email, role, active, last login).
+    List,
+    /// Set a user's password.
+    Passwd {
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user (they can no longer sign in).
+    Disable { email: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +170,11 @@ pub fn main() -> ExitCode {
         Some(Command::Import {
             what: ImportWhat::Deliveries(args),
         }) => import(&args, Target::Deliveries),
+        Some(Command::User {
+            what,
+            config,
+            data_dir,
+        }) => user(&what, &config, data_dir.as_ref()),
         Some(Command::Serve(args)) => serve(&args),
         None => serve(&cli.serve),
     }
@@ -254,6 +297,36 @@ fn serve(args: &ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn user(what: &UserWhat, config: &ConfigArgs, data_dir: Option<&PathBuf>) -> ExitCode {
+    let config = match config_or_exit(config, data_dir) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let cmd = match what {
+        UserWhat::Add {
+            email,
+            role,
+            name,
+            password_stdin,
+        } => user::UserCmd::Add {
+            email,
+            role,
+            name: name.as_deref(),
+            password_stdin: *password_stdin,
+        },
+        UserWhat::List => user::UserCmd::List,
+        UserWhat::Passwd {
+            email,
+            password_stdin,
+        } => user::UserCmd::Passwd {
+            email,
+            password_stdin: *password_stdin,
+        },
+        UserWhat::Disable { email } => user::UserCmd::Disable { email },
+    };
+    user::report(user::run(&config, &cmd))
 }
 
 fn import(args: &ImportFileArgs, target: Target) -> ExitCode {
