@@ -181,7 +181,7 @@ fn read_password(from_stdin: bool) -> Result<String, UserCmdError> {
     let read = stdin.lock().read_line(&mut line);
     if let Some(Some(before)) = echo_off {
         let _ = nix::sys::termios::tcsetattr(
-            &std::io::stdin(),
+            std::io::stdin(),
             nix::sys::termios::SetArg::TCSANOW,
             &before,
         );
