@@ -15,7 +15,6 @@ use crate::store::{CustomerStore, StoreError, StoreResult};
 
 const CUSTOMERS: &str = "customer_records";
 const CONTACTS: &str = "prospect_contacts";
-const DNC: &str = "dnc";
 
 fn to_doc(c: &Customer) -> StoreResult<Document> {
     let key = upsert_key(&c.invoice).ok_or_else(|| {
@@ -71,23 +70,7 @@ async fn write_customer(
         }
     }
     let phones = c.phones();
-    let opted: Vec<String> = if phones.is_empty() {
-        Vec::new()
-    } else {
-        let mut cursor = store
-            .coll(DNC)
-            .find(doc! { "phone_e164": { "$in": &phones } })
-            .projection(doc! { "phone_e164": 1 })
-            .session(&mut *session)
-            .await?;
-        let mut out = Vec::new();
-        while let Some(d) = cursor.next(&mut *session).await.transpose()? {
-            if let Ok(p) = d.get_str("phone_e164") {
-                out.push(p.to_owned());
-            }
-        }
-        out
-    };
+    let opted = store.dnc_phones_in(session, &phones).await?;
     let rows = c
         .contact_rows(&|p| opted.iter().any(|o| o == p))
         .iter()

@@ -24,16 +24,7 @@ impl DncStore for MongoStore {
             let entries = entries.clone();
             Box::pin(async move {
                 let phones: Vec<&str> = entries.iter().map(|e| e.phone_e164.as_str()).collect();
-                let mut cursor = store
-                    .coll(DNC)
-                    .find(doc! { "phone_e164": { "$in": &phones } })
-                    .projection(doc! { "phone_e164": 1 })
-                    .session(&mut *session)
-                    .await?;
-                let mut existing = Vec::new();
-                while let Some(d) = cursor.next(&mut *session).await.transpose()? {
-                    existing.push(d.get_str("phone_e164").unwrap_or_default().to_owned());
-                }
+                let existing = store.dnc_phones_in(session, &phones).await?;
                 let new: Vec<&DncEntry> = entries.iter().filter(|e| !existing.contains(&e.phone_e164)).collect();
                 if new.is_empty() {
                     return Ok(0);

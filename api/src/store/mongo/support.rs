@@ -23,6 +23,31 @@ pub(super) async fn backoff(attempt: u32) {
 }
 
 impl MongoStore {
+    /// Which of `phones` are on the do-not-call list, read inside `session`.
+    pub(super) async fn dnc_phones_in<S: AsRef<str>>(
+        &self,
+        session: &mut mongodb::ClientSession,
+        phones: &[S],
+    ) -> Result<Vec<String>, mongodb::error::Error> {
+        if phones.is_empty() {
+            return Ok(Vec::new());
+        }
+        let phones: Vec<&str> = phones.iter().map(AsRef::as_ref).collect();
+        let mut cursor = self
+            .coll(DNC)
+            .find(doc! { "phone_e164": { "$in": &phones } })
+            .projection(doc! { "phone_e164": 1 })
+            .session(&mut *session)
+            .await?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor.next(&mut *session).await.transpose()? {
+            if let Ok(p) = d.get_str("phone_e164") {
+                out.push(p.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces `_id: id` if its version is `expected`, else tells why not.
     pub(super) async fn replace_versioned(
         &self,
