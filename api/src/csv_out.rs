@@ -56,6 +56,21 @@ pub fn push_line<S: AsRef<str>>(out: &mut String, fields: &[S]) {
     out.push_str("\r\n");
 }
 
+/// A CSV file to download: `text/csv; charset=utf-8` as `filename`.
+pub fn attachment(body: axum::body::Body, filename: &'static str) -> axum::response::Response {
+    use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
+    let mut res = axum::response::Response::new(body);
+    let headers = res.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,8 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use bytes::Bytes;
 use serde::Serialize;
@@ -150,15 +149,8 @@ pub async fn export(State(state): State<AppState>) -> Result<Response, ApiError>
             ))
         },
     );
-    let mut res = Body::from_stream(stream).into_response();
-    let headers = res.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"dnc.csv\""),
-    );
-    Ok(res)
+    Ok(crate::csv_out::attachment(
+        Body::from_stream(stream),
+        "dnc.csv",
+    ))
 }

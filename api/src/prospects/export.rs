@@ -8,7 +8,6 @@ use std::collections::HashSet;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -185,15 +184,8 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let show_archived = crate::http::flag(&params, "show_archived")?.unwrap_or(false);
     let body = stream(state.store.clone(), show_archived).await?;
-    let mut res = Response::new(Body::from_stream(body));
-    let headers = res.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"prospects.csv\""),
-    );
-    Ok(res)
+    Ok(crate::csv_out::attachment(
+        Body::from_stream(body),
+        "prospects.csv",
+    ))
 }

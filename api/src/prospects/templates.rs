@@ -3,8 +3,7 @@
 //! visible to that kind of contact, in definition order.
 
 use axum::extract::State;
-use axum::http::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use super::columns;
 use crate::csv_out::push_line;
@@ -30,16 +29,7 @@ async fn header_row(
 }
 
 fn attachment(body: String, filename: &'static str) -> Response {
-    let mut res = body.into_response();
-    let headers = res.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        headers.insert(CONTENT_DISPOSITION, v);
-    }
-    res
+    crate::csv_out::attachment(body.into(), filename)
 }
 
 /// `GET /api/prospects/template.csv`
