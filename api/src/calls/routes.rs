@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::view::CallView;
 use super::{DialError, DialRequest};
@@ -170,14 +170,6 @@ pub async fn create(
     Ok((status, Json(CallView::from(call))).into_response())
 }
 
-#[derive(Serialize)]
-pub struct CallPage {
-    items: Vec<CallView>,
-    page: u64,
-    page_size: u64,
-    has_more: bool,
-}
-
 fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
     params
         .get(name)
@@ -199,7 +191,7 @@ fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Api
 pub async fn list(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
-) -> Result<Json<CallPage>, ApiError> {
+) -> Result<Json<crate::http::Paged<CallView>>, ApiError> {
     let status = match params
         .get("status")
         .map(|s| s.trim())
@@ -242,7 +234,7 @@ pub async fn list(
             limit: page_size,
         })
         .await?;
-    Ok(Json(CallPage {
+    Ok(Json(crate::http::Paged {
         items: result.items.into_iter().map(CallView::from).collect(),
         page,
         page_size,

@@ -67,19 +67,11 @@ impl From<DncEntry> for DncRow {
     }
 }
 
-#[derive(Serialize)]
-pub struct DncPage {
-    items: Vec<DncRow>,
-    page: u64,
-    page_size: u64,
-    has_more: bool,
-}
-
 /// `GET /api/dnc?q=&page=&page_size=`, ordered by number.
 pub async fn list(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
-) -> Result<Json<DncPage>, ApiError> {
+) -> Result<Json<crate::http::Paged<DncRow>>, ApiError> {
     let prefix = prefix(params.get("q").map_or("", String::as_str), &state)?;
     let page = number(&params, "page", 1, 1_000_000)?;
     let page_size = number(&params, "page_size", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
@@ -87,7 +79,7 @@ pub async fn list(
         .store
         .list_dnc(Some(&prefix), (page - 1) * page_size, page_size)
         .await?;
-    Ok(Json(DncPage {
+    Ok(Json(crate::http::Paged {
         items: result.items.into_iter().map(DncRow::from).collect(),
         page,
         page_size,

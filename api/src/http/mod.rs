@@ -6,9 +6,11 @@
 mod actor;
 mod body;
 mod error;
+mod paged;
 mod params;
 
 pub use actor::actor;
 pub use body::JsonBody;
 pub use error::{log_errors, ApiError};
+pub use paged::Paged;
 pub use params::{flag, number, number_or, Params};

@@ -287,20 +287,12 @@ pub async fn edit_delivery(
     Ok(Json(saved))
 }
 
-#[derive(Serialize)]
-pub struct CallLog {
-    items: Vec<crate::calls::view::CallView>,
-    page: u64,
-    page_size: u64,
-    has_more: bool,
-}
-
 /// `GET /api/prospects/{id}/logs?page=&page_size=`: its calls, newest first.
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
     crate::http::Params(params): crate::http::Params,
-) -> Result<Json<CallLog>, ApiError> {
+) -> Result<Json<crate::http::Paged<crate::calls::view::CallView>>, ApiError> {
     state.store.get_customer(&id).await?;
     let page = crate::http::number(&params, "page", 1, 1_000_000)?;
     let page_size = crate::http::number(&params, "page_size", 50, 500)?;
@@ -313,7 +305,7 @@ pub async fn logs(
             ..CallQuery::default()
         })
         .await?;
-    Ok(Json(CallLog {
+    Ok(Json(crate::http::Paged {
         items: result
             .items
             .into_iter()
