@@ -141,3 +141,86 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Body;
+    use axum::routing::get;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::StoreError;
+
+    /// A log writer the test reads back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn failing() -> ApiError {
+        StoreError::Unavailable("connection refused by db-1".into()).into()
+    }
+
+    async fn refusing() -> ApiError {
+        ApiError::invalid("invalid_parameter", "page", "page must be a number")
+    }
+
+    #[tokio::test]
+    async fn an_error_is_logged_once_with_the_request_id_and_its_cause_never_sent() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = axum::Router::new()
+            .route("/fail", get(failing))
+            .route("/refuse", get(refusing))
+            .layer(axum::middleware::from_fn(log_errors));
+        let request = |uri: &str| {
+            http::Request::get(uri)
+                .header("x-request-id", "req-42")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let res = app.clone().oneshot(request("/fail")).await.expect("answer");
+        assert_eq!(res.status(), 503);
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        assert!(
+            !String::from_utf8_lossy(&body).contains("db-1"),
+            "the cause is not sent"
+        );
+        let res = app.oneshot(request("/refuse")).await.expect("answer");
+        assert_eq!(res.status(), 400);
+        let log = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf8");
+        let errors: Vec<&str> = log.lines().filter(|l| l.contains("API error")).collect();
+        assert_eq!(errors.len(), 1, "{log}");
+        assert!(errors[0].contains("WARN"), "{log}");
+        for part in [
+            "req-42",
+            "store_unavailable",
+            "connection refused by db-1",
+            "/fail",
+        ] {
+            assert!(errors[0].contains(part), "{part} in {log}");
+        }
+        let refusal: Vec<&str> = log.lines().filter(|l| l.contains("API refusal")).collect();
+        assert_eq!(refusal.len(), 1, "{log}");
+        assert!(refusal[0].contains("DEBUG") && refusal[0].contains("invalid_parameter"));
+    }
+}
