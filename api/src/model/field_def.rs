@@ -18,6 +18,24 @@ pub struct FieldDef {
     pub order: i64,
 }
 
+impl FieldDef {
+    /// An optional field of `kind` shown on every contact, labelled by its key.
+    pub fn new(id: impl Into<String>, key: &str, kind: FieldKind) -> Self {
+        Self {
+            id: id.into(),
+            key: key.into(),
+            label: key.into(),
+            kind,
+            required: false,
+            options: Vec::new(),
+            regex: None,
+            default: None,
+            visibility: Visibility::Both,
+            order: 0,
+        }
+    }
+}
+
 /// What a custom field holds (its JSON and CSV name is the lower-case variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

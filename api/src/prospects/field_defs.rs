@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::{ApiError, JsonBody};
-use crate::model::{new_id, FieldDef, FieldKind, Visibility};
+use crate::model::{new_id, FieldDef, FieldKind};
 use crate::AppState;
 
 const MAX_KEY: usize = 64;
@@ -237,18 +237,7 @@ pub async fn create(
             "key is required",
         ));
     }
-    let mut def = FieldDef {
-        id: new_id(),
-        key: String::new(),
-        label: String::new(),
-        kind: FieldKind::String,
-        required: false,
-        options: Vec::new(),
-        regex: None,
-        default: None,
-        visibility: Visibility::Both,
-        order: 0,
-    };
+    let mut def = FieldDef::new(new_id(), "", FieldKind::String);
     input.apply(&mut def)?;
     validate(&def)?;
     let saved = state
@@ -298,16 +287,8 @@ mod tests {
 
     fn def(kind: &str) -> FieldDef {
         FieldDef {
-            id: "x".into(),
-            key: "region".into(),
             label: "Region".into(),
-            kind: kind.parse().expect("kind"),
-            required: false,
-            options: Vec::new(),
-            regex: None,
-            default: None,
-            visibility: Visibility::Both,
-            order: 0,
+            ..FieldDef::new("x", "region", kind.parse().expect("kind"))
         }
     }
 
