@@ -2,7 +2,9 @@
 //! no loopback hop). Handlers return `Result<_, ApiError>`; [`ApiError`] is the only
 //! place an error becomes a response.
 
+pub mod access;
 pub mod accounts;
+mod audit;
 pub mod calls;
 pub mod csv_out;
 pub mod dnc;
@@ -41,6 +43,8 @@ pub struct AppState {
     /// Where call recordings are (`<call id>.wav`).
     recordings_dir: std::path::PathBuf,
     livekit: Option<Arc<integrations::livekit::LiveKit>>,
+    /// Sessions, tokens and sign-in (shared with the edge, which authenticates).
+    accounts: Arc<accounts::Accounts>,
 }
 
 impl AppState {
@@ -57,14 +61,29 @@ impl AppState {
         Self {
             started: Instant::now(),
             bridge,
-            store,
+            store: Arc::clone(&store),
             region: phone::Region::default(),
             import_max_rows: import::run::DEFAULT_MAX_ROWS,
             telephony,
             webhooks: None,
             recordings_dir: std::path::PathBuf::from("data/recordings"),
             livekit: None,
+            accounts: Arc::new(accounts::Accounts::new(
+                Arc::clone(&store),
+                accounts::SessionSettings::default(),
+            )),
         }
+    }
+
+    /// The accounts service the edge authenticates with (the same instance, so a
+    /// sign-out or a revocation is seen at once).
+    pub fn with_accounts(mut self, accounts: Arc<accounts::Accounts>) -> Self {
+        self.accounts = accounts;
+        self
+    }
+
+    pub fn accounts(&self) -> &Arc<accounts::Accounts> {
+        &self.accounts
     }
 
     pub fn with_livekit(mut self, livekit: integrations::livekit::LiveKit) -> Self {
@@ -117,6 +136,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(audit::routes())
+        .merge(accounts::routes())
         .merge(prospects::routes())
         .merge(import::routes())
         .merge(dnc::routes())

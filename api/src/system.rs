@@ -1,37 +1,16 @@
-//! The appliance's own routes: `GET /api/status` (a cheap authenticated probe),
-//! `GET /api/audit` (who did what) and the JSON 404 for every other path.
+//! The appliance's own routes: `GET /api/status` (a cheap authenticated probe) and
+//! the JSON 404 for every other path.
 
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use crate::http::{number_or, ApiError, Params};
-use crate::model::AuditEntry;
+use crate::http::ApiError;
 use crate::AppState;
 
-const AUDIT_DEFAULT: u64 = 100;
-const AUDIT_MAX: u64 = 1000;
-
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/status", get(status))
-        .route("/api/audit", get(audit))
-}
-
-#[derive(Serialize)]
-struct AuditPage {
-    items: Vec<AuditEntry>,
-}
-
-/// `GET /api/audit?limit=`: who did what, newest first (at most 1000).
-async fn audit(
-    State(state): State<AppState>,
-    Params(params): Params,
-) -> Result<Json<AuditPage>, ApiError> {
-    let limit = number_or(&params, "limit", AUDIT_DEFAULT, AUDIT_MAX, "invalid_limit")?;
-    let items = state.store.list_audit(limit).await?;
-    Ok(Json(AuditPage { items }))
+    Router::new().route("/api/status", get(status))
 }
 
 #[derive(Serialize)]
@@ -94,12 +73,14 @@ mod tests {
         let (app, store, _dir) = app().await;
         for i in 0..3 {
             store
-                .append_audit(AuditEntry {
+                .append_audit(crate::model::AuditEntry {
                     at: 1000 + i,
-                    actor: "ops".into(),
-                    action: "opt_out".into(),
-                    target: format!("+3247000000{i}"),
-                    detail: String::new(),
+                    ..crate::model::AuditEntry::system(
+                        "ops",
+                        "opt_out",
+                        &format!("+3247000000{i}"),
+                        String::new(),
+                    )
                 })
                 .await
                 .expect("append");

@@ -41,4 +41,8 @@ common::on_both_stores!(
     a_users_email_is_unique_in_any_case,
     a_user_update_needs_the_version_it_read,
     users_list_by_email,
+    sessions_are_found_touched_and_ended,
+    tokens_are_found_by_digest_listed_and_revoked_once,
+    roles_are_unique_by_name,
+    the_audit_log_filters_by_actor_action_and_time_and_pages,
 );

@@ -65,11 +65,45 @@ pub trait CallHooks: Send + Sync + 'static {
     /// The call's recording is complete.
     async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo);
     /// Writes the audit log (listen-in, takeover, whisper: who, what, which call).
-    async fn audit(&self, actor: &str, action: &str, call_id: &str);
+    async fn audit(&self, actor: &Actor, action: &str, call_id: &str);
     /// Opens the record of an Agent Studio session (a call flagged `studio`).
     async fn studio_started(&self, studio: &Studio) -> Result<MediaCall, StudioRefused>;
     /// The Studio session ended.
     async fn studio_ended(&self, call_id: &str);
+}
+
+/// Who opened a browser session, as the audit log names them: the edge fills it in
+/// from the session cookie or token it checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    /// The person's email, `token:<name>`, or `env:AUTH_TOKEN`.
+    pub label: String,
+    /// The person's user id.
+    pub user_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// How the edge names the shared server-to-server token.
+pub const ENV_TOKEN_LABEL: &str = "env:AUTH_TOKEN";
+
+impl Actor {
+    /// This actor, or one named `fallback` (the `operator=` of the query) when the edge
+    /// named nobody. The shared token names no person, so the name given is kept beside
+    /// it: `bob via env:AUTH_TOKEN`.
+    pub fn or_named(&self, fallback: &str) -> Self {
+        let label = if self.label.is_empty() {
+            fallback.to_owned()
+        } else if self.label == ENV_TOKEN_LABEL && fallback != "operator" {
+            format!("{fallback} via {ENV_TOKEN_LABEL}")
+        } else {
+            return self.clone();
+        };
+        Self {
+            label,
+            ..self.clone()
+        }
+    }
 }
 
 /// Why an Agent Studio session was not opened.

@@ -24,5 +24,5 @@ mod session;
 pub mod studio;
 
 pub use call::media::MediaOptions;
-pub use hooks::{CallHooks, MediaAuthError, MediaCall, Studio};
+pub use hooks::{Actor, CallHooks, MediaAuthError, MediaCall, Studio};
 pub use session::{Bridge, BridgeOptions, SessionKind, SessionMeta};

@@ -174,8 +174,8 @@ where
     let metrics = bridge.metrics();
     metrics.monitor_listeners.inc();
     if let Some(hooks) = bridge.hooks() {
-        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
-        tokio::spawn(async move { hooks.audit(&op, "call.listen", &id).await });
+        let (actor, id) = (meta.actor.or_named(&listen.operator), listen.call_id.clone());
+        tokio::spawn(async move { hooks.audit(&actor, "call.listen", &id).await });
     }
     tracing::info!(call_id = %listen.call_id, request_id = %meta.request_id, rate = listen.rate, "listen-in started");
     let mut tracks = [
@@ -267,6 +267,7 @@ mod tests {
             request_id: "r".into(),
             query: "call=c1&rate=48000".into(),
             stream_token: None,
+            actor: crate::Actor::default(),
         };
         let b = bridge.clone();
         let session = tokio::spawn(async move { run(ws, &meta, &b).await });

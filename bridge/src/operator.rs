@@ -82,6 +82,11 @@ where
     } else {
         OperatorMode::Takeover
     };
+    let actor = meta.actor.or_named(&listen.operator);
+    let listen = Listen {
+        operator: actor.label.clone(),
+        ..listen
+    };
     let control = match bridge.live().claim(&listen.call_id, &listen.operator) {
         Ok(c) => c,
         Err(ClaimError::NoCall) => {
@@ -100,8 +105,8 @@ where
         "call.takeover"
     };
     if let Some(hooks) = bridge.hooks() {
-        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
-        tokio::spawn(async move { hooks.audit(&op, action, &id).await });
+        let id = listen.call_id.clone();
+        tokio::spawn(async move { hooks.audit(&actor, action, &id).await });
     }
     tracing::info!(call_id = %listen.call_id, operator = %listen.operator, action, "operator joined");
     Ok((listen, mode, control))
@@ -110,6 +115,7 @@ where
 /// Hands the call back to the agent and audits the end.
 fn leave(
     bridge: &crate::Bridge,
+    actor: &crate::Actor,
     listen: &Listen,
     mode: OperatorMode,
     control: &ControlSender,
@@ -119,13 +125,13 @@ fn leave(
     bridge.live().release(&listen.call_id);
     tracing::info!(call_id = %listen.call_id, operator = %listen.operator, result, "operator left; the agent has the call again");
     if let Some(hooks) = bridge.hooks() {
-        let (op, id) = (listen.operator.clone(), listen.call_id.clone());
+        let (actor, id) = (actor.or_named(&listen.operator), listen.call_id.clone());
         let end = if mode == OperatorMode::Whisper {
             "call.whisper.end"
         } else {
             "call.takeover.end"
         };
-        tokio::spawn(async move { hooks.audit(&op, end, &id).await });
+        tokio::spawn(async move { hooks.audit(&actor, end, &id).await });
     }
 }
 
@@ -208,6 +214,6 @@ where
         }
     };
     drop(tap);
-    leave(bridge, &listen, mode, &control, result);
+    leave(bridge, &meta.actor, &listen, mode, &control, result);
     Ok(result)
 }

@@ -64,6 +64,8 @@ pub struct SessionMeta {
     pub query: String,
     /// `x-telnyx-streaming-auth-token`, for media sessions.
     pub stream_token: Option<String>,
+    /// Who opened a browser session (empty for media streams).
+    pub actor: crate::hooks::Actor,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -317,6 +319,7 @@ mod tests {
             request_id: "r".into(),
             query: String::new(),
             stream_token: None,
+            actor: crate::Actor::default(),
         }
     }
 

@@ -45,7 +45,12 @@ pub(crate) fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         idle_timeout: config.idle_timeout,
         ..agent5_bridge::BridgeOptions::default()
     });
-    let (api, store, work) = build_api(&config, &metrics, &bridge)?;
+    let BuiltApi {
+        router: api,
+        store,
+        accounts,
+        work,
+    } = build_api(&config, &metrics, &bridge)?;
     let certs = load_certs(&config, &metrics)?;
     // Everything that can fail has been checked: only now may a successor ask the
     // running process for its sockets (which makes that process start draining).
@@ -55,6 +60,7 @@ pub(crate) fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         live: ArcSwap::from_pointee(Live::build(&config)),
         api,
         store,
+        accounts,
         bridge: bridge.clone(),
         metrics,
         lifecycle: Arc::clone(&lifecycle),
@@ -133,25 +139,32 @@ pub(crate) fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The API router with its store, telephony and LiveKit, and the runtime its
-/// background work (webhooks, retention) runs on.
+/// The API router with its store, telephony and LiveKit, the accounts the edge
+/// authenticates with, and the runtime its background work (webhooks, retention) runs
+/// on.
+struct BuiltApi {
+    router: axum::Router,
+    store: agent5_api::store::SharedStore,
+    accounts: Arc<agent5_api::accounts::Accounts>,
+    work: tokio::runtime::Handle,
+}
+
 fn build_api(
     config: &Config,
     metrics: &metrics::Metrics,
     bridge: &agent5_bridge::Bridge,
-) -> Result<
-    (
-        axum::Router,
-        agent5_api::store::SharedStore,
-        tokio::runtime::Handle,
-    ),
-    RunError,
-> {
+) -> Result<BuiltApi, RunError> {
     let (store, work) = open_store(config)?;
     let api_metrics = agent5_api::metrics::ApiMetrics::new();
     api_metrics.register(metrics.registry())?;
     bridge.metrics().register(metrics.registry())?;
+    let accounts = Arc::new(agent5_api::accounts::Accounts::new(
+        store.clone(),
+        config.accounts.sessions,
+    ));
+    accounts.register(metrics.registry())?;
     let state = agent5_api::AppState::new(bridge.clone(), store.clone())
+        .with_accounts(Arc::clone(&accounts))
         .with_region(config.default_region)
         .with_import_max_rows(config.limits.upload_max_rows)
         .with_recordings_dir(config.calls.recordings_dir.clone())
@@ -172,8 +185,12 @@ fn build_api(
         _ => state,
     };
     start_calls(config, bridge, &state, &work);
-    let api = agent5_api::router(state);
-    Ok((api, store, work))
+    Ok(BuiltApi {
+        router: agent5_api::router(state),
+        store,
+        accounts,
+        work,
+    })
 }
 
 /// The certificate table (after preparing ACME's files), when TLS is configured.
@@ -534,12 +551,10 @@ fn announce_config(config: &Config) {
     if !config.integrations.telnyx_verify_signatures {
         tracing::warn!("telnyx.verify_signatures = false: Telnyx webhooks are NOT authenticated; never run like this in production");
     }
-    if config.auth_tokens.is_empty() {
-        tracing::warn!("no AUTH_TOKEN configured: /api/* answers 503 auth_not_configured");
-    }
 }
 
-/// Periodic upkeep: bounded rate-limiter memory.
+/// Periodic upkeep: bounded rate-limiter memory, the store's health, expired
+/// sessions.
 struct Housekeeping {
     shared: Arc<Shared>,
 }
@@ -559,6 +574,13 @@ impl BackgroundService for Housekeeping {
                         Ok(Ok(()))
                     );
                     self.shared.metrics.store_up.set(i64::from(up));
+                    if up {
+                        match self.shared.accounts.purge_expired().await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+                            Err(e) => tracing::warn!(error = %e, "expired sessions not removed"),
+                        }
+                    }
                 }
                 _ = shutdown.changed() => return,
             }

@@ -111,7 +111,7 @@ async fn bearer_auth_with_rotation() {
 }
 
 #[tokio::test]
-async fn api_is_closed_without_configured_tokens() {
+async fn api_is_closed_without_a_credential() {
     let app = Appliance::start(Spec::new(
         agent5_bin!(),
         "[server]\nlisten = [\"unix:agent5.sock\"]\n[metrics]\nlisten = \"\"\n",
@@ -124,8 +124,8 @@ async fn api_is_closed_without_configured_tokens() {
             .expect("req"),
     )
     .await;
-    assert_eq!(res.status, 503);
-    assert_eq!(res.json()["error"]["code"], "auth_not_configured");
+    assert_eq!(res.status, 401);
+    assert_eq!(res.json()["error"]["code"], "unauthorized");
 }
 
 #[tokio::test]
@@ -273,7 +273,7 @@ async fn oversized_body_is_413() {
     let app = start("[limits]\njson_body_bytes = 1024\n");
     let res = over_unix(
         &app,
-        Request::post("/api/status")
+        Request::post("/api/agents")
             .header("host", "agent5.test")
             .header("authorization", format!("Bearer {TOKEN_ONE}"))
             .header("content-type", "application/json")

@@ -318,7 +318,7 @@ async fn listeners_hear_both_tracks_at_their_rate() {
         audit["items"]
             .as_array()
             .is_some_and(|a| a.iter().any(|e| e["action"] == "call.listen"
-                && e["actor"] == "ann"
+                && e["actor"] == "ann via env:AUTH_TOKEN"
                 && e["target"] == id.as_str())),
         "{audit}"
     );
@@ -445,7 +445,7 @@ async fn an_operator_takes_over_and_hands_back() {
         .wait_event(0, |e| e["type"] == "response.cancel")
         .await;
     let live = rig.get("/api/calls/live", true).await.json();
-    assert_eq!(live["items"][0]["controller"], "bob");
+    assert_eq!(live["items"][0]["controller"], "bob via env:AUTH_TOKEN");
     // Bob speaks (a 440 Hz tone); the caller hears it in µ-law, paced at 20 ms.
     let before = phone.audio().len();
     for chunk in mic_chunks(440.0, 1) {
@@ -503,11 +503,11 @@ async fn an_operator_takes_over_and_hands_back() {
     let audit = rig.get("/api/audit", true).await.json();
     let actions = audit_actions(&audit);
     assert!(
-        actions.contains(&("bob".into(), "call.takeover".into())),
+        actions.contains(&("bob via env:AUTH_TOKEN".into(), "call.takeover".into())),
         "{actions:?}"
     );
     assert!(
-        actions.contains(&("bob".into(), "call.takeover.end".into())),
+        actions.contains(&("bob via env:AUTH_TOKEN".into(), "call.takeover.end".into())),
         "{actions:?}"
     );
 }
@@ -568,7 +568,7 @@ async fn a_whisper_reaches_the_agent_only() {
     let audit = rig.get("/api/audit", true).await.json();
     assert!(audit["items"].as_array().is_some_and(|a| a
         .iter()
-        .any(|e| e["action"] == "call.whisper" && e["actor"] == "ann")));
+        .any(|e| e["action"] == "call.whisper" && e["actor"] == "ann via env:AUTH_TOKEN")));
 }
 
 /// Chunk `c` of one second of a 300 Hz tone as a browser sends it: 20 ms of 24 kHz

@@ -1,6 +1,16 @@
-//! Operator accounts: passwords (policy, Argon2id hashing off the async threads) and
-//! permissions with the built-in roles. Users are stored through
-//! `crate::store::UserStore`; sessions, tokens and the login routes build on these.
+//! Operator accounts: passwords (policy, Argon2id hashing off the async threads),
+//! permissions and roles, browser sessions and per-person API tokens ([`Accounts`]),
+//! the login budgets, and the accounts API (`routes`). Who may call which route is in
+//! `crate::access`; the edge checks it.
 
+pub mod cookie;
+pub mod guard;
 pub mod password;
 pub mod permissions;
+pub mod principal;
+mod routes;
+pub mod secret;
+mod service;
+
+pub use routes::{check_email, routes};
+pub use service::{Accounts, Clock, Denied, LoginError, SessionSettings, SignedIn, CACHE_MS, TOUCH_MS};

@@ -50,10 +50,27 @@ pub fn check_policy(password: &str) -> Result<(), PolicyError> {
     if password.chars().count() < MIN_CHARS {
         return Err(PolicyError::TooShort);
     }
-    if is_trivial(password) {
+    if is_trivial(password) || is_common(password) {
         return Err(PolicyError::Common);
     }
     Ok(())
+}
+
+/// The common-password list (`api/data/README.md`: source, licence, regeneration),
+/// sorted, lower case.
+const COMMON: &str = include_str!("../../data/common-passwords.txt");
+
+/// In the common list as typed, or once its trailing digits and punctuation are
+/// stripped (`Password2024!` is `password`), without regard to case.
+fn is_common(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    let stem = lower.trim_end_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation());
+    let listed = |word: &str| {
+        static LIST: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+        let list = LIST.get_or_init(|| COMMON.lines().collect());
+        list.binary_search(&word).is_ok()
+    };
+    listed(&lower) || (!stem.is_empty() && listed(stem))
 }
 
 /// One character repeated, or a straight run (`123456789012`, `abcdefghijkl`,
@@ -163,6 +180,9 @@ mod tests {
                 Err(PolicyError::Common),
                 "{long_enough}"
             );
+        }
+        for common in ["q1w2e3r4t5y6", "Password2024!", "iloveyou1234", "Sunshine12345"] {
+            assert_eq!(check_policy(common), Err(PolicyError::Common), "{common}");
         }
         assert_eq!(check_policy("correct horse battery"), Ok(()));
         assert_eq!(

@@ -71,6 +71,46 @@ impl FromStr for Permission {
     }
 }
 
+/// A set of permissions, one bit each: what a signed-in person may do, checked on every
+/// request without allocating.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Permissions(u32);
+
+impl Permissions {
+    pub fn all() -> Self {
+        Self::from_iter(Permission::ALL.iter().copied())
+    }
+
+    fn bit(p: Permission) -> u32 {
+        let i = Permission::ALL.iter().position(|x| *x == p).unwrap_or(31);
+        1 << i
+    }
+
+    pub fn contains(self, p: Permission) -> bool {
+        self.0 & Self::bit(p) != 0
+    }
+
+    /// Every permission of `self` is in `other`.
+    pub fn is_subset(self, other: Self) -> bool {
+        self.0 & !other.0 == 0
+    }
+
+    pub fn intersect(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// In the list's order.
+    pub fn iter(self) -> impl Iterator<Item = Permission> {
+        Permission::ALL.iter().copied().filter(move |p| self.contains(*p))
+    }
+}
+
+impl FromIterator<Permission> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Self {
+        Self(iter.into_iter().fold(0, |acc, p| acc | Self::bit(p)))
+    }
+}
+
 /// The roles every appliance has, from the least to the most allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuiltinRole {
@@ -131,6 +171,10 @@ impl BuiltinRole {
         out.sort();
         out
     }
+
+    pub fn set(self) -> Permissions {
+        self.permissions().into_iter().collect()
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +189,21 @@ mod tests {
             assert_eq!(serde_json::to_value(p).expect("json"), p.as_str());
         }
         assert!("users.delete".parse::<Permission>().is_err());
+    }
+
+    #[test]
+    fn sets_hold_what_they_were_built_from() {
+        let viewer = BuiltinRole::Viewer.set();
+        let admin = BuiltinRole::Admin.set();
+        assert_eq!(admin, Permissions::all());
+        assert!(viewer.is_subset(admin) && !admin.is_subset(viewer));
+        assert!(viewer.contains(Permission::CallsView));
+        assert!(!viewer.contains(Permission::UsersManage));
+        assert_eq!(
+            viewer.iter().collect::<Vec<_>>(),
+            BuiltinRole::Viewer.permissions()
+        );
+        assert_eq!(viewer.intersect(admin), viewer);
     }
 
     #[test]

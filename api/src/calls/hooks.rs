@@ -112,13 +112,12 @@ impl Hooks {
             .await
             .map_err(|e| e.to_string())?;
         let _ = store
-            .append_audit(AuditEntry {
-                at: now_millis(),
-                actor: "agent".into(),
-                action: "dnc.add".into(),
-                target: call.phone.clone(),
-                detail: format!("call {call_id}: {reason}"),
-            })
+            .append_audit(AuditEntry::system(
+                "agent",
+                "dnc.add",
+                &call.phone,
+                format!("call {call_id}: {reason}"),
+            ))
             .await;
         Ok(json!({"ok": true, "phone": call.phone}))
     }
@@ -227,14 +226,8 @@ impl CallHooks for Hooks {
         }
     }
 
-    async fn audit(&self, actor: &str, action: &str, call_id: &str) {
-        let entry = AuditEntry {
-            at: now_millis(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: call_id.to_owned(),
-            detail: String::new(),
-        };
+    async fn audit(&self, actor: &agent5_bridge::Actor, action: &str, call_id: &str) {
+        let entry = AuditEntry::by(actor, action, call_id, String::new());
         if let Err(e) = self.telephony.store.append_audit(entry).await {
             tracing::warn!(call_id, error = %e, "audit entry not stored");
         }

@@ -1,7 +1,5 @@
 //! `/api/calls`: dial (`POST`), list, read one with its transcript, hang up.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,11 +8,10 @@ use serde::Deserialize;
 
 use super::view::CallView;
 use super::{DialError, DialRequest};
-use crate::http::number;
+use crate::http::{date, number};
 use crate::http::{ApiError, JsonBody};
 use crate::model::{CallQuery, CallStatus};
 use crate::phone::E164;
-use crate::time::parse_rfc3339_millis;
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +64,7 @@ impl From<DialError> for ApiError {
 /// idempotency key (body or `Idempotency-Key` header) was used before.
 pub async fn create(
     State(state): State<AppState>,
+    actor: crate::http::Actor,
     headers: HeaderMap,
     JsonBody(b): JsonBody<DialBody>,
 ) -> Result<Response, ApiError> {
@@ -165,27 +163,16 @@ pub async fn create(
     let status = if replayed {
         StatusCode::OK
     } else {
+        let detail = serde_json::json!({ "to": call.phone }).to_string();
+        state
+            .store
+            .append_audit(actor.entry("call.place", call.id.as_str(), detail))
+            .await?;
         StatusCode::CREATED
     };
     Ok((status, Json(CallView::from(call))).into_response())
 }
 
-fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
-    params
-        .get(name)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            parse_rfc3339_millis(v).ok_or_else(|| {
-                ApiError::invalid(
-                    "invalid_parameter",
-                    name,
-                    format!("{name} must be a date (2026-11-24) or an RFC 3339 time"),
-                )
-            })
-        })
-        .transpose()
-}
 
 /// `GET /api/calls?status=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
 pub async fn list(
@@ -300,7 +287,13 @@ async fn changed_by(
 /// `POST /api/calls/{id}/hangup`
 pub async fn hangup(
     State(state): State<AppState>,
+    actor: crate::http::Actor,
     Path(id): Path<String>,
 ) -> Result<Json<CallView>, ApiError> {
-    Ok(Json(CallView::from(state.telephony.hangup(&id).await?)))
+    let call = state.telephony.hangup(&id).await?;
+    state
+        .store
+        .append_audit(actor.entry("call.hangup", &id, String::new()))
+        .await?;
+    Ok(Json(CallView::from(call)))
 }

@@ -90,9 +90,16 @@ pub async fn list(
 /// `GET /api/dnc/export.csv`: every entry, streamed in chunks so the list's size never
 /// sits in memory. A store failure mid-stream ends the body with an error: the
 /// connection closes without the final chunk, so the download is visibly incomplete.
-pub async fn export(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn export(
+    State(state): State<AppState>,
+    actor: crate::http::Actor,
+) -> Result<Response, ApiError> {
     // Fail before the 200 if the store is down.
     let first = state.store.list_dnc(None, 0, EXPORT_CHUNK).await?;
+    state
+        .store
+        .append_audit(actor.entry("export.dnc", "dnc", String::new()))
+        .await?;
     let mut header = String::new();
     push_line(
         &mut header,

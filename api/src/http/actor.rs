@@ -1,16 +1,74 @@
-//! Who is acting, as the audit log names them.
+//! Who is acting, as the audit log names them: the principal the edge authenticated,
+//! with the client's address and the request id.
 
-use axum::http::HeaderMap;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
-/// The `X-Actor` header the admin console sends (printable ASCII, at most 64 bytes),
-/// else `api`.
-pub fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get("x-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|a| {
-            !a.is_empty() && a.len() <= 64 && a.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+use crate::accounts::principal::{Principal, RequestInfo};
+use crate::model::{now_millis, AuditEntry};
+
+/// The acting person or token of a request (an extractor that never fails: a request
+/// that reached a handler without the edge, as in the crate's own tests, acts as
+/// `api`).
+#[derive(Debug, Clone)]
+pub struct Actor(pub agent5_bridge::Actor);
+
+impl Actor {
+    pub fn of(principal: Option<&Principal>, info: Option<&RequestInfo>) -> Self {
+        Self(agent5_bridge::Actor {
+            label: principal.map_or_else(|| "api".to_owned(), Principal::label),
+            user_id: principal.and_then(|p| p.user_id.clone()),
+            client_ip: info.map(|i| i.client_ip.to_string()),
+            request_id: info.map(|i| i.request_id.clone()),
         })
-        .map_or_else(|| "api".to_owned(), str::to_owned)
+    }
+
+    pub fn label(&self) -> &str {
+        &self.0.label
+    }
+
+    /// An audit entry for something this actor did now.
+    pub fn entry(&self, action: &str, target: &str, detail: String) -> AuditEntry {
+        AuditEntry::by(&self.0, action, target, detail)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(
+            parts.extensions.get::<Principal>(),
+            parts.extensions.get::<RequestInfo>(),
+        ))
+    }
+}
+
+impl AuditEntry {
+    /// What `actor` did now.
+    pub fn by(actor: &agent5_bridge::Actor, action: &str, target: &str, detail: String) -> Self {
+        Self {
+            at: now_millis(),
+            actor: actor.label.clone(),
+            actor_id: actor.user_id.clone(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            detail,
+            client_ip: actor.client_ip.clone(),
+            request_id: actor.request_id.clone(),
+        }
+    }
+
+    /// What the appliance itself (or its agent) did now.
+    pub fn system(actor: &str, action: &str, target: &str, detail: String) -> Self {
+        Self::by(
+            &agent5_bridge::Actor {
+                label: actor.to_owned(),
+                ..agent5_bridge::Actor::default()
+            },
+            action,
+            target,
+            detail,
+        )
+    }
 }

@@ -84,6 +84,13 @@ impl ApiError {
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", what)
     }
+
+    /// A 500 `internal`: `message` is sent, `cause` only logged.
+    pub fn internal(message: impl Into<String>, cause: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message);
+        e.internal = Some(cause.into());
+        e
+    }
 }
 
 impl From<crate::store::StoreError> for ApiError {

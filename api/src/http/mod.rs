@@ -1,6 +1,6 @@
 //! What every route shares: the one error type ([`ApiError`]), the query string
 //! ([`Params`]) with its numbers and flags, the JSON body ([`JsonBody`]) refused in the
-//! API's shape, and the acting user ([`actor`]). A handler needs nothing else from
+//! API's shape, and the acting person ([`Actor`]). A handler needs nothing else from
 //! HTTP to validate its input.
 
 mod actor;
@@ -9,8 +9,8 @@ mod error;
 mod paged;
 mod params;
 
-pub use actor::actor;
+pub use actor::Actor;
 pub use body::JsonBody;
 pub use error::{log_errors, ApiError};
 pub use paged::Paged;
-pub use params::{flag, number, number_or, Params};
+pub use params::{date, flag, number, number_or, Params};

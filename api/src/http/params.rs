@@ -80,3 +80,21 @@ pub fn flag(params: &HashMap<String, String>, name: &str) -> Result<Option<bool>
         )),
     }
 }
+
+/// A date (`2026-11-24`, midnight UTC) or an RFC 3339 time, as UTC milliseconds.
+pub fn date(params: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
+    params
+        .get(name)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            crate::time::parse_rfc3339_millis(v).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_parameter",
+                    name,
+                    format!("{name} must be a date (2026-11-24) or an RFC 3339 time"),
+                )
+            })
+        })
+        .transpose()
+}

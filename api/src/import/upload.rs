@@ -8,12 +8,12 @@ use std::io::Read;
 
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::http::{actor, flag, ApiError};
+use crate::http::{flag, Actor, ApiError};
 use crate::import::dnc::{import_dnc, DncReport};
 use crate::import::{import_deliveries, import_prospects, ImportError, Options, Report, Target};
 use crate::AppState;
@@ -58,14 +58,14 @@ impl From<ImportError> for ApiError {
 fn options(
     state: &AppState,
     params: &HashMap<String, String>,
-    headers: &HeaderMap,
+    actor: &Actor,
 ) -> Result<Options, ApiError> {
     Ok(Options {
         dry_run: flag(params, "dry_run")?.unwrap_or(false),
         ignore_unknown: flag(params, "ignore_unknown")?.unwrap_or(false),
         max_rows: state.import_max_rows,
         region: state.region,
-        actor: actor(headers),
+        actor: actor.label().to_owned(),
         target: Target::default(),
     })
 }
@@ -74,32 +74,32 @@ fn options(
 pub async fn prospects(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
-    headers: HeaderMap,
+    actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    upload(&state, &params, &headers, multipart, Target::Prospects).await
+    upload(&state, &params, &actor, multipart, Target::Prospects).await
 }
 
 /// `POST /api/prospects/upload_deliveries`
 pub async fn deliveries(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
-    headers: HeaderMap,
+    actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<Report>, ApiError> {
-    upload(&state, &params, &headers, multipart, Target::Deliveries).await
+    upload(&state, &params, &actor, multipart, Target::Deliveries).await
 }
 
 /// The upload's `csv` field imported as `target`.
 async fn upload(
     state: &AppState,
     params: &HashMap<String, String>,
-    headers: &HeaderMap,
+    actor: &Actor,
     multipart: Result<Multipart, MultipartRejection>,
     target: Target,
 ) -> Result<Json<Report>, ApiError> {
     let multipart = multipart_or_400(multipart)?;
-    let options = options(state, params, headers)?;
+    let options = options(state, params, actor)?;
     let store = state.store.clone();
     let report = with_csv_field(multipart, move |reader| async move {
         match target {
@@ -108,6 +108,21 @@ async fn upload(
         }
     })
     .await?;
+    if !report.dry_run {
+        let action = match target {
+            Target::Prospects => "import.prospects",
+            Target::Deliveries => "import.deliveries",
+        };
+        let detail = serde_json::json!({
+            "total": report.total, "created": report.created, "updated": report.updated,
+            "unchanged": report.unchanged, "failed": report.failures.failed,
+            "dnc_added": report.dnc_added,
+        });
+        state
+            .store
+            .append_audit(actor.entry(action, "prospects", detail.to_string()))
+            .await?;
+    }
     Ok(Json(report))
 }
 
@@ -183,7 +198,7 @@ fn multipart_or_400(
 /// `POST /api/dnc/import` (multipart field `csv`): numbers for the do-not-call list.
 pub async fn dnc(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    actor: Actor,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<DncReport>, ApiError> {
     let multipart = multipart_or_400(multipart)?;
@@ -191,11 +206,19 @@ pub async fn dnc(
         state.store.clone(),
         state.region,
         state.import_max_rows,
-        actor(&headers),
+        actor.label().to_owned(),
     );
     let report = with_csv_field(multipart, move |reader| {
         import_dnc(store, reader, region, max_rows, who)
     })
     .await?;
+    let detail = serde_json::json!({
+        "total": report.total, "added": report.added,
+        "already_listed": report.already_listed, "failed": report.failures.failed,
+    });
+    state
+        .store
+        .append_audit(actor.entry("import.dnc", "dnc", detail.to_string()))
+        .await?;
     Ok(Json(report))
 }

@@ -7,6 +7,7 @@
 //! equal across them. Everything here is backend-neutral: merging an upload into a
 //! stored customer, attaching deliveries and deriving contact rows happen once, here.
 
+mod access;
 mod agent;
 mod audit;
 mod call;
@@ -20,8 +21,9 @@ mod prospect_list;
 mod user;
 mod webhook;
 
+pub use access::{ApiToken, Role, Session};
 pub use agent::AgentProfile;
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditQuery};
 pub use call::{
     Call, CallFacts, CallQuery, CallStatus, CarrierRecording, Clock, Direction, RecordingMeta,
     StatusChange, Turn,

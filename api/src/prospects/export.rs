@@ -181,9 +181,15 @@ pub async fn stream(
 pub async fn export(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
+    actor: crate::http::Actor,
 ) -> Result<Response, ApiError> {
     let show_archived = crate::http::flag(&params, "show_archived")?.unwrap_or(false);
     let body = stream(state.store.clone(), show_archived).await?;
+    let detail = serde_json::json!({ "show_archived": show_archived }).to_string();
+    state
+        .store
+        .append_audit(actor.entry("export.prospects", "prospects", detail))
+        .await?;
     Ok(crate::csv_out::attachment(
         Body::from_stream(body),
         "prospects.csv",

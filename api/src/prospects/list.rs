@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::http::{actor, flag, number, ApiError, JsonBody};
+use crate::http::{flag, number, Actor, ApiError, JsonBody};
 use crate::model::{
-    normalize_tags, now_millis, AuditEntry, ContactKind, ContactRow, DncEntry, DncSource,
+    normalize_tags, now_millis, ContactKind, ContactRow, DncEntry, DncSource,
     ProspectQuery, Scope,
 };
 use crate::phone::{search_candidates, E164};
@@ -202,7 +202,7 @@ pub struct OptOutResponse {
 pub async fn set_opt_out(
     State(state): State<AppState>,
     Path(e164): Path<String>,
-    headers: HeaderMap,
+    actor: Actor,
     JsonBody(body): JsonBody<OptOutBody>,
 ) -> Result<Json<OptOutResponse>, ApiError> {
     let phone = E164::parse_strict(&e164).map_err(|e| {
@@ -217,7 +217,7 @@ pub async fn set_opt_out(
             format!("reason is limited to {MAX_REASON} characters"),
         ));
     }
-    let who = actor(&headers);
+    let who = actor.label().to_owned();
     let changed = if body.opt_out {
         let entry = DncEntry {
             phone_e164: phone.as_str().to_owned(),
@@ -232,19 +232,16 @@ pub async fn set_opt_out(
     };
     state
         .store
-        .append_audit(AuditEntry {
-            at: now_millis(),
-            actor: who,
-            action: if body.opt_out {
+        .append_audit(actor.entry(
+            if body.opt_out {
                 "dnc.add"
             } else {
                 "dnc.remove"
-            }
-            .to_owned(),
-            target: phone.as_str().to_owned(),
-            detail: serde_json::json!({ "source": "ui", "reason": reason, "changed": changed })
+            },
+            phone.as_str(),
+            serde_json::json!({ "source": "ui", "reason": reason, "changed": changed })
                 .to_string(),
-        })
+        ))
         .await?;
     Ok(Json(OptOutResponse {
         phone_e164: phone.into_string(),

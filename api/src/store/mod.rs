@@ -17,9 +17,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    AgentProfile, AttachError, Attached, AuditEntry, Call, CallAttempt, CallQuery, CallStatus,
+    AgentProfile, ApiToken, AttachError, Attached, AuditEntry, AuditQuery, Call, CallAttempt, CallQuery, CallStatus,
     Campaign, ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent,
-    Page, ProspectQuery, Turn, Upserted, User, WebhookEvent,
+    Millis, Page, ProspectQuery, Role, Session, Turn, Upserted, User, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -146,8 +146,44 @@ pub trait WebhookEventStore {
 #[async_trait]
 pub trait AuditStore {
     async fn append_audit(&self, entry: AuditEntry) -> StoreResult<()>;
-    /// Newest first.
-    async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>>;
+    /// Newest first (`at` desc, then insertion order desc), filtered and paged.
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>>;
+}
+
+/// Browser sessions, API tokens and added roles: shared by every appliance on one
+/// store, so a sign-in, a revocation or a sign-out holds on all of them.
+#[async_trait]
+pub trait AccessStore {
+    async fn create_session(&self, session: Session) -> StoreResult<Session>;
+    /// `NotFound` when there is none under this hash.
+    async fn get_session(&self, id_hash: &str) -> StoreResult<Session>;
+    /// Moves `last_seen_at` forward (never back).
+    async fn touch_session(&self, id_hash: &str, at: Millis) -> StoreResult<()>;
+    /// Whether there was one.
+    async fn delete_session(&self, id_hash: &str) -> StoreResult<bool>;
+    /// Ends every session of the user but `keep` (a hash); returns how many ended.
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64>;
+    /// Removes sessions idle since before `idle_before` or created before
+    /// `created_before`; returns how many.
+    async fn purge_sessions(&self, idle_before: Millis, created_before: Millis)
+        -> StoreResult<u64>;
+
+    /// `Conflict { field: "digest" }` if the secret's digest exists (never in practice).
+    async fn create_token(&self, token: ApiToken) -> StoreResult<ApiToken>;
+    async fn get_token(&self, id: &str) -> StoreResult<ApiToken>;
+    async fn find_token_by_digest(&self, digest: &str) -> StoreResult<ApiToken>;
+    /// Every token (of one user when `user_id` is given), newest first.
+    async fn list_tokens(&self, user_id: Option<&str>) -> StoreResult<Vec<ApiToken>>;
+    /// Sets `revoked_at` once (a second revoke keeps the first time); returns the token.
+    async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<ApiToken>;
+    /// Moves `last_used_at` forward (never back).
+    async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()>;
+
+    /// `Conflict { field: "name" }` when taken.
+    async fn create_role(&self, role: Role) -> StoreResult<Role>;
+    /// By name.
+    async fn list_roles(&self) -> StoreResult<Vec<Role>>;
+    async fn delete_role(&self, name: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -227,6 +263,7 @@ pub trait Store:
     + CallStore
     + CampaignStore
     + UserStore
+    + AccessStore
     + Send
     + Sync
 {

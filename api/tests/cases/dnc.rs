@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use agent5_api::model::{now_millis, AuditEntry, DncEntry, DncSource, Scope};
+use agent5_api::model::{AuditEntry, AuditQuery, DncEntry, DncSource, Scope};
 use agent5_api::store::SharedStore;
 
 use super::{customer, delivery, dnc, query};
@@ -131,13 +131,12 @@ pub async fn concurrent_appends_lose_nothing(store: SharedStore) {
             tokio::spawn(async move {
                 for i in 0..25 {
                     store
-                        .append_audit(AuditEntry {
-                            at: now_millis(),
-                            actor: format!("task-{t}"),
-                            action: "test".into(),
-                            target: format!("{t}-{i}"),
-                            detail: String::new(),
-                        })
+                        .append_audit(AuditEntry::system(
+                            &format!("task-{t}"),
+                            "test",
+                            &format!("{t}-{i}"),
+                            String::new(),
+                        ))
                         .await
                         .expect("append");
                 }
@@ -147,7 +146,11 @@ pub async fn concurrent_appends_lose_nothing(store: SharedStore) {
     for t in tasks {
         t.await.expect("join");
     }
-    let entries = store.list_audit(1000).await.expect("list");
+    let page = |limit: u64| AuditQuery {
+        limit,
+        ..AuditQuery::default()
+    };
+    let entries = store.list_audit(&page(1000)).await.expect("list").items;
     assert_eq!(entries.len(), 200);
     let targets: BTreeSet<String> = entries.iter().map(|e| e.target.clone()).collect();
     assert_eq!(targets.len(), 200);
@@ -155,5 +158,5 @@ pub async fn concurrent_appends_lose_nothing(store: SharedStore) {
         entries.windows(2).all(|w| w[0].at >= w[1].at),
         "newest first"
     );
-    assert_eq!(store.list_audit(3).await.expect("list").len(), 3);
+    assert_eq!(store.list_audit(&page(3)).await.expect("list").items.len(), 3);
 }

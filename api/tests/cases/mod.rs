@@ -1,6 +1,7 @@
 //! The cases: each takes a store and asserts exact results, so both backends must
 //! agree on data, order and error kinds.
 
+mod access;
 mod calls;
 mod customers;
 mod dnc;
@@ -8,6 +9,7 @@ mod prospect_list;
 mod users;
 mod webhooks;
 
+pub use access::*;
 pub use calls::*;
 pub use customers::*;
 pub use dnc::*;

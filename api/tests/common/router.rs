@@ -10,11 +10,26 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// The person the in-process requests act as (the edge would have put them there
+/// after checking a session or a token).
+pub fn ops() -> agent5_api::accounts::principal::Principal {
+    agent5_api::accounts::principal::Principal {
+        user_id: Some("u-ops".into()),
+        email: Some("ops@acme".into()),
+        display_name: "Ops".into(),
+        role: "admin".into(),
+        permissions: agent5_api::accounts::permissions::Permissions::all(),
+        via: agent5_api::accounts::principal::Via::Session {
+            id_hash: "test".into(),
+        },
+    }
+}
+
 pub async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -> (u16, Value) {
     let mut req = http::Request::builder()
         .method(method)
         .uri(uri)
-        .header("x-actor", "ops@acme");
+        .extension(ops());
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
@@ -92,7 +107,7 @@ pub async fn upload(app: &axum::Router, uri: &str, file: &str) -> (u16, Value) {
             "content-type",
             format!("multipart/form-data; boundary={boundary}"),
         )
-        .header("x-actor", "ops@acme")
+        .extension(ops())
         .body(Body::from(body))
         .expect("req");
     json_reply(app, req).await

@@ -122,10 +122,24 @@ pub struct CertificateEntry {
     pub key: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSection {
     pub tokens: Vec<String>,
+    pub session_idle_secs: u64,
+    pub session_absolute_secs: u64,
+    pub public_origin: String,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            session_idle_secs: 8 * 3600,
+            session_absolute_secs: 7 * 24 * 3600,
+            public_origin: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -99,6 +99,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub trust_proxy: TrustProxy,
     pub auth_tokens: Vec<Secret>,
+    /// Session lifetimes and the public origin (`[auth]`).
+    pub accounts: Accounts,
     pub rate_limits: RateLimits,
     pub cors: CorsOrigins,
     pub limits: BodyLimits,
@@ -190,7 +192,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         metrics_listen,
     } = section::listeners(&file)?;
     section::server(&file.server)?;
-    let auth_tokens = section::auth(file.auth)?;
+    let (auth_tokens, accounts) = section::auth(file.auth)?;
     let rate_limits = section::rate_limits(&file.rate_limit)?;
     section::limits(&file.limits)?;
     let log_level = section::log(&file.log)?;
@@ -219,6 +221,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         trust_proxy: TrustProxy::parse(&file.server.trust_proxy)
             .map_err(|p| ConfigError::new("server.trust_proxy", p))?,
         auth_tokens,
+        accounts,
         rate_limits,
         cors: CorsOrigins::parse(&file.cors.origins)
             .map_err(|p| ConfigError::new("cors.origins", p))?,
@@ -291,6 +294,9 @@ fn apply_env(file: &mut FileConfig, env: &dyn Env) -> Result<(), ConfigError> {
     set(&mut file.server.data_dir, "AGENT5_DATA_DIR")?;
     if let Some(tokens) = get("AUTH_TOKEN")? {
         file.auth.tokens = split_list(&tokens);
+    }
+    if let Some(origin) = get("PUBLIC_ORIGIN")? {
+        file.auth.public_origin = origin;
     }
     if let Some(origins) = get("CORS_ORIGIN")? {
         file.cors.origins = split_list(&origins);

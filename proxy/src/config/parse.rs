@@ -154,6 +154,21 @@ pub fn networks<'a>(parts: impl IntoIterator<Item = &'a str>) -> Result<Vec<IpNe
     Ok(nets)
 }
 
+/// A web origin, `scheme://host[:port]` (http or https, no path), lower case.
+pub fn origin(item: &str) -> Result<String, Problem> {
+    let origin = item.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| Problem(format!("{item:?} must start with https:// or http://")))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return Err(Problem(format!(
+            "{item:?} must be scheme://host[:port] with no path"
+        )));
+    }
+    Ok(origin)
+}
+
 /// The CORS allow-list (`CORS_ORIGIN`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum CorsOrigins {
@@ -184,20 +199,7 @@ impl CorsOrigins {
             }
             return Ok(Self::Any);
         }
-        let mut out = Vec::new();
-        for item in items {
-            let origin = item.trim_end_matches('/').to_ascii_lowercase();
-            let rest = origin
-                .strip_prefix("https://")
-                .or_else(|| origin.strip_prefix("http://"))
-                .ok_or_else(|| Problem(format!("{item:?} must start with https:// or http://")))?;
-            if rest.is_empty() || rest.contains('/') || rest.contains('?') || rest.contains('#') {
-                return Err(Problem(format!(
-                    "{item:?} must be scheme://host[:port] with no path"
-                )));
-            }
-            out.push(origin);
-        }
+        let out = items.into_iter().map(origin).collect::<Result<_, _>>()?;
         Ok(Self::List(out))
     }
 

@@ -184,3 +184,12 @@ impl Integrations {
         ]
     }
 }
+
+/// Browser sessions: their lifetimes, and the origin the console is reached on when
+/// that is not the `Host` of the request (behind a proxy that rewrites it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Accounts {
+    pub sessions: agent5_api::accounts::SessionSettings,
+    /// `scheme://host[:port]`, lower case.
+    pub public_origin: Option<String>,
+}

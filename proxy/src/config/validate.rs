@@ -9,7 +9,7 @@ use super::file::{
     RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
 };
 use super::{
-    non_empty, open_files_limit, parse, AcmeConfig, Budget, CallOptions, CertPaths, ConfigError,
+    non_empty, open_files_limit, parse, Accounts, AcmeConfig, Budget, CallOptions, CertPaths, ConfigError,
     ConnectionLimits, FileConfig, ListenAddr, RateLimits, Secret, TelnyxOptions, TlsConfig,
 };
 
@@ -119,13 +119,19 @@ pub(super) fn server(section: &ServerSection) -> Result<(), ConfigError> {
 }
 
 /// `[auth]`: the bearer tokens.
-pub(super) fn auth(section: AuthSection) -> Result<Vec<Secret>, ConfigError> {
-    let tokens = section.tokens;
-    tokens
+pub(super) fn auth(section: AuthSection) -> Result<(Vec<Secret>, Accounts), ConfigError> {
+    let accounts = accounts(&section)?;
+    let tokens = section
+        .tokens
         .into_iter()
         .enumerate()
         .map(|(i, t)| {
-            if t.len() < 16 {
+            if t.starts_with(agent5_api::accounts::secret::TOKEN_PREFIX) {
+                Err(ConfigError::new(
+                    format!("auth.tokens[{i}]"),
+                    "tokens starting with a5_ are per-person API tokens (POST /api/tokens), not configuration",
+                ))
+            } else if t.len() < 16 {
                 Err(ConfigError::new(
                     format!("auth.tokens[{i}]"),
                     "a token must be at least 16 characters",
@@ -139,7 +145,41 @@ pub(super) fn auth(section: AuthSection) -> Result<Vec<Secret>, ConfigError> {
                 Ok(Secret::new(t))
             }
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((tokens, accounts))
+}
+
+/// The longest session lifetime accepted (90 days).
+const MAX_SESSION_SECS: u64 = 90 * 24 * 3600;
+
+/// `[auth]` session lifetimes and the public origin browsers reach the console on.
+fn accounts(section: &AuthSection) -> Result<Accounts, ConfigError> {
+    let (idle, absolute) = (section.session_idle_secs, section.session_absolute_secs);
+    if !(60..=MAX_SESSION_SECS).contains(&idle) {
+        return Err(ConfigError::new(
+            "auth.session_idle_secs",
+            "must be 60 (a minute) to 7776000 (90 days)",
+        ));
+    }
+    if !(idle..=MAX_SESSION_SECS).contains(&absolute) {
+        return Err(ConfigError::new(
+            "auth.session_absolute_secs",
+            "must be at least auth.session_idle_secs and at most 7776000 (90 days)",
+        ));
+    }
+    let public_origin = match section.public_origin.trim() {
+        "" => None,
+        origin => Some(
+            parse::origin(origin).map_err(|p| ConfigError::new("auth.public_origin", p))?,
+        ),
+    };
+    Ok(Accounts {
+        sessions: agent5_api::accounts::SessionSettings {
+            idle: Duration::from_secs(idle),
+            absolute: Duration::from_secs(absolute),
+        },
+        public_origin,
+    })
 }
 
 /// `[rate_limit]`: the budgets per route class.

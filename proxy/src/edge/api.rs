@@ -21,9 +21,9 @@ pub enum BodyError {
 pub async fn dispatch(
     session: &mut ServerSession,
     router: &axum::Router,
-    request_id: &str,
-    limit: u64,
+    ctx: &crate::filters::Ctx,
 ) -> http::Response<Body> {
+    let (request_id, limit) = (ctx.request_id.as_str(), ctx.body_limit);
     let head = session.req_header();
     let mut builder = http::Request::builder()
         .method(head.method.clone())
@@ -46,7 +46,20 @@ pub async fn dispatch(
         (Body::empty(), None)
     };
     let request = match builder.body(body) {
-        Ok(r) => r,
+        Ok(mut r) => {
+            // Who the request acts as and where it came from, for the handlers and
+            // the audit log.
+            let extensions = r.extensions_mut();
+            if let Some(p) = &ctx.principal {
+                extensions.insert(p.clone());
+            }
+            extensions.insert(agent5_api::accounts::principal::RequestInfo {
+                client_ip: ctx.client_ip,
+                request_id: ctx.request_id.clone(),
+                tls: ctx.tls,
+            });
+            r
+        }
         Err(e) => {
             tracing::warn!(error = %e, "request could not be converted");
             return super::respond::error(

@@ -43,6 +43,8 @@ pub struct Shared {
     pub live: ArcSwap<Live>,
     pub api: axum::Router,
     pub store: agent5_api::store::SharedStore,
+    /// Sessions and tokens (the same instance the API's handlers use).
+    pub accounts: Arc<agent5_api::accounts::Accounts>,
     pub bridge: agent5_bridge::Bridge,
     pub lifecycle: Arc<Lifecycle>,
     /// The certificates served (for the names the HTTPS redirect may send clients to).
@@ -305,8 +307,7 @@ impl Edge {
         }
         match ctx.route {
             Route::Api | Route::Upload | Route::Webhook | Route::Recording => {
-                let res =
-                    api::dispatch(&mut session, &shared.api, &ctx.request_id, ctx.body_limit).await;
+                let res = api::dispatch(&mut session, &shared.api, ctx).await;
                 self.finish(session, ctx, res).await
             }
             Route::WebSocket(kind) => self.upgrade(session, ctx, kind).await,
@@ -339,6 +340,16 @@ impl Edge {
                 .get(websocket::TELNYX_TOKEN_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
+            actor: agent5_bridge::Actor {
+                label: ctx
+                    .principal
+                    .as_ref()
+                    .map(agent5_api::accounts::principal::Principal::label)
+                    .unwrap_or_default(),
+                user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
+                client_ip: Some(ctx.client_ip.to_string()),
+                request_id: Some(ctx.request_id.clone()),
+            },
         };
         let shared = &self.shared;
         // The upgrade is logged when it happens; the session's end is the bridge's to log.
@@ -479,6 +490,7 @@ fn context(session: &ServerSession, trust_proxy: &crate::config::TrustProxy) -> 
         rate: None,
         body_limit: 0,
         close: false,
+        principal: None,
     }
 }
 

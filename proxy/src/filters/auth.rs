@@ -1,22 +1,29 @@
-//! Bearer authentication for `/api/*` and the browser WebSockets.
+//! Authentication and authorisation for every route in the access table
+//! (`agent5_api::access`): a per-person API token (`a5_...`), the server-to-server
+//! `AUTH_TOKEN`, or a browser session cookie; then the permission the route needs.
 //!
-//! Several tokens may be valid at once so one can be rotated without downtime. Every
-//! configured token is compared in constant time, and all of them always, so timing
-//! tells nothing about which token or prefix matched. Browsers cannot set headers on a
-//! WebSocket, so upgrades may carry the token as a `Sec-WebSocket-Protocol` entry
-//! `bearer.<token>` or as `?token=`.
+//! Several environment tokens may be valid at once so one can be rotated without
+//! downtime. Every one is compared in constant time, and all of them always, so timing
+//! tells nothing about which token or prefix matched. Per-person tokens and sessions
+//! are looked up by SHA-256 digest (`agent5_api::accounts::Accounts`). Browsers cannot
+//! set headers on a WebSocket, so upgrades may carry a token as a
+//! `Sec-WebSocket-Protocol` entry `bearer.<token>` or as `?token=`. A cookie-
+//! authenticated request that changes something, and every cookie-authenticated
+//! upgrade, must carry this appliance's `Origin` (403 `csrf_origin_mismatch`).
 
+use agent5_api::access::{self, Lookup, Need};
+use agent5_api::accounts::principal::Principal;
+use agent5_api::accounts::{cookie, secret, Denied};
 use subtle::ConstantTimeEq;
 
 use crate::config::Secret;
+use crate::edge::respond;
 
 pub const WS_PROTOCOL_PREFIX: &str = "bearer.";
 
 /// Why a request was refused; also the metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// No token configured at all: the API is closed, not open.
-    NotConfigured,
     Missing,
     Malformed,
     Invalid,
@@ -25,7 +32,6 @@ pub enum Refusal {
 impl Refusal {
     pub fn label(self) -> &'static str {
         match self {
-            Self::NotConfigured => "not_configured",
             Self::Missing => "missing",
             Self::Malformed => "malformed",
             Self::Invalid => "invalid",
@@ -58,10 +64,10 @@ impl Tokens {
     }
 
     pub fn check(&self, presented: &Presented<'_>) -> Result<(), Refusal> {
-        if self.tokens.is_empty() {
-            return Err(Refusal::NotConfigured);
-        }
         let candidate = credential(presented)?;
+        if self.tokens.is_empty() {
+            return Err(Refusal::Invalid);
+        }
         let mut ok = subtle::Choice::from(0);
         for token in &self.tokens {
             ok |= token.expose().as_bytes().ct_eq(candidate);
@@ -119,16 +125,10 @@ fn trim(v: &[u8]) -> &[u8] {
     &v[start..end]
 }
 
-/// What the request presented. A token in `?token=` or in `Sec-WebSocket-Protocol`
-/// counts only on a WebSocket route's upgrade (browsers cannot set a header there);
-/// every other route takes the `Authorization` header alone.
-pub fn check_request(
-    tokens: &Tokens,
-    head: &pingora::http::RequestHeader,
-    route: crate::router::Route,
-) -> Result<(), Refusal> {
-    let upgrade = matches!(route, crate::router::Route::WebSocket(_))
-        && head.headers.contains_key(http::header::UPGRADE);
+/// Where the credential of a request is: a bearer token (the `Authorization` header,
+/// or on a WebSocket route's upgrade `Sec-WebSocket-Protocol: bearer.<token>` or
+/// `?token=`, since browsers cannot set headers there), else the session cookie.
+fn presented(head: &pingora::http::RequestHeader, upgrade: bool) -> (Presented<'_>, Option<String>) {
     let query_token = if upgrade {
         head.uri.query().and_then(|q| query_param(q, "token"))
     } else {
@@ -146,9 +146,41 @@ pub fn check_request(
         } else {
             None
         },
-        query_token: query_token.as_deref(),
+        query_token: None,
     };
-    tokens.check(&presented)
+    (presented, query_token)
+}
+
+/// Whether the request's `Authorization` bearer may see the appliance's internals
+/// (`/readyz` details, `/metrics`): an environment token, or a person's token or
+/// session with `system.view`.
+pub async fn may_see_system(
+    tokens: &Tokens,
+    head: &pingora::http::RequestHeader,
+    shared: &crate::edge::Shared,
+) -> bool {
+    let (presented, _) = presented(head, false);
+    match credential(&presented) {
+        Ok(t) if t.starts_with(secret::TOKEN_PREFIX.as_bytes()) => {
+            let Ok(t) = std::str::from_utf8(t) else {
+                return false;
+            };
+            shared
+                .accounts
+                .token(t)
+                .await
+                .is_ok_and(|p| p.can(agent5_api::accounts::permissions::Permission::SystemView))
+        }
+        Ok(_) => tokens.check(&presented).is_ok(),
+        Err(_) => match session_cookie(head) {
+            Some(v) => shared
+                .accounts
+                .session(v)
+                .await
+                .is_ok_and(|p| p.can(agent5_api::accounts::permissions::Permission::SystemView)),
+            None => false,
+        },
+    }
 }
 
 /// The value of one query parameter, percent-decoded.
@@ -163,11 +195,59 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-/// The filter: routes that need a bearer token (and recordings, when
-/// `protect_recordings`) are refused without a valid one.
+/// The session cookie's value, if the request carries one.
+fn session_cookie(head: &pingora::http::RequestHeader) -> Option<&str> {
+    head.headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(cookie::find)
+}
+
+/// Whether a cookie-authenticated request's `Origin` is this appliance: the origin the
+/// request was sent to (its scheme and `Host`), or the configured public origin.
+pub fn same_origin(
+    head: &pingora::http::RequestHeader,
+    tls: bool,
+    public_origin: Option<&str>,
+) -> bool {
+    let Some(origin) = head
+        .headers
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if public_origin.is_some_and(|p| p.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let host = head
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| head.uri.authority().map(http::uri::Authority::as_str));
+    let scheme = if tls { "https://" } else { "http://" };
+    host.is_some_and(|h| {
+        origin
+            .strip_prefix(scheme)
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(h))
+    })
+}
+
+/// Methods that change nothing (no Origin check for them).
+fn is_safe(method: &http::Method) -> bool {
+    matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
+}
+
+/// The filter: every route in the access table (`agent5_api::access`) gets what its
+/// rule needs, and the principal is left in the context for the route.
 pub struct Auth {
     tokens: std::sync::Arc<Tokens>,
     protect_recordings: bool,
+    public_origin: Option<String>,
 }
 
 impl Auth {
@@ -175,7 +255,88 @@ impl Auth {
         Self {
             tokens,
             protect_recordings: config.protect_recordings,
+            public_origin: config.accounts.public_origin.clone(),
         }
+    }
+
+    fn refuse(shared: &crate::edge::Shared, label: &str, res: http::Response<axum::body::Body>) -> super::Verdict {
+        shared
+            .metrics
+            .auth_failures
+            .with_label_values(&[label])
+            .inc();
+        super::Verdict::Answer(res)
+    }
+
+    /// The principal behind the request's credential, or the refusal to send.
+    async fn authenticate(
+        &self,
+        head: &pingora::http::RequestHeader,
+        ctx: &super::Ctx,
+        shared: &crate::edge::Shared,
+        upgrade: bool,
+    ) -> Result<Principal, (&'static str, http::Response<axum::body::Body>)> {
+        let unauthorized =
+            |label| (label, respond::unauthorized("sign in, or send a valid bearer token"));
+        let (mut presented, query_token) = presented(head, upgrade);
+        presented.query_token = query_token.as_deref();
+        match credential(&presented) {
+            Ok(token) => {
+                let token = std::str::from_utf8(token).map_err(|_| unauthorized("malformed"))?;
+                if token.starts_with(secret::TOKEN_PREFIX) {
+                    return shared
+                        .accounts
+                        .token(token)
+                        .await
+                        .map_err(|d| denied(&d));
+                }
+                match self.tokens.check(&presented) {
+                    Ok(()) => Ok(Principal::env_token()),
+                    Err(r) => Err(unauthorized(r.label())),
+                }
+            }
+            Err(Refusal::Missing) => {
+                let Some(value) = session_cookie(head) else {
+                    return Err(unauthorized("missing"));
+                };
+                let principal = shared.accounts.session(value).await.map_err(|d| denied(&d))?;
+                let changes = upgrade || !is_safe(&head.method);
+                if changes && !same_origin(head, ctx.tls, self.public_origin.as_deref()) {
+                    return Err(("csrf", csrf_refusal()));
+                }
+                Ok(principal)
+            }
+            Err(r) => Err(unauthorized(r.label())),
+        }
+    }
+}
+
+fn csrf_refusal() -> http::Response<axum::body::Body> {
+    respond::error(
+        http::StatusCode::FORBIDDEN,
+        "csrf_origin_mismatch",
+        "a signed-in browser request that changes something must come from this appliance's own pages (Origin)",
+    )
+}
+
+/// The answer to a credential the accounts refused.
+fn denied(d: &Denied) -> (&'static str, http::Response<axum::body::Body>) {
+    match d {
+        Denied::Unavailable(why) => {
+            tracing::warn!(error = %why, "credential not checked: store unavailable");
+            (
+                "unavailable",
+                respond::error(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the database is unavailable; retry shortly",
+                ),
+            )
+        }
+        other => (
+            other.label(),
+            respond::unauthorized("sign in, or send a valid bearer token"),
+        ),
     }
 }
 
@@ -188,27 +349,72 @@ impl super::RequestFilter for Auth {
         shared: &crate::edge::Shared,
     ) -> super::Verdict {
         use crate::router::Route;
-        let protected =
-            ctx.route.needs_bearer() || (ctx.route == Route::Recording && self.protect_recordings);
-        if !protected {
+        let websocket = matches!(ctx.route, Route::WebSocket(_));
+        if !(websocket
+            || matches!(
+                ctx.route,
+                Route::Api | Route::Upload | Route::Recording | Route::Webhook
+            ))
+        {
             return super::Verdict::Next;
         }
-        let Err(refusal) = check_request(&self.tokens, head, ctx.route) else {
-            return super::Verdict::Next;
+        let rule = match access::lookup(head.method.as_str(), head.uri.path(), head.uri.query()) {
+            Lookup::Found(rule) => rule,
+            Lookup::WrongMethod if !websocket => {
+                return super::Verdict::Answer(respond::error(
+                    http::StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    &format!("{} is not allowed on {}", head.method, head.uri.path()),
+                ))
+            }
+            Lookup::WrongMethod | Lookup::NotFound => {
+                return super::Verdict::Answer(respond::error(
+                    http::StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("no API route {}", head.uri.path()),
+                ))
+            }
         };
-        shared
-            .metrics
-            .auth_failures
-            .with_label_values(&[refusal.label()])
-            .inc();
-        super::Verdict::Answer(match refusal {
-            Refusal::NotConfigured => crate::edge::respond::error(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "auth_not_configured",
-                "no API token is configured on this appliance (set AUTH_TOKEN)",
-            ),
-            _ => crate::edge::respond::unauthorized("a valid bearer token is required"),
-        })
+        let needed = match rule.need {
+            Need::Signed => return super::Verdict::Next,
+            Need::Public => {
+                // Signing in from another site's page (login CSRF) is refused too.
+                let foreign = head.headers.contains_key(http::header::ORIGIN)
+                    && !same_origin(head, ctx.tls, self.public_origin.as_deref());
+                if foreign && !is_safe(&head.method) {
+                    return Self::refuse(shared, "csrf", csrf_refusal());
+                }
+                return super::Verdict::Next;
+            }
+            Need::Permission(p)
+                if ctx.route == Route::Recording && !self.protect_recordings =>
+            {
+                ctx.principal = Some(Principal::anonymous([p].into_iter().collect()));
+                return super::Verdict::Next;
+            }
+            Need::SignedIn => None,
+            Need::Permission(p) => Some(p),
+        };
+        let upgrade = websocket && head.headers.contains_key(http::header::UPGRADE);
+        let principal = match self.authenticate(head, ctx, shared, upgrade).await {
+            Ok(p) => p,
+            Err((label, res)) => return Self::refuse(shared, label, res),
+        };
+        if let Some(p) = needed {
+            if !principal.can(p) {
+                return Self::refuse(
+                    shared,
+                    "forbidden",
+                    respond::error(
+                        http::StatusCode::FORBIDDEN,
+                        "forbidden",
+                        &format!("this needs the permission {p}"),
+                    ),
+                );
+            }
+        }
+        ctx.principal = Some(principal);
+        super::Verdict::Next
     }
 }
 
@@ -261,7 +467,7 @@ mod tests {
         assert_eq!(t.check(&header(&A[..10])), Err(Refusal::Malformed));
         assert_eq!(
             Tokens::default().check(&header(&format!("Bearer {A}"))),
-            Err(Refusal::NotConfigured)
+            Err(Refusal::Invalid)
         );
     }
 

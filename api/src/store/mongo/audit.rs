@@ -2,7 +2,7 @@
 
 use super::support::*;
 use super::{decode, encode, err, MongoStore};
-use crate::model::AuditEntry;
+use crate::model::{AuditEntry, AuditQuery, Page};
 use crate::store::{AuditStore, StoreResult};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -19,20 +19,42 @@ impl AuditStore for MongoStore {
         Ok(())
     }
 
-    async fn list_audit(&self, limit: u64) -> StoreResult<Vec<AuditEntry>> {
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Page<AuditEntry>> {
         self.ready().await?;
-        // MongoDB reads a limit of 0 as "no limit".
-        if limit == 0 {
-            return Ok(Vec::new());
+        let mut filter = Document::new();
+        if let Some(actor) = &query.actor {
+            filter.insert(
+                "$or",
+                vec![doc! { "actor": actor }, doc! { "actor_id": actor }],
+            );
+        }
+        if let Some(action) = &query.action {
+            filter.insert("action", action);
+        }
+        let mut range = Document::new();
+        if let Some(since) = query.since {
+            range.insert("$gte", since);
+        }
+        if let Some(until) = query.until {
+            range.insert("$lt", until);
+        }
+        if !range.is_empty() {
+            filter.insert("at", range);
         }
         let cursor = self
             .coll("audit_log")
-            .find(doc! {})
+            .find(filter)
             .sort(doc! { "at": -1, "_id": -1 })
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .skip(query.offset)
+            .limit(i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX))
             .await
             .map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(strip_doc_id).map(decode).collect()
+        let items = docs
+            .into_iter()
+            .map(strip_doc_id)
+            .map(decode)
+            .collect::<StoreResult<Vec<AuditEntry>>>()?;
+        Ok(Page::from_overfetch(items, query.limit))
     }
 }

@@ -7,6 +7,7 @@
 //! transaction, retried on transient errors, so a crash between them cannot leave a
 //! wrong answer. Transactions need a replica set (a one-node set is enough).
 
+mod access;
 mod agents;
 mod audit;
 mod calls;
@@ -195,9 +196,32 @@ impl MongoStore {
                     plain(doc! { "processed": 1, "received_at": 1 }),
                 ],
             ),
-            ("audit_log", vec![plain(doc! { "at": -1 })]),
+            (
+                "audit_log",
+                vec![
+                    plain(doc! { "at": -1 }),
+                    plain(doc! { "actor": 1, "at": -1 }),
+                    plain(doc! { "actor_id": 1, "at": -1 }),
+                    plain(doc! { "action": 1, "at": -1 }),
+                ],
+            ),
             ("agent_profiles", vec![unique(doc! { "name": 1 })]),
             ("users", vec![unique(doc! { "email_lc": 1 })]),
+            (
+                "sessions",
+                vec![
+                    plain(doc! { "user_id": 1 }),
+                    plain(doc! { "last_seen_at": 1 }),
+                    plain(doc! { "created_at": 1 }),
+                ],
+            ),
+            (
+                "api_tokens",
+                vec![
+                    unique(doc! { "digest": 1 }),
+                    plain(doc! { "user_id": 1, "created_at": -1 }),
+                ],
+            ),
             (
                 "calls",
                 vec![

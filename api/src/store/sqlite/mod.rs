@@ -3,6 +3,7 @@
 //! connections. Every call runs on tokio's blocking pool, never on the async runtime.
 
 mod agents;
+mod access;
 mod audit;
 mod calls;
 mod campaigns;

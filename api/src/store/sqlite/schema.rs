@@ -154,6 +154,35 @@ const MIGRATIONS: &[&str] = &[
         doc TEXT NOT NULL
     );
     ",
+    // 6: sessions and API tokens under the SHA-256 of their secret, added roles, and an
+    // audit log that names the person, the client and the request.
+    r"
+    CREATE TABLE sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (user_id);
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE,
+        user_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX api_tokens_user ON api_tokens (user_id, created_at DESC);
+    CREATE TABLE roles (
+        name TEXT PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    ALTER TABLE audit_log ADD COLUMN actor_id TEXT;
+    ALTER TABLE audit_log ADD COLUMN client_ip TEXT;
+    ALTER TABLE audit_log ADD COLUMN request_id TEXT;
+    CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
+    CREATE INDEX audit_log_action ON audit_log (action, at DESC);
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
