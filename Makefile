@@ -39,12 +39,15 @@ run: build
 	  echo "Generated a development token (stored in $(DATA_DIR)/dev-token):"; \
 	  echo "  $$(cat $(DATA_DIR)/dev-token)"; \
 	fi
+	@$(RELEASE_BIN) user bootstrap --config $(CONFIG) --data-dir $(DATA_DIR)
 	@TOKEN=$${AUTH_TOKEN:-$$(cat $(DATA_DIR)/dev-token)}; \
 	echo ""; \
 	echo "agent5 starts on http://127.0.0.1:3000 (metrics on http://127.0.0.1:9464/metrics). Try:"; \
 	if [ -z "$$AUTH_TOKEN" ]; then echo "  curl -H \"Authorization: Bearer \$$(cat $(DATA_DIR)/dev-token)\" http://127.0.0.1:3000/api/status"; \
 	else echo "  curl -H \"Authorization: Bearer \$$AUTH_TOKEN\" http://127.0.0.1:3000/api/status"; fi; \
 	echo "  curl http://127.0.0.1:3000/readyz"; \
+	echo "People sign in with POST /api/auth/login; the first admin is admin@localhost,"; \
+	echo "its password in $(DATA_DIR)/admin-password (docs/accounts.md)."; \
 	echo "Stop with Ctrl-C."; echo ""; \
 	AUTH_TOKEN=$$TOKEN exec $(RELEASE_BIN) serve --config $(CONFIG) --data-dir $(DATA_DIR)
 

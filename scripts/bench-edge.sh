@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Edge throughput: nginx `return 200` vs agent5 /healthz vs an authenticated
-# agent5 /api/status, same wrk settings, alternating rounds, access logs on for both.
+# agent5 /api/status (with the environment token, and with a person's `a5_` API
+# token when the binary has accounts), same wrk settings, alternating rounds, access
+# logs on for both.
 #   scripts/bench-edge.sh path/to/agent5 [seconds] [connections] [rounds]
 # Prints requests/s, p50/p99 latency and the ratio to nginx. Loopback only.
 set -euo pipefail
@@ -76,6 +78,17 @@ wait_up "http://127.0.0.1:$NGINX_PORT/"
 wait_up "http://127.0.0.1:$NGINX_HDR_PORT/"
 wait_up "http://127.0.0.1:$AGENT5_PORT/healthz"
 
+# A person's API token, when this build has accounts (an older one answers 404/405).
+PERSON_TOKEN=
+BASE="http://127.0.0.1:$AGENT5_PORT"
+if curl -fsS -o /dev/null -H "Authorization: Bearer $TOKEN" -H 'content-type: application/json' \
+     -d '{"email":"bench@example.com","role":"admin","password":"bench passphrase 1"}' "$BASE/api/users" 2>/dev/null; then
+  curl -fsS -c "$WORK/jar" -H 'content-type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench passphrase 1"}' "$BASE/api/auth/login" >/dev/null
+  PERSON_TOKEN=$(curl -fsS -b "$WORK/jar" -H "Origin: $BASE" -H 'content-type: application/json' \
+    -d '{"name":"bench"}' "$BASE/api/tokens" | python3 -c 'import json,sys;print(json.load(sys.stdin)["token"])')
+fi
+
 run() { # name url [header]
   local out
   if [ -n "${3:-}" ]; then
@@ -97,6 +110,9 @@ for r in $(seq 1 "$ROUNDS"); do
   run nginx+hdrs "http://127.0.0.1:$NGINX_HDR_PORT/"
   run healthz "http://127.0.0.1:$AGENT5_PORT/healthz"
   run api "http://127.0.0.1:$AGENT5_PORT/api/status" "Authorization: Bearer $TOKEN"
+  if [ -n "$PERSON_TOKEN" ]; then
+    run api-a5 "http://127.0.0.1:$AGENT5_PORT/api/status" "Authorization: Bearer $PERSON_TOKEN"
+  fi
 done
 
 echo
@@ -110,7 +126,9 @@ for line in open(sys.argv[1]):
 def med(name): return statistics.median(r[0] for r in rows[name])
 base = med("nginx")
 print(f"{'target':<10} {'req/s (median)':>15} {'p50 (last)':>11} {'p99 (last)':>11} {'non-2xx':>8} {'vs nginx':>9}")
-for name in ("nginx", "nginx+hdrs", "healthz", "api"):
+for name in ("nginx", "nginx+hdrs", "healthz", "api", "api-a5"):
+    if name not in rows:
+        continue
     last = rows[name][-1]
     print(f"{name:<10} {med(name):>15.0f} {last[1]:>11} {last[2]:>11} {sum(r[3] for r in rows[name]):>8} {med(name)/base:>8.2f}x")
 PY

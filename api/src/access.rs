@@ -110,13 +110,21 @@ pub static RULES: &[Rule] = &[
         P(Perm::ProspectsEdit),
     ),
     http("GET", "/api/prospects/{id}", P(Perm::ProspectsView)),
-    http("PATCH", "/api/prospects/{id}/archive", P(Perm::ProspectsEdit)),
+    http(
+        "PATCH",
+        "/api/prospects/{id}/archive",
+        P(Perm::ProspectsEdit),
+    ),
     http(
         "PATCH",
         "/api/prospects/{id}/unarchive",
         P(Perm::ProspectsEdit),
     ),
-    http("PATCH", "/api/prospects/{id}/invoice", P(Perm::ProspectsEdit)),
+    http(
+        "PATCH",
+        "/api/prospects/{id}/invoice",
+        P(Perm::ProspectsEdit),
+    ),
     http(
         "PATCH",
         "/api/prospects/{id}/delivery/{code}",
@@ -134,7 +142,11 @@ pub static RULES: &[Rule] = &[
     http("GET", "/api/calls/live/events", P(Perm::CallsView)),
     http("GET", "/api/calls/{id}", P(Perm::CallsView)),
     http("POST", "/api/calls/{id}/hangup", P(Perm::CallsPlace)),
-    http("GET", "/api/calls/{id}/recording", P(Perm::RecordingsListen)),
+    http(
+        "GET",
+        "/api/calls/{id}/recording",
+        P(Perm::RecordingsListen),
+    ),
     http("GET", "/recordings/{file}", P(Perm::RecordingsListen)),
     http("GET", "/api/agents", P(Perm::CallsView)),
     http("POST", "/api/agents", P(Perm::AgentsEdit)),
@@ -267,6 +279,51 @@ mod tests {
             Some(P(Perm::MonitorTakeover))
         );
         assert_eq!(found("POST", "/api/auth/login", None), Some(Public));
+    }
+
+    /// The matrix in `docs/accounts.md` for the routes that matter most, written out
+    /// independently of the table: the lowest built-in role that may use each.
+    #[test]
+    fn sensitive_routes_need_the_documented_role() {
+        use crate::accounts::permissions::BuiltinRole::{
+            self, Admin, Operator, Supervisor, Viewer,
+        };
+        let cases: [(&str, &str, Option<&str>, BuiltinRole); 12] = [
+            ("GET", "/api/users", None, Admin),
+            ("POST", "/api/roles", None, Admin),
+            ("GET", "/operator-bridge", Some("room=c"), Supervisor),
+            (
+                "GET",
+                "/operator-bridge",
+                Some("room=c&mode=whisper"),
+                Supervisor,
+            ),
+            ("GET", "/monitor", Some("call=c"), Operator),
+            ("GET", "/api/audit", None, Supervisor),
+            ("POST", "/api/calls", None, Operator),
+            ("GET", "/api/calls/c1/recording", None, Operator),
+            ("POST", "/api/dnc/import", None, Operator),
+            ("GET", "/api/prospects/export.csv", None, Operator),
+            ("PATCH", "/api/agents/a1", None, Supervisor),
+            ("GET", "/api/calls", None, Viewer),
+        ];
+        for (method, path, query, lowest) in cases {
+            let Lookup::Found(rule) = lookup(method, path, query) else {
+                panic!("{method} {path} is not in the table");
+            };
+            let Need::Permission(p) = rule.need else {
+                panic!("{method} {path} needs a permission");
+            };
+            for role in BuiltinRole::ALL {
+                let expected = role as u8 >= lowest as u8;
+                assert_eq!(
+                    role.set().contains(p),
+                    expected,
+                    "{method} {path} as {}",
+                    role.name()
+                );
+            }
+        }
     }
 
     #[test]

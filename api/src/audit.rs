@@ -154,7 +154,10 @@ async fn export(
                     match store.list_audit(&q).await {
                         Ok(p) => Some(p),
                         Err(e) => {
-                            return Some((Err(std::io::Error::other(e.to_string())), (None, None, q)))
+                            return Some((
+                                Err(std::io::Error::other(e.to_string())),
+                                (None, None, q),
+                            ))
                         }
                     }
                 } else {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::expect_used)] // a test: a failed expectation is the failure
 
+#[allow(dead_code)] // the MongoDB half is for the conformance suite
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -82,7 +83,10 @@ async fn a_session_lives_until_idle_or_too_old_and_ends_at_logout() {
         .expect("login");
     assert_eq!(signed.user.id, ann.id);
     assert!(secret::is_session_id(&signed.cookie_value));
-    let p = accounts.session(&signed.cookie_value).await.expect("session");
+    let p = accounts
+        .session(&signed.cookie_value)
+        .await
+        .expect("session");
     assert_eq!(p.email.as_deref(), Some("ann@example.be"));
     assert!(p.can(Permission::MonitorListen) && !p.can(Permission::MonitorTakeover));
     assert_eq!(
@@ -151,7 +155,10 @@ async fn disabling_a_user_or_resetting_sessions_ends_access_on_the_next_request(
     let keep = secret::digest(&a.cookie_value);
     assert_eq!(accounts.end_sessions(&bob.id, Some(&keep)).await, Ok(1));
     assert!(accounts.session(&a.cookie_value).await.is_ok());
-    assert_eq!(accounts.session(&b.cookie_value).await, Err(Denied::Unknown));
+    assert_eq!(
+        accounts.session(&b.cookie_value).await,
+        Err(Denied::Unknown)
+    );
 
     let mut disabled = store.get_user(&bob.id).await.expect("bob");
     disabled.active = false;
@@ -200,7 +207,14 @@ async fn a_token_acts_with_at_most_its_role_and_stops_when_revoked() {
     demoted.role = "nobody-role".into();
     store.update_user(demoted).await.expect("demote");
     accounts.forget();
-    assert!(accounts.token(&raw).await.expect("still a token").permissions == Default::default());
+    assert!(
+        accounts
+            .token(&raw)
+            .await
+            .expect("still a token")
+            .permissions
+            == Default::default()
+    );
 
     store
         .revoke_token(&token.id, hand.now())
@@ -269,9 +283,12 @@ async fn repeated_failures_slow_down_then_lock_the_account_with_the_same_error()
         .await
         .expect("audit");
     assert_eq!(audit.items.len(), 11);
-    assert!(audit.items.iter().all(|e| e.client_ip.as_deref() == Some("192.0.2.9")
-        && e.actor == "eve@example.be"
-        && !e.detail.contains("password here")));
+    assert!(audit
+        .items
+        .iter()
+        .all(|e| e.client_ip.as_deref() == Some("192.0.2.9")
+            && e.actor == "eve@example.be"
+            && !e.detail.contains("password here")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +307,12 @@ async fn an_unknown_email_costs_what_a_known_one_costs() {
         assert!(matches!(r, Err(LoginError::InvalidCredentials)));
         let t = Instant::now();
         let r = accounts
-            .login(&format!("nobody{i}@example.be"), "not the password", &client(40 + i), "t")
+            .login(
+                &format!("nobody{i}@example.be"),
+                "not the password",
+                &client(40 + i),
+                "t",
+            )
             .await;
         unknown.push(t.elapsed());
         assert!(matches!(r, Err(LoginError::InvalidCredentials)));

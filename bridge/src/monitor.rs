@@ -174,7 +174,10 @@ where
     let metrics = bridge.metrics();
     metrics.monitor_listeners.inc();
     if let Some(hooks) = bridge.hooks() {
-        let (actor, id) = (meta.actor.or_named(&listen.operator), listen.call_id.clone());
+        let (actor, id) = (
+            meta.actor.or_named(&listen.operator),
+            listen.call_id.clone(),
+        );
         tokio::spawn(async move { hooks.audit(&actor, "call.listen", &id).await });
     }
     tracing::info!(call_id = %listen.call_id, request_id = %meta.request_id, rate = listen.rate, "listen-in started");

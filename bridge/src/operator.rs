@@ -125,7 +125,12 @@ fn leave(
     bridge.live().release(&listen.call_id);
     tracing::info!(call_id = %listen.call_id, operator = %listen.operator, result, "operator left; the agent has the call again");
     if let Some(hooks) = bridge.hooks() {
-        let (actor, id) = (actor.or_named(&listen.operator), listen.call_id.clone());
+        // `listen.operator` is the name `join` resolved.
+        let actor = crate::Actor {
+            label: listen.operator.clone(),
+            ..actor.clone()
+        };
+        let id = listen.call_id.clone();
         let end = if mode == OperatorMode::Whisper {
             "call.whisper.end"
         } else {

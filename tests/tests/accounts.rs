@@ -45,7 +45,13 @@ enum As<'a> {
     Cookie(&'a str, Option<&'a str>),
 }
 
-async fn send(app: &Appliance, method: &str, path: &str, who: As<'_>, json: Option<Value>) -> Reply {
+async fn send(
+    app: &Appliance,
+    method: &str,
+    path: &str,
+    who: As<'_>,
+    json: Option<Value>,
+) -> Reply {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
@@ -241,7 +247,11 @@ async fn cookie_changes_and_upgrades_need_this_appliances_origin() {
     add_user(&app, "sup@example.be", "supervisor").await;
     let (cookie, _) = sign_in(&app, "sup@example.be").await;
     let token_body = || Some(json!({ "name": "laptop" }));
-    for origin in [None, Some("http://evil.example"), Some("https://agent5.test")] {
+    for origin in [
+        None,
+        Some("http://evil.example"),
+        Some("https://agent5.test"),
+    ] {
         let res = send(
             &app,
             "POST",
@@ -267,7 +277,14 @@ async fn cookie_changes_and_upgrades_need_this_appliances_origin() {
     assert_eq!(created.status, 201);
     // A bearer token needs no Origin at all.
     let token = created.json()["token"].as_str().expect("token").to_owned();
-    let by_bearer = send(&app, "POST", "/api/tokens", As::Bearer(&token), token_body()).await;
+    let by_bearer = send(
+        &app,
+        "POST",
+        "/api/tokens",
+        As::Bearer(&token),
+        token_body(),
+    )
+    .await;
     assert_eq!(by_bearer.status, 201, "{:?}", by_bearer.body);
     // Signing in from another site is refused too.
     let res = send(
@@ -289,7 +306,10 @@ async fn cookie_changes_and_upgrades_need_this_appliances_origin() {
                 .into_client_request()
                 .expect("req");
             let h = req.headers_mut();
-            h.insert("cookie", format!("agent5_session={cookie}").parse().expect("v"));
+            h.insert(
+                "cookie",
+                format!("agent5_session={cookie}").parse().expect("v"),
+            );
             h.insert("origin", origin.parse().expect("v"));
             let stream = tokio::net::TcpStream::connect(addr).await.expect("tcp");
             tokio_tungstenite::client_async(req, stream).await
@@ -315,7 +335,15 @@ async fn a_token_is_shown_once_used_as_its_person_and_refused_once_revoked() {
     let app = start();
     add_user(&app, "op@example.be", "operator").await;
     let (cookie, _) = sign_in(&app, "op@example.be").await;
-    let create = |json: Value| send(&app, "POST", "/api/tokens", As::Cookie(&cookie, Some(ORIGIN)), Some(json));
+    let create = |json: Value| {
+        send(
+            &app,
+            "POST",
+            "/api/tokens",
+            As::Cookie(&cookie, Some(ORIGIN)),
+            Some(json),
+        )
+    };
     let too_high = create(json!({ "name": "x", "role": "admin" })).await;
     assert_eq!(too_high.status, 403);
     assert_eq!(too_high.json()["error"]["code"], "role_too_high");
@@ -343,7 +371,14 @@ async fn a_token_is_shown_once_used_as_its_person_and_refused_once_revoked() {
     assert_eq!(me.json()["via"], "token");
     assert_eq!(me.json()["role"], "viewer");
     // Viewer: no DNC export, even though the person could.
-    let export = send(&app, "GET", "/api/dnc/export.csv", As::Bearer(&secret), None).await;
+    let export = send(
+        &app,
+        "GET",
+        "/api/dnc/export.csv",
+        As::Bearer(&secret),
+        None,
+    )
+    .await;
     assert_eq!(export.status, 403);
     assert_eq!(export.json()["error"]["code"], "forbidden");
     // It also works as a WebSocket subprotocol value.
@@ -354,7 +389,9 @@ async fn a_token_is_shown_once_used_as_its_person_and_refused_once_revoked() {
         "sec-websocket-protocol",
         format!("bearer.{secret}").parse().expect("v"),
     );
-    let stream = tokio::net::TcpStream::connect(app.addr("http")).await.expect("tcp");
+    let stream = tokio::net::TcpStream::connect(app.addr("http"))
+        .await
+        .expect("tcp");
     match tokio_tungstenite::client_async(req, stream).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             assert_eq!(res.status(), 403, "a viewer may not listen")
@@ -400,7 +437,11 @@ async fn admins_disable_and_reset_and_the_last_admin_stays() {
     let me = |c: &str| {
         let c = c.to_owned();
         let app = &app;
-        async move { send(app, "GET", "/api/auth/me", As::Cookie(&c, None), None).await.status }
+        async move {
+            send(app, "GET", "/api/auth/me", As::Cookie(&c, None), None)
+                .await
+                .status
+        }
     };
     assert_eq!(me(&op_a).await, 200);
     assert_eq!(me(&op_b).await, 401);
@@ -428,7 +469,14 @@ async fn admins_disable_and_reset_and_the_last_admin_stays() {
     assert_eq!(me(&op_a).await, 401);
     // The last admin can be neither disabled nor demoted.
     for patch in [json!({ "active": false }), json!({ "role": "viewer" })] {
-        let res = send(&app, "PATCH", &format!("/api/users/{admin_id}"), admin_as, Some(patch)).await;
+        let res = send(
+            &app,
+            "PATCH",
+            &format!("/api/users/{admin_id}"),
+            admin_as,
+            Some(patch),
+        )
+        .await;
         assert_eq!(res.status, 409);
         assert_eq!(res.json()["error"]["code"], "last_admin");
     }
@@ -452,7 +500,10 @@ async fn admins_disable_and_reset_and_the_last_admin_stays() {
         Some(json!({ "email": "OP@example.be", "role": "viewer", "password": PASSWORD })),
     )
     .await;
-    assert_eq!((dup.status.as_u16(), dup.json()["error"]["code"].clone()), (409, json!("email_taken")));
+    assert_eq!(
+        (dup.status.as_u16(), dup.json()["error"]["code"].clone()),
+        (409, json!("email_taken"))
+    );
     let role = send(
         &app,
         "POST",
@@ -491,21 +542,39 @@ async fn added_roles_grant_exactly_their_permissions() {
     let who = As::Cookie(&cookie, None);
     assert_eq!(send(&app, "GET", "/api/audit", who, None).await.status, 200);
     assert_eq!(send(&app, "GET", "/api/calls", who, None).await.status, 200);
-    assert_eq!(send(&app, "GET", "/api/prospects", who, None).await.status, 403);
-    let in_use = send(&app, "DELETE", "/api/roles/auditor", As::Bearer(ENV_TOKEN), None).await;
+    assert_eq!(
+        send(&app, "GET", "/api/prospects", who, None).await.status,
+        403
+    );
+    let in_use = send(
+        &app,
+        "DELETE",
+        "/api/roles/auditor",
+        As::Bearer(ENV_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(in_use.status, 409);
-    let builtin = send(&app, "DELETE", "/api/roles/admin", As::Bearer(ENV_TOKEN), None).await;
+    let builtin = send(
+        &app,
+        "DELETE",
+        "/api/roles/admin",
+        As::Bearer(ENV_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(builtin.status, 400);
 }
 
-#[tokio::test]
-async fn the_audit_names_the_person_the_address_and_the_request() {
-    let app = start();
-    add_user(&app, "ann@example.be", "supervisor").await;
-    let (cookie, _) = sign_in(&app, "ann@example.be").await;
+/// Ann signs in, fails once, opts a number out and exports the DNC list from her
+/// browser, then puts it back with a token and signs out: her cookie value, the
+/// token and the opt-out's request id.
+async fn ann_works(app: &Appliance) -> (String, String, String) {
+    add_user(app, "ann@example.be", "supervisor").await;
+    let (cookie, _) = sign_in(app, "ann@example.be").await;
     let ann = As::Cookie(&cookie, Some(ORIGIN));
     let failed = send(
-        &app,
+        app,
         "POST",
         "/api/auth/login",
         As::Nobody,
@@ -514,7 +583,7 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
     .await;
     assert_eq!(failed.status, 401);
     let opt_out = send(
-        &app,
+        app,
         "PATCH",
         "/api/prospects/phone/+32475123456/opt-out",
         ann,
@@ -523,12 +592,26 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
     .await;
     assert_eq!(opt_out.status, 200, "{:?}", opt_out.body);
     let request_id = opt_out.header("x-request-id").expect("id").to_owned();
-    let export = send(&app, "GET", "/api/dnc/export.csv", As::Cookie(&cookie, None), None).await;
+    let export = send(
+        app,
+        "GET",
+        "/api/dnc/export.csv",
+        As::Cookie(&cookie, None),
+        None,
+    )
+    .await;
     assert_eq!(export.status, 200);
-    let created = send(&app, "POST", "/api/tokens", ann, Some(json!({ "name": "ci" }))).await;
+    let created = send(
+        app,
+        "POST",
+        "/api/tokens",
+        ann,
+        Some(json!({ "name": "ci" })),
+    )
+    .await;
     let token = created.json()["token"].as_str().expect("t").to_owned();
     let by_token = send(
-        &app,
+        app,
         "PATCH",
         "/api/prospects/phone/+32475123456/opt-out",
         As::Bearer(&token),
@@ -536,12 +619,24 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
     )
     .await;
     assert_eq!(by_token.status, 200);
-    let out = send(&app, "POST", "/api/auth/logout", ann, None).await;
+    let out = send(app, "POST", "/api/auth/logout", ann, None).await;
     assert_eq!(out.status, 204);
+    (cookie, token, request_id)
+}
 
-    let audit = send(&app, "GET", "/api/audit?page_size=100", As::Bearer(ENV_TOKEN), None)
-        .await
-        .json();
+#[tokio::test]
+async fn the_audit_names_the_person_the_address_and_the_request() {
+    let app = start();
+    let (cookie, token, request_id) = ann_works(&app).await;
+    let audit = send(
+        &app,
+        "GET",
+        "/api/audit?page_size=100",
+        As::Bearer(ENV_TOKEN),
+        None,
+    )
+    .await
+    .json();
     let items = audit["items"].as_array().expect("items");
     let find = |action: &str| {
         items
@@ -549,11 +644,21 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
             .find(|e| e["action"] == action)
             .unwrap_or_else(|| panic!("{action} in {audit}"))
     };
-    for action in ["login.success", "login.failure", "dnc.add", "export.dnc", "token.create", "logout"] {
+    for action in [
+        "login.success",
+        "login.failure",
+        "dnc.add",
+        "export.dnc",
+        "token.create",
+        "logout",
+    ] {
         let e = find(action);
         assert_eq!(e["actor"], "ann@example.be", "{action}: {e}");
         assert_eq!(e["client_ip"], "127.0.0.1", "{action}");
-        assert!(e["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{action}");
+        assert!(
+            e["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+            "{action}"
+        );
         if action != "login.failure" || e["actor_id"].is_string() {
             assert!(e["actor_id"].is_string(), "{action}");
         }
@@ -562,7 +667,9 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
     let removed = find("dnc.remove");
     assert_eq!(removed["actor"], "token:ci");
     assert_eq!(removed["actor_id"], find("dnc.add")["actor_id"]);
-    assert!(items.iter().any(|e| e["action"] == "user.create" && e["actor"] == "env:AUTH_TOKEN"));
+    assert!(items
+        .iter()
+        .any(|e| e["action"] == "user.create" && e["actor"] == "env:AUTH_TOKEN"));
 
     // Filters and the CSV export.
     let ann_id = find("logout")["actor_id"].as_str().expect("id").to_owned();
@@ -576,10 +683,24 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
     .await
     .json();
     assert_eq!(by_person["items"].as_array().map(Vec::len), Some(1));
-    let bad = send(&app, "GET", "/api/audit?since=yesterday", As::Bearer(ENV_TOKEN), None).await;
+    let bad = send(
+        &app,
+        "GET",
+        "/api/audit?since=yesterday",
+        As::Bearer(ENV_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.json()["error"]["field"], "since");
-    let csv = send(&app, "GET", "/api/audit/export.csv?action=logout", As::Bearer(ENV_TOKEN), None).await;
+    let csv = send(
+        &app,
+        "GET",
+        "/api/audit/export.csv?action=logout",
+        As::Bearer(ENV_TOKEN),
+        None,
+    )
+    .await;
     assert_eq!(csv.status, 200);
     let text = String::from_utf8_lossy(&csv.body).into_owned();
     let mut lines = text.lines();
@@ -588,11 +709,20 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
         Some("at,actor,actor_id,action,target,detail,client_ip,request_id")
     );
     let row = lines.next().expect("a row");
-    assert!(row.contains(",ann@example.be,") && row.contains(",logout,"), "{row}");
+    assert!(
+        row.contains(",ann@example.be,") && row.contains(",logout,"),
+        "{row}"
+    );
 
     // Nothing secret reached the log: no password, hash, cookie or token.
     let log = app.log_text();
-    for secret in [PASSWORD, "not it at all", cookie.as_str(), token.as_str(), "$argon2id"] {
+    for secret in [
+        PASSWORD,
+        "not it at all",
+        cookie.as_str(),
+        token.as_str(),
+        "$argon2id",
+    ] {
         assert!(!log.contains(secret), "{secret:?} is in the log");
     }
 }

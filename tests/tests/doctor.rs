@@ -54,7 +54,7 @@ fn a_healthy_box_passes_and_a_broken_one_fails() {
 
     let (code, table) = doctor(dir.path(), "[telnyx]\nverify_signatures = false\n");
     assert_eq!(code, 1, "{table}");
-    assert_eq!(row(&table, "auth")[1], "FAIL");
+    assert_eq!(row(&table, "accounts")[1], "FAIL", "nobody can sign in");
     assert_eq!(row(&table, "webhook signatures")[2], "FAIL");
 
     let (code, table) = doctor(dir.path(), "[server]\nlisten = []\n");

@@ -123,7 +123,10 @@ fn a_password_is_changed_and_a_user_disabled() {
         "another long passphrase\n",
     );
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim(), "password changed for ANN@example.be");
+    assert_eq!(
+        out.trim(),
+        "password changed for ANN@example.be; 0 session(s) ended"
+    );
     let (code, _, err) = user(dir.path(), &["disable", "nobody@example.be"], "");
     assert_eq!(code, 1);
     assert!(err.contains("no user with the email"), "{err}");
@@ -133,4 +136,31 @@ fn a_password_is_changed_and_a_user_disabled() {
     for secret in [PASSWORD, "another long passphrase", "$argon2id"] {
         assert!(!out.contains(secret), "{out}");
     }
+}
+
+#[test]
+fn bootstrap_adds_the_first_admin_once_with_a_private_password_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (code, out, err) = user(dir.path(), &["bootstrap"], "");
+    assert_eq!(code, 0, "{err}");
+    let file = dir.path().join("admin-password");
+    let password = std::fs::read_to_string(&file).expect("password file");
+    let password = password.trim();
+    assert!(password.len() >= 24, "{password}");
+    assert!(
+        out.contains("admin@localhost") && out.contains(password),
+        "{out}"
+    );
+    let mode = std::fs::metadata(&file).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (_, list, _) = user(dir.path(), &["list"], "");
+    assert!(list.contains("admin@localhost\tadmin\tyes"), "{list}");
+    // Printed once: a second run (users exist) says nothing and changes nothing.
+    let (code, again, _) = user(dir.path(), &["bootstrap"], "");
+    assert_eq!((code, again.as_str()), (0, ""));
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("file").trim(),
+        password
+    );
 }

@@ -103,7 +103,10 @@ fn address_key(ip: IpAddr) -> IpAddr {
             let s = v6.segments();
             IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
         }
-        IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)),
+        IpAddr::V6(v6) => IpAddr::V4(
+            v6.to_ipv4_mapped()
+                .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+        ),
         v4 => v4,
     }
 }
@@ -188,7 +191,10 @@ mod tests {
         assert_eq!(g.assess(other, "new@x", t0).delay, Duration::ZERO);
         g.failed(other, "c@x", t0);
         g.succeeded("c@x");
-        assert_eq!(g.accounts.lock().map(|t| t.count(&"c@x".into(), t0)).ok(), Some(0));
+        assert_eq!(
+            g.accounts.lock().map(|t| t.count(&"c@x".into(), t0)).ok(),
+            Some(0)
+        );
     }
 
     #[test]

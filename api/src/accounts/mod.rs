@@ -13,4 +13,6 @@ pub mod secret;
 mod service;
 
 pub use routes::{check_email, routes};
-pub use service::{Accounts, Clock, Denied, LoginError, SessionSettings, SignedIn, CACHE_MS, TOUCH_MS};
+pub use service::{
+    Accounts, Clock, Denied, LoginError, SessionSettings, SignedIn, CACHE_MS, TOUCH_MS,
+};

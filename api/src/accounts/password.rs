@@ -181,7 +181,12 @@ mod tests {
                 "{long_enough}"
             );
         }
-        for common in ["q1w2e3r4t5y6", "Password2024!", "iloveyou1234", "Sunshine12345"] {
+        for common in [
+            "q1w2e3r4t5y6",
+            "Password2024!",
+            "iloveyou1234",
+            "Sunshine12345",
+        ] {
             assert_eq!(check_policy(common), Err(PolicyError::Common), "{common}");
         }
         assert_eq!(check_policy("correct horse battery"), Ok(()));

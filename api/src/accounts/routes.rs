@@ -46,9 +46,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             .get::<Principal>()
             .cloned()
             .map(Self)
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first")
-            })
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first"))
     }
 }
 
@@ -59,13 +57,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<RequestInfo>().cloned().unwrap_or(
-            RequestInfo {
-                client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                request_id: String::new(),
-                tls: false,
-            },
-        )))
+        Ok(Self(
+            parts
+                .extensions
+                .get::<RequestInfo>()
+                .cloned()
+                .unwrap_or(RequestInfo {
+                    client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                    request_id: String::new(),
+                    tls: false,
+                }),
+        ))
     }
 }
 
@@ -312,7 +314,14 @@ async fn change_password(
         .accounts
         .end_sessions(&user_id, p.session_hash())
         .await?;
-    audit(&state, &actor, "user.password.change", &user_id, String::new()).await;
+    audit(
+        &state,
+        &actor,
+        "user.password.change",
+        &user_id,
+        String::new(),
+    )
+    .await;
     Ok(Json(SessionsEnded { sessions_ended }))
 }
 
@@ -482,14 +491,25 @@ async fn list_roles(State(state): State<AppState>) -> Result<Json<Roles>, ApiErr
         .map(|r| RoleView {
             name: r.name().to_owned(),
             builtin: true,
-            permissions: r.permissions().iter().map(|p| p.as_str().to_owned()).collect(),
+            permissions: r
+                .permissions()
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
         })
         .collect();
-    roles.extend(state.store.list_roles().await?.into_iter().map(|r| RoleView {
-        name: r.name,
-        builtin: false,
-        permissions: r.permissions,
-    }));
+    roles.extend(
+        state
+            .store
+            .list_roles()
+            .await?
+            .into_iter()
+            .map(|r| RoleView {
+                name: r.name,
+                builtin: false,
+                permissions: r.permissions,
+            }),
+    );
     Ok(Json(Roles {
         roles,
         permissions: Permission::ALL.to_vec(),
@@ -531,9 +551,11 @@ async fn create_role(
     }
     let mut permissions = Vec::new();
     for p in &body.permissions {
-        let parsed: Permission = p.parse().map_err(|e: super::permissions::UnknownPermission| {
-            ApiError::invalid("unknown_permission", "permissions", e.to_string())
-        })?;
+        let parsed: Permission =
+            p.parse()
+                .map_err(|e: super::permissions::UnknownPermission| {
+                    ApiError::invalid("unknown_permission", "permissions", e.to_string())
+                })?;
         if !permissions.contains(&parsed) {
             permissions.push(parsed);
         }
@@ -580,7 +602,12 @@ async fn delete_role(
         ));
     }
     let now = state.accounts.now();
-    let in_use = state.store.list_users().await?.iter().any(|u| u.role == name)
+    let in_use = state
+        .store
+        .list_users()
+        .await?
+        .iter()
+        .any(|u| u.role == name)
         || state
             .store
             .list_tokens(None)
@@ -691,10 +718,7 @@ async fn create_token(
         ));
     };
     let name = body.name.trim().to_owned();
-    if name.is_empty()
-        || name.chars().count() > 64
-        || name.chars().any(|c| c.is_control())
-    {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(|c| c.is_control()) {
         return Err(ApiError::invalid(
             "invalid_parameter",
             "name",
@@ -737,8 +761,9 @@ async fn create_token(
         revoked_at: None,
     };
     let token = state.store.create_token(token).await?;
-    let detail = serde_json::json!({ "name": token.name, "role": token.role, "prefix": token.prefix })
-        .to_string();
+    let detail =
+        serde_json::json!({ "name": token.name, "role": token.role, "prefix": token.prefix })
+            .to_string();
     audit(&state, &actor, "token.create", &token.id, detail).await;
     Ok((
         StatusCode::CREATED,

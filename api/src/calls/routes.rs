@@ -71,36 +71,7 @@ pub async fn create(
     let to = E164::parse_strict(&b.to)
         .map_err(|e| ApiError::invalid("phone_invalid", "to", format!("to: {e}")))?
         .into_string();
-    let header_key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_owned))
-        .transpose()
-        .map_err(|_| {
-            ApiError::invalid(
-                "invalid_parameter",
-                "idempotency_key",
-                "Idempotency-Key must be text",
-            )
-        })?;
-    let key = match (b.idempotency_key, header_key) {
-        (Some(a), Some(h)) if a != h => {
-            return Err(ApiError::invalid(
-                "invalid_parameter",
-                "idempotency_key",
-                "the body and the Idempotency-Key header disagree",
-            ))
-        }
-        (a, h) => a.or(h),
-    };
-    if let Some(k) = &key {
-        if k.is_empty() || k.len() > 200 {
-            return Err(ApiError::invalid(
-                "invalid_parameter",
-                "idempotency_key",
-                "idempotency_key must hold 1 to 200 characters",
-            ));
-        }
-    }
+    let key = idempotency_key(b.idempotency_key, &headers)?;
     if let Some(l) = &b.lang {
         if !LANGS.contains(&l.as_str()) {
             return Err(ApiError::invalid(
@@ -173,6 +144,44 @@ pub async fn create(
     Ok((status, Json(CallView::from(call))).into_response())
 }
 
+/// The dial's idempotency key: from the body or the `Idempotency-Key` header (which
+/// must agree), 1 to 200 characters.
+fn idempotency_key(
+    from_body: Option<String>,
+    headers: &HeaderMap,
+) -> Result<Option<String>, ApiError> {
+    let header_key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_owned))
+        .transpose()
+        .map_err(|_| {
+            ApiError::invalid(
+                "invalid_parameter",
+                "idempotency_key",
+                "Idempotency-Key must be text",
+            )
+        })?;
+    let key = match (from_body, header_key) {
+        (Some(a), Some(h)) if a != h => {
+            return Err(ApiError::invalid(
+                "invalid_parameter",
+                "idempotency_key",
+                "the body and the Idempotency-Key header disagree",
+            ))
+        }
+        (a, h) => a.or(h),
+    };
+    if let Some(k) = &key {
+        if k.is_empty() || k.len() > 200 {
+            return Err(ApiError::invalid(
+                "invalid_parameter",
+                "idempotency_key",
+                "idempotency_key must hold 1 to 200 characters",
+            ));
+        }
+    }
+    Ok(key)
+}
 
 /// `GET /api/calls?status=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
 pub async fn list(

@@ -11,8 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::http::{flag, number, Actor, ApiError, JsonBody};
 use crate::model::{
-    normalize_tags, now_millis, ContactKind, ContactRow, DncEntry, DncSource,
-    ProspectQuery, Scope,
+    normalize_tags, now_millis, ContactKind, ContactRow, DncEntry, DncSource, ProspectQuery, Scope,
 };
 use crate::phone::{search_candidates, E164};
 use crate::AppState;
@@ -239,8 +238,7 @@ pub async fn set_opt_out(
                 "dnc.remove"
             },
             phone.as_str(),
-            serde_json::json!({ "source": "ui", "reason": reason, "changed": changed })
-                .to_string(),
+            serde_json::json!({ "source": "ui", "reason": reason, "changed": changed }).to_string(),
         ))
         .await?;
     Ok(Json(OptOutResponse {

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    AgentProfile, ApiToken, AttachError, Attached, AuditEntry, AuditQuery, Call, CallAttempt, CallQuery, CallStatus,
-    Campaign, ContactRow, Customer, DncEntry, FieldDef, NewCustomer, NewDelivery, NewWebhookEvent,
-    Millis, Page, ProspectQuery, Role, Session, Turn, Upserted, User, WebhookEvent,
+    AgentProfile, ApiToken, AttachError, Attached, AuditEntry, AuditQuery, Call, CallAttempt,
+    CallQuery, CallStatus, Campaign, ContactRow, Customer, DncEntry, FieldDef, Millis, NewCustomer,
+    NewDelivery, NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted, User,
+    WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.

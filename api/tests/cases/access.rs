@@ -50,7 +50,11 @@ pub async fn sessions_are_found_touched_and_ended(store: SharedStore) {
         .expect("create");
     assert_eq!(store.purge_sessions(2_000, 500).await, Ok(1), "h3 was idle");
     assert!(store.get_session("fresh").await.is_ok());
-    assert_eq!(store.purge_sessions(0, 3_001).await, Ok(1), "fresh is too old");
+    assert_eq!(
+        store.purge_sessions(0, 3_001).await,
+        Ok(1),
+        "fresh is too old"
+    );
 }
 
 fn token(id: &str, user: &str, digest: &str, at: i64) -> ApiToken {
@@ -69,16 +73,28 @@ fn token(id: &str, user: &str, digest: &str, at: i64) -> ApiToken {
 }
 
 pub async fn tokens_are_found_by_digest_listed_and_revoked_once(store: SharedStore) {
-    store.create_token(token("t1", "u1", "d1", 1_000)).await.expect("t1");
-    store.create_token(token("t2", "u1", "d2", 2_000)).await.expect("t2");
-    store.create_token(token("t3", "u2", "d3", 3_000)).await.expect("t3");
+    store
+        .create_token(token("t1", "u1", "d1", 1_000))
+        .await
+        .expect("t1");
+    store
+        .create_token(token("t2", "u1", "d2", 2_000))
+        .await
+        .expect("t2");
+    store
+        .create_token(token("t3", "u2", "d3", 3_000))
+        .await
+        .expect("t3");
     assert_eq!(
         store.create_token(token("t4", "u2", "d3", 4_000)).await,
         Err(StoreError::Conflict {
             field: "digest".into()
         })
     );
-    assert_eq!(store.find_token_by_digest("d2").await.expect("find").id, "t2");
+    assert_eq!(
+        store.find_token_by_digest("d2").await.expect("find").id,
+        "t2"
+    );
     assert_eq!(
         store.find_token_by_digest("zz").await,
         Err(StoreError::NotFound)
@@ -134,7 +150,10 @@ pub async fn roles_are_unique_by_name(store: SharedStore) {
     assert_eq!(names, ["auditor", "listener"]);
     assert_eq!(store.list_roles().await.expect("list")[1], role("listener"));
     store.delete_role("auditor").await.expect("delete");
-    assert_eq!(store.delete_role("auditor").await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.delete_role("auditor").await,
+        Err(StoreError::NotFound)
+    );
 }
 
 pub async fn the_audit_log_filters_by_actor_action_and_time_and_pages(store: SharedStore) {
@@ -181,7 +200,11 @@ pub async fn the_audit_log_filters_by_actor_action_and_time_and_pages(store: Sha
         ..AuditQuery::default()
     })
     .await;
-    assert_eq!(ats(&by_user), [5_000, 2_000, 1_000], "by user id, tokens too");
+    assert_eq!(
+        ats(&by_user),
+        [5_000, 2_000, 1_000],
+        "by user id, tokens too"
+    );
     let by_email = query(AuditQuery {
         actor: Some("ann@example.be".into()),
         action: Some("call.listen".into()),
@@ -195,7 +218,11 @@ pub async fn the_audit_log_filters_by_actor_action_and_time_and_pages(store: Sha
         ..AuditQuery::default()
     })
     .await;
-    assert_eq!(ats(&window), [3_000, 2_000], "since inclusive, until exclusive");
+    assert_eq!(
+        ats(&window),
+        [3_000, 2_000],
+        "since inclusive, until exclusive"
+    );
     let first = query(AuditQuery {
         limit: 2,
         ..AuditQuery::default()

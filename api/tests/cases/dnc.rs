@@ -158,5 +158,8 @@ pub async fn concurrent_appends_lose_nothing(store: SharedStore) {
         entries.windows(2).all(|w| w[0].at >= w[1].at),
         "newest first"
     );
-    assert_eq!(store.list_audit(&page(3)).await.expect("list").items.len(), 3);
+    assert_eq!(
+        store.list_audit(&page(3)).await.expect("list").items.len(),
+        3
+    );
 }

@@ -80,6 +80,9 @@ enum UserWhat {
     },
     /// Disable a user (they can no longer sign in).
     Disable { email: String },
+    /// On a store without users: add admin@localhost with a generated password, kept
+    /// in <data dir>/admin-password (0600) and printed once. Does nothing otherwise.
+    Bootstrap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,6 +328,7 @@ fn user(what: &UserWhat, config: &ConfigArgs, data_dir: Option<&PathBuf>) -> Exi
             password_stdin: *password_stdin,
         },
         UserWhat::Disable { email } => user::UserCmd::Disable { email },
+        UserWhat::Bootstrap => user::UserCmd::Bootstrap,
     };
     user::report(user::run(&config, &cmd))
 }

@@ -48,6 +48,7 @@ pub enum UserCmd<'a> {
     Disable {
         email: &'a str,
     },
+    Bootstrap,
 }
 
 /// Runs `cmd` on the configured store; what to print on success.
@@ -58,7 +59,65 @@ pub fn run(config: &Config, cmd: &UserCmd<'_>) -> Result<String, UserCmdError> {
         .map_err(|e| UserCmdError::Store(e.to_string()))?;
     let store =
         crate::open_store_in(&runtime, config).map_err(|e| UserCmdError::Store(e.to_string()))?;
-    runtime.block_on(execute(&store, cmd))
+    match cmd {
+        UserCmd::Bootstrap => runtime.block_on(bootstrap(&store, &config.data_dir)),
+        _ => runtime.block_on(execute(&store, cmd)),
+    }
+}
+
+/// The first admin of a fresh appliance.
+pub const BOOTSTRAP_EMAIL: &str = "admin@localhost";
+/// Where its generated password is kept, in the data directory.
+pub const BOOTSTRAP_FILE: &str = "admin-password";
+
+/// Adds `admin@localhost` with a generated password when the store has no user yet;
+/// the password goes to `<data_dir>/admin-password` (0600) and into the returned line,
+/// once. With users present it does nothing and says nothing.
+async fn bootstrap(
+    store: &SharedStore,
+    data_dir: &std::path::Path,
+) -> Result<String, UserCmdError> {
+    if !store.list_users().await?.is_empty() {
+        return Ok(String::new());
+    }
+    let bytes: [u8; 18] = rand::random();
+    let password = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    };
+    let path = data_dir.join(BOOTSTRAP_FILE);
+    write_secret(&path, &password)?;
+    let user = User {
+        id: new_id(),
+        email: BOOTSTRAP_EMAIL.to_owned(),
+        display_name: "Administrator".to_owned(),
+        role: BuiltinRole::Admin.name().to_owned(),
+        active: true,
+        created_at: now_millis(),
+        last_login_at: None,
+        password_hash: password::hash_off_thread(password.clone())
+            .await
+            .map_err(|e| UserCmdError::Store(e.to_string()))?,
+        version: 0,
+    };
+    store.create_user(user).await?;
+    Ok(format!(
+        "Created {BOOTSTRAP_EMAIL} (admin); its password (also in {}):\n  {password}",
+        path.display()
+    ))
+}
+
+/// Writes `secret` to a new file only its owner can read.
+fn write_secret(path: &std::path::Path, secret: &str) -> Result<(), UserCmdError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| UserCmdError::Store(format!("{}: {e}", path.display())))?;
+    writeln!(f, "{secret}").map_err(|e| UserCmdError::Store(format!("{}: {e}", path.display())))
 }
 
 async fn execute(store: &SharedStore, cmd: &UserCmd<'_>) -> Result<String, UserCmdError> {
@@ -76,14 +135,19 @@ async fn execute(store: &SharedStore, cmd: &UserCmd<'_>) -> Result<String, UserC
         } => {
             let mut user = found(store, email).await?;
             user.password_hash = new_password_hash(password_stdin).await?;
-            store.update_user(user).await?;
-            Ok(format!("password changed for {email}"))
+            let user = store.update_user(user).await?;
+            let ended = store.delete_user_sessions(&user.id, None).await?;
+            Ok(format!(
+                "password changed for {email}; {ended} session(s) ended"
+            ))
         }
+        UserCmd::Bootstrap => Ok(String::new()),
         UserCmd::Disable { email } => {
             let mut user = found(store, email).await?;
             user.active = false;
-            store.update_user(user).await?;
-            Ok(format!("{email} disabled"))
+            let user = store.update_user(user).await?;
+            let ended = store.delete_user_sessions(&user.id, None).await?;
+            Ok(format!("{email} disabled; {ended} session(s) ended"))
         }
     }
 }
@@ -195,7 +259,9 @@ fn read_password(from_stdin: bool) -> Result<String, UserCmdError> {
 pub fn report(result: Result<String, UserCmdError>) -> ExitCode {
     match result {
         Ok(out) => {
-            println!("{out}");
+            if !out.is_empty() {
+                println!("{out}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -9,8 +9,9 @@ use super::file::{
     RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
 };
 use super::{
-    non_empty, open_files_limit, parse, Accounts, AcmeConfig, Budget, CallOptions, CertPaths, ConfigError,
-    ConnectionLimits, FileConfig, ListenAddr, RateLimits, Secret, TelnyxOptions, TlsConfig,
+    non_empty, open_files_limit, parse, Accounts, AcmeConfig, Budget, CallOptions, CertPaths,
+    ConfigError, ConnectionLimits, FileConfig, ListenAddr, RateLimits, Secret, TelnyxOptions,
+    TlsConfig,
 };
 
 pub(super) struct Listeners {
@@ -169,9 +170,9 @@ fn accounts(section: &AuthSection) -> Result<Accounts, ConfigError> {
     }
     let public_origin = match section.public_origin.trim() {
         "" => None,
-        origin => Some(
-            parse::origin(origin).map_err(|p| ConfigError::new("auth.public_origin", p))?,
-        ),
+        origin => {
+            Some(parse::origin(origin).map_err(|p| ConfigError::new("auth.public_origin", p))?)
+        }
     };
     Ok(Accounts {
         sessions: agent5_api::accounts::SessionSettings {

@@ -128,7 +128,10 @@ fn trim(v: &[u8]) -> &[u8] {
 /// Where the credential of a request is: a bearer token (the `Authorization` header,
 /// or on a WebSocket route's upgrade `Sec-WebSocket-Protocol: bearer.<token>` or
 /// `?token=`, since browsers cannot set headers there), else the session cookie.
-fn presented(head: &pingora::http::RequestHeader, upgrade: bool) -> (Presented<'_>, Option<String>) {
+fn presented(
+    head: &pingora::http::RequestHeader,
+    upgrade: bool,
+) -> (Presented<'_>, Option<String>) {
     let query_token = if upgrade {
         head.uri.query().and_then(|q| query_param(q, "token"))
     } else {
@@ -172,14 +175,14 @@ pub async fn may_see_system(
                 .is_ok_and(|p| p.can(agent5_api::accounts::permissions::Permission::SystemView))
         }
         Ok(_) => tokens.check(&presented).is_ok(),
-        Err(_) => match session_cookie(head) {
-            Some(v) => shared
-                .accounts
-                .session(v)
-                .await
-                .is_ok_and(|p| p.can(agent5_api::accounts::permissions::Permission::SystemView)),
-            None => false,
-        },
+        Err(_) => {
+            match session_cookie(head) {
+                Some(v) => shared.accounts.session(v).await.is_ok_and(|p| {
+                    p.can(agent5_api::accounts::permissions::Permission::SystemView)
+                }),
+                None => false,
+            }
+        }
     }
 }
 
@@ -259,7 +262,11 @@ impl Auth {
         }
     }
 
-    fn refuse(shared: &crate::edge::Shared, label: &str, res: http::Response<axum::body::Body>) -> super::Verdict {
+    fn refuse(
+        shared: &crate::edge::Shared,
+        label: &str,
+        res: http::Response<axum::body::Body>,
+    ) -> super::Verdict {
         shared
             .metrics
             .auth_failures
@@ -276,19 +283,19 @@ impl Auth {
         shared: &crate::edge::Shared,
         upgrade: bool,
     ) -> Result<Principal, (&'static str, http::Response<axum::body::Body>)> {
-        let unauthorized =
-            |label| (label, respond::unauthorized("sign in, or send a valid bearer token"));
+        let unauthorized = |label| {
+            (
+                label,
+                respond::unauthorized("sign in, or send a valid bearer token"),
+            )
+        };
         let (mut presented, query_token) = presented(head, upgrade);
         presented.query_token = query_token.as_deref();
         match credential(&presented) {
             Ok(token) => {
                 let token = std::str::from_utf8(token).map_err(|_| unauthorized("malformed"))?;
                 if token.starts_with(secret::TOKEN_PREFIX) {
-                    return shared
-                        .accounts
-                        .token(token)
-                        .await
-                        .map_err(|d| denied(&d));
+                    return shared.accounts.token(token).await.map_err(|d| denied(&d));
                 }
                 match self.tokens.check(&presented) {
                     Ok(()) => Ok(Principal::env_token()),
@@ -299,7 +306,11 @@ impl Auth {
                 let Some(value) = session_cookie(head) else {
                     return Err(unauthorized("missing"));
                 };
-                let principal = shared.accounts.session(value).await.map_err(|d| denied(&d))?;
+                let principal = shared
+                    .accounts
+                    .session(value)
+                    .await
+                    .map_err(|d| denied(&d))?;
                 let changes = upgrade || !is_safe(&head.method);
                 if changes && !same_origin(head, ctx.tls, self.public_origin.as_deref()) {
                     return Err(("csrf", csrf_refusal()));
@@ -386,9 +397,7 @@ impl super::RequestFilter for Auth {
                 }
                 return super::Verdict::Next;
             }
-            Need::Permission(p)
-                if ctx.route == Route::Recording && !self.protect_recordings =>
-            {
+            Need::Permission(p) if ctx.route == Route::Recording && !self.protect_recordings => {
                 ctx.principal = Some(Principal::anonymous([p].into_iter().collect()));
                 return super::Verdict::Next;
             }

@@ -62,7 +62,9 @@ pub fn run(config: &Config) -> Vec<Check> {
             |p| p.display().to_string(),
         ),
     )];
-    out.push(store_check(config));
+    let (store, people) = store_check(config);
+    out.push(store);
+    out.push(accounts_check(config, people));
     certificate_checks(config, &mut out);
     out.push(clock_check(config));
     out.push(writable("data directory", &config.data_dir));
@@ -72,30 +74,67 @@ pub fn run(config: &Config) -> Vec<Check> {
     out
 }
 
-/// The store: opened and pinged like at start-up.
-fn store_check(config: &Config) -> Check {
+/// The store: opened and pinged like at start-up; and how many active people it has
+/// (when it answered).
+fn store_check(config: &Config) -> (Check, Option<usize>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
     match runtime {
-        Err(e) => check("store", Level::Fail, e.to_string()),
+        Err(e) => (check("store", Level::Fail, e.to_string()), None),
         Ok(rt) => match crate::open_store_in(&rt, config) {
-            Err(e) => check("store", Level::Fail, e.to_string()),
+            Err(e) => (check("store", Level::Fail, e.to_string()), None),
             Ok(store) => {
                 let pinged = rt.block_on(async {
                     tokio::time::timeout(Duration::from_secs(5), store.ping()).await
                 });
+                let backend = store.backend();
                 match pinged {
-                    Ok(Ok(())) => check("store", Level::Ok, format!("{} answers", store.backend())),
-                    Ok(Err(e)) => check("store", Level::Fail, format!("{}: {e}", store.backend())),
-                    Err(_) => check(
-                        "store",
-                        Level::Fail,
-                        format!("{} did not answer within 5 s", store.backend()),
+                    Ok(Ok(())) => {
+                        let people = rt
+                            .block_on(store.list_users())
+                            .ok()
+                            .map(|users| users.iter().filter(|u| u.active).count());
+                        (
+                            check("store", Level::Ok, format!("{backend} answers")),
+                            people,
+                        )
+                    }
+                    Ok(Err(e)) => (check("store", Level::Fail, format!("{backend}: {e}")), None),
+                    Err(_) => (
+                        check(
+                            "store",
+                            Level::Fail,
+                            format!("{backend} did not answer within 5 s"),
+                        ),
+                        None,
                     ),
                 }
             }
         },
+    }
+}
+
+/// Someone can get in: an active person, or the shared token.
+fn accounts_check(config: &Config, people: Option<usize>) -> Check {
+    let shared = !config.auth_tokens.is_empty();
+    match (people, shared) {
+        (Some(0), false) => check(
+            "accounts",
+            Level::Fail,
+            "no user and no AUTH_TOKEN: nobody can sign in (agent5 user add EMAIL --role admin)",
+        ),
+        (Some(n), true) => check(
+            "accounts",
+            Level::Ok,
+            format!("{n} active user(s); the shared AUTH_TOKEN is also accepted"),
+        ),
+        (Some(n), false) => check("accounts", Level::Ok, format!("{n} active user(s)")),
+        (None, _) => check(
+            "accounts",
+            Level::Warn,
+            "not checked: the store did not answer",
+        ),
     }
 }
 
@@ -248,13 +287,6 @@ fn integration_checks(config: &Config, out: &mut Vec<Check>) {
             "webhook signatures",
             Level::Fail,
             "telnyx.verify_signatures = false: anyone can post Telnyx events",
-        ));
-    }
-    if config.auth_tokens.is_empty() {
-        out.push(check(
-            "auth",
-            Level::Fail,
-            "no AUTH_TOKEN: the API answers 503",
         ));
     }
 }

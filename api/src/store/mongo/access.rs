@@ -80,11 +80,7 @@ impl AccessStore for MongoStore {
         if let Some(keep) = keep {
             filter.insert("_id", doc! { "$ne": keep });
         }
-        let res = self
-            .coll(SESSIONS)
-            .delete_many(filter)
-            .await
-            .map_err(err)?;
+        let res = self.coll(SESSIONS).delete_many(filter).await.map_err(err)?;
         Ok(res.deleted_count)
     }
 

@@ -147,106 +147,7 @@ impl MongoStore {
     }
 
     async fn ensure_indexes(&self) -> StoreResult<()> {
-        let unique = |keys: Document| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().unique(true).build())
-                .build()
-        };
-        let plain = |keys: Document| IndexModel::builder().keys(keys).build();
-        // Unique where present: calls without a carrier id or idempotency key omit the field.
-        let unique_sparse = |keys: Document| {
-            IndexModel::builder()
-                .keys(keys)
-                .options(IndexOptions::builder().unique(true).sparse(true).build())
-                .build()
-        };
-        let specs: Vec<(&str, Vec<IndexModel>)> = vec![
-            (
-                "customer_records",
-                vec![
-                    unique(doc! { "upsert_key": 1 }),
-                    plain(doc! { "invoice.phone": 1 }),
-                    plain(doc! { "invoice.mobile": 1 }),
-                    plain(doc! { "delivery_addresses.phone": 1 }),
-                    plain(doc! { "tags": 1 }),
-                    plain(doc! { "archived": 1, "updated_at": 1 }),
-                ],
-            ),
-            (
-                "prospect_contacts",
-                vec![
-                    unique(doc! { "customer_id": 1, "kind": 1, "code": 1 }),
-                    plain(
-                        doc! { "kind": 1, "archived": 1, "updated_at": -1, "customer_id": 1, "code": 1 },
-                    ),
-                    plain(doc! { "kind": 1, "archived": 1, "language": 1, "updated_at": -1 }),
-                    plain(doc! { "phone": 1 }),
-                    plain(doc! { "mobile": 1 }),
-                    plain(doc! { "tags": 1 }),
-                    plain(doc! { "kind": 1, "email_lc": 1 }),
-                ],
-            ),
-            ("dnc", vec![unique(doc! { "phone_e164": 1 })]),
-            ("prospect_field_defs", vec![unique(doc! { "key": 1 })]),
-            (
-                "webhook_events",
-                vec![
-                    unique(doc! { "event_id": 1 }),
-                    plain(doc! { "processed": 1, "received_at": 1 }),
-                ],
-            ),
-            (
-                "audit_log",
-                vec![
-                    plain(doc! { "at": -1 }),
-                    plain(doc! { "actor": 1, "at": -1 }),
-                    plain(doc! { "actor_id": 1, "at": -1 }),
-                    plain(doc! { "action": 1, "at": -1 }),
-                ],
-            ),
-            ("agent_profiles", vec![unique(doc! { "name": 1 })]),
-            ("users", vec![unique(doc! { "email_lc": 1 })]),
-            (
-                "sessions",
-                vec![
-                    plain(doc! { "user_id": 1 }),
-                    plain(doc! { "last_seen_at": 1 }),
-                    plain(doc! { "created_at": 1 }),
-                ],
-            ),
-            (
-                "api_tokens",
-                vec![
-                    unique(doc! { "digest": 1 }),
-                    plain(doc! { "user_id": 1, "created_at": -1 }),
-                ],
-            ),
-            (
-                "calls",
-                vec![
-                    unique_sparse(doc! { "call_control_id": 1 }),
-                    unique_sparse(doc! { "idempotency_key": 1 }),
-                    plain(doc! { "started_at": -1, "_id": -1 }),
-                    plain(doc! { "status": 1, "started_at": -1 }),
-                    plain(doc! { "phone": 1, "started_at": -1 }),
-                    plain(doc! { "campaign_id": 1, "started_at": -1 }),
-                    plain(doc! { "customer_id": 1, "started_at": -1 }),
-                ],
-            ),
-            ("call_turns", vec![unique(doc! { "call_id": 1, "seq": 1 })]),
-            (
-                "campaigns",
-                vec![unique(doc! { "name": 1 }), plain(doc! { "created_at": -1 })],
-            ),
-            (
-                "call_attempts",
-                vec![unique(
-                    doc! { "campaign_id": 1, "phone_e164": 1, "attempt_no": 1 },
-                )],
-            ),
-        ];
-        for (coll, models) in specs {
+        for (coll, models) in index_specs() {
             self.coll(coll).create_indexes(models).await.map_err(err)?;
         }
         Ok(())
@@ -302,6 +203,109 @@ fn is_retryable(e: &mongodb::error::Error) -> bool {
     e.contains_label(TRANSIENT_TRANSACTION_ERROR)
         || is_duplicate(e)
         || matches!(e.get_custom::<StoreError>(), Some(StoreError::Conflict { field }) if field == "version")
+}
+
+/// Every collection's indexes.
+fn index_specs() -> Vec<(&'static str, Vec<IndexModel>)> {
+    let unique = |keys: Document| {
+        IndexModel::builder()
+            .keys(keys)
+            .options(IndexOptions::builder().unique(true).build())
+            .build()
+    };
+    let plain = |keys: Document| IndexModel::builder().keys(keys).build();
+    // Unique where present: calls without a carrier id or idempotency key omit the field.
+    let unique_sparse = |keys: Document| {
+        IndexModel::builder()
+            .keys(keys)
+            .options(IndexOptions::builder().unique(true).sparse(true).build())
+            .build()
+    };
+    vec![
+        (
+            "customer_records",
+            vec![
+                unique(doc! { "upsert_key": 1 }),
+                plain(doc! { "invoice.phone": 1 }),
+                plain(doc! { "invoice.mobile": 1 }),
+                plain(doc! { "delivery_addresses.phone": 1 }),
+                plain(doc! { "tags": 1 }),
+                plain(doc! { "archived": 1, "updated_at": 1 }),
+            ],
+        ),
+        (
+            "prospect_contacts",
+            vec![
+                unique(doc! { "customer_id": 1, "kind": 1, "code": 1 }),
+                plain(
+                    doc! { "kind": 1, "archived": 1, "updated_at": -1, "customer_id": 1, "code": 1 },
+                ),
+                plain(doc! { "kind": 1, "archived": 1, "language": 1, "updated_at": -1 }),
+                plain(doc! { "phone": 1 }),
+                plain(doc! { "mobile": 1 }),
+                plain(doc! { "tags": 1 }),
+                plain(doc! { "kind": 1, "email_lc": 1 }),
+            ],
+        ),
+        ("dnc", vec![unique(doc! { "phone_e164": 1 })]),
+        ("prospect_field_defs", vec![unique(doc! { "key": 1 })]),
+        (
+            "webhook_events",
+            vec![
+                unique(doc! { "event_id": 1 }),
+                plain(doc! { "processed": 1, "received_at": 1 }),
+            ],
+        ),
+        (
+            "audit_log",
+            vec![
+                plain(doc! { "at": -1 }),
+                plain(doc! { "actor": 1, "at": -1 }),
+                plain(doc! { "actor_id": 1, "at": -1 }),
+                plain(doc! { "action": 1, "at": -1 }),
+            ],
+        ),
+        ("agent_profiles", vec![unique(doc! { "name": 1 })]),
+        ("users", vec![unique(doc! { "email_lc": 1 })]),
+        (
+            "sessions",
+            vec![
+                plain(doc! { "user_id": 1 }),
+                plain(doc! { "last_seen_at": 1 }),
+                plain(doc! { "created_at": 1 }),
+            ],
+        ),
+        (
+            "api_tokens",
+            vec![
+                unique(doc! { "digest": 1 }),
+                plain(doc! { "user_id": 1, "created_at": -1 }),
+            ],
+        ),
+        (
+            "calls",
+            vec![
+                unique_sparse(doc! { "call_control_id": 1 }),
+                unique_sparse(doc! { "idempotency_key": 1 }),
+                plain(doc! { "started_at": -1, "_id": -1 }),
+                plain(doc! { "status": 1, "started_at": -1 }),
+                plain(doc! { "phone": 1, "started_at": -1 }),
+                plain(doc! { "campaign_id": 1, "started_at": -1 }),
+                plain(doc! { "customer_id": 1, "started_at": -1 }),
+            ],
+        ),
+        ("call_turns", vec![unique(doc! { "call_id": 1, "seq": 1 })]),
+        (
+            "campaigns",
+            vec![unique(doc! { "name": 1 }), plain(doc! { "created_at": -1 })],
+        ),
+        (
+            "call_attempts",
+            vec![unique(
+                doc! { "campaign_id": 1, "phone_e164": 1, "attempt_no": 1 },
+            )],
+        ),
+    ]
 }
 
 pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {

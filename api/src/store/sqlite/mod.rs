@@ -2,8 +2,8 @@
 //! write survives a crash), a migration table, one writer connection and a few reader
 //! connections. Every call runs on tokio's blocking pool, never on the async runtime.
 
-mod agents;
 mod access;
+mod agents;
 mod audit;
 mod calls;
 mod campaigns;
