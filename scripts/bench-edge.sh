@@ -4,6 +4,8 @@
 # token when the binary has accounts), same wrk settings, alternating rounds, access
 # logs on for both.
 #   scripts/bench-edge.sh path/to/agent5 [seconds] [connections] [rounds]
+# BASELINE=path/to/older/agent5 adds that build's rows (`-base`) to the same rounds,
+# for a before/after comparison that alternates instead of running minutes apart.
 # Prints requests/s, p50/p99 latency and the ratio to nginx. Loopback only.
 set -euo pipefail
 
@@ -14,7 +16,8 @@ ROUNDS=${4:-3}
 THREADS=2
 TOKEN=bench-token-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 WORK=$(mktemp -d)
-trap 'kill $NGINX_PID $AGENT5_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+BASE_PID=
+trap 'kill $NGINX_PID $AGENT5_PID $BASE_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.05; done; echo "not up: $1" >&2; exit 1; }
@@ -74,6 +77,13 @@ api = { per_minute = 1000000000, burst = 1000000000 }
 TOML
 AUTH_TOKEN= "$BIN" serve --config "$WORK/agent5.toml" --data-dir "$WORK/data" > "$WORK/agent5.log" 2>&1 &
 AGENT5_PID=$!
+if [ -n "${BASELINE:-}" ]; then
+  BASE_PORT=$(free_port)
+  sed "s/127.0.0.1:$AGENT5_PORT/127.0.0.1:$BASE_PORT/" "$WORK/agent5.toml" > "$WORK/base.toml"
+  AUTH_TOKEN= "$BASELINE" serve --config "$WORK/base.toml" --data-dir "$WORK/base-data" > "$WORK/base.log" 2>&1 &
+  BASE_PID=$!
+  wait_up "http://127.0.0.1:$BASE_PORT/healthz"
+fi
 wait_up "http://127.0.0.1:$NGINX_PORT/"
 wait_up "http://127.0.0.1:$NGINX_HDR_PORT/"
 wait_up "http://127.0.0.1:$AGENT5_PORT/healthz"
@@ -110,6 +120,10 @@ for r in $(seq 1 "$ROUNDS"); do
   run nginx+hdrs "http://127.0.0.1:$NGINX_HDR_PORT/"
   run healthz "http://127.0.0.1:$AGENT5_PORT/healthz"
   run api "http://127.0.0.1:$AGENT5_PORT/api/status" "Authorization: Bearer $TOKEN"
+  if [ -n "$BASE_PID" ]; then
+    run healthz-base "http://127.0.0.1:$BASE_PORT/healthz"
+    run api-base "http://127.0.0.1:$BASE_PORT/api/status" "Authorization: Bearer $TOKEN"
+  fi
   if [ -n "$PERSON_TOKEN" ]; then
     run api-a5 "http://127.0.0.1:$AGENT5_PORT/api/status" "Authorization: Bearer $PERSON_TOKEN"
   fi
@@ -125,11 +139,11 @@ for line in open(sys.argv[1]):
     rows.setdefault(name, []).append((float(rps), p50, p99, int(errs)))
 def med(name): return statistics.median(r[0] for r in rows[name])
 base = med("nginx")
-print(f"{'target':<10} {'req/s (median)':>15} {'p50 (last)':>11} {'p99 (last)':>11} {'non-2xx':>8} {'vs nginx':>9}")
-for name in ("nginx", "nginx+hdrs", "healthz", "api", "api-a5"):
+print(f"{'target':<12} {'req/s (median)':>15} {'p50 (last)':>11} {'p99 (last)':>11} {'non-2xx':>8} {'vs nginx':>9}")
+for name in ("nginx", "nginx+hdrs", "healthz-base", "healthz", "api-base", "api", "api-a5"):
     if name not in rows:
         continue
     last = rows[name][-1]
-    print(f"{name:<10} {med(name):>15.0f} {last[1]:>11} {last[2]:>11} {sum(r[3] for r in rows[name]):>8} {med(name)/base:>8.2f}x")
+    print(f"{name:<12} {med(name):>15.0f} {last[1]:>11} {last[2]:>11} {sum(r[3] for r in rows[name]):>8} {med(name)/base:>8.2f}x")
 PY
 echo "agent5 access-log lines written: $(grep -c '"target":"access"' "$WORK/agent5.log")"

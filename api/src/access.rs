@@ -182,25 +182,69 @@ pub enum Lookup {
     NotFound,
 }
 
+/// Most `/`-separated segments a rule has (counting the empty one before the first
+/// `/`); longer paths match nothing.
+const MAX_SEGMENTS: usize = 8;
+
+/// A rule split once into segments (`None`: a `{name}` wildcard) and its query
+/// condition, so a lookup compares bytes and allocates nothing.
+struct Compiled {
+    rule: &'static Rule,
+    segments: Vec<Option<&'static [u8]>>,
+    query: Option<&'static str>,
+}
+
+fn compiled() -> &'static [Compiled] {
+    static TABLE: std::sync::OnceLock<Vec<Compiled>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        RULES
+            .iter()
+            .map(|rule| {
+                let (path, query) = match rule.pattern.split_once('?') {
+                    Some((p, q)) => (p, Some(q)),
+                    None => (rule.pattern, None),
+                };
+                let segments = path
+                    .split('/')
+                    .map(|seg| {
+                        (!(seg.starts_with('{') && seg.ends_with('}'))).then_some(seg.as_bytes())
+                    })
+                    .collect();
+                Compiled {
+                    rule,
+                    segments,
+                    query,
+                }
+            })
+            .collect()
+    })
+}
+
 /// The first rule matching `method`, `path` and `query`.
 pub fn lookup(method: &str, path: &str, query: Option<&str>) -> Lookup {
     let method = if method == "HEAD" { "GET" } else { method };
+    let mut segments: [&[u8]; MAX_SEGMENTS] = [&[]; MAX_SEGMENTS];
+    let mut count = 0;
+    for seg in path.as_bytes().split(|b| *b == b'/') {
+        if count == MAX_SEGMENTS {
+            return Lookup::NotFound;
+        }
+        segments[count] = seg;
+        count += 1;
+    }
+    let segments = &segments[..count];
     let mut path_known = false;
-    for rule in RULES {
-        let (pattern, wanted) = match rule.pattern.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (rule.pattern, None),
-        };
-        if !path_matches(pattern, path) {
+    for c in compiled() {
+        if !path_matches(&c.segments, segments) {
             continue;
         }
-        if let Some(wanted) = wanted {
+        if let Some(wanted) = c.query {
             if !query.unwrap_or_default().split('&').any(|kv| kv == wanted) {
                 continue;
             }
         }
-        if rule.method == method {
-            return Lookup::Found(rule);
+        if c.rule.method == method {
+            return Lookup::Found(c.rule);
         }
         path_known = true;
     }
@@ -211,22 +255,13 @@ pub fn lookup(method: &str, path: &str, query: Option<&str>) -> Lookup {
     }
 }
 
-/// Segment by segment; `{name}` matches one non-empty segment.
-fn path_matches(pattern: &str, path: &str) -> bool {
-    let mut want = pattern.split('/');
-    let mut got = path.split('/');
-    loop {
-        match (want.next(), got.next()) {
-            (None, None) => return true,
-            (Some(w), Some(g)) => {
-                let wildcard = w.starts_with('{') && w.ends_with('}');
-                if !(wildcard && !g.is_empty() || w == g) {
-                    return false;
-                }
-            }
-            _ => return false,
-        }
-    }
+/// Segment by segment; a wildcard matches one non-empty segment.
+fn path_matches(want: &[Option<&[u8]>], got: &[&[u8]]) -> bool {
+    want.len() == got.len()
+        && want.iter().zip(got).all(|(w, g)| match w {
+            Some(literal) => literal == g,
+            None => !g.is_empty(),
+        })
 }
 
 /// A request path as the table would write it, for tests: `{...}` segments replaced.

@@ -601,6 +601,32 @@ async fn ann_works(app: &Appliance) -> (String, String, String) {
     )
     .await;
     assert_eq!(export.status, 200);
+    let export = send(
+        app,
+        "GET",
+        "/api/prospects/export.csv",
+        As::Cookie(&cookie, None),
+        None,
+    )
+    .await;
+    assert_eq!(export.status, 200);
+    let csv = "invoice_contact_name,invoice_company,invoice_phone\nAnn,Acme,+32475000001\n";
+    let multipart = format!(
+        "--b0\r\nContent-Disposition: form-data; name=\"csv\"; filename=\"p.csv\"\r\n\r\n{csv}\r\n--b0--\r\n"
+    );
+    let upload = client::send(
+        client::tcp(app.addr("http")).await,
+        Request::post("/api/prospects/upload")
+            .header("host", HOST)
+            .header("origin", ORIGIN)
+            .header("cookie", format!("agent5_session={cookie}"))
+            .header("content-type", "multipart/form-data; boundary=b0")
+            .body(body(multipart))
+            .expect("req"),
+    )
+    .await;
+    assert_eq!(upload.status, 200, "{:?}", upload.body);
+    assert_eq!(upload.json()["created"], 1);
     let created = send(
         app,
         "POST",
@@ -649,6 +675,8 @@ async fn the_audit_names_the_person_the_address_and_the_request() {
         "login.failure",
         "dnc.add",
         "export.dnc",
+        "export.prospects",
+        "import.prospects",
         "token.create",
         "logout",
     ] {

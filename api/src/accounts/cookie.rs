@@ -28,11 +28,13 @@ pub fn clear(tls: bool) -> String {
     set("", tls, 0)
 }
 
-/// The session cookie's value in a `Cookie` header, under either name.
-pub fn find(cookie_header: &str) -> Option<&str> {
+/// The session cookie's value in a `Cookie` header: over TLS only the `__Host-` one
+/// (a plain-HTTP page on the same host could have set the other: cookie tossing).
+pub fn find(cookie_header: &str, tls: bool) -> Option<&str> {
+    let wanted = name(tls);
     cookie_header.split(';').find_map(|pair| {
         let (k, v) = pair.trim().split_once('=')?;
-        (k == NAME_TLS || k == NAME_PLAIN)
+        (k == wanted)
             .then(|| v.trim_matches('"'))
             .filter(|v| !v.is_empty())
     })
@@ -57,9 +59,11 @@ mod tests {
 
     #[test]
     fn finds_the_value_among_others() {
-        assert_eq!(find("a=1; agent5_session=xyz; b=2"), Some("xyz"));
-        assert_eq!(find("__Host-agent5_session=\"q\""), Some("q"));
-        assert_eq!(find("agent5_sessionx=1; other=2"), None);
-        assert_eq!(find("agent5_session="), None);
+        assert_eq!(find("a=1; agent5_session=xyz; b=2", false), Some("xyz"));
+        assert_eq!(find("__Host-agent5_session=\"q\"", true), Some("q"));
+        assert_eq!(find("agent5_session=xyz", true), None, "not over TLS");
+        assert_eq!(find("__Host-agent5_session=q", false), None);
+        assert_eq!(find("agent5_sessionx=1; other=2", false), None);
+        assert_eq!(find("agent5_session=", false), None);
     }
 }

@@ -122,8 +122,22 @@ pub fn verify(password: &str, phc: &str) -> bool {
     argon2().is_ok_and(|a| a.verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// [`hash`] on the blocking pool.
+/// Hashes running at once: each takes 19 MiB, so a burst of sign-ins waits its turn
+/// instead of taking hundreds of blocking threads and gigabytes.
+fn hashing() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores.clamp(1, 8))
+    })
+}
+
+/// [`hash`] on the blocking pool (at most one per core at a time).
 pub async fn hash_off_thread(password: String) -> Result<String, HashError> {
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|e| HashError(e.to_string()))?;
     tokio::task::spawn_blocking(move || hash(&password))
         .await
         .map_err(|e| HashError(e.to_string()))?
@@ -132,6 +146,9 @@ pub async fn hash_off_thread(password: String) -> Result<String, HashError> {
 /// [`verify`] on the blocking pool. An unknown account is checked against a dummy
 /// hash, so it costs the same time as a known one.
 pub async fn verify_off_thread(password: String, phc: Option<String>) -> bool {
+    let Ok(_permit) = hashing().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || match phc {
         Some(phc) => verify(&password, &phc),
         None => {

@@ -1,6 +1,7 @@
 //! Who a request acts as, once the edge checked its session cookie or token, and what
 //! the edge knows about where it came from. Both travel to the handlers as request
-//! extensions; the audit log names the principal.
+//! extensions (the principal as an `Arc<Principal>`); the audit log names the
+//! principal.
 
 use std::net::IpAddr;
 
@@ -36,16 +37,20 @@ pub struct Principal {
 pub const ENV_TOKEN_LABEL: &str = agent5_bridge::hooks::ENV_TOKEN_LABEL;
 
 impl Principal {
-    /// The seed's server-to-server token: every permission.
-    pub fn env_token() -> Self {
-        Self {
-            user_id: None,
-            email: None,
-            display_name: ENV_TOKEN_LABEL.into(),
-            role: "admin".into(),
-            permissions: Permissions::all(),
-            via: Via::EnvToken,
-        }
+    /// The seed's server-to-server token: every permission (one shared value: a
+    /// request costs a reference count, not an allocation).
+    pub fn env_token() -> std::sync::Arc<Self> {
+        static ENV: std::sync::OnceLock<std::sync::Arc<Principal>> = std::sync::OnceLock::new();
+        std::sync::Arc::clone(ENV.get_or_init(|| {
+            std::sync::Arc::new(Self {
+                user_id: None,
+                email: None,
+                display_name: ENV_TOKEN_LABEL.into(),
+                role: "admin".into(),
+                permissions: Permissions::all(),
+                via: Via::EnvToken,
+            })
+        }))
     }
 
     /// Nobody, allowed `permissions` by the configuration.
@@ -85,8 +90,17 @@ impl Principal {
     }
 }
 
-/// What the edge knows about a request: where it came from, its id, whether it came
-/// over TLS (cookies are `Secure` and `__Host-` then).
+/// What the edge attaches to every API request, as one extension: who it acts as,
+/// where it came from, and whether it came over TLS (cookies are `Secure` and
+/// `__Host-` then). The request id is the `x-request-id` header.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Option<std::sync::Arc<Principal>>,
+    pub client_ip: IpAddr,
+    pub tls: bool,
+}
+
+/// Where a sign-in came from: the client's address, the request id, TLS or not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInfo {
     pub client_ip: IpAddr,

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::permissions::{BuiltinRole, Permission, Permissions};
-use super::principal::{Principal, RequestInfo, Via};
+use super::principal::{Caller, Principal, RequestInfo, Via};
 use super::service::LoginError;
 use super::{cookie, password, secret};
 use crate::http::{Actor, ApiError, JsonBody, Params};
@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The principal the edge authenticated; 401 without one.
-pub struct SignedIn(pub Principal);
+pub struct SignedIn(pub std::sync::Arc<Principal>);
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     type Rejection = ApiError;
@@ -43,8 +43,8 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<Principal>()
-            .cloned()
+            .get::<Caller>()
+            .and_then(|c| c.principal.clone())
             .map(Self)
             .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first"))
     }
@@ -266,7 +266,7 @@ async fn logout(
 
 /// `GET /api/auth/me`: who this is, their role and permissions.
 async fn me(SignedIn(p): SignedIn) -> Json<Me> {
-    Json(Me::from(&p))
+    Json(Me::from(p.as_ref()))
 }
 
 #[derive(Deserialize)]

@@ -28,14 +28,28 @@ pub fn new_token() -> String {
     format!("{TOKEN_PREFIX}{}", random_text())
 }
 
-/// Hex SHA-256: the form secrets are stored and looked up in.
-pub fn digest(secret: &str) -> String {
+/// The SHA-256 of a secret (what the check cache is keyed by).
+pub fn digest_bytes(secret: &str) -> [u8; 32] {
     let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(digest: &[u8; 32]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(64);
-    for b in d.as_ref() {
-        out.push_str(&format!("{b:02x}"));
+    for b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     out
+}
+
+/// Hex SHA-256: the form secrets are stored and looked up in.
+pub fn digest(secret: &str) -> String {
+    hex(&digest_bytes(secret))
 }
 
 fn well_formed(body: &str) -> bool {

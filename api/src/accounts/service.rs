@@ -98,7 +98,7 @@ pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
 
 #[derive(Clone)]
 struct Cached {
-    principal: Principal,
+    principal: Arc<Principal>,
     at: Millis,
 }
 
@@ -106,7 +106,8 @@ pub struct Accounts {
     store: SharedStore,
     settings: SessionSettings,
     clock: Clock,
-    checked: Mutex<HashMap<String, Cached>>,
+    /// Successful checks by the SHA-256 of the credential.
+    checked: Mutex<HashMap<[u8; 32], Cached>>,
     roles: Mutex<Option<(Millis, HashMap<String, Permissions>)>>,
     guard: LoginGuard,
     login_failures: IntCounterVec,
@@ -186,14 +187,14 @@ impl Accounts {
         }
     }
 
-    fn cached(&self, key: &str, now: Millis) -> Option<Principal> {
+    fn cached(&self, key: &[u8; 32], now: Millis) -> Option<Arc<Principal>> {
         let c = self.checked.lock().ok()?;
         c.get(key)
             .filter(|hit| now - hit.at < CACHE_MS)
-            .map(|hit| hit.principal.clone())
+            .map(|hit| Arc::clone(&hit.principal))
     }
 
-    fn remember(&self, key: String, principal: &Principal, now: Millis) {
+    fn remember(&self, key: [u8; 32], principal: &Arc<Principal>, now: Millis) {
         if let Ok(mut c) = self.checked.lock() {
             if c.len() >= CACHE_MAX {
                 c.clear();
@@ -201,7 +202,7 @@ impl Accounts {
             c.insert(
                 key,
                 Cached {
-                    principal: principal.clone(),
+                    principal: Arc::clone(principal),
                     at: now,
                 },
             );
@@ -261,15 +262,16 @@ impl Accounts {
     }
 
     /// The person behind a session cookie value.
-    pub async fn session(&self, cookie_value: &str) -> Result<Principal, Denied> {
+    pub async fn session(&self, cookie_value: &str) -> Result<Arc<Principal>, Denied> {
         if !secret::is_session_id(cookie_value) {
             return Err(Denied::Unknown);
         }
-        let id_hash = secret::digest(cookie_value);
+        let key = secret::digest_bytes(cookie_value);
         let now = self.now();
-        if let Some(p) = self.cached(&id_hash, now) {
+        if let Some(p) = self.cached(&key, now) {
             return Ok(p);
         }
+        let id_hash = secret::hex(&key);
         let session = self.store.get_session(&id_hash).await?;
         let idle = now - session.last_seen_at >= millis(self.settings.idle);
         let old = now - session.created_at >= millis(self.settings.absolute);
@@ -288,7 +290,7 @@ impl Accounts {
         if now - session.last_seen_at >= TOUCH_MS {
             self.store.touch_session(&id_hash, now).await?;
         }
-        let principal = Principal {
+        let principal = Arc::new(Principal {
             user_id: Some(user.id),
             email: Some(user.email),
             display_name: user.display_name,
@@ -297,21 +299,22 @@ impl Accounts {
             via: Via::Session {
                 id_hash: id_hash.clone(),
             },
-        };
-        self.remember(id_hash, &principal, now);
+        });
+        self.remember(key, &principal, now);
         Ok(principal)
     }
 
     /// The person behind an API token (`a5_...`), with at most the token's role.
-    pub async fn token(&self, presented: &str) -> Result<Principal, Denied> {
+    pub async fn token(&self, presented: &str) -> Result<Arc<Principal>, Denied> {
         if !secret::is_token(presented) {
             return Err(Denied::Unknown);
         }
-        let digest = secret::digest(presented);
+        let key = secret::digest_bytes(presented);
         let now = self.now();
-        if let Some(p) = self.cached(&digest, now) {
+        if let Some(p) = self.cached(&key, now) {
             return Ok(p);
         }
+        let digest = secret::hex(&key);
         let token = self.store.find_token_by_digest(&digest).await?;
         if !token.is_live(now) {
             return Err(Denied::Expired);
@@ -325,7 +328,7 @@ impl Accounts {
         if token.last_used_at.is_none_or(|at| now - at >= TOUCH_MS) {
             self.store.touch_token(&token.id, now).await?;
         }
-        let principal = Principal {
+        let principal = Arc::new(Principal {
             user_id: Some(user.id),
             email: Some(user.email),
             display_name: user.display_name,
@@ -335,8 +338,8 @@ impl Accounts {
                 id: token.id,
                 name: token.name,
             },
-        };
-        self.remember(digest, &principal, now);
+        });
+        self.remember(key, &principal, now);
         Ok(principal)
     }
 

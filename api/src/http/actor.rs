@@ -4,7 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use crate::accounts::principal::{Principal, RequestInfo};
+use crate::accounts::principal::{Caller, Principal, RequestInfo};
 use crate::model::{now_millis, AuditEntry};
 
 /// The acting person or token of a request (an extractor that never fails: a request
@@ -37,9 +37,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let caller = parts.extensions.get::<Caller>();
+        let info = caller.map(|c| RequestInfo {
+            client_ip: c.client_ip,
+            request_id: request_id(parts),
+            tls: c.tls,
+        });
         Ok(Self::of(
-            parts.extensions.get::<Principal>(),
-            parts.extensions.get::<RequestInfo>(),
+            caller.and_then(|c| c.principal.as_deref()),
+            info.as_ref(),
         ))
     }
 }
@@ -71,4 +77,14 @@ impl AuditEntry {
             detail,
         )
     }
+}
+
+/// The request id the edge gave the request (`x-request-id`).
+pub fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -9,7 +9,7 @@ mod error;
 mod paged;
 mod params;
 
-pub use actor::Actor;
+pub use actor::{request_id, Actor};
 pub use body::JsonBody;
 pub use error::{log_errors, ApiError};
 pub use paged::Paged;

@@ -12,8 +12,8 @@ use tower::ServiceExt;
 
 /// The person the in-process requests act as (the edge would have put them there
 /// after checking a session or a token).
-pub fn ops() -> agent5_api::accounts::principal::Principal {
-    agent5_api::accounts::principal::Principal {
+pub fn ops() -> agent5_api::accounts::principal::Caller {
+    let principal = std::sync::Arc::new(agent5_api::accounts::principal::Principal {
         user_id: Some("u-ops".into()),
         email: Some("ops@acme".into()),
         display_name: "Ops".into(),
@@ -22,6 +22,11 @@ pub fn ops() -> agent5_api::accounts::principal::Principal {
         via: agent5_api::accounts::principal::Via::Session {
             id_hash: "test".into(),
         },
+    });
+    agent5_api::accounts::principal::Caller {
+        principal: Some(principal),
+        client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        tls: false,
     }
 }
 

@@ -48,16 +48,13 @@ pub async fn dispatch(
     let request = match builder.body(body) {
         Ok(mut r) => {
             // Who the request acts as and where it came from, for the handlers and
-            // the audit log.
-            let extensions = r.extensions_mut();
-            if let Some(p) = &ctx.principal {
-                extensions.insert(p.clone());
-            }
-            extensions.insert(agent5_api::accounts::principal::RequestInfo {
-                client_ip: ctx.client_ip,
-                request_id: ctx.request_id.clone(),
-                tls: ctx.tls,
-            });
+            // the audit log: one extension.
+            r.extensions_mut()
+                .insert(agent5_api::accounts::principal::Caller {
+                    principal: ctx.principal.clone(),
+                    client_ip: ctx.client_ip,
+                    tls: ctx.tls,
+                });
             r
         }
         Err(e) => {

@@ -344,7 +344,7 @@ impl Edge {
                 label: ctx
                     .principal
                     .as_ref()
-                    .map(agent5_api::accounts::principal::Principal::label)
+                    .map(|p| p.label())
                     .unwrap_or_default(),
                 user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
                 client_ip: Some(ctx.client_ip.to_string()),

@@ -160,6 +160,7 @@ fn presented(
 pub async fn may_see_system(
     tokens: &Tokens,
     head: &pingora::http::RequestHeader,
+    tls: bool,
     shared: &crate::edge::Shared,
 ) -> bool {
     let (presented, _) = presented(head, false);
@@ -176,7 +177,7 @@ pub async fn may_see_system(
         }
         Ok(_) => tokens.check(&presented).is_ok(),
         Err(_) => {
-            match session_cookie(head) {
+            match session_cookie(head, tls) {
                 Some(v) => shared.accounts.session(v).await.is_ok_and(|p| {
                     p.can(agent5_api::accounts::permissions::Permission::SystemView)
                 }),
@@ -199,12 +200,12 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// The session cookie's value, if the request carries one.
-fn session_cookie(head: &pingora::http::RequestHeader) -> Option<&str> {
+fn session_cookie(head: &pingora::http::RequestHeader, tls: bool) -> Option<&str> {
     head.headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(cookie::find)
+        .find_map(|v| cookie::find(v, tls))
 }
 
 /// Whether a cookie-authenticated request's `Origin` is this appliance: the origin the
@@ -282,7 +283,7 @@ impl Auth {
         ctx: &super::Ctx,
         shared: &crate::edge::Shared,
         upgrade: bool,
-    ) -> Result<Principal, (&'static str, http::Response<axum::body::Body>)> {
+    ) -> Result<std::sync::Arc<Principal>, (&'static str, http::Response<axum::body::Body>)> {
         let unauthorized = |label| {
             (
                 label,
@@ -303,7 +304,7 @@ impl Auth {
                 }
             }
             Err(Refusal::Missing) => {
-                let Some(value) = session_cookie(head) else {
+                let Some(value) = session_cookie(head, ctx.tls) else {
                     return Err(unauthorized("missing"));
                 };
                 let principal = shared
@@ -398,7 +399,9 @@ impl super::RequestFilter for Auth {
                 return super::Verdict::Next;
             }
             Need::Permission(p) if ctx.route == Route::Recording && !self.protect_recordings => {
-                ctx.principal = Some(Principal::anonymous([p].into_iter().collect()));
+                ctx.principal = Some(std::sync::Arc::new(Principal::anonymous(
+                    [p].into_iter().collect(),
+                )));
                 return super::Verdict::Next;
             }
             Need::SignedIn => None,

@@ -45,7 +45,7 @@ pub struct Ctx {
     /// The connection must not be reused after the answer (its body was not read).
     pub close: bool,
     /// Who the request acts as, once the auth filter checked its credential.
-    pub principal: Option<agent5_api::accounts::principal::Principal>,
+    pub principal: Option<Arc<agent5_api::accounts::principal::Principal>>,
 }
 
 /// What a filter decided.

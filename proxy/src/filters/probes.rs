@@ -35,11 +35,12 @@ impl RequestFilter for Probes {
         Verdict::Answer(match ctx.route {
             Route::Health => probes::healthz(),
             Route::Ready => {
-                let detailed = may_see_system(&self.tokens, head, shared).await;
+                let detailed = may_see_system(&self.tokens, head, ctx.tls, shared).await;
                 probes::readyz(shared, detailed).await
             }
             Route::Metrics
-                if self.metrics_public || may_see_system(&self.tokens, head, shared).await =>
+                if self.metrics_public
+                    || may_see_system(&self.tokens, head, ctx.tls, shared).await =>
             {
                 probes::metrics(shared)
             }
