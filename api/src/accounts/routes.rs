@@ -57,17 +57,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<RequestInfo>()
-                .cloned()
-                .unwrap_or(RequestInfo {
-                    client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                    request_id: String::new(),
-                    tls: false,
-                }),
-        ))
+        let caller = parts.extensions.get::<Caller>();
+        Ok(Self(RequestInfo {
+            client_ip: caller.map_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| {
+                c.client_ip
+            }),
+            request_id: crate::http::request_id(parts),
+            tls: caller.is_some_and(|c| c.tls),
+        }))
     }
 }
 
