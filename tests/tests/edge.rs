@@ -404,13 +404,10 @@ async fn websocket_auth_by_subprotocol_and_echo() {
 #[tokio::test]
 async fn static_admin_console() {
     let app = Appliance::start(
-        Spec::new(
-            agent5_bin!(),
-            config("").replace("[server]\n", "[server]\nadmin_dir = \"admin\"\n"),
-        )
-        .file("admin/index.html", "<!doctype html><title>agent5</title>")
-        .file("admin/app.js", "console.log(1)")
-        .file("admin/.secret", "no"),
+        Spec::new(agent5_bin!(), config("[console]\ndir = \"admin\"\n"))
+            .file("admin/index.html", "<!doctype html><title>agent5</title>")
+            .file("admin/app.js", "console.log(1)")
+            .file("admin/.secret", "no"),
     );
     let index = over_unix(&app, get("/").body(empty()).expect("req")).await;
     assert_eq!(index.status, 200);
@@ -429,11 +426,63 @@ async fn static_admin_console() {
         assert_eq!(r.status, 404, "{missing}");
         assert_eq!(r.json()["error"]["code"], "not_found");
     }
-    // Without an admin directory: 404 JSON.
-    let bare = start("");
-    let r = over_unix(&bare, get("/").body(empty()).expect("req")).await;
-    assert_eq!(r.status, 404);
-    assert_eq!(r.json()["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn the_embedded_console_is_compressed_revalidated_and_typed() {
+    let app = start("");
+    let fetch = |path: &'static str, encoding: Option<&'static str>, etag: Option<String>| {
+        let app = &app;
+        async move {
+            let mut req = get(path);
+            if let Some(e) = encoding {
+                req = req.header("accept-encoding", e);
+            }
+            if let Some(t) = etag {
+                req = req.header("if-none-match", t);
+            }
+            over_unix(app, req.body(empty()).expect("req")).await
+        }
+    };
+    let index = fetch("/", None, None).await;
+    assert_eq!(index.status, 200);
+    assert_eq!(
+        index.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(index.header("cache-control"), Some("no-cache"));
+    assert!(
+        String::from_utf8_lossy(&index.body).contains("<script type=\"module\" src=\"/app.js\">")
+    );
+    let csp = index.header("content-security-policy").expect("csp");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    // A console page is index.html too.
+    let page = fetch("/users", None, None).await;
+    assert_eq!(page.body, index.body);
+    // brotli, then gzip, each with its own ETag; an unchanged file is a 304.
+    let br = fetch("/app.js", Some("gzip, br"), None).await;
+    assert_eq!(br.header("content-encoding"), Some("br"));
+    assert_eq!(
+        br.header("content-type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert_eq!(br.header("vary"), Some("Accept-Encoding"));
+    let gz = fetch("/app.js", Some("gzip"), None).await;
+    assert_eq!(gz.header("content-encoding"), Some("gzip"));
+    let plain = fetch("/app.js", None, None).await;
+    assert!(br.body.len() < plain.body.len() && gz.body.len() < plain.body.len());
+    let etag = br.header("etag").expect("etag").to_owned();
+    assert_ne!(Some(etag.as_str()), gz.header("etag"));
+    let again = fetch("/app.js", Some("gzip, br"), Some(etag)).await;
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    let icon = fetch("/favicon.svg", None, None).await;
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(fetch("/missing.js", None, None).await.status, 404);
+    assert_eq!(fetch("/VENDOR.md", None, None).await.status, 404);
 }
 
 #[tokio::test]

@@ -10,7 +10,6 @@ use serde::Deserialize;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 pub const DEFAULT_DATA_DIR: &str = "./data";
-pub const DEFAULT_ADMIN_DIR: &str = "./admin";
 pub const DEFAULT_GRACE_PERIOD_SECS: u64 = 30;
 pub const DEFAULT_HEADER_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
@@ -56,7 +55,7 @@ impl Default for ServerSection {
         Self {
             listen: vec![DEFAULT_LISTEN.to_owned()],
             data_dir: DEFAULT_DATA_DIR.to_owned(),
-            admin_dir: DEFAULT_ADMIN_DIR.to_owned(),
+            admin_dir: String::new(),
             threads: 0,
             work_stealing: false,
             grace_period_secs: DEFAULT_GRACE_PERIOD_SECS,
@@ -352,6 +351,14 @@ impl Default for RecordingsSection {
             retention_days: 0,
         }
     }
+}
+
+/// `[console]`: the admin console is embedded in the binary; `dir` serves a directory
+/// from disk instead (developing the console without rebuilding).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSection {
+    pub dir: String,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -18,9 +18,9 @@ pub use env::{Env, Layered, ProcessEnv};
 pub use parse::{AllowedOrigin, CorsOrigins, ListenAddr, TrustProxy};
 
 use file::{
-    AuthSection, CorsSection, DevSection, LimitsSection, LiveKitSection, LogSection,
-    MetricsSection, OpenAiSection, ProspectsSection, RateLimitSection, RecordingsSection,
-    ServerSection, StoreSection, TelnyxSection, TlsSection,
+    AuthSection, ConsoleSection, CorsSection, DevSection, LimitsSection, LiveKitSection,
+    LogSection, MetricsSection, OpenAiSection, ProspectsSection, RateLimitSection,
+    RecordingsSection, ServerSection, StoreSection, TelnyxSection, TlsSection,
 };
 use serde::Deserialize;
 use validate as section;
@@ -91,7 +91,8 @@ pub struct Config {
     pub metrics_listen: Option<ListenAddr>,
     pub metrics_on_main_listeners: bool,
     pub data_dir: PathBuf,
-    pub admin_dir: PathBuf,
+    /// Where the console's files come from: `None` is the copy embedded in the binary.
+    pub console_dir: Option<PathBuf>,
     pub threads: usize,
     pub work_stealing: bool,
     pub grace_period: Duration,
@@ -181,6 +182,7 @@ pub struct FileConfig {
     pub livekit: LiveKitSection,
     pub recordings: RecordingsSection,
     pub prospects: ProspectsSection,
+    pub console: ConsoleSection,
     pub dev: DevSection,
 }
 
@@ -212,7 +214,10 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         metrics_listen,
         metrics_on_main_listeners: file.metrics.on_main_listeners,
         data_dir,
-        admin_dir: PathBuf::from(file.server.admin_dir),
+        // `server.admin_dir` is the older name of `console.dir`.
+        console_dir: non_empty(file.console.dir)
+            .or_else(|| non_empty(file.server.admin_dir))
+            .map(PathBuf::from),
         threads: file.server.threads,
         work_stealing: file.server.work_stealing,
         grace_period: Duration::from_secs(file.server.grace_period_secs),

@@ -5,6 +5,7 @@
 //! metrics.
 
 mod api;
+pub(crate) mod console;
 pub mod guarded;
 pub mod head_limit;
 pub(crate) mod probes;
@@ -313,9 +314,10 @@ impl Edge {
             Route::WebSocket(kind) => self.upgrade(session, ctx, kind).await,
             Route::Static | Route::Metrics | Route::Health | Route::Ready => {
                 let head = session.req_header();
-                let res =
-                    static_files::serve(&shared.config.admin_dir, &head.method, head.uri.path())
-                        .await;
+                let res = match &shared.config.console_dir {
+                    Some(dir) => static_files::serve(dir, &head.method, head.uri.path()).await,
+                    None => console::serve(&head.method, head.uri.path(), &head.headers),
+                };
                 self.finish(session, ctx, res).await
             }
         }

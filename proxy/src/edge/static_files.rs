@@ -1,6 +1,8 @@
-//! The admin console's static files. Paths are percent-decoded and must stay inside
-//! the admin directory (no `..`, no hidden files); a path under `/admin` that names no
-//! file gets `index.html` so the single-page app's routes work on reload.
+//! The admin console from a directory on disk (`console.dir`, for developing it
+//! without rebuilding; the binary otherwise serves its embedded copy, `console.rs`).
+//! Paths are percent-decoded and must stay inside the directory (no `..`, no hidden
+//! files); a path that names no file and has no extension gets `index.html`. Every
+//! answer is `Cache-Control: no-cache`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -30,7 +32,7 @@ pub async fn serve(admin_dir: &Path, method: &http::Method, path: &str) -> http:
         return respond::error(
             StatusCode::NOT_FOUND,
             "not_found",
-            "no admin console is installed",
+            "the console directory (console.dir) does not exist",
         );
     }
     let Some(relative) = safe_relative(path) else {
@@ -49,10 +51,9 @@ pub async fn serve(admin_dir: &Path, method: &http::Method, path: &str) -> http:
     }
 }
 
-/// `/admin/monitor` (no extension) is an app route, `/admin/app.js` a missing file.
+/// `/users` (no extension) is a console page, `/app.js` a missing file.
 fn is_spa_route(path: &str) -> bool {
-    (path == "/admin" || path.starts_with("/admin/"))
-        && !path.rsplit('/').next().unwrap_or_default().contains('.')
+    !path.rsplit('/').next().unwrap_or_default().contains('.')
 }
 
 /// The decoded path as a relative path of normal components, or `None`.
@@ -83,14 +84,7 @@ async fn open(path: &Path) -> Option<http::Response<Body>> {
     if !meta.is_file() {
         return None;
     }
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let content_type = if mime.type_() == mime_guess::mime::TEXT
-        || mime.essence_str() == "application/javascript"
-    {
-        format!("{}; charset=utf-8", mime.essence_str())
-    } else {
-        mime.essence_str().to_owned()
-    };
+    let content_type = super::console::mime(&path.to_string_lossy());
     let stream = futures_util::stream::unfold(Some(file), |file| async move {
         let mut file = file?;
         let mut buf = vec![0u8; CHUNK];
@@ -105,16 +99,9 @@ async fn open(path: &Path) -> Option<http::Response<Body>> {
     });
     let mut res = http::Response::new(Body::from_stream(stream));
     let headers = res.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&content_type) {
-        headers.insert(CONTENT_TYPE, v);
-    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
-    let cache = if path.file_name().is_some_and(|n| n == "index.html") {
-        "no-cache"
-    } else {
-        "public, max-age=3600"
-    };
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Some(res)
 }
 
@@ -144,8 +131,8 @@ mod tests {
     #[test]
     fn spa_routes() {
         assert!(is_spa_route("/admin/monitor"));
-        assert!(is_spa_route("/admin"));
+        assert!(is_spa_route("/users"));
         assert!(!is_spa_route("/admin/app.js"));
-        assert!(!is_spa_route("/other"));
+        assert!(!is_spa_route("/favicon.svg"));
     }
 }

@@ -1,0 +1,310 @@
+// The agent5 console: one ES module on a vendored Preact + htm (console/VENDOR.md).
+// Pages are chosen by the URL's hash (`#/audit`), shown only to those whose role has
+// the permission, and every API error is shown in words with the field it names.
+
+import { html, render, useState, useEffect, useCallback } from "./vendor/preact-htm.module.js";
+
+/** An API refusal: `{error: {code, message, field?}}`. */
+class ApiError extends Error {
+  constructor(status, code, message, field) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+let onSessionLost = () => {};
+
+/** Calls the API with the session cookie; a 401 outside sign-in returns to login. */
+async function api(method, path, body) {
+  const init = { method, credentials: "same-origin", headers: {} };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  if (res.status === 204) return null;
+  const text = await res.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!res.ok) {
+    const e = (data && data.error) || {};
+    if (res.status === 401 && path !== "/api/auth/login") onSessionLost();
+    throw new ApiError(res.status, e.code || "http_" + res.status, e.message || res.statusText, e.field);
+  }
+  return data;
+}
+
+function describe(err) {
+  if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
+  return err.field ? `${err.message} (${err.field})` : err.message;
+}
+
+function ErrorLine({ error }) {
+  return error ? html`<p class="error" role="alert">${describe(error)}</p>` : null;
+}
+
+const when = (ms) => (ms ? new Date(ms).toLocaleString() : "—");
+
+function Login({ onSignedIn, notice }) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      onSignedIn(await api("POST", "/api/auth/login", { email, password }));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<form class="login" onSubmit=${submit} aria-labelledby="login-title">
+    <h1 id="login-title">Sign in to agent5</h1>
+    ${notice && html`<p class="muted">${notice}</p>`}
+    <label for="email">Email</label>
+    <input id="email" type="email" autocomplete="username" required value=${email}
+      onInput=${(e) => setEmail(e.target.value)} />
+    <label for="password">Password</label>
+    <input id="password" type="password" autocomplete="current-password" required value=${password}
+      onInput=${(e) => setPassword(e.target.value)} />
+    <p><button class="primary" type="submit" disabled=${busy}>Sign in</button></p>
+    <${ErrorLine} error=${error} />
+    <p class="muted">After several wrong passwords, answers slow down and the account is locked for 15 minutes.</p>
+  </form>`;
+}
+
+/** The pages, in the order the navigation shows them, with what each needs. */
+const PAGES = [
+  { id: "overview", title: "Overview", needs: "system.view", view: () => html`<${Overview} />` },
+  { id: "audit", title: "Audit log", needs: "audit.view", view: () => html`<${Audit} />` },
+  { id: "users", title: "Users & roles", needs: "users.manage", view: () => html`<${Users} />` },
+  { id: "tokens", title: "API tokens", needs: null, view: (me) => html`<${Tokens} me=${me} />` },
+];
+
+const allowed = (me, page) => !page.needs || me.permissions.includes(page.needs);
+
+function Shell({ me, route, onSignOut }) {
+  const pages = PAGES.filter((p) => allowed(me, p));
+  const page = pages.find((p) => p.id === route) || pages[0];
+  useEffect(() => { document.title = `${page.title} · agent5`; }, [page]);
+  return html`<div class="shell">
+    <nav aria-label="Pages">
+      <h1>agent5</h1>
+      <ul>${pages.map((p) => html`<li><a href=${"#/" + p.id}
+        aria-current=${p.id === page.id ? "page" : undefined}>${p.title}</a></li>`)}</ul>
+      <div class="who">
+        <div>${me.user.display_name || me.user.email || "env:AUTH_TOKEN"}</div>
+        <div>${me.role}</div>
+        <p><button type="button" onClick=${onSignOut}>Sign out</button></p>
+      </div>
+    </nav>
+    <main id="main">${page.view(me)}</main>
+  </div>`;
+}
+
+function Overview() {
+  const [status, setStatus] = useState(null);
+  const [ready, setReady] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    api("GET", "/api/status").then(setStatus, setError);
+    fetch("/readyz", { credentials: "same-origin" })
+      .then((r) => r.json())
+      .then(setReady, setError);
+  }, []);
+  const missing = ready && ready.integrations
+    ? Object.entries(ready.integrations).filter(([, v]) => !v.configured) : [];
+  return html`<section aria-labelledby="overview-title">
+    <h2 id="overview-title">Overview</h2>
+    <${ErrorLine} error=${error} />
+    ${status && html`<p>Version <strong>${status.version}</strong>, up ${status.uptime_secs} s,
+      ${status.websocket_sessions} live sessions.</p>`}
+    ${ready && html`<ul class="status">
+      <li>Readiness: <strong class=${ready.status === "ready" ? "ok" : "error"}>${ready.status}</strong></li>
+      ${ready.store && html`<li>Store: ${ready.store}</li>`}
+      ${missing.map(([name, v]) => html`<li>${name}: not configured (missing ${v.missing.join(", ")});
+        the features that need it answer <code>integration_not_configured</code>
+        (README, "Configuration")</li>`)}
+    </ul>`}
+  </section>`;
+}
+
+function Audit() {
+  const [filters, setFilters] = useState({ actor: "", action: "", since: "", until: "" });
+  const [page, setPage] = useState(1);
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const query = useCallback((extra) => {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+    for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
+    return q.toString();
+  }, [filters]);
+  useEffect(() => {
+    setError(null);
+    api("GET", "/api/audit?" + query({ page, page_size: 50 })).then(setData, setError);
+  }, [page, query]);
+  const field = (name, label, type = "text") => html`<div>
+    <label for=${"audit-" + name}>${label}</label>
+    <input id=${"audit-" + name} type=${type} value=${filters[name]}
+      onChange=${(e) => { setPage(1); setFilters({ ...filters, [name]: e.target.value }); }} />
+  </div>`;
+  return html`<section aria-labelledby="audit-title">
+    <h2 id="audit-title">Audit log</h2>
+    <div class="row">
+      ${field("actor", "Actor (email, token:name, user id)")}
+      ${field("action", "Action")}
+      ${field("since", "Since", "date")}
+      ${field("until", "Until", "date")}
+      <div><a href=${"/api/audit/export.csv?" + query()} download>Export CSV</a></div>
+    </div>
+    <${ErrorLine} error=${error} />
+    ${data && html`<table>
+      <thead><tr><th>When</th><th>Who</th><th>Action</th><th>Target</th><th>From</th><th>Detail</th></tr></thead>
+      <tbody>${data.items.map((e) => html`<tr>
+        <td>${when(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target}</td>
+        <td>${e.client_ip || ""}</td><td><code>${e.detail}</code></td></tr>`)}</tbody>
+    </table>
+    <p class="row">
+      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
+      <span>Page ${data.page}</span>
+      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
+    </p>`}
+  </section>`;
+}
+
+function Users() {
+  const [users, setUsers] = useState([]);
+  const [roles, setRoles] = useState([]);
+  const [error, setError] = useState(null);
+  const [notice, setNotice] = useState("");
+  const [form, setForm] = useState({ email: "", display_name: "", role: "operator", password: "" });
+  const load = useCallback(() => {
+    api("GET", "/api/users").then(setUsers, setError);
+    api("GET", "/api/roles").then((r) => setRoles(r.roles), setError);
+  }, []);
+  useEffect(load, [load]);
+  const act = (promise, done) => {
+    setError(null);
+    setNotice("");
+    promise.then((r) => { setNotice(done(r)); load(); }, setError);
+  };
+  const create = (e) => {
+    e.preventDefault();
+    act(api("POST", "/api/users", form), (u) => `Added ${u.email}.`);
+  };
+  const reset = (u) => {
+    const password = window.prompt(`New password for ${u.email} (at least 12 characters)`);
+    if (password) act(api("POST", `/api/users/${u.id}/password`, { password }),
+      (r) => `Password reset; ${r.sessions_ended} session(s) ended.`);
+  };
+  const input = (name, label, type = "text") => html`<div>
+    <label for=${"user-" + name}>${label}</label>
+    <input id=${"user-" + name} type=${type} value=${form[name]} required=${name !== "display_name"}
+      onInput=${(e) => setForm({ ...form, [name]: e.target.value })} />
+  </div>`;
+  return html`<section aria-labelledby="users-title">
+    <h2 id="users-title">Users & roles</h2>
+    <${ErrorLine} error=${error} />
+    ${notice && html`<p class="ok" role="status">${notice}</p>`}
+    <table>
+      <thead><tr><th>Email</th><th>Name</th><th>Role</th><th>Active</th><th>Last sign-in</th><th>Actions</th></tr></thead>
+      <tbody>${users.map((u) => html`<tr>
+        <td>${u.email}</td><td>${u.display_name}</td>
+        <td><select aria-label=${"Role of " + u.email} value=${u.role}
+          onChange=${(e) => act(api("PATCH", `/api/users/${u.id}`, { role: e.target.value }), () => `${u.email} is now ${e.target.value}.`)}>
+          ${roles.map((r) => html`<option value=${r.name}>${r.name}</option>`)}</select></td>
+        <td>${u.active ? "yes" : "no"}</td><td>${when(u.last_login_at)}</td>
+        <td><button type="button" onClick=${() => act(api("PATCH", `/api/users/${u.id}`, { active: !u.active }),
+          () => `${u.email} ${u.active ? "disabled" : "enabled"}.`)}>${u.active ? "Disable" : "Enable"}</button>
+          ${" "}<button type="button" onClick=${() => reset(u)}>Reset password</button></td>
+      </tr>`)}</tbody>
+    </table>
+    <h3>Add a user</h3>
+    <form class="row" onSubmit=${create}>
+      ${input("email", "Email", "email")}
+      ${input("display_name", "Name")}
+      <div><label for="user-role">Role</label>
+        <select id="user-role" value=${form.role} onChange=${(e) => setForm({ ...form, role: e.target.value })}>
+          ${roles.map((r) => html`<option value=${r.name}>${r.name}</option>`)}</select></div>
+      ${input("password", "Password", "password")}
+      <div><button class="primary" type="submit">Add</button></div>
+    </form>
+    <h3>Roles</h3>
+    <table><thead><tr><th>Role</th><th>Permissions</th></tr></thead>
+      <tbody>${roles.map((r) => html`<tr><td>${r.name}${r.builtin ? "" : " (added)"}</td>
+        <td>${r.permissions.join(", ")}</td></tr>`)}</tbody></table>
+  </section>`;
+}
+
+function Tokens({ me }) {
+  const [tokens, setTokens] = useState([]);
+  const [error, setError] = useState(null);
+  const [secret, setSecret] = useState(null);
+  const [name, setName] = useState("");
+  const [days, setDays] = useState("");
+  const load = useCallback(() => api("GET", "/api/tokens").then(setTokens, setError), []);
+  useEffect(() => { load(); }, [load]);
+  const create = (e) => {
+    e.preventDefault();
+    setError(null);
+    const body = { name };
+    if (days) body.expires_in_days = Number(days);
+    api("POST", "/api/tokens", body).then((t) => { setSecret(t.token); setName(""); load(); }, setError);
+  };
+  const revoke = (t) => {
+    if (window.confirm(`Revoke ${t.name}? Programs using it stop working at once.`)) {
+      api("DELETE", `/api/tokens/${t.id}`).then(load, setError);
+    }
+  };
+  return html`<section aria-labelledby="tokens-title">
+    <h2 id="tokens-title">API tokens</h2>
+    <p class="muted">A token acts as you (${me.role}) from programs; it is shown once.</p>
+    <${ErrorLine} error=${error} />
+    ${secret && html`<div role="status"><p>Copy it now: it will not be shown again.</p>
+      <p class="secret">${secret}</p></div>`}
+    <form class="row" onSubmit=${create}>
+      <div><label for="token-name">Name</label>
+        <input id="token-name" required value=${name} onInput=${(e) => setName(e.target.value)} /></div>
+      <div><label for="token-days">Expires in days (empty: never)</label>
+        <input id="token-days" type="number" min="1" max="3650" value=${days}
+          onInput=${(e) => setDays(e.target.value)} /></div>
+      <div><button class="primary" type="submit">Create</button></div>
+    </form>
+    <table><thead><tr><th>Name</th><th>Prefix</th><th>Role</th><th>Created</th><th>Last used</th><th>Expires</th><th></th></tr></thead>
+      <tbody>${tokens.map((t) => html`<tr>
+        <td>${t.name}</td><td><code>${t.prefix}…</code></td><td>${t.role}</td>
+        <td>${when(t.created_at)}</td><td>${when(t.last_used_at)}</td><td>${when(t.expires_at)}</td>
+        <td>${t.revoked_at ? "revoked" : html`<button type="button" onClick=${() => revoke(t)}>Revoke</button>`}</td>
+      </tr>`)}</tbody></table>
+  </section>`;
+}
+
+const routeOf = () => (location.hash.replace(/^#\/?/, "") || "").split("?")[0];
+
+function App() {
+  const [me, setMe] = useState(undefined);
+  const [route, setRoute] = useState(routeOf());
+  const [notice, setNotice] = useState("");
+  useEffect(() => {
+    const changed = () => setRoute(routeOf());
+    window.addEventListener("hashchange", changed);
+    onSessionLost = () => { setNotice("Your session ended: sign in again to go on where you were."); setMe(null); };
+    api("GET", "/api/auth/me").then(setMe, () => setMe(null));
+    return () => window.removeEventListener("hashchange", changed);
+  }, []);
+  if (me === undefined) return html`<p class="muted">Loading…</p>`;
+  if (me === null) {
+    return html`<${Login} notice=${notice} onSignedIn=${(m) => { setNotice(""); setMe(m); }} />`;
+  }
+  const signOut = () => api("POST", "/api/auth/logout").finally(() => setMe(null));
+  return html`<${Shell} me=${me} route=${route} onSignOut=${signOut} />`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));
