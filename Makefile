@@ -10,11 +10,12 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
-	@echo "make test        fmt check, clippy, config check, every test, then test-timeshift"
+	@echo "make test        fmt check, clippy, config check, every test, the console in Chromium, then test-timeshift"
+	@echo "make test-console the admin console in headless Chromium (playwright-core, node --test)"
 	@echo "make test-timeshift every test again with the clock 4 years ahead and 3 behind"
 	@echo "make fuzz        every fuzz target for FUZZ_SECS (600) each, corpora minimised into fuzz/corpus"
 	@echo "make soak        200 calls for SOAK_SECS (3600) with listeners, uploads, webhooks; fails on growth"
@@ -70,7 +71,18 @@ test:
 	$(MAKE) lint
 	$(MAKE) check-config
 	AGENT5_REQUIRE_PROMTOOL=1 scripts/with-secantus.sh $(CARGO) test --locked --workspace --all-targets
+	$(MAKE) test-console
 	scripts/with-secantus.sh scripts/timeshift.sh
+
+# The admin console in headless Chromium (Debian's) with playwright-core under
+# node --test, against the debug binary `cargo test` built. Screenshots of each page
+# land in $(CARGO_TARGET_DIR)/console-screenshots.
+test-console:
+	@scripts/install-deps.sh test
+	$(CARGO) build --locked --bin agent5
+	cd console/tests && npm ci --no-audit --no-fund --loglevel=error
+	cd console/tests && AGENT5_BIN=$(DEBUG_BIN) ARTIFACTS=$(CARGO_TARGET_DIR)/console-screenshots \
+	  node --test --test-concurrency=1 .
 
 # Every test binary with the process clock moved (libfaketime): no test may depend on
 # the date it runs on. SHIFTS="+30d -2y" picks other offsets.

@@ -197,7 +197,10 @@ function Users() {
   };
   const create = (e) => {
     e.preventDefault();
-    act(api("POST", "/api/users", form), (u) => `Added ${u.email}.`);
+    act(api("POST", "/api/users", form), (u) => {
+      setForm({ email: "", display_name: "", role: form.role, password: "" });
+      return `Added ${u.email}.`;
+    });
   };
   const reset = (u) => {
     const password = window.prompt(`New password for ${u.email} (at least 12 characters)`);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a group of make targets needs, only those missing.
 #   scripts/install-deps.sh build   compiler, cmake (pingora's zlib-ng), pkg-config
-#   scripts/install-deps.sh test    build + promtool, pebble, faketime, sox, systemd-analyze, python3-venv
+#   scripts/install-deps.sh test    build + promtool, pebble, faketime, sox, systemd-analyze, python3-venv,
+#                                   chromium (the console's browser tests; Node.js and npm too if missing)
 #   scripts/install-deps.sh bench   build + nginx and wrk for `make bench-edge`
 # Uses sudo when not root. Rust itself is expected to be installed (rustup).
 set -euo pipefail
@@ -10,7 +11,11 @@ group=${1:-build}
 pkgs=(build-essential cmake pkg-config)
 case "$group" in
   build) ;;
-  test) pkgs+=(faketime pebble prometheus python3-venv sox systemd) ;;
+  test)
+    pkgs+=(faketime pebble prometheus python3-venv sox systemd chromium)
+    command -v node >/dev/null || pkgs+=(nodejs)
+    command -v npm >/dev/null || pkgs+=(npm)
+    ;;
   bench) pkgs+=(nginx-light wrk) ;;
   *) echo "install-deps: unknown group '$group' (build, test, bench)" >&2; exit 2 ;;
 esac
