@@ -79,9 +79,152 @@ function Login({ onSignedIn, notice }) {
   </form>`;
 }
 
+/** One CSV line, quoted where needed. */
+function csvLine(cells) {
+  return cells.map((c) => {
+    const v = c == null ? "" : String(c);
+    return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+  }).join(",") + "\r\n";
+}
+
+/** The failed rows of a report as a CSV the user can fix and upload again. */
+function failedRowsCsv(items) {
+  const columns = [];
+  for (const item of items) for (const k of Object.keys(item.original_row)) if (!columns.includes(k)) columns.push(k);
+  return csvLine(columns) + items.map((i) => csvLine(columns.map((c) => i.original_row[c]))).join("");
+}
+
+function download(name, text) {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+async function upload(kind, file, dryRun) {
+  const form = new FormData();
+  form.append("csv", file);
+  const path = kind === "deliveries" ? "/api/prospects/upload_deliveries" : "/api/prospects/upload";
+  const res = await fetch(`${path}?dry_run=${dryRun ? 1 : 0}`, { method: "POST", body: form, credentials: "same-origin" });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const e = (data && data.error) || {};
+    if (res.status === 401) onSessionLost();
+    throw new ApiError(res.status, e.code, e.message || res.statusText, e.field);
+  }
+  return data;
+}
+
+function Upload({ onImported }) {
+  const [kind, setKind] = useState("prospects");
+  const [file, setFile] = useState(null);
+  const [report, setReport] = useState(null);
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const run = async (dryRun) => {
+    if (!file) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await upload(kind, file, dryRun);
+      setReport(r);
+      if (!dryRun) onImported();
+    } catch (err) {
+      setReport(null);
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<section aria-labelledby="upload-title">
+    <h3 id="upload-title">Upload</h3>
+    <div class="row">
+      <div><label for="upload-kind">File holds</label>
+        <select id="upload-kind" value=${kind} onChange=${(e) => setKind(e.target.value)}>
+          <option value="prospects">prospects</option><option value="deliveries">deliveries</option></select></div>
+      <div><label for="upload-file">CSV file</label>
+        <input id="upload-file" type="file" accept=".csv,text/csv" onChange=${(e) => setFile(e.target.files[0] || null)} /></div>
+      <div><button type="button" disabled=${!file || busy} onClick=${() => run(true)}>Check (dry run)</button></div>
+      <div><button class="primary" type="button" disabled=${!file || busy} onClick=${() => run(false)}>Import</button></div>
+      <div><a href="/api/prospects/template.csv" download>Prospects template</a> ·
+        <a href="/api/prospects/deliveries_template.csv" download>Deliveries template</a> ·
+        <a href="/api/prospects/export.csv" download>Export all</a></div>
+    </div>
+    <${ErrorLine} error=${error} />
+    ${report && html`<div role="status">
+      <p>${report.dry_run ? "Dry run: " : "Imported: "}${report.total} rows read, ${report.imported} ${report.dry_run ? "would be stored" : "stored"}
+        (${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged), ${report.failed} failed,
+        ${report.dnc_added} added to the do-not-call list. Encoding ${report.encoding}, delimiter “${report.delimiter}”.</p>
+      ${report.failed > 0 && html`<p><button type="button"
+        onClick=${() => download("failed-rows.csv", failedRowsCsv(report.failed_items))}>Download failed rows</button></p>
+      <table aria-label="Failed rows"><thead><tr><th>Row</th><th>Code</th><th>Message</th><th>Original row</th></tr></thead>
+        <tbody>${report.failed_items.map((f) => html`<tr><td>${f.row}</td><td>${f.error_code}</td><td>${f.error_message}</td>
+          <td><code>${Object.entries(f.original_row).map(([k, v]) => `${k}=${v}`).join(", ")}</code></td></tr>`)}</tbody></table>`}
+    </div>`}
+  </section>`;
+}
+
+function Prospects({ me }) {
+  const [filters, setFilters] = useState({ scope: "invoice", q: "", tags: "", lang: "", opt_out: "", show_archived: "" });
+  const [page, setPage] = useState(1);
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const [reload, setReload] = useState(0);
+  const canEdit = me.permissions.includes("prospects.edit");
+  useEffect(() => {
+    const q = new URLSearchParams({ paged: "1", page: String(page), page_size: "50" });
+    for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+    setError(null);
+    api("GET", "/api/prospects?" + q).then(setData, setError);
+  }, [filters, page, reload]);
+  const set = (name) => (e) => { setPage(1); setFilters({ ...filters, [name]: e.target.value }); };
+  const toggle = (row) => {
+    const phone = row.phone || row.mobile;
+    setError(null);
+    api("PATCH", `/api/prospects/phone/${encodeURIComponent(phone)}/opt-out`, { opt_out: !row.opt_out })
+      .then(() => setReload(reload + 1), setError);
+  };
+  return html`<section aria-labelledby="prospects-title">
+    <h2 id="prospects-title">Prospects</h2>
+    <div class="row">
+      <div><label for="p-q">Search</label><input id="p-q" type="search" value=${filters.q} onChange=${set("q")} /></div>
+      <div><label for="p-scope">Contacts</label><select id="p-scope" value=${filters.scope} onChange=${set("scope")}>
+        <option value="invoice">invoice</option><option value="delivery">delivery</option><option value="both">both</option></select></div>
+      <div><label for="p-tags">Tags (all of)</label><input id="p-tags" value=${filters.tags} onChange=${set("tags")} /></div>
+      <div><label for="p-lang">Language</label><select id="p-lang" value=${filters.lang} onChange=${set("lang")}>
+        <option value="">any</option>${["nl", "fr", "de", "en"].map((l) => html`<option value=${l}>${l}</option>`)}</select></div>
+      <div><label for="p-optout">Opted out</label><select id="p-optout" value=${filters.opt_out} onChange=${set("opt_out")}>
+        <option value="">either</option><option value="1">yes</option><option value="0">no</option></select></div>
+      <div><label for="p-archived">Archived</label><select id="p-archived" value=${filters.show_archived} onChange=${set("show_archived")}>
+        <option value="">hidden</option><option value="1">shown</option></select></div>
+    </div>
+    <${ErrorLine} error=${error} />
+    ${data && html`<table aria-label="Prospects">
+      <thead><tr><th>Name</th><th>Company</th><th>Phone</th><th>Mobile</th><th>Email</th><th>Language</th><th>Tags</th><th>Opted out</th></tr></thead>
+      <tbody>${data.items.map((r) => html`<tr>
+        <td>${r.name}${r.code ? html` <span class="muted">(${r.code})</span>` : ""}${r.archived ? html` <span class="muted">archived</span>` : ""}</td>
+        <td>${r.company}</td><td>${r.phone}</td><td>${r.mobile}</td><td>${r.email}</td>
+        <td>${r.language}${r.language_confirmed ? " ✓" : ""}</td><td>${(r.tags || []).join(", ")}</td>
+        <td><input type="checkbox" checked=${r.opt_out} disabled=${!canEdit || !(r.phone || r.mobile)}
+          aria-label=${`${r.name} opted out`} onChange=${() => toggle(r)} /></td></tr>`)}</tbody>
+    </table>
+    <p class="row">
+      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
+      <span>Page ${data.page}</span>
+      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
+    </p>`}
+    ${me.permissions.includes("prospects.import") && html`<${Upload} onImported=${() => setReload(reload + 1)} />`}
+  </section>`;
+}
+
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
   { id: "overview", title: "Overview", needs: "system.view", view: () => html`<${Overview} />` },
+  { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me) => html`<${Prospects} me=${me} />` },
   { id: "audit", title: "Audit log", needs: "audit.view", view: () => html`<${Audit} />` },
   { id: "users", title: "Users & roles", needs: "users.manage", view: () => html`<${Users} />` },
   { id: "tokens", title: "API tokens", needs: null, view: (me) => html`<${Tokens} me=${me} />` },

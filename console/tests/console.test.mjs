@@ -5,9 +5,14 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
-  startAppliance, addUser, openBrowser, accessibility, screenshot, signIn, PASSWORD,
+  startAppliance, addUser, openBrowser, accessibility, screenshot, signIn, asAdmin, PASSWORD,
 } from "./harness.mjs";
+
+const fixture = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "api", "tests", "fixtures", "csv", "bad_phones.csv");
 
 let app;
 before(async () => { app = await startAppliance(); });
@@ -32,7 +37,7 @@ test("a wrong password is refused in words, the right one opens the console", as
     await signIn(page, app.base, "ann@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Audit log", "Users & roles", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
     await clean(t, page, problems, "overview");
   } finally {
@@ -47,7 +52,7 @@ test("a viewer sees only what a viewer may use", async (t) => {
     await signIn(page, app.base, "vic@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "API tokens"]);
     // Asking for a page by its address shows the first allowed page instead.
     await page.goto(app.base + "/#/users");
     await page.getByRole("heading", { name: "Overview" }).waitFor();
@@ -99,6 +104,62 @@ test("an admin adds a user, a token is shown once, the audit log names them", as
     await page.getByRole("button", { name: "Sign in" }).waitFor();
     const me = await page.evaluate(async () => (await fetch("/api/auth/me")).status);
     assert.equal(me, 401);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("an upload is checked, its failed rows downloaded, fixed and imported; an opt-out is stored", async (t) => {
+  await addUser(app.base, "op@example.be", "operator");
+  const { browser, page, problems } = await openBrowser(app.base);
+  try {
+    await signIn(page, app.base, "op@example.be");
+    await page.getByRole("link", { name: "Prospects" }).click();
+    await page.getByLabel("CSV file").setInputFiles(fixture);
+    await page.getByRole("button", { name: "Check (dry run)" }).click();
+    const failed = page.getByRole("table", { name: "Failed rows" });
+    await failed.waitFor();
+    const rows = await failed.locator("tbody tr td:first-child").allTextContents();
+    assert.deepEqual(rows, ["3", "4", "5"], "spreadsheet row numbers");
+    assert.match(await failed.textContent(), /INVALID_PHONE/);
+    assert.match(await page.getByRole("status").textContent(), /Dry run: 4 rows read, 1 would be stored/);
+    await clean(t, page, problems, "prospects-dry-run");
+
+    const [file] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download failed rows" }).click(),
+    ]);
+    const csv = readFileSync(await file.path(), "utf8");
+    const lines = csv.trim().split(/\r\n/);
+    assert.equal(lines.length, 4, csv);
+    assert.ok(lines[0].startsWith("invoice_contact_name,invoice_phone"), lines[0]);
+    // Fixed: every phone made a real one, then the whole file imported.
+    const fixedPhones = ["0475 11 22 33", "0475 11 22 44", "0475 11 22 55"];
+    const fixed = [lines[0], ...lines.slice(1).map((l, i) => {
+      const cells = l.split(",");
+      cells[1] = fixedPhones[i];
+      if (cells.length > 2) cells[2] = "";
+      return cells.join(",");
+    })].join("\r\n") + "\r\n";
+    await page.getByLabel("CSV file").setInputFiles({ name: "fixed.csv", mimeType: "text/csv", buffer: Buffer.from(fixed) });
+    await page.getByRole("button", { name: "Import" }).click();
+    await page.getByRole("status").getByText(/Imported: 3 rows read, 3 stored/).waitFor();
+    await page.getByRole("cell", { name: "Short", exact: true }).waitFor();
+
+    // The search narrows the rows; the opt-out is stored in the DNC list.
+    await page.getByLabel("Search").fill("Words");
+    await page.getByLabel("Search").press("Enter");
+    await page.getByRole("cell", { name: "Short", exact: true }).waitFor({ state: "detached" });
+    const [patched] = await Promise.all([
+      page.waitForResponse((r) => r.url().includes("/opt-out")),
+      page.getByLabel("Words opted out").click(),
+    ]);
+    assert.equal(patched.status(), 200);
+    await page.locator('input[aria-label="Words opted out"]:checked').waitFor();
+    const dnc = await asAdmin(app.base, "GET", "/api/dnc");
+    const phones = (dnc.items || []).map((d) => d.phone_e164);
+    assert.ok(phones.includes("+32475112244"), JSON.stringify(dnc));
+    await clean(t, page, problems, "prospects");
   } finally {
     await browser.close();
   }

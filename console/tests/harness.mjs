@@ -92,7 +92,8 @@ export async function openBrowser(base) {
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("request", (r) => {
-    if (!r.url().startsWith(base) && !r.url().startsWith("data:")) problems.push(`left the origin: ${r.url()}`);
+    const local = r.url().startsWith(base) || r.url().startsWith("data:") || r.url().startsWith(`blob:${base}`);
+    if (!local) problems.push(`left the origin: ${r.url()}`);
   });
   return { browser, page, problems };
 }
