@@ -221,10 +221,123 @@ function Prospects({ me }) {
   </section>`;
 }
 
+const seconds = (s) => (s == null ? "—" : `${Math.round(s)} s`);
+const at = (t) => (t ? new Date(t).toLocaleString() : "—");
+
+function Calls() {
+  const [filters, setFilters] = useState({ status: "", phone: "", campaign: "", from: "", to: "" });
+  const [page, setPage] = useState(1);
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    const q = new URLSearchParams({ page: String(page), page_size: "50" });
+    for (const [k, v] of Object.entries(filters)) if (v) q.set(k, v);
+    setError(null);
+    api("GET", "/api/calls?" + q).then(setData, setError);
+  }, [filters, page]);
+  const set = (name) => (e) => { setPage(1); setFilters({ ...filters, [name]: e.target.value }); };
+  const statuses = ["dialing", "ringing", "answered", "streaming", "ended", "failed", "no_answer", "busy", "machine"];
+  return html`<section aria-labelledby="calls-title">
+    <h2 id="calls-title">Calls</h2>
+    <div class="row">
+      <div><label for="c-status">Status</label><select id="c-status" value=${filters.status} onChange=${set("status")}>
+        <option value="">any</option>${statuses.map((st) => html`<option value=${st}>${st}</option>`)}</select></div>
+      <div><label for="c-phone">Phone (E.164)</label><input id="c-phone" value=${filters.phone} onChange=${set("phone")} /></div>
+      <div><label for="c-campaign">Campaign</label><input id="c-campaign" value=${filters.campaign} onChange=${set("campaign")} /></div>
+      <div><label for="c-from">From</label><input id="c-from" type="date" value=${filters.from} onChange=${set("from")} /></div>
+      <div><label for="c-to">To</label><input id="c-to" type="date" value=${filters.to} onChange=${set("to")} /></div>
+    </div>
+    <${ErrorLine} error=${error} />
+    ${data && html`<table aria-label="Calls">
+      <thead><tr><th>Started</th><th>Phone</th><th>Direction</th><th>Status</th><th>Duration</th><th>Agent</th></tr></thead>
+      <tbody>${data.items.map((c) => html`<tr>
+        <td><a href=${"#/calls/" + c.id}>${at(c.started_at)}</a></td><td>${c.phone}</td><td>${c.direction}</td>
+        <td>${c.status}</td><td>${seconds(c.duration_secs)}</td><td>${c.agent_profile || ""}</td></tr>`)}</tbody>
+    </table>
+    <p class="row">
+      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
+      <span>Page ${data.page}</span>
+      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
+    </p>`}
+  </section>`;
+}
+
+function Call({ id, me }) {
+  const [call, setCall] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => { api("GET", `/api/calls/${encodeURIComponent(id)}`).then(setCall, setError); }, [id]);
+  if (error) return html`<section><h2>Call</h2><${ErrorLine} error=${error} /><p><a href="#/calls">All calls</a></p></section>`;
+  if (!call) return html`<p class="muted">Loading…</p>`;
+  const listen = me.permissions.includes("recordings.listen");
+  return html`<section aria-labelledby="call-title">
+    <h2 id="call-title">Call to ${call.phone}</h2>
+    <p><a href="#/calls">All calls</a></p>
+    <ul class="status">
+      <li>Status: <strong>${call.status}</strong>${call.hangup_cause ? ` (${call.hangup_cause})` : ""}</li>
+      <li>Direction: ${call.direction}; agent: ${call.agent_profile || "default"}; language: ${call.lang || "—"}</li>
+      <li>Started ${at(call.started_at)}, answered ${at(call.answered_at)}, ended ${at(call.ended_at)}; ${seconds(call.duration_secs)}</li>
+      ${call.caller_opted_out && html`<li class="error">The caller opted out.</li>`}
+    </ul>
+    ${call.recording && listen && html`<h3>Recording</h3>
+      <audio controls preload="metadata" src=${call.recording} aria-label="Recording"></audio>
+      <p><a href=${call.recording} download>Download the recording</a></p>`}
+    <h3>Timeline</h3>
+    <ol>${call.timeline.map((e) => html`<li>${at(e.at)}: ${e.status}${e.clock === "carrier" ? " (carrier's clock)" : ""}</li>`)}</ol>
+    <h3>Transcript</h3>
+    ${(call.transcript || []).length === 0 ? html`<p class="muted">No transcript.</p>` : html`<table aria-label="Transcript">
+      <thead><tr><th>At</th><th>Who</th><th>Said</th></tr></thead>
+      <tbody>${call.transcript.map((t) => html`<tr><td>${(t.start_ms / 1000).toFixed(1)} s</td><td>${t.role}</td>
+        <td>${t.text}${t.interrupted ? html` <em class="muted">(interrupted)</em>` : ""}</td></tr>`)}</tbody></table>`}
+  </section>`;
+}
+
+const TOOLS = ["opt_out", "confirm_language", "end_call", "transfer"];
+
+function Agents({ me }) {
+  const [agents, setAgents] = useState([]);
+  const [error, setError] = useState(null);
+  const [editing, setEditing] = useState(null);
+  const canEdit = me.permissions.includes("agents.edit");
+  const load = useCallback(() => api("GET", "/api/agents").then((a) => setAgents(a.items || a), setError), []);
+  useEffect(() => { load(); }, [load]);
+  const blank = { name: "", instructions: "", voice: "alloy", language: "nl", tools: [...TOOLS] };
+  const save = (e) => {
+    e.preventDefault();
+    setError(null);
+    const body = { name: editing.name, instructions: editing.instructions, voice: editing.voice, language: editing.language, tools: editing.tools };
+    const done = editing.id ? api("PATCH", `/api/agents/${editing.id}`, body) : api("POST", "/api/agents", body);
+    done.then(() => { setEditing(null); load(); }, setError);
+  };
+  const remove = (a) => {
+    if (window.confirm(`Delete the agent profile ${a.name}?`)) api("DELETE", `/api/agents/${a.id}`).then(load, setError);
+  };
+  const field = (name, label, textarea) => html`<div><label for=${"agent-" + name}>${label}</label>${textarea
+    ? html`<textarea id=${"agent-" + name} rows="6" cols="60" value=${editing[name]} onInput=${(e) => setEditing({ ...editing, [name]: e.target.value })}></textarea>`
+    : html`<input id=${"agent-" + name} value=${editing[name]} onInput=${(e) => setEditing({ ...editing, [name]: e.target.value })} />`}</div>`;
+  return html`<section aria-labelledby="agents-title">
+    <h2 id="agents-title">Agent profiles</h2>
+    <${ErrorLine} error=${error} />
+    <table aria-label="Agent profiles"><thead><tr><th>Name</th><th>Voice</th><th>Language</th><th>Tools</th><th></th></tr></thead>
+      <tbody>${agents.map((a) => html`<tr><td>${a.name}</td><td>${a.voice}</td><td>${a.language}</td><td>${a.tools.join(", ")}</td>
+        <td>${canEdit && html`<button type="button" onClick=${() => setEditing({ ...a })}>Edit</button>
+          ${" "}<button type="button" onClick=${() => remove(a)}>Delete</button>`}</td></tr>`)}</tbody></table>
+    ${canEdit && !editing && html`<p><button type="button" onClick=${() => setEditing(blank)}>New profile</button></p>`}
+    ${editing && html`<form onSubmit=${save} aria-label="Agent profile">
+      ${field("name", "Name")}${field("voice", "Voice")}${field("language", "Language")}
+      ${field("instructions", "Instructions", true)}
+      <fieldset><legend>Tools</legend>${TOOLS.map((t) => html`<label><input type="checkbox" checked=${editing.tools.includes(t)}
+        onChange=${(e) => setEditing({ ...editing, tools: e.target.checked ? [...editing.tools, t] : editing.tools.filter((x) => x !== t) })} /> ${t}</label>`)}</fieldset>
+      <p><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => setEditing(null)}>Cancel</button></p>
+    </form>`}
+  </section>`;
+}
+
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
   { id: "overview", title: "Overview", needs: "system.view", view: () => html`<${Overview} />` },
   { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me) => html`<${Prospects} me=${me} />` },
+  { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
+  { id: "agents", title: "Agents", needs: "calls.view", view: (me) => html`<${Agents} me=${me} />` },
   { id: "audit", title: "Audit log", needs: "audit.view", view: () => html`<${Audit} />` },
   { id: "users", title: "Users & roles", needs: "users.manage", view: () => html`<${Users} />` },
   { id: "tokens", title: "API tokens", needs: null, view: (me) => html`<${Tokens} me=${me} />` },
@@ -234,7 +347,8 @@ const allowed = (me, page) => !page.needs || me.permissions.includes(page.needs)
 
 function Shell({ me, route, onSignOut }) {
   const pages = PAGES.filter((p) => allowed(me, p));
-  const page = pages.find((p) => p.id === route) || pages[0];
+  const [id, arg] = [route.split("/")[0], route.split("/").slice(1).join("/")];
+  const page = pages.find((p) => p.id === id) || pages[0];
   useEffect(() => { document.title = `${page.title} · agent5`; }, [page]);
   return html`<div class="shell">
     <nav aria-label="Pages">
@@ -247,7 +361,7 @@ function Shell({ me, route, onSignOut }) {
         <p><button type="button" onClick=${onSignOut}>Sign out</button></p>
       </div>
     </nav>
-    <main id="main">${page.view(me)}</main>
+    <main id="main">${page.view(me, page.id === id ? decodeURIComponent(arg || "") : "")}</main>
   </div>`;
 }
 

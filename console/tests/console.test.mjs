@@ -37,7 +37,7 @@ test("a wrong password is refused in words, the right one opens the console", as
     await signIn(page, app.base, "ann@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Audit log", "Users & roles", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
     await clean(t, page, problems, "overview");
   } finally {
@@ -52,7 +52,7 @@ test("a viewer sees only what a viewer may use", async (t) => {
     await signIn(page, app.base, "vic@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Calls", "Agents", "API tokens"]);
     // Asking for a page by its address shows the first allowed page instead.
     await page.goto(app.base + "/#/users");
     await page.getByRole("heading", { name: "Overview" }).waitFor();
@@ -160,6 +160,30 @@ test("an upload is checked, its failed rows downloaded, fixed and imported; an o
     const phones = (dnc.items || []).map((d) => d.phone_e164);
     assert.ok(phones.includes("+32475112244"), JSON.stringify(dnc));
     await clean(t, page, problems, "prospects");
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a supervisor manages agent profiles; calls list and a call's page answer in words", async (t) => {
+  await addUser(app.base, "sup@example.be", "supervisor");
+  const { browser, page, problems } = await openBrowser(app.base);
+  try {
+    await signIn(page, app.base, "sup@example.be");
+    await page.getByRole("link", { name: "Agents" }).click();
+    await page.getByRole("button", { name: "New profile" }).click();
+    await page.getByLabel("Name").fill("Invoices NL");
+    await page.getByLabel("Instructions").fill("Remind the customer of the open invoice, politely.");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("cell", { name: "Invoices NL" }).waitFor();
+    await clean(t, page, problems, "agents");
+
+    await page.getByRole("link", { name: "Calls" }).click();
+    await page.getByRole("table", { name: "Calls" }).waitFor();
+    await clean(t, page, problems, "calls");
+    await page.goto(app.base + "/#/calls/nosuchcall");
+    await page.getByRole("alert").waitFor();
+    assert.match(await page.getByRole("alert").textContent(), /no such/i);
   } finally {
     await browser.close();
   }
