@@ -105,6 +105,14 @@ function download(name, text) {
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
+/** A report's counts in one sentence. */
+function summary(r) {
+  const verb = r.dry_run ? "would be stored" : "stored";
+  return `${r.dry_run ? "Dry run" : "Imported"}: ${r.total} rows read, ${r.imported} ${verb} ` +
+    `(${r.created} new, ${r.updated} updated, ${r.unchanged} unchanged), ${r.failed} failed, ` +
+    `${r.dnc_added} added to the do-not-call list. Encoding ${r.encoding}, delimiter “${r.delimiter}”.`;
+}
+
 async function upload(kind, file, dryRun) {
   const form = new FormData();
   form.append("csv", file);
@@ -156,9 +164,7 @@ function Upload({ onImported }) {
     </div>
     <${ErrorLine} error=${error} />
     ${report && html`<div role="status">
-      <p>${report.dry_run ? "Dry run: " : "Imported: "}${report.total} rows read, ${report.imported} ${report.dry_run ? "would be stored" : "stored"}
-        (${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged), ${report.failed} failed,
-        ${report.dnc_added} added to the do-not-call list. Encoding ${report.encoding}, delimiter “${report.delimiter}”.</p>
+      <p>${summary(report)}</p>
       ${report.failed > 0 && html`<p><button type="button"
         onClick=${() => download("failed-rows.csv", failedRowsCsv(report.failed_items))}>Download failed rows</button></p>
       <table aria-label="Failed rows"><thead><tr><th>Row</th><th>Code</th><th>Message</th><th>Original row</th></tr></thead>
