@@ -114,10 +114,15 @@ function summary(r) {
 }
 
 async function upload(kind, file, dryRun) {
+  const path = kind === "deliveries" ? "/api/prospects/upload_deliveries" : "/api/prospects/upload";
+  return postCsv(`${path}?dry_run=${dryRun ? 1 : 0}`, file);
+}
+
+/** Posts a CSV file as the multipart field `csv`; the report, or an ApiError. */
+async function postCsv(url, file) {
   const form = new FormData();
   form.append("csv", file);
-  const path = kind === "deliveries" ? "/api/prospects/upload_deliveries" : "/api/prospects/upload";
-  const res = await fetch(`${path}?dry_run=${dryRun ? 1 : 0}`, { method: "POST", body: form, credentials: "same-origin" });
+  const res = await fetch(url, { method: "POST", body: form, credentials: "same-origin" });
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const e = (data && data.error) || {};
@@ -338,10 +343,75 @@ function Agents({ me }) {
   </section>`;
 }
 
+function Dnc({ me }) {
+  const [q, setQ] = useState("");
+  const [page, setPage] = useState(1);
+  const [data, setData] = useState(null);
+  const [error, setError] = useState(null);
+  const [notice, setNotice] = useState("");
+  const [reload, setReload] = useState(0);
+  const [phone, setPhone] = useState("");
+  const [reason, setReason] = useState("");
+  const [file, setFile] = useState(null);
+  const canToggle = me.permissions.includes("prospects.edit");
+  const canImport = me.permissions.includes("dnc.edit");
+  useEffect(() => {
+    const query = new URLSearchParams({ page: String(page), page_size: "100" });
+    if (q) query.set("q", q);
+    api("GET", "/api/dnc?" + query).then(setData, setError);
+  }, [q, page, reload]);
+  const optOut = (number, value, why) => {
+    setError(null);
+    setNotice("");
+    return api("PATCH", `/api/prospects/phone/${encodeURIComponent(number)}/opt-out`, { opt_out: value, reason: why || undefined })
+      .then((r) => { setNotice(`${r.phone_e164} ${value ? "added to" : "removed from"} the list.`); setReload(reload + 1); }, setError);
+  };
+  const add = (e) => { e.preventDefault(); optOut(phone.trim(), true, reason).then(() => { setPhone(""); setReason(""); }); };
+  const importFile = () => {
+    setError(null);
+    postCsv("/api/dnc/import", file).then((r) => {
+      setNotice(`Import: ${r.total} rows read, ${r.added} added, ${r.already_listed} already listed, ${r.failed} failed.`);
+      setReload(reload + 1);
+    }, setError);
+  };
+  return html`<section aria-labelledby="dnc-title">
+    <h2 id="dnc-title">Do not call</h2>
+    <${ErrorLine} error=${error} />
+    ${notice && html`<p class="ok" role="status">${notice}</p>`}
+    ${canToggle && html`<form class="row" onSubmit=${add} aria-label="Add a number">
+      <div><label for="dnc-phone">Number (E.164, e.g. +32475123456)</label>
+        <input id="dnc-phone" required value=${phone} onInput=${(e) => setPhone(e.target.value)} /></div>
+      <div><label for="dnc-reason">Reason</label><input id="dnc-reason" value=${reason} onInput=${(e) => setReason(e.target.value)} /></div>
+      <div><button class="primary" type="submit">Add to the list</button></div>
+    </form>`}
+    <div class="row">
+      <div><label for="dnc-q">Search (start of the number)</label>
+        <input id="dnc-q" type="search" value=${q} onChange=${(e) => { setPage(1); setQ(e.target.value); }} /></div>
+      ${canImport && html`<div><label for="dnc-file">Import a CSV</label>
+        <input id="dnc-file" type="file" accept=".csv,text/csv" onChange=${(e) => setFile(e.target.files[0] || null)} /></div>
+        <div><button type="button" disabled=${!file} onClick=${importFile}>Import</button></div>
+        <div><a href="/api/dnc/export.csv" download>Export</a></div>`}
+    </div>
+    ${data && html`<table aria-label="Do-not-call list">
+      <thead><tr><th>Number</th><th>Reason</th><th>Source</th><th>Added by</th><th>Added</th><th></th></tr></thead>
+      <tbody>${data.items.map((d) => html`<tr><td>${d.phone_e164}</td><td>${d.reason}</td><td>${d.source}</td>
+        <td>${d.added_by}</td><td>${at(d.added_at)}</td>
+        <td>${canToggle && html`<button type="button" onClick=${() => {
+          if (window.confirm(`Remove ${d.phone_e164} from the do-not-call list? It may be called again.`)) optOut(d.phone_e164, false);
+        }}>Remove</button>`}</td></tr>`)}</tbody></table>
+    <p class="row">
+      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
+      <span>Page ${data.page}</span>
+      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
+    </p>`}
+  </section>`;
+}
+
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
   { id: "overview", title: "Overview", needs: "system.view", view: () => html`<${Overview} />` },
   { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me) => html`<${Prospects} me=${me} />` },
+  { id: "dnc", title: "Do not call", needs: "prospects.view", view: (me) => html`<${Dnc} me=${me} />` },
   { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
   { id: "agents", title: "Agents", needs: "calls.view", view: (me) => html`<${Agents} me=${me} />` },
   { id: "audit", title: "Audit log", needs: "audit.view", view: () => html`<${Audit} />` },

@@ -37,7 +37,7 @@ test("a wrong password is refused in words, the right one opens the console", as
     await signIn(page, app.base, "ann@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Do not call", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
     await clean(t, page, problems, "overview");
   } finally {
@@ -52,7 +52,7 @@ test("a viewer sees only what a viewer may use", async (t) => {
     await signIn(page, app.base, "vic@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Calls", "Agents", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Do not call", "Calls", "Agents", "API tokens"]);
     // Asking for a page by its address shows the first allowed page instead.
     await page.goto(app.base + "/#/users");
     await page.getByRole("heading", { name: "Overview" }).waitFor();
@@ -184,6 +184,33 @@ test("a supervisor manages agent profiles; calls list and a call's page answer i
     await page.goto(app.base + "/#/calls/nosuchcall");
     await page.getByRole("alert").waitFor();
     assert.match(await page.getByRole("alert").textContent(), /no such/i);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("numbers are added to, found in and removed from the do-not-call list", async (t) => {
+  await addUser(app.base, "dnc@example.be", "operator");
+  const { browser, page, problems } = await openBrowser(app.base);
+  page.on("dialog", (d) => d.accept());
+  try {
+    await signIn(page, app.base, "dnc@example.be");
+    await page.getByRole("link", { name: "Do not call" }).click();
+    await page.getByLabel("Number (E.164, e.g. +32475123456)").fill("+32470998877");
+    await page.getByLabel("Reason").fill("asked by phone");
+    await page.getByRole("button", { name: "Add to the list" }).click();
+    await page.getByRole("cell", { name: "+32470998877" }).waitFor();
+    await page.getByLabel("Number (E.164, e.g. +32475123456)").fill("0470 99");
+    await page.getByRole("button", { name: "Add to the list" }).click();
+    assert.match(await page.getByRole("alert").textContent(), /e164/);
+    await page.getByLabel("Search (start of the number)").fill("+3247099");
+    await page.getByLabel("Search (start of the number)").press("Enter");
+    await page.getByRole("cell", { name: "asked by phone" }).waitFor();
+    await clean(t, page, problems, "dnc");
+    await page.getByRole("button", { name: "Remove" }).click();
+    await page.getByRole("cell", { name: "+32470998877" }).waitFor({ state: "detached" });
+    const dnc = await asAdmin(app.base, "GET", "/api/dnc?q=%2B3247099");
+    assert.deepEqual(dnc.items, []);
   } finally {
     await browser.close();
   }

@@ -2,8 +2,8 @@
 //! at build time). Each file is sent as brotli or gzip when the browser accepts it,
 //! with an ETag per form and `Cache-Control: no-cache` (the browser revalidates every
 //! time, so an upgraded appliance never runs last week's script against its new API;
-//! an unchanged file costs a 304). A path without an extension is a console page:
-//! `index.html`. `console.dir` serves a directory from disk instead
+//! an unchanged file costs a 304). `/` is `index.html`; the pages are addressed by the
+//! hash (`/#/calls`). `console.dir` serves a directory from disk instead
 //! ([`super::static_files`]).
 
 use axum::body::Body;
@@ -26,11 +26,11 @@ pub struct Asset {
 
 pub static ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/console_assets.rs"));
 
-/// The file a request path names: `/` and extensionless paths are `index.html`.
+/// The file a request path names exactly (`/` is `index.html`). The console's pages
+/// are addressed by the hash (`/#/calls`), so no other path needs the page.
 fn find(path: &str) -> Option<&'static Asset> {
-    let relative = path.trim_start_matches('/');
-    let last = relative.rsplit('/').next().unwrap_or_default();
-    let wanted = if relative.is_empty() || !last.contains('.') {
+    let relative = path.strip_prefix('/').unwrap_or(path);
+    let wanted = if relative.is_empty() {
         "index.html"
     } else {
         relative
@@ -145,8 +145,16 @@ mod tests {
 
     #[test]
     fn the_console_is_embedded_with_its_pages_and_vendored_library() {
-        for path in ["/", "/monitor", "/prospects/abc", "/app.js", "/favicon.svg"] {
+        for path in ["/", "/index.html", "/app.js", "/favicon.svg"] {
             assert!(find(path).is_some(), "{path}");
+        }
+        for path in [
+            "/users",
+            "/static/..%2f..%2fapi/status",
+            "//app.js",
+            "/vendor/",
+        ] {
+            assert!(find(path).is_none(), "{path}");
         }
         assert!(find("/vendor/preact-htm.module.js").is_some());
         assert!(find("/VENDOR.md").is_none(), "notes stay out");

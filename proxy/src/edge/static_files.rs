@@ -1,8 +1,8 @@
 //! The admin console from a directory on disk (`console.dir`, for developing it
 //! without rebuilding; the binary otherwise serves its embedded copy, `console.rs`).
 //! Paths are percent-decoded and must stay inside the directory (no `..`, no hidden
-//! files); a path that names no file and has no extension gets `index.html`. Every
-//! answer is `Cache-Control: no-cache`.
+//! files); `/` (a directory) is its `index.html`. Every answer is
+//! `Cache-Control: no-cache`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -42,18 +42,10 @@ pub async fn serve(admin_dir: &Path, method: &http::Method, path: &str) -> http:
     if candidate.is_dir() {
         candidate = candidate.join("index.html");
     }
-    if !candidate.is_file() && is_spa_route(path) {
-        candidate = admin_dir.join("index.html");
-    }
     match open(&candidate).await {
         Some(res) => res,
         None => respond::error(StatusCode::NOT_FOUND, "not_found", "no such file"),
     }
-}
-
-/// `/users` (no extension) is a console page, `/app.js` a missing file.
-fn is_spa_route(path: &str) -> bool {
-    !path.rsplit('/').next().unwrap_or_default().contains('.')
 }
 
 /// The decoded path as a relative path of normal components, or `None`.
@@ -126,13 +118,5 @@ mod tests {
         ] {
             assert_eq!(safe_relative(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn spa_routes() {
-        assert!(is_spa_route("/admin/monitor"));
-        assert!(is_spa_route("/users"));
-        assert!(!is_spa_route("/admin/app.js"));
-        assert!(!is_spa_route("/favicon.svg"));
     }
 }
