@@ -11,6 +11,8 @@ pub mod principal;
 mod routes;
 pub mod secret;
 mod service;
+mod tokens;
+mod users;
 
 pub use routes::{check_email, routes};
 pub use service::{

@@ -1,0 +1,118 @@
+//! Operators who are people: a person's API token opens `/monitor` and
+//! `/operator-bridge` as them (the `operator=` name cannot rename them), their role
+//! decides what they may do, and the audit log names them.
+
+mod call_rig;
+
+use agent5_e2e::client;
+use agent5_e2e::fake_realtime::Script;
+use http::Request;
+use serde_json::{json, Value};
+
+use call_rig::*;
+
+/// A person's API token: the user is added with the shared token, signs in, and
+/// creates the token from their session (from this appliance's origin).
+async fn person_token(rig: &Rig, email: &str, role: &str) -> String {
+    let password = "correct horse battery";
+    let added = rig
+        .post(
+            "/api/users",
+            json!({"email": email, "role": role, "password": password}),
+        )
+        .await;
+    assert_eq!(added.status, 201);
+    let json_post = |path: &str, body: Value| {
+        Request::post(path)
+            .header("host", "agent5.test")
+            .header("origin", "http://agent5.test")
+            .header("content-type", "application/json")
+            .body(client::body(body.to_string()))
+            .expect("req")
+    };
+    let login = client::send(
+        client::unix(&rig.sock()).await,
+        json_post(
+            "/api/auth/login",
+            json!({"email": email, "password": password}),
+        ),
+    )
+    .await;
+    let cookie = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("cookie")
+        .to_owned();
+    let mut req = json_post("/api/tokens", json!({"name": "console"}));
+    req.headers_mut()
+        .insert("cookie", cookie.parse().expect("cookie header"));
+    let created = client::send(client::unix(&rig.sock()).await, req).await;
+    assert_eq!(created.status, 201);
+    created.json()["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_names_the_person_who_listened_and_who_took_over() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let rig = rig(Script::default(), "").await;
+    let (id, _phone) = answered(&rig, true, 5).await;
+    let ann = person_token(&rig, "ann@example.be", "operator").await;
+    let sue = person_token(&rig, "sue@example.be", "supervisor").await;
+    let open = |path: String, token: String| {
+        let sock = rig.sock();
+        async move {
+            let mut req = format!("ws://agent5.test{path}")
+                .into_client_request()
+                .expect("req");
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+            tokio_tungstenite::client_async(req, client::unix(&sock).await).await
+        }
+    };
+    // `operator=` cannot rename a person.
+    let _listener = open(format!("/monitor?call={id}&operator=mallory"), ann.clone())
+        .await
+        .expect("ann listens");
+    // An operator may listen but not take over.
+    match open(format!("/operator-bridge?room={id}"), ann).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    let _operator = open(format!("/operator-bridge?room={id}"), sue)
+        .await
+        .expect("sue takes over");
+    rig.agent
+        .wait_event(0, |e| e["type"] == "response.cancel")
+        .await;
+    let live = rig.get("/api/calls/live", true).await.json();
+    assert_eq!(live["items"][0]["controller"], "token:console");
+    let audit = rig.get("/api/audit", true).await.json();
+    assert!(
+        audit["items"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|e| e["actor"] == "token:console" && e["action"] == "call.takeover")),
+        "{audit}"
+    );
+    let entry = |action: &str| {
+        audit["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["action"] == action).cloned())
+            .unwrap_or_else(|| panic!("{action}: {audit}"))
+    };
+    for action in ["call.listen", "call.takeover"] {
+        let e = entry(action);
+        assert!(e["actor_id"].is_string(), "{e}");
+        assert!(
+            e["client_ip"].is_string() && e["request_id"].is_string(),
+            "{e}"
+        );
+        assert_eq!(e["target"], id.as_str());
+    }
+    assert_ne!(
+        entry("call.listen")["actor_id"],
+        entry("call.takeover")["actor_id"]
+    );
+    assert_eq!(entry("call.place")["actor"], "env:AUTH_TOKEN");
+}
