@@ -45,6 +45,15 @@ function ErrorLine({ error }) {
   return error ? html`<p class="error" role="alert">${describe(error)}</p>` : null;
 }
 
+/** Previous / page number / next, for the paged lists. */
+function Pager({ page, hasMore, onPage }) {
+  return html`<p class="row">
+    <button type="button" disabled=${page <= 1} onClick=${() => onPage(page - 1)}>Previous</button>
+    <span>Page ${page}</span>
+    <button type="button" disabled=${!hasMore} onClick=${() => onPage(page + 1)}>Next</button>
+  </p>`;
+}
+
 const when = (ms) => (ms ? new Date(ms).toLocaleString() : "—");
 
 function Login({ onSignedIn, notice }) {
@@ -223,11 +232,7 @@ function Prospects({ me }) {
         <td><input type="checkbox" checked=${r.opt_out} disabled=${!canEdit || !(r.phone || r.mobile)}
           aria-label=${`${r.name} opted out`} onChange=${() => toggle(r)} /></td></tr>`)}</tbody>
     </table>
-    <p class="row">
-      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
-      <span>Page ${data.page}</span>
-      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
-    </p>`}
+    <${Pager} page=${data.page} hasMore=${data.has_more} onPage=${setPage} />`}
     ${me.permissions.includes("prospects.import") && html`<${Upload} onImported=${() => setReload(reload + 1)} />`}
   </section>`;
 }
@@ -265,11 +270,7 @@ function Calls() {
         <td><a href=${"#/calls/" + c.id}>${at(c.started_at)}</a></td><td>${c.phone}</td><td>${c.direction}</td>
         <td>${c.status}</td><td>${seconds(c.duration_secs)}</td><td>${c.agent_profile || ""}</td></tr>`)}</tbody>
     </table>
-    <p class="row">
-      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
-      <span>Page ${data.page}</span>
-      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
-    </p>`}
+    <${Pager} page=${data.page} hasMore=${data.has_more} onPage=${setPage} />`}
   </section>`;
 }
 
@@ -399,11 +400,7 @@ function Dnc({ me }) {
         <td>${canToggle && html`<button type="button" onClick=${() => {
           if (window.confirm(`Remove ${d.phone_e164} from the do-not-call list? It may be called again.`)) optOut(d.phone_e164, false);
         }}>Remove</button>`}</td></tr>`)}</tbody></table>
-    <p class="row">
-      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
-      <span>Page ${data.page}</span>
-      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
-    </p>`}
+    <${Pager} page=${data.page} hasMore=${data.has_more} onPage=${setPage} />`}
   </section>`;
 }
 
@@ -504,11 +501,7 @@ function Audit() {
         <td>${when(e.at)}</td><td>${e.actor}</td><td>${e.action}</td><td>${e.target}</td>
         <td>${e.client_ip || ""}</td><td><code>${e.detail}</code></td></tr>`)}</tbody>
     </table>
-    <p class="row">
-      <button type="button" disabled=${page <= 1} onClick=${() => setPage(page - 1)}>Previous</button>
-      <span>Page ${data.page}</span>
-      <button type="button" disabled=${!data.has_more} onClick=${() => setPage(page + 1)}>Next</button>
-    </p>`}
+    <${Pager} page=${data.page} hasMore=${data.has_more} onPage=${setPage} />`}
   </section>`;
 }
 

@@ -1,11 +1,10 @@
 //! [`AuditStore`] on MongoDB: the append-only audit log.
 
 use super::support::*;
-use super::{decode, encode, err, MongoStore};
+use super::{encode, err, MongoStore};
 use crate::model::{AuditEntry, AuditQuery, Page};
 use crate::store::{AuditStore, StoreResult};
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 
 #[async_trait]
@@ -31,14 +30,7 @@ impl AuditStore for MongoStore {
         if let Some(action) = &query.action {
             filter.insert("action", action);
         }
-        let mut range = Document::new();
-        if let Some(since) = query.since {
-            range.insert("$gte", since);
-        }
-        if let Some(until) = query.until {
-            range.insert("$lt", until);
-        }
-        if !range.is_empty() {
+        if let Some(range) = millis_range(query.since, query.until) {
             filter.insert("at", range);
         }
         let cursor = self
@@ -49,12 +41,6 @@ impl AuditStore for MongoStore {
             .limit(i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX))
             .await
             .map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        let items = docs
-            .into_iter()
-            .map(strip_doc_id)
-            .map(decode)
-            .collect::<StoreResult<Vec<AuditEntry>>>()?;
-        Ok(Page::from_overfetch(items, query.limit))
+        page_of(cursor, query.limit).await
     }
 }

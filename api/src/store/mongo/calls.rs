@@ -134,14 +134,7 @@ impl CallStore for MongoStore {
                 f.insert(key, v.clone());
             }
         }
-        let mut range = Document::new();
-        if let Some(from) = query.from {
-            range.insert("$gte", from);
-        }
-        if let Some(to) = query.to {
-            range.insert("$lt", to);
-        }
-        if !range.is_empty() {
+        if let Some(range) = millis_range(query.from, query.to) {
             f.insert("started_at", range);
         }
         let cursor = self

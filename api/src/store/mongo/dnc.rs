@@ -2,7 +2,7 @@
 //! contact rows it covers.
 
 use super::support::*;
-use super::{decode, encode, err, MongoStore};
+use super::{encode, err, MongoStore};
 use crate::model::{prefix_end, DncEntry, Page};
 use crate::store::{DncStore, StoreResult};
 use async_trait::async_trait;
@@ -134,12 +134,6 @@ impl DncStore for MongoStore {
             )
             .await
             .map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        let items = docs
-            .into_iter()
-            .map(strip_doc_id)
-            .map(decode)
-            .collect::<StoreResult<Vec<DncEntry>>>()?;
-        Ok(Page::from_overfetch(items, limit))
+        page_of(cursor, limit).await
     }
 }

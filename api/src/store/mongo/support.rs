@@ -98,3 +98,31 @@ pub(super) fn strip_doc_id(mut d: Document) -> Document {
     d.remove("_id");
     d
 }
+
+/// `{$gte: from, $lt: to}` for the bounds given (none: no condition).
+pub(super) fn millis_range(from: Option<i64>, to: Option<i64>) -> Option<Document> {
+    let mut range = Document::new();
+    if let Some(from) = from {
+        range.insert("$gte", from);
+    }
+    if let Some(to) = to {
+        range.insert("$lt", to);
+    }
+    (!range.is_empty()).then_some(range)
+}
+
+/// A page read with one document more than `limit` (which says whether another page
+/// follows), each decoded after its `_id` is dropped.
+pub(super) async fn page_of<T: DeserializeOwned>(
+    cursor: mongodb::Cursor<Document>,
+    limit: u64,
+) -> StoreResult<crate::model::Page<T>> {
+    use futures_util::TryStreamExt;
+    let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
+    let items = docs
+        .into_iter()
+        .map(strip_doc_id)
+        .map(decode)
+        .collect::<StoreResult<Vec<T>>>()?;
+    Ok(crate::model::Page::from_overfetch(items, limit))
+}
