@@ -406,7 +406,7 @@ function Dnc({ me }) {
 
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
-  { id: "overview", title: "Overview", needs: "system.view", view: () => html`<${Overview} />` },
+  { id: "overview", title: "Overview", needs: "system.view", view: (me) => html`<${Overview} me=${me} />` },
   { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me) => html`<${Prospects} me=${me} />` },
   { id: "dnc", title: "Do not call", needs: "prospects.view", view: (me) => html`<${Dnc} me=${me} />` },
   { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
@@ -438,29 +438,68 @@ function Shell({ me, route, onSignOut }) {
   </div>`;
 }
 
-function Overview() {
+/** Local midnight as an RFC 3339 time: "today" is the operator's day. */
+function startOfToday() {
+  const d = new Date();
+  d.setHours(0, 0, 0, 0);
+  return d.toISOString();
+}
+
+/** Today's calls, counted from at most 500 of them (more is shown as "500+"). */
+function todayFigures(page) {
+  const calls = page.items;
+  const answered = calls.filter((c) => c.answered_at);
+  const timed = answered.filter((c) => c.duration_secs != null);
+  const plus = page.has_more ? "+" : "";
+  return {
+    calls: `${calls.length}${plus}`,
+    answerRate: calls.length ? `${Math.round((100 * answered.length) / calls.length)}%` : "—",
+    averageDuration: timed.length
+      ? `${Math.round(timed.reduce((sum, c) => sum + c.duration_secs, 0) / timed.length)} s` : "—",
+  };
+}
+
+function Tile({ label, value }) {
+  return html`<div class="tile"><div class="muted">${label}</div><div class="figure">${value}</div></div>`;
+}
+
+function Overview({ me }) {
   const [status, setStatus] = useState(null);
   const [ready, setReady] = useState(null);
+  const [live, setLive] = useState(null);
+  const [today, setToday] = useState(null);
+  const [optOuts, setOptOuts] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
+    const since = encodeURIComponent(startOfToday());
     api("GET", "/api/status").then(setStatus, setError);
-    fetch("/readyz", { credentials: "same-origin" })
-      .then((r) => r.json())
-      .then(setReady, setError);
+    fetch("/readyz", { credentials: "same-origin" }).then((r) => r.json()).then(setReady, setError);
+    if (me.permissions.includes("calls.view")) {
+      api("GET", "/api/calls/live").then((l) => setLive(l.items.length), setError);
+      api("GET", `/api/calls?from=${since}&page_size=500`).then((p) => setToday(todayFigures(p)), setError);
+    }
+    if (me.permissions.includes("audit.view")) {
+      api("GET", `/api/audit?action=dnc.add&since=${since}&page_size=1000`)
+        .then((p) => setOptOuts(`${p.items.length}${p.has_more ? "+" : ""}`), setError);
+    }
   }, []);
   const missing = ready && ready.integrations
     ? Object.entries(ready.integrations).filter(([, v]) => !v.configured) : [];
   return html`<section aria-labelledby="overview-title">
     <h2 id="overview-title">Overview</h2>
     <${ErrorLine} error=${error} />
-    ${status && html`<p>Version <strong>${status.version}</strong>, up ${status.uptime_secs} s,
-      ${status.websocket_sessions} live sessions.</p>`}
+    <div class="tiles">
+      ${live != null && html`<${Tile} label="Live calls now" value=${live} />`}
+      ${today && html`<${Tile} label="Calls today" value=${today.calls} />
+        <${Tile} label="Answer rate" value=${today.answerRate} />
+        <${Tile} label="Average duration" value=${today.averageDuration} />`}
+      ${optOuts != null && html`<${Tile} label="Opt-outs today" value=${optOuts} />`}
+    </div>
+    ${status && html`<p>Version <strong>${status.version}</strong>${`, up ${status.uptime_secs} s, ${status.websocket_sessions} live sessions.`}</p>`}
     ${ready && html`<ul class="status">
       <li>Readiness: <strong class=${ready.status === "ready" ? "ok" : "error"}>${ready.status}</strong></li>
       ${ready.store && html`<li>Store: ${ready.store}</li>`}
-      ${missing.map(([name, v]) => html`<li>${name}: not configured (missing ${v.missing.join(", ")});
-        the features that need it answer <code>integration_not_configured</code>
-        (README, "Configuration")</li>`)}
+      ${missing.map(([name, v]) => html`<li>${`${name}: not configured (missing ${v.missing.join(", ")}); the features that need it answer `}<code>integration_not_configured</code>${" (README, “Configuration”)"}</li>`)}
     </ul>`}
   </section>`;
 }

@@ -39,6 +39,12 @@ test("a wrong password is refused in words, the right one opens the console", as
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
     assert.deepEqual(nav, ["Overview", "Prospects", "Do not call", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
+    // A fresh appliance: nothing live, no calls today, figures never invented.
+    for (const label of ["Live calls now", "Calls today", "Opt-outs today"]) await page.getByText(label).waitFor();
+    const tiles = await page.locator(".tile").allTextContents();
+    assert.deepEqual(tiles, [
+      "Live calls now0", "Calls today0", "Answer rate—", "Average duration—", "Opt-outs today0",
+    ]);
     await clean(t, page, problems, "overview");
   } finally {
     await browser.close();
