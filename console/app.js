@@ -226,7 +226,7 @@ function Prospects({ me }) {
     ${data && html`<table aria-label="Prospects">
       <thead><tr><th>Name</th><th>Company</th><th>Phone</th><th>Mobile</th><th>Email</th><th>Language</th><th>Tags</th><th>Opted out</th></tr></thead>
       <tbody>${data.items.map((r) => html`<tr>
-        <td>${r.name}${r.code ? html` <span class="muted">(${r.code})</span>` : ""}${r.archived ? html` <span class="muted">archived</span>` : ""}</td>
+        <td><a href=${"#/prospects/" + encodeURIComponent(r.id)}>${r.name || "(no name)"}</a>${r.code ? html` <span class="muted">(${r.code})</span>` : ""}${r.archived ? html` <span class="muted">archived</span>` : ""}</td>
         <td>${r.company}</td><td>${r.phone}</td><td>${r.mobile}</td><td>${r.email}</td>
         <td>${r.language}${r.language_confirmed ? " ✓" : ""}</td><td>${(r.tags || []).join(", ")}</td>
         <td><input type="checkbox" checked=${r.opt_out} disabled=${!canEdit || !(r.phone || r.mobile)}
@@ -404,10 +404,79 @@ function Dnc({ me }) {
   </section>`;
 }
 
+const CONTACT_FIELDS = [
+  ["name", "Name"], ["company", "Company"], ["email", "Email"], ["phone", "Phone"], ["mobile", "Mobile"],
+  ["address", "Address"], ["postal_code", "Postal code"], ["city", "City"], ["country", "Country"], ["language", "Language"],
+];
+
+function Prospect({ id, me }) {
+  const [p, setP] = useState(null);
+  const [form, setForm] = useState(null);
+  const [logs, setLogs] = useState(null);
+  const [error, setError] = useState(null);
+  const [notice, setNotice] = useState("");
+  const [reload, setReload] = useState(0);
+  const canEdit = me.permissions.includes("prospects.edit");
+  useEffect(() => {
+    api("GET", `/api/prospects/${encodeURIComponent(id)}`).then((r) => {
+      setP(r);
+      setForm(Object.fromEntries(CONTACT_FIELDS.map(([k]) => [k, r.invoice[k] || ""])));
+    }, setError);
+    if (me.permissions.includes("calls.view")) {
+      api("GET", `/api/prospects/${encodeURIComponent(id)}/logs?page_size=20`).then(setLogs, () => {});
+    }
+  }, [id, reload]);
+  if (!p) return html`<section><h2>Prospect</h2><${ErrorLine} error=${error} /><p><a href="#/prospects">All prospects</a></p></section>`;
+  const save = (e) => {
+    e.preventDefault();
+    setError(null);
+    setNotice("");
+    const changed = {};
+    for (const [k] of CONTACT_FIELDS) if (form[k] !== (p.invoice[k] || "")) changed[k] = form[k];
+    api("PATCH", `/api/prospects/${encodeURIComponent(id)}/invoice`, changed)
+      .then(() => { setNotice("Saved."); setReload(reload + 1); }, setError);
+  };
+  const archive = () => api("PATCH", `/api/prospects/${encodeURIComponent(id)}/${p.archived ? "unarchive" : "archive"}`)
+    .then(() => setReload(reload + 1), setError);
+  const optOut = (phone, value) => api("PATCH", `/api/prospects/phone/${encodeURIComponent(phone)}/opt-out`, { opt_out: value })
+    .then(() => setReload(reload + 1), setError);
+  const phones = [p.invoice.phone, p.invoice.mobile, ...p.delivery_addresses.flatMap((d) => [d.phone, d.mobile])]
+    .filter((x, i, all) => x && all.indexOf(x) === i);
+  const wrong = error instanceof ApiError ? error.field : null;
+  return html`<section aria-labelledby="prospect-title">
+    <h2 id="prospect-title">${p.invoice.name || p.invoice.company || "Prospect"}${p.archived ? " (archived)" : ""}</h2>
+    <p><a href="#/prospects">All prospects</a></p>
+    ${notice && html`<p class="ok" role="status">${notice}</p>`}
+    ${error && !CONTACT_FIELDS.some(([k]) => k === wrong) && html`<${ErrorLine} error=${error} />`}
+    <form onSubmit=${save} aria-label="Invoice contact">
+      <div class="row">${CONTACT_FIELDS.map(([k, label]) => html`<div>
+        <label for=${"inv-" + k}>${label}</label>
+        <input id=${"inv-" + k} value=${form[k]} disabled=${!canEdit} aria-invalid=${wrong === k ? "true" : undefined}
+          aria-describedby=${wrong === k ? "inv-error" : undefined}
+          onInput=${(e) => setForm({ ...form, [k]: e.target.value })} />
+        ${wrong === k && html`<div id="inv-error" class="error" role="alert">${error.message}</div>`}
+      </div>`)}</div>
+      ${canEdit && html`<p><button class="primary" type="submit">Save</button>
+        ${" "}<button type="button" onClick=${archive}>${p.archived ? "Unarchive" : "Archive"}</button></p>`}
+    </form>
+    <h3>Numbers</h3>
+    <ul>${phones.map((ph) => html`<li><label><input type="checkbox" disabled=${!canEdit}
+      checked=${p.opted_out_phones.includes(ph)} onChange=${(e) => optOut(ph, e.target.checked)} />
+      ${` ${ph} opted out`}</label></li>`)}</ul>
+    <h3>Deliveries</h3>
+    ${p.delivery_addresses.length === 0 ? html`<p class="muted">None.</p>` : html`<table aria-label="Deliveries">
+      <thead><tr><th>Code</th><th>Name</th><th>Phone</th><th>Address</th><th>Tags</th></tr></thead>
+      <tbody>${p.delivery_addresses.map((d) => html`<tr><td>${d.code}</td><td>${d.name}</td><td>${d.phone || ""}</td>
+        <td>${[d.address, d.postal_code, d.city].filter(Boolean).join(", ")}</td><td>${d.tags.join(", ")}</td></tr>`)}</tbody></table>`}
+    ${logs && html`<h3>Calls</h3>${logs.items.length === 0 ? html`<p class="muted">No calls yet.</p>` : html`<ul>
+      ${logs.items.map((c) => html`<li><a href=${"#/calls/" + c.id}>${at(c.started_at)}</a>${` ${c.status}`}</li>`)}</ul>`}`}
+  </section>`;
+}
+
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
   { id: "overview", title: "Overview", needs: "system.view", view: (me) => html`<${Overview} me=${me} />` },
-  { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me) => html`<${Prospects} me=${me} />` },
+  { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me, arg) => (arg ? html`<${Prospect} id=${arg} me=${me} />` : html`<${Prospects} me=${me} />`) },
   { id: "dnc", title: "Do not call", needs: "prospects.view", view: (me) => html`<${Dnc} me=${me} />` },
   { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
   { id: "agents", title: "Agents", needs: "calls.view", view: (me) => html`<${Agents} me=${me} />` },

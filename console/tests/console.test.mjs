@@ -166,6 +166,19 @@ test("an upload is checked, its failed rows downloaded, fixed and imported; an o
     const phones = (dnc.items || []).map((d) => d.phone_e164);
     assert.ok(phones.includes("+32475112244"), JSON.stringify(dnc));
     await clean(t, page, problems, "prospects");
+
+    // A prospect's page: a bad email is named on its field, a good one is saved.
+    await page.getByRole("link", { name: "Words" }).click();
+    await page.getByRole("heading", { name: "Words" }).waitFor();
+    await page.getByLabel("Email").fill("not an email");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.locator('#inv-email[aria-invalid="true"]').waitFor();
+    assert.match(await page.locator("#inv-error").textContent(), /email/i);
+    await page.getByLabel("Email").fill("words@example.be");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("status").getByText("Saved.").waitFor();
+    assert.equal(await page.getByLabel("+32475112244 opted out").isChecked(), true);
+    await clean(t, page, problems, "prospect");
   } finally {
     await browser.close();
   }
