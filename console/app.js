@@ -473,10 +473,68 @@ function Prospect({ id, me }) {
   </section>`;
 }
 
+const KINDS = ["string", "number", "date", "enum", "boolean", "phone", "email"];
+
+function FieldDefs({ me }) {
+  const [defs, setDefs] = useState([]);
+  const [error, setError] = useState(null);
+  const [editing, setEditing] = useState(null);
+  const canEdit = me.permissions.includes("prospects.edit");
+  const load = useCallback(() => api("GET", "/api/prospects/field-defs").then(setDefs, setError), []);
+  useEffect(() => { load(); }, [load]);
+  const blank = { key: "", label: "", type: "string", required: false, options: "", regex: "", visibility: "both", order: 0 };
+  const save = (e) => {
+    e.preventDefault();
+    setError(null);
+    const body = {
+      label: editing.label, type: editing.type, required: editing.required, visibility: editing.visibility,
+      order: Number(editing.order) || 0,
+      options: editing.type === "enum" ? editing.options.split(",").map((o) => o.trim()).filter(Boolean) : [],
+      regex: editing.regex || null,
+    };
+    if (!editing.id) body.key = editing.key;
+    const done = editing.id ? api("PATCH", `/api/prospects/field-defs/${editing.id}`, body) : api("POST", "/api/prospects/field-defs", body);
+    done.then(() => { setEditing(null); load(); }, setError);
+  };
+  const remove = (d) => {
+    if (window.confirm(`Delete the field ${d.key}? Values already stored stay with the prospects.`)) {
+      api("DELETE", `/api/prospects/field-defs/${d.id}`).then(load, setError);
+    }
+  };
+  const set = (k) => (e) => setEditing({ ...editing, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
+  return html`<section aria-labelledby="fd-title">
+    <h2 id="fd-title">Prospect fields</h2>
+    <p class="muted">Extra columns of the prospect list: the upload reads them as <code>custom_&lt;key&gt;</code>.</p>
+    <${ErrorLine} error=${error} />
+    <table aria-label="Fields"><thead><tr><th>Key</th><th>Label</th><th>Type</th><th>Required</th><th>Shown on</th><th></th></tr></thead>
+      <tbody>${defs.map((d) => html`<tr><td><code>${d.key}</code></td><td>${d.label}</td><td>${d.type}${d.options && d.options.length ? ` (${d.options.join(", ")})` : ""}</td>
+        <td>${d.required ? "yes" : "no"}</td><td>${d.visibility}</td>
+        <td>${canEdit && html`<button type="button" onClick=${() => setEditing({ ...blank, ...d, options: (d.options || []).join(", "), regex: d.regex || "" })}>Edit</button>
+          ${" "}<button type="button" onClick=${() => remove(d)}>Delete</button>`}</td></tr>`)}</tbody></table>
+    ${canEdit && !editing && html`<p><button type="button" onClick=${() => setEditing(blank)}>New field</button></p>`}
+    ${editing && html`<form onSubmit=${save} aria-label="Field">
+      <div class="row">
+        <div><label for="fd-key">Key (a-z, 0-9, _)</label><input id="fd-key" value=${editing.key} disabled=${!!editing.id} onInput=${set("key")} /></div>
+        <div><label for="fd-label">Label</label><input id="fd-label" value=${editing.label} onInput=${set("label")} /></div>
+        <div><label for="fd-type">Type</label><select id="fd-type" value=${editing.type} onChange=${set("type")}>
+          ${KINDS.map((k) => html`<option value=${k}>${k}</option>`)}</select></div>
+        <div><label for="fd-vis">Shown on</label><select id="fd-vis" value=${editing.visibility} onChange=${set("visibility")}>
+          <option value="both">both</option><option value="invoice">invoice</option><option value="delivery">delivery</option></select></div>
+        ${editing.type === "enum" && html`<div><label for="fd-options">Options (comma-separated)</label>
+          <input id="fd-options" value=${editing.options} onInput=${set("options")} /></div>`}
+        <div><label for="fd-regex">Pattern (optional)</label><input id="fd-regex" value=${editing.regex} onInput=${set("regex")} /></div>
+        <div><label><input type="checkbox" checked=${editing.required} onChange=${set("required")} /> Required</label></div>
+      </div>
+      <p><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => setEditing(null)}>Cancel</button></p>
+    </form>`}
+  </section>`;
+}
+
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
   { id: "overview", title: "Overview", needs: "system.view", view: (me) => html`<${Overview} me=${me} />` },
   { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me, arg) => (arg ? html`<${Prospect} id=${arg} me=${me} />` : html`<${Prospects} me=${me} />`) },
+  { id: "fields", title: "Prospect fields", needs: "prospects.view", view: (me) => html`<${FieldDefs} me=${me} />` },
   { id: "dnc", title: "Do not call", needs: "prospects.view", view: (me) => html`<${Dnc} me=${me} />` },
   { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
   { id: "agents", title: "Agents", needs: "calls.view", view: (me) => html`<${Agents} me=${me} />` },

@@ -37,7 +37,7 @@ test("a wrong password is refused in words, the right one opens the console", as
     await signIn(page, app.base, "ann@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Do not call", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
     // A fresh appliance: nothing live, no calls today, figures never invented.
     for (const label of ["Live calls now", "Calls today", "Opt-outs today"]) await page.getByText(label).waitFor();
@@ -58,7 +58,7 @@ test("a viewer sees only what a viewer may use", async (t) => {
     await signIn(page, app.base, "vic@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Do not call", "Calls", "Agents", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "API tokens"]);
     // Asking for a page by its address shows the first allowed page instead.
     await page.goto(app.base + "/#/users");
     await page.getByRole("heading", { name: "Overview" }).waitFor();
@@ -230,6 +230,32 @@ test("numbers are added to, found in and removed from the do-not-call list", asy
     await page.getByRole("cell", { name: "+32470998877" }).waitFor({ state: "detached" });
     const dnc = await asAdmin(app.base, "GET", "/api/dnc?q=%2B3247099");
     assert.deepEqual(dnc.items, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a prospect field is defined with its key checked, then removed", async (t) => {
+  await addUser(app.base, "fields@example.be", "operator");
+  const { browser, page, problems } = await openBrowser(app.base);
+  page.on("dialog", (d) => d.accept());
+  try {
+    await signIn(page, app.base, "fields@example.be");
+    await page.getByRole("link", { name: "Prospect fields" }).click();
+    await page.getByRole("button", { name: "New field" }).click();
+    await page.getByLabel("Key (a-z, 0-9, _)").fill("Bad Key");
+    await page.getByLabel("Label").fill("Account manager");
+    await page.getByRole("button", { name: "Save" }).click();
+    assert.match(await page.getByRole("alert").textContent(), /\(key\)/);
+    await page.getByLabel("Key (a-z, 0-9, _)").fill("account_manager");
+    await page.getByLabel("Type").selectOption("enum");
+    await page.getByLabel("Options (comma-separated)").fill("Ann, Bob");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("cell", { name: "account_manager" }).waitFor();
+    assert.match(await page.getByRole("table", { name: "Fields" }).textContent(), /enum \(Ann, Bob\)/);
+    await clean(t, page, problems, "fields");
+    await page.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("cell", { name: "account_manager" }).waitFor({ state: "detached" });
   } finally {
     await browser.close();
   }
