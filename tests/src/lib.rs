@@ -9,5 +9,6 @@ pub mod fake_media;
 pub mod fake_realtime;
 pub mod fake_telnyx;
 pub mod fuzz_harness;
+pub mod people;
 
 pub use appliance::{Appliance, Spec};

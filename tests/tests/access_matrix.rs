@@ -7,12 +7,11 @@
 use agent5_api::access::{example_path, Need, RULES};
 use agent5_api::accounts::permissions::BuiltinRole;
 use agent5_e2e::client::{self, body, empty};
+use agent5_e2e::people::person_token;
 use agent5_e2e::{agent5_bin, Appliance, Spec};
 use http::Request;
-use serde_json::json;
 
 const ENV_TOKEN: &str = "env-token-aaaaaaaaaaaa";
-const PASSWORD: &str = "correct horse battery";
 
 async fn send(
     app: &Appliance,
@@ -69,60 +68,6 @@ async fn send(
     (status, code)
 }
 
-/// A token for a new person of `role` (created by the environment token, which then
-/// steps aside).
-async fn token_for(app: &Appliance, role: BuiltinRole) -> String {
-    let email = format!("{}@example.be", role.name());
-    let post = |path: &str, auth: String, value: serde_json::Value| {
-        Request::post(path)
-            .header("host", "agent5.test")
-            .header("authorization", auth)
-            .header("origin", "http://agent5.test")
-            .header("content-type", "application/json")
-            .body(body(value.to_string()))
-            .expect("req")
-    };
-    let created = client::send(
-        client::tcp(app.addr("http")).await,
-        post(
-            "/api/users",
-            format!("Bearer {ENV_TOKEN}"),
-            json!({"email": email, "role": role.name(), "password": PASSWORD}),
-        ),
-    )
-    .await;
-    assert_eq!(created.status, 201);
-    let login = client::send(
-        client::tcp(app.addr("http")).await,
-        Request::post("/api/auth/login")
-            .header("host", "agent5.test")
-            .header("content-type", "application/json")
-            .body(body(
-                json!({"email": email, "password": PASSWORD}).to_string(),
-            ))
-            .expect("req"),
-    )
-    .await;
-    let cookie = login
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("cookie")
-        .to_owned();
-    let token = client::send(
-        client::tcp(app.addr("http")).await,
-        Request::post("/api/tokens")
-            .header("host", "agent5.test")
-            .header("cookie", cookie)
-            .header("origin", "http://agent5.test")
-            .header("content-type", "application/json")
-            .body(body(json!({"name": "matrix"}).to_string()))
-            .expect("req"),
-    )
-    .await;
-    assert_eq!(token.status, 201, "{:?}", token.body);
-    token.json()["token"].as_str().expect("token").to_owned()
-}
-
 #[tokio::test]
 async fn every_role_meets_every_route_as_the_table_says() {
     let app = Appliance::start(Spec::new(
@@ -136,7 +81,16 @@ async fn every_role_meets_every_route_as_the_table_says() {
     ));
     let mut checked = 0;
     for role in BuiltinRole::ALL {
-        let token = token_for(&app, role).await;
+        let addr = app.addr("http");
+        let email = format!("{}@example.be", role.name());
+        let token = person_token(
+            || client::tcp(addr),
+            ENV_TOKEN,
+            &email,
+            role.name(),
+            "matrix",
+        )
+        .await;
         let allowed = role.set();
         for rule in RULES {
             let mut path = example_path(rule.pattern);

@@ -6,58 +6,19 @@ mod call_rig;
 
 use agent5_e2e::client;
 use agent5_e2e::fake_realtime::Script;
-use http::Request;
-use serde_json::{json, Value};
+use agent5_e2e::people::person_token;
 
 use call_rig::*;
-
-/// A person's API token: the user is added with the shared token, signs in, and
-/// creates the token from their session (from this appliance's origin).
-async fn person_token(rig: &Rig, email: &str, role: &str) -> String {
-    let password = "correct horse battery";
-    let added = rig
-        .post(
-            "/api/users",
-            json!({"email": email, "role": role, "password": password}),
-        )
-        .await;
-    assert_eq!(added.status, 201);
-    let json_post = |path: &str, body: Value| {
-        Request::post(path)
-            .header("host", "agent5.test")
-            .header("origin", "http://agent5.test")
-            .header("content-type", "application/json")
-            .body(client::body(body.to_string()))
-            .expect("req")
-    };
-    let login = client::send(
-        client::unix(&rig.sock()).await,
-        json_post(
-            "/api/auth/login",
-            json!({"email": email, "password": password}),
-        ),
-    )
-    .await;
-    let cookie = login
-        .header("set-cookie")
-        .and_then(|c| c.split(';').next())
-        .expect("cookie")
-        .to_owned();
-    let mut req = json_post("/api/tokens", json!({"name": "console"}));
-    req.headers_mut()
-        .insert("cookie", cookie.parse().expect("cookie header"));
-    let created = client::send(client::unix(&rig.sock()).await, req).await;
-    assert_eq!(created.status, 201);
-    created.json()["token"].as_str().expect("token").to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_names_the_person_who_listened_and_who_took_over() {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let rig = rig(Script::default(), "").await;
     let (id, _phone) = answered(&rig, true, 5).await;
-    let ann = person_token(&rig, "ann@example.be", "operator").await;
-    let sue = person_token(&rig, "sue@example.be", "supervisor").await;
+    let sock = rig.sock();
+    let connect = || client::unix(&sock);
+    let ann = person_token(connect, TOKEN, "ann@example.be", "operator", "console").await;
+    let sue = person_token(connect, TOKEN, "sue@example.be", "supervisor", "console").await;
     let open = |path: String, token: String| {
         let sock = rig.sock();
         async move {

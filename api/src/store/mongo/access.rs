@@ -2,11 +2,10 @@
 //! `api_tokens` unique by digest, `roles` keyed by name.
 
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 
 use super::support::strip_doc_id;
-use super::{decode, encode, err, err_on, with_id, without_id, MongoStore};
+use super::{decode, encode, err, err_on, with_id, MongoStore};
 use crate::model::{ApiToken, Millis, Role, Session};
 use crate::store::{AccessStore, StoreError, StoreResult};
 
@@ -14,19 +13,10 @@ const SESSIONS: &str = "sessions";
 const TOKENS: &str = "api_tokens";
 const ROLES: &str = "roles";
 
-impl MongoStore {
-    /// Documents of `coll` matching `filter` in `sort` order, decoded after `_id` is
-    /// dropped (the key is also a field of the value).
-    async fn keyed<T: serde::de::DeserializeOwned>(
-        &self,
-        coll: &str,
-        filter: Document,
-        sort: Document,
-    ) -> StoreResult<Vec<T>> {
-        let cursor = self.coll(coll).find(filter).sort(sort).await.map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(strip_doc_id).map(decode).collect()
-    }
+/// A document whose `_id` repeats a field of the value (a session's hash, a role's
+/// name): the value without it.
+fn keyed<T: serde::de::DeserializeOwned>(d: Document) -> StoreResult<T> {
+    decode(strip_doc_id(d))
 }
 
 #[async_trait]
@@ -49,7 +39,7 @@ impl AccessStore for MongoStore {
             .find_one(doc! { "_id": id_hash })
             .await
             .map_err(err)?;
-        decode(strip_doc_id(found.ok_or(StoreError::NotFound)?))
+        keyed(found.ok_or(StoreError::NotFound)?)
     }
 
     async fn touch_session(&self, id_hash: &str, at: Millis) -> StoreResult<()> {
@@ -123,14 +113,8 @@ impl AccessStore for MongoStore {
     async fn list_tokens(&self, user_id: Option<&str>) -> StoreResult<Vec<ApiToken>> {
         self.ready().await?;
         let filter = user_id.map_or_else(Document::new, |u| doc! { "user_id": u });
-        let cursor = self
-            .coll(TOKENS)
-            .find(filter)
-            .sort(doc! { "created_at": -1, "_id": -1 })
+        self.all(TOKENS, filter, doc! { "created_at": -1, "_id": -1 })
             .await
-            .map_err(err)?;
-        let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(without_id).collect()
     }
 
     async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<ApiToken> {
@@ -173,7 +157,7 @@ impl AccessStore for MongoStore {
 
     async fn list_roles(&self) -> StoreResult<Vec<Role>> {
         self.ready().await?;
-        self.keyed(ROLES, doc! {}, doc! { "_id": 1 }).await
+        self.all_as(ROLES, doc! {}, doc! { "_id": 1 }, keyed).await
     }
 
     async fn delete_role(&self, name: &str) -> StoreResult<()> {

@@ -95,9 +95,21 @@ impl MongoStore {
         filter: Document,
         sort: Document,
     ) -> StoreResult<Vec<T>> {
+        self.all_as(coll, filter, sort, without_id).await
+    }
+
+    /// Every document of `coll` matching `filter`, in `sort` order, turned into a value
+    /// by `decode` (`without_id` when `_id` is the value's `id`).
+    pub(crate) async fn all_as<T>(
+        &self,
+        coll: &str,
+        filter: Document,
+        sort: Document,
+        decode: fn(Document) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
         let cursor = self.coll(coll).find(filter).sort(sort).await.map_err(err)?;
         let docs: Vec<Document> = cursor.try_collect().await.map_err(err)?;
-        docs.into_iter().map(without_id).collect()
+        docs.into_iter().map(decode).collect()
     }
 
     /// Replaces the document `_id: id`; `NotFound` if absent, `Conflict { unique }` on a
