@@ -123,6 +123,13 @@ async fn live_calls_are_listed_and_announced() {
             .is_some_and(|l| l > 0.1),
         "{live}"
     );
+    // Every call's levels in one event, twice a second, while calls are live.
+    let levels = events.wait("levels", &id).await;
+    assert_eq!(levels["items"][0]["call_id"], id.as_str());
+    assert!(
+        levels["items"][0]["caller_level"].as_f64().is_some(),
+        "{levels}"
+    );
     phone.stop();
     events.wait("call.ended", &id).await;
     assert_eq!(

@@ -76,8 +76,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<LivePage>, ApiEr
 
 /// `GET /api/calls/live/events`: a `snapshot` event with the live calls, then
 /// `call.started` / `call.updated` / `call.ended` events (each with the call), a
+/// `levels` event every [`LEVELS_EVERY`] while calls are live (every call's audio
+/// levels in one event: a console with 200 calls gets 2 events a second, not 800), a
 /// `resync` event if this client fell behind (it should read the list again), and a
-/// keep-alive comment every 15 s. Ends when the appliance drains.
+/// keep-alive comment after 15 s without an event. Ends when the appliance drains.
 pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -89,32 +91,82 @@ pub async fn events(
     let first = Event::default()
         .event("snapshot")
         .data(serde_json::to_string(&serde_json::json!({"items": snapshot})).unwrap_or_default());
-    let stream = futures_util::stream::unfold(
-        (Some(first), rx, state),
-        |(first, mut rx, state)| async move {
-            if let Some(e) = first {
-                return Some((Ok(e), (None, rx, state)));
-            }
-            let bridge = state.bridge.clone();
+    let mut levels = tokio::time::interval(LEVELS_EVERY);
+    levels.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = Feed {
+        first: Some(first),
+        rx,
+        state,
+        levels,
+        quiet_since: tokio::time::Instant::now(),
+    };
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await?;
+        feed.quiet_since = tokio::time::Instant::now();
+        Some((Ok(event), feed))
+    });
+    Sse::new(stream)
+}
+
+/// How often the `levels` event is sent while calls are live.
+pub const LEVELS_EVERY: Duration = Duration::from_millis(500);
+
+/// One subscriber's stream of live-call events.
+struct Feed {
+    first: Option<Event>,
+    rx: tokio::sync::broadcast::Receiver<agent5_bridge::live::LiveEvent>,
+    state: AppState,
+    levels: tokio::time::Interval,
+    quiet_since: tokio::time::Instant,
+}
+
+#[derive(Serialize)]
+struct Levels {
+    call_id: String,
+    caller_level: f32,
+    agent_level: f32,
+}
+
+impl Feed {
+    /// The next event; `None` ends the stream (draining, or the bridge closed).
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(e) = self.first.take() {
+            return Some(e);
+        }
+        let bridge = self.state.bridge.clone();
+        loop {
+            let keep_alive = self.quiet_since + KEEP_ALIVE;
             let next = tokio::select! {
                 () = bridge.draining() => return None,
-                r = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => r,
+                () = tokio::time::sleep_until(keep_alive) => {
+                    return Some(Event::default().comment("keep-alive"));
+                }
+                _ = self.levels.tick() => {
+                    let items: Vec<Levels> = bridge.live().list().into_iter().map(|c| Levels {
+                        call_id: c.call_id,
+                        caller_level: c.caller_level,
+                        agent_level: c.agent_level,
+                    }).collect();
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let data = serde_json::to_string(&serde_json::json!({"items": items})).unwrap_or_default();
+                    return Some(Event::default().event("levels").data(data));
+                }
+                r = self.rx.recv() => r,
             };
-            let event = match next {
-                Err(_) => Event::default().comment("keep-alive"),
-                Ok(Ok(ev)) => {
+            return match next {
+                Ok(ev) => {
                     let kind = ev.kind;
-                    let data =
-                        serde_json::to_string(&view(&state, ev.call).await).unwrap_or_default();
-                    Event::default().event(kind).data(data)
+                    let data = serde_json::to_string(&view(&self.state, ev.call).await)
+                        .unwrap_or_default();
+                    Some(Event::default().event(kind).data(data))
                 }
-                Ok(Err(RecvError::Lagged(n))) => {
-                    Event::default().event("resync").data(n.to_string())
+                Err(RecvError::Lagged(n)) => {
+                    Some(Event::default().event("resync").data(n.to_string()))
                 }
-                Ok(Err(RecvError::Closed)) => return None,
+                Err(RecvError::Closed) => None,
             };
-            Some((Ok(event), (None, rx, state)))
-        },
-    );
-    Sse::new(stream)
+        }
+    }
 }
