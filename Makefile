@@ -10,11 +10,12 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run demo test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
 	@echo "make test        fmt check, clippy, config check, every test, the console in Chromium, then test-timeshift"
+	@echo "make demo        the appliance with sample prospects and simulated calls (no accounts needed)"
 	@echo "make test-console the admin console in headless Chromium (playwright-core, node --test)"
 	@echo "make test-timeshift every test again with the clock 4 years ahead and 3 behind"
 	@echo "make fuzz        every fuzz target for FUZZ_SECS (600) each, corpora minimised into fuzz/corpus"
@@ -79,10 +80,18 @@ test:
 # land in $(CARGO_TARGET_DIR)/console-screenshots.
 test-console:
 	@scripts/install-deps.sh test
-	$(CARGO) build --locked --bin agent5
+	$(CARGO) build --locked --bin agent5 --bin agent5-demo
 	cd console/tests && npm ci --no-audit --no-fund --loglevel=error
 	cd console/tests && AGENT5_BIN=$(DEBUG_BIN) ARTIFACTS=$(CARGO_TARGET_DIR)/console-screenshots \
 	  node --test --test-concurrency=1 .
+
+# The appliance with sample prospects, a simulated carrier and a demo agent placing
+# DEMO_CALLS calls at a time (tests/src/bin/agent5-demo.rs): no Telnyx or OpenAI account.
+DEMO_CALLS ?= 3
+DEMO_LISTEN ?= 127.0.0.1:3000
+demo: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-demo
+	$(CARGO_TARGET_DIR)/release/agent5-demo --bin $(RELEASE_BIN) --calls $(DEMO_CALLS) --listen $(DEMO_LISTEN)
 
 # Every test binary with the process clock moved (libfaketime): no test may depend on
 # the date it runs on. SHIFTS="+30d -2y" picks other offsets.

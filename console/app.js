@@ -3,47 +3,8 @@
 // the permission, and every API error is shown in words with the field it names.
 
 import { html, render, useState, useEffect, useCallback } from "./vendor/preact-htm.module.js";
-
-/** An API refusal: `{error: {code, message, field?}}`. */
-class ApiError extends Error {
-  constructor(status, code, message, field) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.field = field;
-  }
-}
-
-let onSessionLost = () => {};
-
-/** Calls the API with the session cookie; a 401 outside sign-in returns to login. */
-async function api(method, path, body) {
-  const init = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    init.headers["content-type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  const res = await fetch(path, init);
-  if (res.status === 204) return null;
-  const text = await res.text();
-  let data = null;
-  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
-  if (!res.ok) {
-    const e = (data && data.error) || {};
-    if (res.status === 401 && path !== "/api/auth/login") onSessionLost();
-    throw new ApiError(res.status, e.code || "http_" + res.status, e.message || res.statusText, e.field);
-  }
-  return data;
-}
-
-function describe(err) {
-  if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
-  return err.field ? `${err.message} (${err.field})` : err.message;
-}
-
-function ErrorLine({ error }) {
-  return error ? html`<p class="error" role="alert">${describe(error)}</p>` : null;
-}
+import { ApiError, api, ErrorLine, setSessionLost, sessionLost } from "./api.js";
+import { Monitor, Studio } from "./live.js";
 
 /** Previous / page number / next, for the paged lists. */
 function Pager({ page, hasMore, onPage }) {
@@ -135,7 +96,7 @@ async function postCsv(url, file) {
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const e = (data && data.error) || {};
-    if (res.status === 401) onSessionLost();
+    if (res.status === 401) sessionLost();
     throw new ApiError(res.status, e.code, e.message || res.statusText, e.field);
   }
   return data;
@@ -533,11 +494,13 @@ function FieldDefs({ me }) {
 /** The pages, in the order the navigation shows them, with what each needs. */
 const PAGES = [
   { id: "overview", title: "Overview", needs: "system.view", view: (me) => html`<${Overview} me=${me} />` },
+  { id: "monitor", title: "Monitor", needs: "calls.view", view: (me, arg) => html`<${Monitor} me=${me} id=${arg} />` },
   { id: "prospects", title: "Prospects", needs: "prospects.view", view: (me, arg) => (arg ? html`<${Prospect} id=${arg} me=${me} />` : html`<${Prospects} me=${me} />`) },
   { id: "fields", title: "Prospect fields", needs: "prospects.view", view: (me) => html`<${FieldDefs} me=${me} />` },
   { id: "dnc", title: "Do not call", needs: "prospects.view", view: (me) => html`<${Dnc} me=${me} />` },
   { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
   { id: "agents", title: "Agents", needs: "calls.view", view: (me) => html`<${Agents} me=${me} />` },
+  { id: "studio", title: "Agent Studio", needs: "studio.use", view: () => html`<${Studio} />` },
   { id: "audit", title: "Audit log", needs: "audit.view", view: () => html`<${Audit} />` },
   { id: "users", title: "Users & roles", needs: "users.manage", view: () => html`<${Users} />` },
   { id: "tokens", title: "API tokens", needs: null, view: (me) => html`<${Tokens} me=${me} />` },
@@ -586,6 +549,8 @@ function todayFigures(page) {
   };
 }
 
+const ms = (v) => (v == null ? "—" : `${v} ms`);
+
 function Tile({ label, value }) {
   return html`<div class="tile"><div class="muted">${label}</div><div class="figure">${value}</div></div>`;
 }
@@ -621,11 +586,20 @@ function Overview({ me }) {
         <${Tile} label="Answer rate" value=${today.answerRate} />
         <${Tile} label="Average duration" value=${today.averageDuration} />`}
       ${optOuts != null && html`<${Tile} label="Opt-outs today" value=${optOuts} />`}
+      ${ready && ready.voice_to_voice_ms && html`<${Tile} label="Voice-to-voice p50" value=${ms(ready.voice_to_voice_ms.p50)} />
+        <${Tile} label="Voice-to-voice p95" value=${ms(ready.voice_to_voice_ms.p95)} />`}
     </div>
+    ${ready && ready.voice_to_voice_ms && html`<p class="muted">${ready.voice_to_voice_ms.count
+      ? `Voice-to-voice latency: the end of the caller's speech to the agent's first audio, over ${ready.voice_to_voice_ms.count} turns since the appliance started.`
+      : "Voice-to-voice latency: no turn measured since the appliance started."}</p>`}
     ${status && html`<p>Version <strong>${status.version}</strong>${`, up ${status.uptime_secs} s, ${status.websocket_sessions} live sessions.`}</p>`}
     ${ready && html`<ul class="status">
       <li>Readiness: <strong class=${ready.status === "ready" ? "ok" : "error"}>${ready.status}</strong></li>
       ${ready.store && html`<li>Store: ${ready.store}</li>`}
+      ${ready.certificates && (ready.certificates.length
+        ? ready.certificates.map((c) => html`<li>Certificate ${c.name}: expires ${when(c.not_after * 1000)}${" "}
+            <strong class=${c.days_left < 14 ? "error" : "ok"}>(${c.days_left} days left)</strong></li>`)
+        : html`<li>No TLS certificate: the console is served over plain HTTP (the microphone then works only on localhost; docs/console.md).</li>`)}
       ${missing.map(([name, v]) => html`<li>${`${name}: not configured (missing ${v.missing.join(", ")}); the features that need it answer `}<code>integration_not_configured</code>${" (README, “Configuration”)"}</li>`)}
     </ul>`}
   </section>`;
@@ -790,7 +764,7 @@ function App() {
   useEffect(() => {
     const changed = () => setRoute(routeOf());
     window.addEventListener("hashchange", changed);
-    onSessionLost = () => { setNotice("Your session ended: sign in again to go on where you were."); setMe(null); };
+    setSessionLost(() => { setNotice("Your session ended: sign in again to go on where you were."); setMe(null); });
     api("GET", "/api/auth/me").then(setMe, () => setMe(null));
     return () => window.removeEventListener("hashchange", changed);
   }, []);

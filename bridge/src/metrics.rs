@@ -228,3 +228,50 @@ impl Default for BridgeMetrics {
         Self::new()
     }
 }
+
+/// The `q` quantile (0..1) of a histogram's observations, estimated as Prometheus's
+/// `histogram_quantile` does: linear within the bucket that holds it (the first
+/// bucket starts at 0). `None` without observations; a quantile in the last, open
+/// bucket is that bucket's lower bound (the largest finite bound).
+pub fn quantile(histogram: &Histogram, q: f64) -> Option<f64> {
+    let metric = prometheus::core::Metric::metric(histogram);
+    let proto = metric.get_histogram();
+    let total = proto.get_sample_count();
+    if total == 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let (mut lower, mut below) = (0.0f64, 0u64);
+    for bucket in proto.get_bucket() {
+        let (upper, count) = (bucket.upper_bound(), bucket.cumulative_count());
+        if count as f64 >= rank && count > below {
+            let within = (rank - below as f64) / (count - below) as f64;
+            return Some(lower + (upper - lower) * within);
+        }
+        (lower, below) = (upper, count);
+    }
+    Some(lower)
+}
+
+#[cfg(test)]
+mod quantile_tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_within_buckets_like_prometheus() {
+        let h = hist("t", "t", &[0.1, 0.2, 0.4, 0.8]);
+        assert_eq!(quantile(&h, 0.5), None);
+        // 10 in (0, 0.1], 10 in (0.2, 0.4].
+        for _ in 0..10 {
+            h.observe(0.05);
+            h.observe(0.3);
+        }
+        // The median is the 10th observation: the top of the first bucket.
+        assert!((quantile(&h, 0.5).unwrap_or(0.0) - 0.1).abs() < 1e-9);
+        // p95 = rank 19: 9/10 of the way through (0.2, 0.4].
+        assert!((quantile(&h, 0.95).unwrap_or(0.0) - 0.38).abs() < 1e-9);
+        // Past the last finite bound: that bound.
+        h.observe(5.0);
+        assert!((quantile(&h, 1.0).unwrap_or(0.0) - 0.8).abs() < 1e-9);
+    }
+}

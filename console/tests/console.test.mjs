@@ -37,13 +37,14 @@ test("a wrong password is refused in words, the right one opens the console", as
     await signIn(page, app.base, "ann@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "Audit log", "Users & roles", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Monitor", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "Agent Studio", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
     // A fresh appliance: nothing live, no calls today, figures never invented.
     for (const label of ["Live calls now", "Calls today", "Opt-outs today"]) await page.getByText(label).waitFor();
     const tiles = await page.locator(".tile").allTextContents();
     assert.deepEqual(tiles, [
       "Live calls now0", "Calls today0", "Answer rate—", "Average duration—", "Opt-outs today0",
+      "Voice-to-voice p50—", "Voice-to-voice p95—",
     ]);
     await clean(t, page, problems, "overview");
   } finally {
@@ -58,7 +59,7 @@ test("a viewer sees only what a viewer may use", async (t) => {
     await signIn(page, app.base, "vic@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Monitor", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "API tokens"]);
     // Asking for a page by its address shows the first allowed page instead.
     await page.goto(app.base + "/#/users");
     await page.getByRole("heading", { name: "Overview" }).waitFor();

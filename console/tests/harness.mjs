@@ -67,8 +67,62 @@ export async function addUser(base, email, role) {
   return asAdmin(base, "POST", "/api/users", { email, role, password: PASSWORD });
 }
 
-/** A browser page on the appliance that records console errors and foreign requests. */
-export async function openBrowser(base) {
+/** The demo rig (`agent5-demo --control`): the appliance with a simulated carrier and
+ * agent; `send` a command, `next` the first event matching a predicate. */
+export async function startDemo() {
+  const target = process.env.CARGO_TARGET_DIR || join(here, "..", "..", "target");
+  const demo = process.env.AGENT5_DEMO_BIN || join(target, "debug", "agent5-demo");
+  const child = spawn(demo, ["--bin", binary(), "--control", "--listen", "127.0.0.1:0"], {
+    env: { ...process.env, AUTH_TOKEN: "", MONGO_URI: "" },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const events = [];
+  const waiters = [];
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    let v;
+    try { v = JSON.parse(line); } catch { return; }
+    events.push(v);
+    for (const w of [...waiters]) if (w.pred(v)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(v); }
+  });
+  const exited = new Promise((_, reject) => child.on("exit", (code) => reject(new Error(`agent5-demo exited (${code})`))));
+  exited.catch(() => {});
+  /** The first event (from now on, or already seen and not yet taken) matching `pred`. */
+  const next = (pred, ms = 30000) => {
+    const i = events.findIndex(pred);
+    if (i >= 0) return Promise.resolve(events.splice(i, 1)[0]);
+    return Promise.race([exited, new Promise((resolve, reject) => {
+      const w = { pred, resolve: (v) => { clearTimeout(timer); events.splice(events.indexOf(v), 1); resolve(v); } };
+      const timer = setTimeout(() => { waiters.splice(waiters.indexOf(w), 1); reject(new Error("agent5-demo: no matching event")); }, ms);
+      waiters.push(w);
+    })]);
+  };
+  const send = (cmd) => child.stdin.write(JSON.stringify(cmd) + "\n");
+  const ready = await next((e) => e.event === "ready", 60000);
+  /** What the phone of call `id` heard in its last second. */
+  const heard = async (id) => { send({ cmd: "heard", id }); return next((e) => e.event === "heard" && e.id === id); };
+  return { base: ready.url, email: ready.email, password: ready.password, send, next, heard, stop: () => child.kill("SIGINT") };
+}
+
+/** A mono 16-bit WAV at 48 kHz: `hz` for `onSecs`, then silence for `offSecs` (Chromium loops it). */
+export function toneWav(path, hz, onSecs, offSecs, amplitude = 0.5) {
+  const rate = 48000;
+  const n = Math.round((onSecs + offSecs) * rate);
+  const buf = Buffer.alloc(44 + 2 * n);
+  buf.write("RIFF", 0); buf.writeUInt32LE(36 + 2 * n, 4); buf.write("WAVE", 8);
+  buf.write("fmt ", 12); buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(1, 22);
+  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(2 * rate, 28); buf.writeUInt16LE(2, 32); buf.writeUInt16LE(16, 34);
+  buf.write("data", 36); buf.writeUInt32LE(2 * n, 40);
+  for (let i = 0; i < n; i++) {
+    const v = i < onSecs * rate ? Math.sin((2 * Math.PI * hz * i) / rate) * amplitude : 0;
+    buf.writeInt16LE(Math.round(v * 32767), 44 + 2 * i);
+  }
+  writeFileSync(path, buf);
+  return path;
+}
+
+/** A browser page on the appliance that records console errors and foreign requests;
+ * `audioFile`: a WAV the fake microphone plays in a loop. */
+export async function openBrowser(base, { audioFile } = {}) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     // No background connections (the machine's network is closed to the world), and a
@@ -77,9 +131,22 @@ export async function openBrowser(base) {
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync",
       "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+      "--autoplay-policy=no-user-gesture-required",
+      ...(audioFile ? [`--use-file-for-fake-audio-capture=${audioFile}`] : []),
     ],
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  return { browser, page, problems: watch(page, base) };
+}
+
+/** Another page (a second person) in the same browser. */
+export async function secondPage(browser, base) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  return { page, problems: watch(page, base) };
+}
+
+function watch(page, base) {
   const problems = [];
   // Chromium logs every non-2xx fetch as a console error; the API's refusals are part
   // of the tests, so those are judged by the responses below instead.
@@ -95,7 +162,10 @@ export async function openBrowser(base) {
     const local = r.url().startsWith(base) || r.url().startsWith("data:") || r.url().startsWith(`blob:${base}`);
     if (!local) problems.push(`left the origin: ${r.url()}`);
   });
-  return { browser, page, problems };
+  page.on("websocket", (ws) => {
+    if (!ws.url().startsWith(base.replace(/^http/, "ws") + "/")) problems.push(`WebSocket left the origin: ${ws.url()}`);
+  });
+  return problems;
 }
 
 /** axe-core injected into the page: serious and critical violations. */

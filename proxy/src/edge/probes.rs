@@ -64,12 +64,47 @@ pub async fn readyz(shared: &Shared, detailed: bool) -> http::Response<Body> {
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "store": shared.store.backend(),
+        "voice_to_voice_ms": voice_to_voice(shared),
+        "certificates": certificates(shared),
         "failing": failing,
         "checks": checks,
         "integrations": integrations,
         "warnings": warnings,
     });
     respond::json(status, &body)
+}
+
+/// The appliance's own voice-to-voice measurements since it started (the
+/// `agent5_voice_to_voice_seconds` histogram): count, and p50/p95 in milliseconds
+/// estimated within its buckets as Prometheus does; `null` figures before any turn.
+fn voice_to_voice(shared: &Shared) -> Value {
+    let h = &shared.bridge.metrics().voice_to_voice;
+    let ms = |q| agent5_bridge::metrics::quantile(h, q).map(|s| (s * 1000.0).round());
+    json!({ "count": h.get_sample_count(), "p50": ms(0.5), "p95": ms(0.95) })
+}
+
+/// Each certificate served: its first name, expiry (Unix seconds) and whole days left.
+fn certificates(shared: &Shared) -> Value {
+    let Some(store) = shared.certs.as_ref() else {
+        return json!([]);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let table = store.current();
+    Value::Array(
+        table
+            .certs()
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.names.first().map_or("unnamed", String::as_str),
+                    "not_after": c.not_after,
+                    "days_left": (c.not_after - now).div_euclid(86_400),
+                })
+            })
+            .collect(),
+    )
 }
 
 pub fn metrics(shared: &Shared) -> http::Response<Body> {

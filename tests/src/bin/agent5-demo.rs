@@ -193,11 +193,16 @@ async fn run(args: Args) -> i32 {
         }
     };
     let url = format!("http://{addr}");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+    let mut controlled = None;
     if args.control {
         emit(
             &json!({"event": "ready", "url": url, "email": "admin@localhost", "password": password}),
         );
-        tokio::spawn(control(Arc::clone(&demo), Arc::clone(&samples)));
+        controlled = Some(tokio::spawn(control(
+            Arc::clone(&demo),
+            Arc::clone(&samples),
+        )));
     } else {
         println!(
             "agent5 demo on {url}/  (simulated carrier and agent; nothing leaves this machine)"
@@ -211,17 +216,40 @@ async fn run(args: Args) -> i32 {
             tokio::spawn(call_slot(Arc::clone(&demo), Arc::clone(&samples), slot));
         }
     }
-    let exited = tokio::task::spawn_blocking(move || {
+    let mut exited = tokio::task::spawn_blocking(move || {
         let status = child.wait();
         status.map(|s| s.code().unwrap_or(1)).unwrap_or(1)
     });
-    tokio::select! {
-        code = exited => {
-            eprintln!("agent5-demo: the appliance exited");
-            code.unwrap_or(1)
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    // The control protocol's stdin closing (the test runner gone) ends the demo too.
+    let stdin_closed = async {
+        match controlled {
+            Some(task) => {
+                let _ = task.await;
+            }
+            None => std::future::pending::<()>().await,
         }
-        _ = tokio::signal::ctrl_c() => 0,
+    };
+    tokio::select! {
+        code = &mut exited => {
+            eprintln!("agent5-demo: the appliance exited");
+            return code.unwrap_or(1);
+        }
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        () = stdin_closed => {}
     }
+    // The appliance never outlives the demo: it drains and stops like under systemd.
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    if tokio::time::timeout(Duration::from_secs(10), &mut exited)
+        .await
+        .is_err()
+    {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    drop(work);
+    0
 }
 
 /// A random value from the kernel (no extra dependency for one token).
