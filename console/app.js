@@ -150,7 +150,7 @@ function Upload({ onImported }) {
 }
 
 function Prospects({ me }) {
-  const [filters, setFilters] = useState({ scope: "invoice", q: "", tags: "", lang: "", opt_out: "", show_archived: "" });
+  const [filters, setFilters] = useState({ scope: "invoice", q: "", tags: "", lang: "", lang_confirmed: "", opt_out: "", show_archived: "" });
   const [page, setPage] = useState(1);
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
@@ -178,6 +178,8 @@ function Prospects({ me }) {
       <div><label for="p-tags">Tags (all of)</label><input id="p-tags" value=${filters.tags} onChange=${set("tags")} /></div>
       <div><label for="p-lang">Language</label><select id="p-lang" value=${filters.lang} onChange=${set("lang")}>
         <option value="">any</option>${["nl", "fr", "de", "en"].map((l) => html`<option value=${l}>${l}</option>`)}</select></div>
+      <div><label for="p-confirmed">Language confirmed</label><select id="p-confirmed" value=${filters.lang_confirmed} onChange=${set("lang_confirmed")}>
+        <option value="">either</option><option value="1">yes</option><option value="0">no</option></select></div>
       <div><label for="p-optout">Opted out</label><select id="p-optout" value=${filters.opt_out} onChange=${set("opt_out")}>
         <option value="">either</option><option value="1">yes</option><option value="0">no</option></select></div>
       <div><label for="p-archived">Archived</label><select id="p-archived" value=${filters.show_archived} onChange=${set("show_archived")}>
@@ -370,65 +372,85 @@ const CONTACT_FIELDS = [
   ["address", "Address"], ["postal_code", "Postal code"], ["city", "City"], ["country", "Country"], ["language", "Language"],
 ];
 
-function Prospect({ id, me }) {
-  const [p, setP] = useState(null);
-  const [form, setForm] = useState(null);
-  const [logs, setLogs] = useState(null);
+/** One contact's fields, saved with PATCH `path`; an API refusal shows under its field. */
+function ContactForm({ contact, path, idPrefix, label, extra = [], canEdit, onSaved, children }) {
+  const fields = [...CONTACT_FIELDS, ...extra];
+  const initial = () => Object.fromEntries(fields.map(([k]) => [k, k === "tags" ? (contact.tags || []).join(", ") : contact[k] || ""]));
+  const [form, setForm] = useState(initial);
   const [error, setError] = useState(null);
   const [notice, setNotice] = useState("");
-  const [reload, setReload] = useState(0);
-  const canEdit = me.permissions.includes("prospects.edit");
-  useEffect(() => {
-    api("GET", `/api/prospects/${encodeURIComponent(id)}`).then((r) => {
-      setP(r);
-      setForm(Object.fromEntries(CONTACT_FIELDS.map(([k]) => [k, r.invoice[k] || ""])));
-    }, setError);
-    if (me.permissions.includes("calls.view")) {
-      api("GET", `/api/prospects/${encodeURIComponent(id)}/logs?page_size=20`).then(setLogs, () => {});
-    }
-  }, [id, reload]);
-  if (!p) return html`<section><h2>Prospect</h2><${ErrorLine} error=${error} /><p><a href="#/prospects">All prospects</a></p></section>`;
+  useEffect(() => setForm(initial()), [contact]);
   const save = (e) => {
     e.preventDefault();
     setError(null);
     setNotice("");
     const changed = {};
-    for (const [k] of CONTACT_FIELDS) if (form[k] !== (p.invoice[k] || "")) changed[k] = form[k];
-    api("PATCH", `/api/prospects/${encodeURIComponent(id)}/invoice`, changed)
-      .then(() => { setNotice("Saved."); setReload(reload + 1); }, setError);
+    const before = initial();
+    for (const [k] of fields) {
+      if (form[k] === before[k]) continue;
+      changed[k] = k === "tags" ? form[k].split(",").map((t) => t.trim()).filter(Boolean) : form[k];
+    }
+    api("PATCH", path, changed).then(() => { setNotice("Saved."); onSaved(); }, setError);
   };
-  const archive = () => api("PATCH", `/api/prospects/${encodeURIComponent(id)}/${p.archived ? "unarchive" : "archive"}`)
-    .then(() => setReload(reload + 1), setError);
+  const wrong = error instanceof ApiError ? error.field : null;
+  const errorId = `${idPrefix}-error`;
+  return html`<form onSubmit=${save} aria-label=${label}>
+    ${notice && html`<p class="ok" role="status">${notice}</p>`}
+    ${error && !fields.some(([k]) => k === wrong) && html`<${ErrorLine} error=${error} />`}
+    <div class="row">${fields.map(([k, text]) => html`<div>
+      <label for=${`${idPrefix}-${k}`}>${text}</label>
+      <input id=${`${idPrefix}-${k}`} value=${form[k]} disabled=${!canEdit} aria-invalid=${wrong === k ? "true" : undefined}
+        aria-describedby=${wrong === k ? errorId : undefined}
+        onInput=${(e) => setForm({ ...form, [k]: e.target.value })} />
+      ${wrong === k && html`<div id=${errorId} class="error" role="alert">${error.message}</div>`}
+    </div>`)}</div>
+    ${canEdit && html`<p><button class="primary" type="submit">Save</button>${children}</p>`}
+  </form>`;
+}
+
+function Prospect({ id, me }) {
+  const [p, setP] = useState(null);
+  const [logs, setLogs] = useState(null);
+  const [error, setError] = useState(null);
+  const [reload, setReload] = useState(0);
+  const canEdit = me.permissions.includes("prospects.edit");
+  const again = () => setReload((n) => n + 1);
+  useEffect(() => {
+    api("GET", `/api/prospects/${encodeURIComponent(id)}`).then(setP, setError);
+    if (me.permissions.includes("calls.view")) {
+      api("GET", `/api/prospects/${encodeURIComponent(id)}/logs?page_size=20`).then(setLogs, () => {});
+    }
+  }, [id, reload]);
+  if (!p) return html`<section><h2>Prospect</h2><${ErrorLine} error=${error} /><p><a href="#/prospects">All prospects</a></p></section>`;
+  const base = `/api/prospects/${encodeURIComponent(id)}`;
+  const archive = () => api("PATCH", `${base}/${p.archived ? "unarchive" : "archive"}`).then(again, setError);
   const optOut = (phone, value) => api("PATCH", `/api/prospects/phone/${encodeURIComponent(phone)}/opt-out`, { opt_out: value })
-    .then(() => setReload(reload + 1), setError);
+    .then(again, setError);
   const phones = [p.invoice.phone, p.invoice.mobile, ...p.delivery_addresses.flatMap((d) => [d.phone, d.mobile])]
     .filter((x, i, all) => x && all.indexOf(x) === i);
-  const wrong = error instanceof ApiError ? error.field : null;
   return html`<section aria-labelledby="prospect-title">
     <h2 id="prospect-title">${p.invoice.name || p.invoice.company || "Prospect"}${p.archived ? " (archived)" : ""}</h2>
-    <p><a href="#/prospects">All prospects</a></p>
-    ${notice && html`<p class="ok" role="status">${notice}</p>`}
-    ${error && !CONTACT_FIELDS.some(([k]) => k === wrong) && html`<${ErrorLine} error=${error} />`}
-    <form onSubmit=${save} aria-label="Invoice contact">
-      <div class="row">${CONTACT_FIELDS.map(([k, label]) => html`<div>
-        <label for=${"inv-" + k}>${label}</label>
-        <input id=${"inv-" + k} value=${form[k]} disabled=${!canEdit} aria-invalid=${wrong === k ? "true" : undefined}
-          aria-describedby=${wrong === k ? "inv-error" : undefined}
-          onInput=${(e) => setForm({ ...form, [k]: e.target.value })} />
-        ${wrong === k && html`<div id="inv-error" class="error" role="alert">${error.message}</div>`}
-      </div>`)}</div>
-      ${canEdit && html`<p><button class="primary" type="submit">Save</button>
-        ${" "}<button type="button" onClick=${archive}>${p.archived ? "Unarchive" : "Archive"}</button></p>`}
-    </form>
+    <p><a href="#/prospects">All prospects</a>${p.tags && p.tags.length ? ` · tags: ${p.tags.join(", ")}` : ""}</p>
+    <${ErrorLine} error=${error} />
+    <h3>Invoice contact</h3>
+    <${ContactForm} contact=${p.invoice} path=${`${base}/invoice`} idPrefix="inv" label="Invoice contact"
+      canEdit=${canEdit} onSaved=${again}>
+      ${" "}<button type="button" onClick=${archive}>${p.archived ? "Unarchive" : "Archive"}</button>
+    </${ContactForm}>
     <h3>Numbers</h3>
     <ul>${phones.map((ph) => html`<li><label><input type="checkbox" disabled=${!canEdit}
       checked=${p.opted_out_phones.includes(ph)} onChange=${(e) => optOut(ph, e.target.checked)} />
       ${` ${ph} opted out`}</label></li>`)}</ul>
     <h3>Deliveries</h3>
-    ${p.delivery_addresses.length === 0 ? html`<p class="muted">None.</p>` : html`<table aria-label="Deliveries">
-      <thead><tr><th>Code</th><th>Name</th><th>Phone</th><th>Address</th><th>Tags</th></tr></thead>
-      <tbody>${p.delivery_addresses.map((d) => html`<tr><td>${d.code}</td><td>${d.name}</td><td>${d.phone || ""}</td>
-        <td>${[d.address, d.postal_code, d.city].filter(Boolean).join(", ")}</td><td>${d.tags.join(", ")}</td></tr>`)}</tbody></table>`}
+    ${p.delivery_addresses.length === 0 ? html`<p class="muted">None.</p>` : p.delivery_addresses.map((d) => html`
+      <details class="panel">
+        <summary>${`${d.code}: ${d.name || d.company || "(no name)"}`}${d.phone ? ` · ${d.phone}` : ""}${
+          [d.address, d.postal_code, d.city].some(Boolean) ? ` · ${[d.address, d.postal_code, d.city].filter(Boolean).join(", ")}` : ""}${
+          d.tags.length ? ` · ${d.tags.join(", ")}` : ""}</summary>
+        <${ContactForm} contact=${d} path=${`${base}/delivery/${encodeURIComponent(d.code)}`} idPrefix=${"del-" + d.code}
+          label=${"Delivery " + d.code} extra=${[["tags", "Tags (comma separated)"], ["notes", "Notes"]]}
+          canEdit=${canEdit} onSaved=${again} />
+      </details>`)}
     ${logs && html`<h3>Calls</h3>${logs.items.length === 0 ? html`<p class="muted">No calls yet.</p>` : html`<ul>
       ${logs.items.map((c) => html`<li><a href=${"#/calls/" + c.id}>${at(c.started_at)}</a>${` ${c.status}`}</li>`)}</ul>`}`}
   </section>`;

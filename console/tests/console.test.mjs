@@ -145,7 +145,8 @@ test("an upload is checked, its failed rows downloaded, fixed and imported; an o
     const fixed = [lines[0], ...lines.slice(1).map((l, i) => {
       const cells = l.split(",");
       cells[1] = fixedPhones[i];
-      if (cells.length > 2) cells[2] = "";
+      // BadDelivery's delivery gets a real number too.
+      if (cells.length > 2) cells[2] = cells[2] ? "0475 11 22 66" : "";
       return cells.join(",");
     })].join("\r\n") + "\r\n";
     await page.getByLabel("CSV file").setInputFiles({ name: "fixed.csv", mimeType: "text/csv", buffer: Buffer.from(fixed) });
@@ -171,15 +172,29 @@ test("an upload is checked, its failed rows downloaded, fixed and imported; an o
     // A prospect's page: a bad email is named on its field, a good one is saved.
     await page.getByRole("link", { name: "Words" }).click();
     await page.getByRole("heading", { name: "Words" }).waitFor();
-    await page.getByLabel("Email").fill("not an email");
-    await page.getByRole("button", { name: "Save" }).click();
+    const invoice = page.getByRole("form", { name: "Invoice contact" });
+    await invoice.getByLabel("Email").fill("not an email");
+    await invoice.getByRole("button", { name: "Save" }).click();
     await page.locator('#inv-email[aria-invalid="true"]').waitFor();
     assert.match(await page.locator("#inv-error").textContent(), /email/i);
-    await page.getByLabel("Email").fill("words@example.be");
-    await page.getByRole("button", { name: "Save" }).click();
-    await page.getByRole("status").getByText("Saved.").waitFor();
+    await invoice.getByLabel("Email").fill("words@example.be");
+    await invoice.getByRole("button", { name: "Save" }).click();
+    await invoice.getByRole("status").getByText("Saved.").waitFor();
     assert.equal(await page.getByLabel("+32475112244 opted out").isChecked(), true);
     await clean(t, page, problems, "prospect");
+
+    // A delivery of another prospect: its tags edited in place.
+    await page.getByRole("link", { name: "All prospects" }).click();
+    await page.getByRole("link", { name: "BadDelivery" }).click();
+    await page.getByText("delivery_1:").click();
+    const delivery = page.getByRole("form", { name: "Delivery delivery_1" });
+    await delivery.getByLabel("Tags (comma separated)").fill("dock 3, morning");
+    await delivery.getByRole("button", { name: "Save" }).click();
+    await page.getByText("· dock 3, morning").waitFor();
+    const id = new URL(page.url()).hash.split("/").pop();
+    const stored = await asAdmin(app.base, "GET", `/api/prospects/${id}`);
+    assert.deepEqual(stored.delivery_addresses[0].tags, ["dock 3", "morning"]);
+    await clean(t, page, problems, "prospect-delivery");
   } finally {
     await browser.close();
   }
