@@ -204,7 +204,7 @@ const seconds = (s) => (s == null ? "—" : `${Math.round(s)} s`);
 const at = (t) => (t ? new Date(t).toLocaleString() : "—");
 
 function Calls() {
-  const [filters, setFilters] = useState({ status: "", phone: "", campaign: "", from: "", to: "" });
+  const [filters, setFilters] = useState({ status: "", direction: "", phone: "", campaign: "", from: "", to: "" });
   const [page, setPage] = useState(1);
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
@@ -221,6 +221,8 @@ function Calls() {
     <div class="row">
       <div><label for="c-status">Status</label><select id="c-status" value=${filters.status} onChange=${set("status")}>
         <option value="">any</option>${statuses.map((st) => html`<option value=${st}>${st}</option>`)}</select></div>
+      <div><label for="c-direction">Direction</label><select id="c-direction" value=${filters.direction} onChange=${set("direction")}>
+        <option value="">any</option>${["outbound", "inbound", "studio"].map((d) => html`<option value=${d}>${d}</option>`)}</select></div>
       <div><label for="c-phone">Phone (E.164)</label><input id="c-phone" value=${filters.phone} onChange=${set("phone")} /></div>
       <div><label for="c-campaign">Campaign</label><input id="c-campaign" value=${filters.campaign} onChange=${set("campaign")} /></div>
       <div><label for="c-from">From</label><input id="c-from" type="date" value=${filters.from} onChange=${set("from")} /></div>

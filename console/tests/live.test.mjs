@@ -182,7 +182,22 @@ test("a finished call shows its transcript turn by turn; its recording plays and
     assert.ok(ranges.includes(206), `recording responses: ${ranges}`);
     await clean(page, problems, "call-finished");
 
-    await page.getByRole("link", { name: "Overview" }).click();
+    // The calls list filtered by direction.
+    const nav = page.getByRole("navigation", { name: "Pages" });
+    await nav.getByRole("link", { name: "Calls", exact: true }).click();
+    await page.getByLabel("Direction").selectOption("outbound");
+    await page.getByRole("table", { name: "Calls" }).getByRole("cell", { name: "outbound", exact: true }).first().waitFor();
+    const directions = await page.locator('table[aria-label="Calls"] tbody tr td:nth-child(3)').allTextContents();
+    assert.ok(directions.length > 0 && directions.every((d) => d === "outbound"), JSON.stringify(directions));
+
+    // A tablet: the page never scrolls sideways (wide tables scroll inside the page).
+    await page.setViewportSize({ width: 820, height: 1180 });
+    await nav.getByRole("link", { name: "Monitor" }).click();
+    await page.getByRole("heading", { name: "Monitor" }).waitFor();
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), "no sideways scroll on a tablet");
+    await screenshot(page, "monitor-tablet");
+
+    await nav.getByRole("link", { name: "Overview" }).click();
     const p50 = page.locator(".tile").filter({ hasText: "Voice-to-voice p50" });
     await p50.waitFor();
     assert.match(await p50.textContent(), /p50\d+ ms/);

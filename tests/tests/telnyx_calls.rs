@@ -133,6 +133,23 @@ async fn the_call_list_filters_by_status_and_phone_and_refuses_bad_parameters() 
         (bad.status.as_u16(), bad.json()["error"]["field"].as_str()),
         (400, Some("status"))
     );
+    let bad = rig
+        .api("GET", "/api/calls?direction=sideways", None, &[])
+        .await;
+    assert_eq!(
+        (bad.status.as_u16(), bad.json()["error"]["field"].as_str()),
+        (400, Some("direction"))
+    );
+    let outbound = rig
+        .api(
+            "GET",
+            "/api/calls?direction=outbound&status=ended",
+            None,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(outbound["items"].as_array().map(Vec::len), Some(2));
     let bad = rig.api("GET", "/api/calls?from=yesterday", None, &[]).await;
     assert_eq!(bad.json()["error"]["field"], "from");
 }

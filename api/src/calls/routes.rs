@@ -10,7 +10,7 @@ use super::view::CallView;
 use super::{DialError, DialRequest};
 use crate::http::{date, number};
 use crate::http::{ApiError, JsonBody};
-use crate::model::{CallQuery, CallStatus};
+use crate::model::{CallQuery, CallStatus, Direction};
 use crate::phone::E164;
 use crate::AppState;
 
@@ -183,7 +183,7 @@ fn idempotency_key(
     Ok(key)
 }
 
-/// `GET /api/calls?status=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
+/// `GET /api/calls?status=&direction=&from=&to=&phone=&campaign=&page=&page_size=` (newest first).
 pub async fn list(
     State(state): State<AppState>,
     crate::http::Params(params): crate::http::Params,
@@ -200,6 +200,20 @@ pub async fn list(
                 "invalid_parameter",
                 "status",
                 format!("status must be one of {}", all.join(", ")),
+            )
+        })?),
+    };
+    let direction = match params
+        .get("direction")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(s) => Some(Direction::parse(s).ok_or_else(|| {
+            ApiError::invalid(
+                "invalid_parameter",
+                "direction",
+                "direction must be one of outbound, inbound, studio",
             )
         })?),
     };
@@ -221,6 +235,7 @@ pub async fn list(
         .store
         .list_calls(&CallQuery {
             status,
+            direction,
             from: date(&params, "from")?,
             to: date(&params, "to")?,
             phone,

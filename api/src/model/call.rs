@@ -83,6 +83,22 @@ pub enum Direction {
     Studio,
 }
 
+impl Direction {
+    pub const ALL: [Self; 3] = [Self::Outbound, Self::Inbound, Self::Studio];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Outbound => "outbound",
+            Self::Inbound => "inbound",
+            Self::Studio => "studio",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
 /// Where a recording is and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingMeta {
@@ -252,6 +268,7 @@ pub struct Turn {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallQuery {
     pub status: Option<CallStatus>,
+    pub direction: Option<Direction>,
     pub from: Option<Millis>,
     pub to: Option<Millis>,
     pub phone: Option<String>,

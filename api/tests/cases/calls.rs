@@ -92,10 +92,9 @@ async fn four_calls(store: &SharedStore) -> Call {
         ))
         .await
         .expect("create");
-    store
-        .create_call(call("+32475000001", CallStatus::Ended, 3_000, None))
-        .await
-        .expect("create");
+    let mut inbound = call("+32475000001", CallStatus::Ended, 3_000, None);
+    inbound.direction = Direction::Inbound;
+    store.create_call(inbound).await.expect("create");
     store
         .create_call(call(
             "+32475000003",
@@ -207,6 +206,23 @@ pub async fn calls_list_newest_first_by_status_phone_campaign_and_time(store: Sh
         })
         .await,
         vec![3_000, 1_000]
+    );
+    assert_eq!(
+        list(CallQuery {
+            direction: Some(Direction::Inbound),
+            ..CallQuery::default()
+        })
+        .await,
+        vec![3_000]
+    );
+    assert_eq!(
+        list(CallQuery {
+            direction: Some(Direction::Outbound),
+            status: Some(CallStatus::Ended),
+            ..CallQuery::default()
+        })
+        .await,
+        vec![2_000]
     );
     assert_eq!(
         list(CallQuery {

@@ -261,12 +261,15 @@ fn rand_u128() -> u128 {
     u128::from_le_bytes(b)
 }
 
+/// The demo's configuration. Every simulated phone, webhook and browser comes from
+/// 127.0.0.1, so the per-address rate limits are opened wide.
 fn config_text(listen: &str, token: &str, telnyx: &FakeTelnyx, agent: SocketAddr) -> String {
     format!(
         "[server]\nlisten = [\"{listen}\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"{token}\"]\n\
+         [rate_limit]\napi = {{ per_minute = 100000, burst = 10000 }}\nwebhook = {{ per_minute = 100000, burst = 10000 }}\nwebsocket = {{ per_minute = 100000, burst = 10000 }}\n\
          [openai]\napi_key = \"sk-demo\"\nrealtime_url = \"ws://{agent}/v1/realtime?model=gpt-realtime\"\n\
          [telnyx]\napi_key = \"KEYdemo\"\napi_base = \"{}\"\nconnection_id = \"demo\"\nphone_number = \"+3225550000\"\n\
-         public_key_pem = \"{}\"\nstream_url = \"ws://agent5.demo/websocket\"\nmax_concurrent_calls = 50\n",
+         public_key_pem = \"{}\"\nstream_url = \"ws://agent5.demo/websocket\"\nmax_concurrent_calls = 500\n",
         telnyx.url,
         fake_telnyx::TEST_PUBLIC_KEY_B64,
     )

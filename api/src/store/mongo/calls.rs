@@ -125,6 +125,9 @@ impl CallStore for MongoStore {
         if let Some(s) = query.status {
             f.insert("status", s.as_str());
         }
+        if let Some(d) = query.direction {
+            f.insert("direction", d.as_str());
+        }
         for (key, v) in [
             ("phone", &query.phone),
             ("campaign_id", &query.campaign_id),

@@ -139,6 +139,11 @@ impl CallStore for SqliteStore {
             }
         };
         eq("status", &query.status.map(|s| s.as_str().to_owned()));
+        // The direction lives only in the document (no index: a filter beside others).
+        eq(
+            "json_extract(doc, '$.direction')",
+            &query.direction.map(|d| d.as_str().to_owned()),
+        );
         eq("phone", &query.phone);
         eq("campaign_id", &query.campaign_id);
         eq("customer_id", &query.customer_id.clone().map(String::from));
