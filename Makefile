@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run demo test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
 	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
 	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500"
+	@echo "make bench-console the console's sizes, first load, Monitor at 200 calls, listen-in gaps"
 	@echo "make bench-listen 200 calls without, then with, one /monitor listener each"
 
 deps:
@@ -92,6 +93,13 @@ DEMO_LISTEN ?= 127.0.0.1:3000
 demo: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-demo
 	$(CARGO_TARGET_DIR)/release/agent5-demo --bin $(RELEASE_BIN) --calls $(DEMO_CALLS) --listen $(DEMO_LISTEN)
+
+# The console's figures (console/tests/bench.mjs): asset sizes, first load, the Monitor
+# with CALLS live calls (page CPU), LISTEN_SECS of listen-in (buffer underruns).
+bench-console: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-demo
+	cd console/tests && npm ci --no-audit --no-fund --loglevel=error
+	cd console/tests && AGENT5_BIN=$(RELEASE_BIN) AGENT5_DEMO_BIN=$(CARGO_TARGET_DIR)/release/agent5-demo node bench.mjs
 
 # Every test binary with the process clock moved (libfaketime): no test may depend on
 # the date it runs on. SHIFTS="+30d -2y" picks other offsets.

@@ -111,8 +111,12 @@ test("Take over sends the microphone to the caller, a second supervisor sees who
     await page.getByRole("button", { name: "Take over" }).waitFor();
     await page.getByText("controlled by agent").waitFor();
     await heardUntil(call.id, (h) => h.hz440 < 0.02 && h.hz880 > 0.05);
-    demo.send({ cmd: "end", id: call.id });
-    await demo.next((e) => e.event === "ended" && e.id === call.id);
+
+    // Hang up, confirmed: the carrier is told, the phone's line closes.
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Hang up" }).click();
+    const ended = await demo.next((e) => e.event === "ended" && e.id === call.id);
+    assert.equal(ended.by, "appliance");
   } finally {
     await browser.close();
   }

@@ -694,7 +694,18 @@ async fn phone_call(demo: &Demo, ws: Ws, ccid: &str, handle: &PhoneHandle) -> &'
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut watch_hangup = tokio::time::interval(Duration::from_millis(250));
-    let hangup_path = format!("/v2/calls/{ccid}/actions/hangup");
+    // The appliance percent-encodes every byte but letters and digits in the path.
+    let encoded: String = ccid
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let hangup_path = format!("/v2/calls/{encoded}/actions/hangup");
     let mut n = 0u64;
     let mut phase = 0.0f32;
     let by = loop {
