@@ -1,18 +1,22 @@
 // The console's two AudioWorklet processors (loaded with audioWorklet.addModule).
 //
 // "agent5-player": plays the two sides of a call (0 caller, 1 agent) from a ring buffer
-// each, mixed with a volume per side. A side starts after JITTER of audio has arrived
-// and keeps at most MAX_DELAY buffered (older audio is dropped rather than letting the
-// delay grow). A side that runs dry and gets audio again within GAP counts one underrun
-// (an audible gap); one that stops for longer simply ended speaking. Every 100 ms it
-// posts {levels: [rms, rms], buffered: [ms, ms], underruns}.
+// each, mixed with a volume per side. An adaptive jitter buffer: a side starts once
+// its target delay of audio has arrived (60 ms at first); a side that runs dry and gets
+// audio again within GAP counts one underrun (an audible gap) and raises its target by
+// half (at most 400 ms); 10 s without a gap lowers it by 10 ms again. Buffered audio
+// beyond twice the target (at least 500 ms) is dropped rather than letting the delay
+// grow. A side that stops for longer than GAP simply ended speaking. Every 100 ms it
+// posts {levels: [rms, rms], buffered: [ms, ms], target: [ms, ms], underruns}.
 //
 // "agent5-mic": the microphone in 20 ms chunks as PCM16 at `processorOptions.rate`
 // (the context's rate divided by a whole number), each posted with its RMS.
 
 const JITTER = 0.06;
+const MAX_JITTER = 0.4;
 const MAX_DELAY = 0.5;
 const GAP = 0.2;
+const CALM = 10;
 
 class Ring {
   constructor(size) {
@@ -47,6 +51,7 @@ class Player extends AudioWorkletProcessor {
     super();
     this.sides = [0, 1].map(() => ({
       ring: new Ring(Math.ceil(sampleRate * 2)), gain: 1, playing: false, dryAt: -1, sum: 0, n: 0,
+      target: JITTER * sampleRate, lastGap: 0,
     }));
     this.underruns = 0;
     this.frames = 0;
@@ -59,12 +64,19 @@ class Player extends AudioWorkletProcessor {
   }
   audio(side, samples) {
     if (!side) return;
-    if (side.dryAt >= 0 && currentFrame - side.dryAt < GAP * sampleRate) this.underruns++;
+    if (side.dryAt >= 0 && currentFrame - side.dryAt < GAP * sampleRate) {
+      this.underruns++;
+      side.target = Math.min(MAX_JITTER * sampleRate, side.target * 1.5);
+      side.lastGap = currentFrame;
+    } else if (currentFrame - side.lastGap > CALM * sampleRate && side.target > JITTER * sampleRate) {
+      side.target = Math.max(JITTER * sampleRate, side.target - 0.01 * sampleRate);
+      side.lastGap = currentFrame;
+    }
     side.dryAt = -1;
     side.ring.push(samples);
-    const max = MAX_DELAY * sampleRate;
-    if (side.ring.count > max) side.ring.drop(side.ring.count - JITTER * sampleRate);
-    if (!side.playing && side.ring.count >= JITTER * sampleRate) side.playing = true;
+    const max = Math.max(MAX_DELAY * sampleRate, 2 * side.target);
+    if (side.ring.count > max) side.ring.drop(side.ring.count - side.target);
+    if (!side.playing && side.ring.count >= side.target) side.playing = true;
   }
   process(_inputs, outputs) {
     const out = outputs[0][0];
@@ -89,6 +101,7 @@ class Player extends AudioWorkletProcessor {
       this.port.postMessage({
         levels: this.sides.map((s) => (s.n ? Math.sqrt(s.sum / s.n) : 0)),
         buffered: this.sides.map((s) => Math.round((1000 * s.ring.count) / sampleRate)),
+        target: this.sides.map((s) => Math.round((1000 * s.target) / sampleRate)),
         underruns: this.underruns,
       });
       for (const s of this.sides) { s.sum = 0; s.n = 0; }

@@ -335,7 +335,7 @@ function LiveCall({ call, me }) {
         <input id="vol-agent" type="range" min="0" max="2" step="0.1" value=${volume[1]} onInput=${(e) => setSide(1, Number(e.target.value))} /></div>
       <div>Playing: caller <${Meter} label="Caller playback level" value=${stats.levels[0] * 3} />
         agent <${Meter} label="Agent playback level" value=${stats.levels[1] * 3} /></div>
-      <div data-underruns=${stats.underruns}>Buffer ${Math.max(...stats.buffered)} ms, ${stats.underruns} gaps</div>
+      <div data-underruns=${stats.underruns}>Buffer ${Math.max(...stats.buffered)} ms${stats.target ? ` (target ${Math.max(...stats.target)} ms)` : ""}, ${stats.underruns} gaps</div>
       ${operating && html`<div>Microphone <${Meter} label="Microphone level" value=${micLevel * 3} /></div>`}
     </div>`}
     <h4>Transcript</h4>

@@ -3,8 +3,8 @@
 //  2. the first load on loopback: the sign-in page, then a signed-in Overview, cold cache;
 //  3. the Monitor with CALLS (200) live calls: every row shown, the page's CPU over
 //     30 s of SSE updates (Chromium's TaskDuration), events received;
-//  4. listening to one of those calls for LISTEN_SECS (60): buffer underruns (gaps),
-//     the playback buffer's level.
+//  4. listening for LISTEN_SECS (60) to one call alone, then to one of the CALLS:
+//     buffer underruns (gaps), the playback buffer's level, the jitter target reached.
 // Against agent5-demo --control (simulated carrier and agent) with the release builds
 // unless AGENT5_BIN / AGENT5_DEMO_BIN say otherwise.
 
@@ -78,6 +78,42 @@ async function firstLoad(demo) {
   console.log(`first load (cold cache, median of 5): sign-in page ${median(signInMs)} ms, signed-in Overview with its figures ${median(overviewMs)} ms`);
 }
 
+/** Listens to call `id` for LISTEN_SECS: the gaps and the playback buffer. */
+async function listen(page, id, what) {
+  await page.goto(`${demo.base}/#/monitor/${id}`);
+  await page.getByRole("button", { name: "Listen" }).click();
+  const gaps = page.locator("[data-underruns]");
+  await gaps.waitFor();
+  const buffers = [];
+  let target = "";
+  const end = Date.now() + LISTEN_SECS * 1000;
+  while (Date.now() < end) {
+    await page.waitForTimeout(500);
+    const text = await gaps.textContent();
+    const m = /Buffer (\d+) ms/.exec(text);
+    if (m) buffers.push(Number(m[1]));
+    target = (/target (\d+) ms/.exec(text) || [])[1] || target;
+  }
+  const underruns = await gaps.getAttribute("data-underruns");
+  console.log(`listen-in: ${LISTEN_SECS} s of ${what}: ${underruns} underruns (audible gaps), playback buffer median ${median(buffers)} ms, max ${Math.max(...buffers)} ms, jitter target at the end ${target} ms`);
+}
+
+/** One simulated call alone: listen-in at the jitter of an idle appliance. */
+async function listenAlone(demo) {
+  demo.send({ cmd: "call" });
+  const call = await demo.next((e) => e.event === "call");
+  const { browser, page } = await openBrowser(demo.base);
+  try {
+    await signIn(page, demo.base, demo.email, demo.password);
+    await page.getByText("Readiness:").waitFor();
+    await listen(page, call.id, "one call alone");
+  } finally {
+    await browser.close();
+  }
+  demo.send({ cmd: "end", id: call.id });
+  await demo.next((e) => e.event === "ended" && e.id === call.id);
+}
+
 async function monitor(demo) {
   for (let i = 0; i < CALLS; i++) demo.send({ cmd: "call" });
   const calls = [];
@@ -107,21 +143,7 @@ async function monitor(demo) {
     const cpu = (k) => ((100 * (after[k] - before[k])) / secs).toFixed(1);
     console.log(`monitor: ${CALLS} live calls, ${rows} rows shown; over ${secs.toFixed(0)} s the page's main thread was busy ${cpu("TaskDuration")}% (script ${cpu("ScriptDuration")}%, layout ${cpu("LayoutDuration")}%, style ${cpu("RecalcStyleDuration")}%), ${events} SSE events received (${(events / secs).toFixed(1)}/s), JS heap ${(after.JSHeapUsedSize / 1048576).toFixed(1)} MB`);
 
-    // Listen to one call while all of them run.
-    await page.goto(`${demo.base}/#/monitor/${calls[0].id}`);
-    await page.getByRole("button", { name: "Listen" }).click();
-    const gaps = page.locator("[data-underruns]");
-    await gaps.waitFor();
-    let maxBuffer = 0;
-    const buffers = [];
-    const end = Date.now() + LISTEN_SECS * 1000;
-    while (Date.now() < end) {
-      await page.waitForTimeout(500);
-      const m = /Buffer (\d+) ms/.exec(await gaps.textContent());
-      if (m) { buffers.push(Number(m[1])); maxBuffer = Math.max(maxBuffer, Number(m[1])); }
-    }
-    const underruns = await gaps.getAttribute("data-underruns");
-    console.log(`listen-in: ${LISTEN_SECS} s of one call among ${CALLS}: ${underruns} underruns (audible gaps), playback buffer median ${median(buffers)} ms, max ${maxBuffer} ms`);
+    await listen(page, calls[0].id, `one call among ${CALLS}`);
   } finally {
     await browser.close();
   }
@@ -132,6 +154,7 @@ const demo = await startDemo();
 try {
   await sizes(demo.base);
   await firstLoad(demo);
+  await listenAlone(demo);
   await monitor(demo);
 } finally {
   demo.stop();

@@ -189,8 +189,13 @@ test("a finished call shows its transcript turn by turn; its recording plays and
     // The calls list filtered by direction.
     const nav = page.getByRole("navigation", { name: "Pages" });
     await nav.getByRole("link", { name: "Calls", exact: true }).click();
-    await page.getByLabel("Direction").selectOption("outbound");
-    await page.getByRole("table", { name: "Calls" }).getByRole("cell", { name: "outbound", exact: true }).first().waitFor();
+    await page.getByRole("table", { name: "Calls" }).waitFor();
+    await Promise.all([
+      page.waitForResponse((r) => r.url().includes("/api/calls?") && r.url().includes("direction=outbound")),
+      page.getByLabel("Direction").selectOption("outbound"),
+    ]);
+    // The answer rendered: the Studio session of the test before is gone from the list.
+    await page.getByRole("table", { name: "Calls" }).getByRole("cell", { name: "studio", exact: true }).waitFor({ state: "detached" });
     const directions = await page.locator('table[aria-label="Calls"] tbody tr td:nth-child(3)').allTextContents();
     assert.ok(directions.length > 0 && directions.every((d) => d === "outbound"), JSON.stringify(directions));
 

@@ -101,6 +101,36 @@ async fn sni_selects_the_certificate_and_alpn_negotiates() {
     .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.json()["version"], env!("CARGO_PKG_VERSION"));
+    // The detailed readiness names each certificate served and the days it has left.
+    let tls = client::tls(addr, s.ca.client_config(&h1(), v12_13), "a.agent5.test")
+        .await
+        .expect("handshake");
+    let ready = client::send(
+        tls,
+        get("/readyz")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .expect("req"),
+    )
+    .await
+    .json();
+    let certs = ready["certificates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<&str> = certs.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert!(names.contains(&"a.agent5.test"), "{ready}");
+    assert!(
+        certs
+            .iter()
+            .all(|c| c["days_left"].as_i64().is_some_and(|d| d > 0)),
+        "{ready}"
+    );
+    // No call yet: no latency figure is invented.
+    assert_eq!(
+        ready["voice_to_voice_ms"],
+        serde_json::json!({"count": 0, "p50": null, "p95": null})
+    );
 }
 
 /// A TLS 1.1 ClientHello (no supported_versions extension) gets a protocol_version alert.
