@@ -467,7 +467,14 @@ function FieldDefs({ me }) {
   const canEdit = me.permissions.includes("prospects.edit");
   const load = useCallback(() => api("GET", "/api/prospects/field-defs").then(setDefs, setError), []);
   useEffect(() => { load(); }, [load]);
-  const blank = { key: "", label: "", type: "string", required: false, options: "", regex: "", visibility: "both", order: 0 };
+  const blank = { key: "", label: "", type: "string", required: false, options: "", regex: "", visibility: "both", order: 0, default: "" };
+  /** The default as the JSON its type needs (a number, true/false, or text); empty: none. */
+  const typedDefault = (kind, text) => {
+    if (text === "") return null;
+    if (kind === "number" && text.trim() !== "" && !Number.isNaN(Number(text))) return Number(text);
+    if (kind === "boolean" && (text === "true" || text === "false")) return text === "true";
+    return text;
+  };
   const save = (e) => {
     e.preventDefault();
     setError(null);
@@ -476,6 +483,7 @@ function FieldDefs({ me }) {
       order: Number(editing.order) || 0,
       options: editing.type === "enum" ? editing.options.split(",").map((o) => o.trim()).filter(Boolean) : [],
       regex: editing.regex || null,
+      default: typedDefault(editing.type, editing.default),
     };
     if (!editing.id) body.key = editing.key;
     const done = editing.id ? api("PATCH", `/api/prospects/field-defs/${editing.id}`, body) : api("POST", "/api/prospects/field-defs", body);
@@ -491,10 +499,10 @@ function FieldDefs({ me }) {
     <h2 id="fd-title">Prospect fields</h2>
     <p class="muted">Extra columns of the prospect list: the upload reads them as <code>custom_&lt;key&gt;</code>.</p>
     <${ErrorLine} error=${error} />
-    <table aria-label="Fields"><thead><tr><th>Key</th><th>Label</th><th>Type</th><th>Required</th><th>Shown on</th><th></th></tr></thead>
+    <table aria-label="Fields"><thead><tr><th>Key</th><th>Label</th><th>Type</th><th>Required</th><th>Shown on</th><th>Default</th><th></th></tr></thead>
       <tbody>${defs.map((d) => html`<tr><td><code>${d.key}</code></td><td>${d.label}</td><td>${d.type}${d.options && d.options.length ? ` (${d.options.join(", ")})` : ""}</td>
-        <td>${d.required ? "yes" : "no"}</td><td>${d.visibility}</td>
-        <td>${canEdit && html`<button type="button" onClick=${() => setEditing({ ...blank, ...d, options: (d.options || []).join(", "), regex: d.regex || "" })}>Edit</button>
+        <td>${d.required ? "yes" : "no"}</td><td>${d.visibility}</td><td>${d.default == null ? "" : String(d.default)}</td>
+        <td>${canEdit && html`<button type="button" onClick=${() => setEditing({ ...blank, ...d, options: (d.options || []).join(", "), regex: d.regex || "", default: d.default == null ? "" : String(d.default) })}>Edit</button>
           ${" "}<button type="button" onClick=${() => remove(d)}>Delete</button>`}</td></tr>`)}</tbody></table>
     ${canEdit && !editing && html`<p><button type="button" onClick=${() => setEditing(blank)}>New field</button></p>`}
     ${editing && html`<form onSubmit=${save} aria-label="Field">
@@ -508,6 +516,7 @@ function FieldDefs({ me }) {
         ${editing.type === "enum" && html`<div><label for="fd-options">Options (comma-separated)</label>
           <input id="fd-options" value=${editing.options} onInput=${set("options")} /></div>`}
         <div><label for="fd-regex">Pattern (optional)</label><input id="fd-regex" value=${editing.regex} onInput=${set("regex")} /></div>
+        <div><label for="fd-default">Default (optional${editing.type === "boolean" ? ": true or false" : ""})</label><input id="fd-default" value=${editing.default} onInput=${set("default")} /></div>
         <div><label><input type="checkbox" checked=${editing.required} onChange=${set("required")} /> Required</label></div>
       </div>
       <p><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => setEditing(null)}>Cancel</button></p>
@@ -669,6 +678,29 @@ function Audit() {
   </section>`;
 }
 
+/** Admin-made roles: a name and permissions from the list the admin role holds. */
+function RoleForm({ roles, act }) {
+  const all = (roles.find((r) => r.name === "admin") || { permissions: [] }).permissions;
+  const [name, setName] = useState("");
+  const [chosen, setChosen] = useState([]);
+  const create = (e) => {
+    e.preventDefault();
+    act(api("POST", "/api/roles", { name, permissions: chosen }), () => {
+      setName("");
+      setChosen([]);
+      return `Role ${name} added.`;
+    });
+  };
+  const toggle = (p) => setChosen(chosen.includes(p) ? chosen.filter((x) => x !== p) : [...chosen, p]);
+  return html`<form onSubmit=${create} aria-label="Add a role">
+    <div class="row"><div><label for="role-name">Role name (a-z, 0-9, - and _)</label>
+      <input id="role-name" required value=${name} onInput=${(e) => setName(e.target.value)} /></div></div>
+    <fieldset><legend>Permissions</legend><div class="row">${all.map((p) => html`<label class="check">
+      <input type="checkbox" checked=${chosen.includes(p)} onChange=${() => toggle(p)} /> ${p}</label>`)}</div></fieldset>
+    <p><button class="primary" type="submit">Add role</button></p>
+  </form>`;
+}
+
 function Users() {
   const [users, setUsers] = useState([]);
   const [roles, setRoles] = useState([]);
@@ -730,9 +762,13 @@ function Users() {
       <div><button class="primary" type="submit">Add</button></div>
     </form>
     <h3>Roles</h3>
-    <table><thead><tr><th>Role</th><th>Permissions</th></tr></thead>
+    <table aria-label="Roles"><thead><tr><th>Role</th><th>Permissions</th><th></th></tr></thead>
       <tbody>${roles.map((r) => html`<tr><td>${r.name}${r.builtin ? "" : " (added)"}</td>
-        <td>${r.permissions.join(", ")}</td></tr>`)}</tbody></table>
+        <td>${r.permissions.join(", ")}</td>
+        <td>${!r.builtin && html`<button type="button" onClick=${() => window.confirm(`Delete the role ${r.name}?`)
+          && act(api("DELETE", `/api/roles/${encodeURIComponent(r.name)}`), () => `Role ${r.name} deleted.`)}>Delete</button>`}</td></tr>`)}</tbody></table>
+    <h3>Add a role</h3>
+    <${RoleForm} roles=${roles} act=${act} />
   </section>`;
 }
 

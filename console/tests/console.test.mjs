@@ -78,13 +78,25 @@ test("an admin adds a user, a token is shown once, the audit log names them", as
     await page.locator("#user-email").fill("new@example.be");
     await page.locator("#user-display_name").fill("New Person");
     await page.locator("#user-password").fill("short");
-    await page.getByRole("button", { name: "Add" }).click();
+    await page.getByRole("button", { name: "Add", exact: true }).click();
     assert.match(await page.getByRole("alert").textContent(), /at least 12 characters \(password\)/);
     await page.locator("#user-password").fill(PASSWORD);
-    await page.getByRole("button", { name: "Add" }).click();
+    await page.getByRole("button", { name: "Add", exact: true }).click();
     await page.getByRole("status").getByText("Added new@example.be.").waitFor();
     await page.getByRole("cell", { name: "new@example.be" }).waitFor();
+    // A role made of two permissions, then deleted.
+    await page.getByLabel("Role name (a-z, 0-9, - and _)").fill("auditor");
+    await page.getByLabel("audit.view").check();
+    await page.getByLabel("calls.view").check();
+    await page.getByRole("button", { name: "Add role" }).click();
+    await page.getByRole("status").getByText("Role auditor added.").waitFor();
+    const auditor = page.getByRole("table", { name: "Roles" }).getByRole("row").filter({ hasText: "auditor (added)" });
+    assert.match(await auditor.textContent(), /calls\.view, audit\.view|audit\.view, calls\.view/);
     await clean(t, page, problems, "users");
+    page.once("dialog", (d) => d.accept());
+    await auditor.getByRole("button", { name: "Delete" }).click();
+    await page.getByRole("status").getByText("Role auditor deleted.").waitFor();
+    await auditor.waitFor({ state: "detached" });
 
     await page.getByRole("link", { name: "API tokens" }).click();
     await page.getByLabel("Name").fill("laptop");
@@ -266,9 +278,15 @@ test("a prospect field is defined with its key checked, then removed", async (t)
     await page.getByLabel("Key (a-z, 0-9, _)").fill("account_manager");
     await page.getByLabel("Type").selectOption("enum");
     await page.getByLabel("Options (comma-separated)").fill("Ann, Bob");
+    // A default outside the options is refused, naming the field.
+    await page.getByLabel(/^Default/).fill("Carl");
+    await page.getByRole("button", { name: "Save" }).click();
+    assert.match(await page.getByRole("alert").textContent(), /\(default\)/);
+    await page.getByLabel(/^Default/).fill("Bob");
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByRole("cell", { name: "account_manager" }).waitFor();
     assert.match(await page.getByRole("table", { name: "Fields" }).textContent(), /enum \(Ann, Bob\)/);
+    assert.equal(await page.getByRole("row").filter({ hasText: "account_manager" }).getByRole("cell", { name: "Bob", exact: true }).count(), 1);
     await clean(t, page, problems, "fields");
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("cell", { name: "account_manager" }).waitFor({ state: "detached" });
