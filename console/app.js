@@ -150,7 +150,7 @@ function Upload({ onImported }) {
 }
 
 function Prospects({ me }) {
-  const [filters, setFilters] = useState({ scope: "invoice", q: "", tags: "", lang: "", lang_confirmed: "", opt_out: "", show_archived: "" });
+  const [filters, setFilters] = useState({ scope: "invoice", q: "", tags: "", lang: "", lang_confirmed: "", opt_out: "", show_archived: "", sort: "" });
   const [page, setPage] = useState(1);
   const [data, setData] = useState(null);
   const [error, setError] = useState(null);
@@ -182,6 +182,9 @@ function Prospects({ me }) {
         <option value="">either</option><option value="1">yes</option><option value="0">no</option></select></div>
       <div><label for="p-optout">Opted out</label><select id="p-optout" value=${filters.opt_out} onChange=${set("opt_out")}>
         <option value="">either</option><option value="1">yes</option><option value="0">no</option></select></div>
+      <div><label for="p-sort">Order</label><select id="p-sort" value=${filters.sort} onChange=${set("sort")}>
+        <option value="">recently changed</option><option value="name">name A-Z</option><option value="-name">name Z-A</option>
+        <option value="company">company A-Z</option><option value="-company">company Z-A</option></select></div>
       <div><label for="p-archived">Archived</label><select id="p-archived" value=${filters.show_archived} onChange=${set("show_archived")}>
         <option value="">hidden</option><option value="1">shown</option></select></div>
     </div>

@@ -83,6 +83,7 @@ async fn bad_list_parameters_are_refused_naming_the_parameter(store: SharedStore
         ("/api/prospects?paged=1&page_size=9999", "page_size"),
         ("/api/prospects?paged=1&page=0", "page"),
         ("/api/prospects?lang=n%24l", "lang"),
+        ("/api/prospects?sort=age", "sort"),
     ] {
         let (status, v) = call(&app, "GET", uri, None).await;
         assert_eq!(status, 400, "{uri}");

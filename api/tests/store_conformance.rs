@@ -24,6 +24,7 @@ common::on_both_stores!(
     text_search_is_literal_over_names_emails_and_phones,
     phone_and_combined_filters_narrow_to_one_contact,
     prospect_list_pagination_is_stable,
+    the_list_sorts_by_name_or_company_both_ways,
     dnc_many_at_once_and_flags,
     concurrent_upserts_of_one_key,
     concurrent_appends_lose_nothing,

@@ -165,6 +165,14 @@ test("an upload is checked, its failed rows downloaded, fixed and imported; an o
     await page.getByRole("button", { name: "Import" }).click();
     await page.getByRole("status").getByText(/Imported: 3 rows read, 3 stored/).waitFor();
     await page.getByRole("cell", { name: "Short", exact: true }).waitFor();
+    // The order: by name, both ways.
+    const firstNames = async () => page.locator('table[aria-label="Prospects"] tbody tr td:first-child a').allTextContents();
+    await Promise.all([page.waitForResponse((r) => r.url().includes("sort=name")), page.getByLabel("Order").selectOption("name")]);
+    await page.waitForFunction(() => document.querySelector('table[aria-label="Prospects"] tbody tr td a')?.textContent === "BadDelivery");
+    assert.deepEqual(await firstNames(), ["BadDelivery", "Short", "Words"]);
+    await Promise.all([page.waitForResponse((r) => r.url().includes("sort=-name")), page.getByLabel("Order").selectOption("-name")]);
+    await page.waitForFunction(() => document.querySelector('table[aria-label="Prospects"] tbody tr td a')?.textContent === "Words");
+    assert.deepEqual(await firstNames(), ["Words", "Short", "BadDelivery"]);
 
     // The search narrows the rows; the opt-out is stored in the DNC list.
     await page.getByLabel("Search").fill("Words");

@@ -37,7 +37,7 @@ pub use deliveries::{
 pub use dnc::{DncEntry, DncSource};
 pub use field_def::{FieldDef, FieldKind, Visibility};
 pub use ids::{CallId, CustomerId};
-pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Upserted};
+pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Sort, Upserted};
 pub use user::User;
 pub use webhook::{NewWebhookEvent, WebhookEvent};
 

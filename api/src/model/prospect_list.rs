@@ -69,6 +69,43 @@ pub enum Scope {
     Both,
 }
 
+/// The prospect list's order: most recently changed first (the default), or by name
+/// or company (byte order of the stored text, ties by customer and code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Recent,
+    Name,
+    NameDesc,
+    Company,
+    CompanyDesc,
+}
+
+impl Sort {
+    pub const ALL: [(&'static str, Self); 5] = [
+        ("recent", Self::Recent),
+        ("name", Self::Name),
+        ("-name", Self::NameDesc),
+        ("company", Self::Company),
+        ("-company", Self::CompanyDesc),
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(k, _)| *k == s).map(|(_, v)| *v)
+    }
+
+    /// The field and whether it ascends; `None` for the most recent first.
+    pub fn by(self) -> Option<(&'static str, bool)> {
+        match self {
+            Self::Recent => None,
+            Self::Name => Some(("name", true)),
+            Self::NameDesc => Some(("name", false)),
+            Self::Company => Some(("company", true)),
+            Self::CompanyDesc => Some(("company", false)),
+        }
+    }
+}
+
 /// The prospect list filters (`GET /api/prospects`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProspectQuery {
@@ -83,6 +120,7 @@ pub struct ProspectQuery {
     /// Exact phones (E.164) the search also matches (the phone-aware part of `q`).
     pub phones: Vec<String>,
     pub show_archived: bool,
+    pub sort: Sort,
     pub offset: u64,
     pub limit: u64,
 }

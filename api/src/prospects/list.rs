@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::{flag, number, Actor, ApiError, JsonBody};
 use crate::model::{
     normalize_tags, now_millis, ContactKind, ContactRow, DncEntry, DncSource, ProspectQuery, Scope,
+    Sort,
 };
 use crate::phone::{search_candidates, E164};
 use crate::AppState;
@@ -74,6 +75,21 @@ pub fn parse_query(
         .as_deref()
         .map(|q| search_candidates(q, state.region))
         .unwrap_or_default();
+    let sort = match params
+        .get("sort")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        None => Sort::default(),
+        Some(s) => Sort::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = Sort::ALL.iter().map(|(k, _)| *k).collect();
+            ApiError::invalid(
+                "invalid_parameter",
+                "sort",
+                format!("sort must be one of {}", all.join(", ")),
+            )
+        })?,
+    };
     let paged = flag(params, "paged")?.unwrap_or(false);
     let (offset, limit, page) = if paged {
         let page = number(params, "page", 1, 1_000_000)?;
@@ -92,6 +108,7 @@ pub fn parse_query(
             text,
             phones,
             show_archived: flag(params, "show_archived")?.unwrap_or(false),
+            sort,
             offset,
             limit,
         },

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use agent5_api::model::{ContactKind, NewCustomer, ProspectQuery, Scope};
+use agent5_api::model::{ContactKind, NewCustomer, ProspectQuery, Scope, Sort};
 use agent5_api::store::SharedStore;
 
 use super::{customer, delivery, dnc, query};
@@ -294,4 +294,58 @@ pub async fn prospect_list_pagination_is_stable(store: SharedStore) {
             "order broken between {a:?} and {b:?}"
         );
     }
+}
+
+pub async fn the_list_sorts_by_name_or_company_both_ways(store: SharedStore) {
+    dataset(&store).await;
+    let order = |sort: Sort| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .list_prospects(&ProspectQuery {
+                    sort,
+                    ..query(Scope::Both)
+                })
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_name = vec![
+        "Alpha Depot",
+        "Alpha Office",
+        "Alpha Shop 100%",
+        "Bravo Yard",
+        "Bravo.Works",
+        "Charlie",
+    ];
+    assert_eq!(order(Sort::Name).await, by_name);
+    let mut reversed = by_name.clone();
+    reversed.reverse();
+    assert_eq!(order(Sort::NameDesc).await, reversed);
+    // Paging walks the same order.
+    let second = store
+        .list_prospects(&ProspectQuery {
+            sort: Sort::Name,
+            offset: 2,
+            limit: 2,
+            ..query(Scope::Both)
+        })
+        .await
+        .expect("page");
+    assert_eq!(
+        second
+            .items
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Alpha Shop 100%", "Bravo Yard"]
+    );
+    assert!(second.has_more);
+    // The dataset's companies carry the contact's name: the same orders.
+    assert_eq!(order(Sort::Company).await, by_name);
+    assert_eq!(order(Sort::CompanyDesc).await, reversed);
 }

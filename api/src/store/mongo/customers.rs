@@ -342,7 +342,12 @@ impl CustomerStore for MongoStore {
         let cursor = self
             .coll(CONTACTS)
             .find(list_filter(query))
-            .sort(doc! { "updated_at": -1, "customer_id": 1, "code": 1 })
+            .sort(match query.sort.by() {
+                None => doc! { "updated_at": -1, "customer_id": 1, "code": 1 },
+                Some((field, up)) => {
+                    doc! { field: if up { 1 } else { -1 }, "customer_id": 1, "code": 1 }
+                }
+            })
             .skip(query.offset)
             .limit(limit)
             .projection(doc! { "_id": 0, "search": 0, "email_lc": 0 })

@@ -253,6 +253,8 @@ fn index_specs() -> Vec<(&'static str, Vec<IndexModel>)> {
                     doc! { "kind": 1, "archived": 1, "updated_at": -1, "customer_id": 1, "code": 1 },
                 ),
                 plain(doc! { "kind": 1, "archived": 1, "language": 1, "updated_at": -1 }),
+                plain(doc! { "kind": 1, "archived": 1, "name": 1, "customer_id": 1, "code": 1 }),
+                plain(doc! { "kind": 1, "archived": 1, "company": 1, "customer_id": 1, "code": 1 }),
                 plain(doc! { "phone": 1 }),
                 plain(doc! { "mobile": 1 }),
                 plain(doc! { "tags": 1 }),

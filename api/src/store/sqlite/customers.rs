@@ -304,7 +304,14 @@ fn list_sql(q: &ProspectQuery) -> (String, Vec<SqlValue>) {
         }
         sql.push_str(&format!(" AND ({})", alts.join(" OR ")));
     }
-    sql.push_str(" ORDER BY updated_at DESC, customer_id, code LIMIT ? OFFSET ?");
+    sql.push_str(match q.sort.by() {
+        None => " ORDER BY updated_at DESC, customer_id, code",
+        Some(("name", true)) => " ORDER BY name, customer_id, code",
+        Some(("name", false)) => " ORDER BY name DESC, customer_id, code",
+        Some((_, true)) => " ORDER BY company, customer_id, code",
+        Some((_, false)) => " ORDER BY company DESC, customer_id, code",
+    });
+    sql.push_str(" LIMIT ? OFFSET ?");
     args.push(SqlValue::Integer(
         i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
     ));

@@ -183,6 +183,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
     CREATE INDEX audit_log_action ON audit_log (action, at DESC);
     ",
+    // 7: the prospect list sorted by name or company.
+    r"
+    CREATE INDEX contacts_name ON contacts (kind, archived, name, customer_id, code);
+    CREATE INDEX contacts_company ON contacts (kind, archived, company, customer_id, code);
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
