@@ -122,6 +122,38 @@ test("Take over sends the microphone to the caller, a second supervisor sees who
   }
 });
 
+test("Whisper speaks to the agent only, while the button is held", async () => {
+  const { browser, page, problems } = await openBrowser(demo.base, { audioFile: wav });
+  try {
+    await signIn(page, demo.base, demo.email, demo.password);
+    demo.send({ cmd: "call" });
+    const call = await demo.next((e) => e.event === "call");
+    await page.goto(`${demo.base}/#/monitor/${call.id}`);
+    await page.getByRole("button", { name: "Whisper" }).click();
+    const hold = page.getByRole("button", { name: "Hold to whisper" });
+    await hold.waitFor();
+    await clean(page, problems, "monitor-whisper");
+    // Held for about two seconds: the microphone goes to the agent, never to the phone.
+    await hold.hover();
+    await page.mouse.down();
+    await page.getByRole("button", { name: "Speaking to the agent…" }).waitFor();
+    const during = await heardUntil(call.id, (h) => h.hz880 > 0.05 || h.hz440 > 0.02);
+    assert.ok(during.hz440 < 0.02, `the phone heard the whisper: ${JSON.stringify(during)}`);
+    await page.waitForTimeout(2000);
+    await page.mouse.up();
+    const whisper = await demo.next((e) => e.event === "whisper");
+    assert.ok(whisper.seconds > 1, JSON.stringify(whisper));
+    assert.ok(whisper.hz440 > 0.05, JSON.stringify(whisper));
+    assert.ok((await demo.heard(call.id)).hz440 < 0.02);
+    await page.getByRole("button", { name: "Stop whispering" }).click();
+    await page.getByRole("button", { name: "Whisper" }).waitFor();
+    demo.send({ cmd: "end", id: call.id });
+    await demo.next((e) => e.event === "ended" && e.id === call.id);
+  } finally {
+    await browser.close();
+  }
+});
+
 test("Agent Studio: the microphone to the agent and back, with the latency of each turn", async () => {
   const { browser, page, problems } = await openBrowser(demo.base, { audioFile: wav });
   try {

@@ -14,7 +14,9 @@
 //! - `{"cmd":"heard","id"}` -> `{"event":"heard","id","hz440","hz660","hz880","rms"}`: the
 //!   amplitude (0..1 of full scale) of each tone in the last second the phone received;
 //! - `{"cmd":"end","id"}`: the phone hangs up -> `{"event":"ended","id","by":"phone"}`;
-//!   a hang-up from the appliance ends the call too (`"by":"appliance"`).
+//!   a hang-up from the appliance ends the call too (`"by":"appliance"`);
+//! - unasked: `{"event":"whisper","seconds","hz440"}` when the agent receives a
+//!   supervisor's whispered instruction (its length, and its 440 Hz amplitude).
 //!
 //! The phone speaks as a 660 Hz tone (3.6 s of silence, then 1.4 s of it, again and again); the agent answers as an
 //! 880 Hz tone; an operator's microphone is whatever the browser captures.
@@ -40,6 +42,9 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
+
+/// `--control`: events go to stdout as JSON lines.
+static CONTROL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 const CALLER_HZ: f32 = 660.0;
 const AGENT_HZ: f32 = 880.0;
@@ -112,6 +117,7 @@ fn args() -> Args {
 
 fn main() {
     let args = args();
+    CONTROL.store(args.control, std::sync::atomic::Ordering::Relaxed);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -842,6 +848,23 @@ async fn agent_session(mut ws: Ws) {
             "session.update" => {
                 format = Format::of(&event);
                 out.push(json!({"type": "session.updated", "session": event["session"]}));
+            }
+            "conversation.item.create" => {
+                // A supervisor's whisper: text, then the instruction's audio.
+                let content = event["item"]["content"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(audio) = content.iter().find_map(|c| c["audio"].as_str()) {
+                    let samples = format.decode(&STANDARD.decode(audio).unwrap_or_default());
+                    if CONTROL.load(std::sync::atomic::Ordering::Relaxed)
+                        && format != Format::Pcm24k
+                    {
+                        emit(&json!({"event": "whisper",
+                            "seconds": samples.len() as f64 / f64::from(format.rate()),
+                            "hz440": tone(&samples, 440.0)}));
+                    }
+                }
             }
             "response.create" => {
                 item += 1;
