@@ -7,6 +7,7 @@ pub mod accounts;
 mod audit;
 pub mod calls;
 pub mod csv_out;
+pub mod dialer;
 pub mod dnc;
 pub mod http;
 pub mod import;
