@@ -153,6 +153,32 @@ pub static RULES: &[Rule] = &[
     http("GET", "/api/agents/{id}", P(Perm::CallsView)),
     http("PATCH", "/api/agents/{id}", P(Perm::AgentsEdit)),
     http("DELETE", "/api/agents/{id}", P(Perm::AgentsEdit)),
+    // Campaigns.
+    http("GET", "/api/campaigns", P(Perm::CampaignsView)),
+    http("POST", "/api/campaigns", P(Perm::CampaignsEdit)),
+    http("GET", "/api/campaigns/{id}", P(Perm::CampaignsView)),
+    http("PATCH", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
+    http("DELETE", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
+    http(
+        "POST",
+        "/api/campaigns/{id}/start",
+        P(Perm::CampaignsControl),
+    ),
+    http(
+        "POST",
+        "/api/campaigns/{id}/pause",
+        P(Perm::CampaignsControl),
+    ),
+    http(
+        "POST",
+        "/api/campaigns/{id}/resume",
+        P(Perm::CampaignsControl),
+    ),
+    http(
+        "POST",
+        "/api/campaigns/{id}/stop",
+        P(Perm::CampaignsControl),
+    ),
     // Integrations: the carriers sign what they send.
     http("POST", "/api/telnyx/events", Signed),
     http("POST", "/webhooks/telnyx", Signed),
@@ -323,8 +349,11 @@ mod tests {
         use crate::accounts::permissions::BuiltinRole::{
             self, Admin, Operator, Supervisor, Viewer,
         };
-        let cases: [(&str, &str, Option<&str>, BuiltinRole); 12] = [
+        let cases: [(&str, &str, Option<&str>, BuiltinRole); 15] = [
             ("GET", "/api/users", None, Admin),
+            ("GET", "/api/campaigns", None, Viewer),
+            ("POST", "/api/campaigns", None, Supervisor),
+            ("POST", "/api/campaigns/c1/start", None, Supervisor),
             ("POST", "/api/roles", None, Admin),
             ("GET", "/operator-bridge", Some("room=c"), Supervisor),
             (

@@ -6,6 +6,7 @@ pub mod access;
 pub mod accounts;
 mod audit;
 pub mod calls;
+pub mod campaigns;
 pub mod csv_out;
 pub mod dialer;
 pub mod dnc;
@@ -143,6 +144,7 @@ pub fn router(state: AppState) -> Router {
         .merge(import::routes())
         .merge(dnc::routes())
         .merge(calls::routes())
+        .merge(campaigns::routes())
         .merge(integrations::routes())
         .fallback(system::not_found)
         // Body sizes are enforced per route class at the edge (JSON 1 MiB, uploads

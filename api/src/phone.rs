@@ -22,6 +22,13 @@ impl Default for Region {
     }
 }
 
+impl Region {
+    /// The ISO 3166 alpha-2 code (`BE`).
+    pub fn iso(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
 impl FromStr for Region {
     type Err = String;
 

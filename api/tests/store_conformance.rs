@@ -36,6 +36,7 @@ common::on_both_stores!(
     calls_list_newest_first_by_status_phone_campaign_and_time,
     concurrent_turn_appends,
     campaigns_and_attempt_numbers,
+    only_a_draft_campaign_is_deleted,
     deliveries_attach_to_the_customer_their_parent_keys_find,
     customers_page_in_id_order,
     webhook_batches_and_pending_events,

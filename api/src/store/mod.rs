@@ -228,6 +228,9 @@ pub trait CampaignStore {
     async fn update_campaign(&self, campaign: Campaign) -> StoreResult<Campaign>;
     /// Newest first.
     async fn list_campaigns(&self) -> StoreResult<Vec<Campaign>>;
+    /// Deletes a campaign only while its status is `draft`, checked in the same
+    /// write: `Conflict { field: "status" }` when it is not (any more), `NotFound`.
+    async fn delete_draft_campaign(&self, id: &str) -> StoreResult<()>;
     /// Records an attempt, assigning `attempt_no`; returns it.
     async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt>;
     /// A campaign's attempts for one phone, oldest first.

@@ -428,3 +428,38 @@ pub async fn campaigns_and_attempt_numbers(store: SharedStore) {
         (1..=8).collect::<Vec<_>>()
     );
 }
+
+pub async fn only_a_draft_campaign_is_deleted(store: SharedStore) {
+    let draft = store
+        .create_campaign(campaign("Draft", 1))
+        .await
+        .expect("create");
+    let mut running = store
+        .create_campaign(campaign("Running", 2))
+        .await
+        .expect("create");
+    running.status = "running".into();
+    store
+        .update_campaign(running.clone())
+        .await
+        .expect("update");
+    assert_eq!(
+        store.delete_draft_campaign(&running.id).await,
+        Err(StoreError::Conflict {
+            field: "status".into()
+        })
+    );
+    store
+        .delete_draft_campaign(&draft.id)
+        .await
+        .expect("delete draft");
+    assert_eq!(
+        store.delete_draft_campaign(&draft.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.get_campaign(&draft.id).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.list_campaigns().await.expect("list").len(), 1);
+}

@@ -49,6 +49,24 @@ impl CampaignStore for MongoStore {
             .await
     }
 
+    async fn delete_draft_campaign(&self, id: &str) -> StoreResult<()> {
+        self.ready().await?;
+        let gone = self
+            .coll("campaigns")
+            .delete_one(doc! { "_id": id, "status": "draft" })
+            .await
+            .map_err(err)?;
+        if gone.deleted_count == 1 {
+            return Ok(());
+        }
+        match self.get_campaign(id).await {
+            Ok(_) => Err(StoreError::Conflict {
+                field: "status".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
         self.ready().await?;
         for n in 0..SEQUENCE_ATTEMPTS {

@@ -3,7 +3,7 @@
 use super::support::*;
 use super::{err, SqliteStore};
 use crate::model::{now_millis, CallAttempt, Campaign};
-use crate::store::{CampaignStore, StoreResult};
+use crate::store::{CampaignStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
@@ -52,6 +52,32 @@ impl CampaignStore for SqliteStore {
                 "SELECT doc FROM campaigns ORDER BY created_at DESC, id DESC",
                 Vec::new(),
             )
+        })
+        .await
+    }
+
+    async fn delete_draft_campaign(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM campaigns WHERE id = ?1 AND json_extract(doc, '$.status') = 'draft'",
+                    [&id],
+                )
+                .map_err(err)?;
+            if n == 1 {
+                return Ok(());
+            }
+            let exists = c
+                .query_row("SELECT 1 FROM campaigns WHERE id = ?1", [&id], |_| Ok(()))
+                .is_ok();
+            Err(if exists {
+                StoreError::Conflict {
+                    field: "status".into(),
+                }
+            } else {
+                StoreError::NotFound
+            })
         })
         .await
     }
