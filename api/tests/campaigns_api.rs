@@ -17,7 +17,7 @@ async fn post(app: &axum::Router, uri: &str, body: Value) -> (u16, Value) {
     call(app, "POST", uri, Some(&body.to_string())).await
 }
 
-async fn a_draft_is_created_with_defaults_and_refused_naming_the_field(store: SharedStore) {
+async fn a_draft_is_created_with_defaults_and_stored_as_checked(store: SharedStore) {
     let mut region = FieldDef::new("fd-1", "region", FieldKind::Enum);
     region.options = vec!["north".into(), "south".into()];
     store.create_field_def(region).await.expect("field def");
@@ -31,6 +31,63 @@ async fn a_draft_is_created_with_defaults_and_refused_naming_the_field(store: Sh
     assert_eq!(c["dialer"]["retry"]["voicemail"]["retry"], false);
     assert_eq!(c["schedule"]["windows"], json!([]));
 
+    let (status, v) = post(&app, "/api/campaigns", json!({"name": "Spring invoices"})).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("duplicate_name"))
+    );
+
+    // A full draft: stored as checked (tags normalised).
+    let (status, c) = post(
+        &app,
+        "/api/campaigns",
+        json!({"name": "North", "audience": {"target": "both", "include_tags": [" VIP "], "languages": ["NL"],
+            "custom": [{"key": "region", "op": "in", "value": ["north"]}]},
+            "schedule": {"timezone": "Europe/Brussels", "windows": [{"days": ["mon", "fri"], "start": "09:00", "end": "17:00"}],
+                "blackout_dates": ["2026-12-25"]},
+            "dialer": {"max_concurrent": 2, "requires_consent": true}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["audience"]["include_tags"], json!(["vip"]));
+    assert_eq!(c["audience"]["languages"], json!(["nl"]));
+    assert_eq!(c["dialer"]["requires_consent"], true);
+    assert_eq!(c["dialer"]["calls_per_second"], 1.0);
+    // The legal-hours override is allowed, and said in the audit log.
+    let (status, _) = post(
+        &app,
+        "/api/campaigns",
+        json!({"name": "Early", "schedule": {"allow_outside_legal_hours": true,
+            "windows": [{"days": ["sat"], "start": "07:00", "end": "09:00"}]}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, audit) = call(
+        &app,
+        "GET",
+        "/api/audit?action=campaign.create&limit=10",
+        None,
+    )
+    .await;
+    assert_eq!(
+        audit["items"][0]["detail"],
+        "Early (allow_outside_legal_hours)"
+    );
+    let (_, list) = call(&app, "GET", "/api/campaigns", None).await;
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["Early", "North", "Spring invoices"]);
+}
+
+async fn bad_sections_are_refused_naming_the_field(store: SharedStore) {
+    let mut region = FieldDef::new("fd-1", "region", FieldKind::Enum);
+    region.options = vec!["north".into(), "south".into()];
+    store.create_field_def(region).await.expect("field def");
+    let app = seeded(store).await;
     for (body, field) in [
         (json!({}), "name"),
         (
@@ -86,56 +143,6 @@ async fn a_draft_is_created_with_defaults_and_refused_naming_the_field(store: Sh
         assert_eq!(status, 400, "{body} -> {v}");
         assert_eq!(v["error"]["field"], field, "{body} -> {v}");
     }
-    let (status, v) = post(&app, "/api/campaigns", json!({"name": "Spring invoices"})).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_str()),
-        (409, Some("duplicate_name"))
-    );
-
-    // A full draft: stored as checked (tags normalised).
-    let (status, c) = post(
-        &app,
-        "/api/campaigns",
-        json!({"name": "North", "audience": {"target": "both", "include_tags": [" VIP "], "languages": ["NL"],
-            "custom": [{"key": "region", "op": "in", "value": ["north"]}]},
-            "schedule": {"timezone": "Europe/Brussels", "windows": [{"days": ["mon", "fri"], "start": "09:00", "end": "17:00"}],
-                "blackout_dates": ["2026-12-25"]},
-            "dialer": {"max_concurrent": 2, "requires_consent": true}}),
-    )
-    .await;
-    assert_eq!(status, 201, "{c}");
-    assert_eq!(c["audience"]["include_tags"], json!(["vip"]));
-    assert_eq!(c["audience"]["languages"], json!(["nl"]));
-    assert_eq!(c["dialer"]["requires_consent"], true);
-    assert_eq!(c["dialer"]["calls_per_second"], 1.0);
-    // The legal-hours override is allowed, and said in the audit log.
-    let (status, _) = post(
-        &app,
-        "/api/campaigns",
-        json!({"name": "Early", "schedule": {"allow_outside_legal_hours": true,
-            "windows": [{"days": ["sat"], "start": "07:00", "end": "09:00"}]}}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (_, audit) = call(
-        &app,
-        "GET",
-        "/api/audit?action=campaign.create&limit=10",
-        None,
-    )
-    .await;
-    assert_eq!(
-        audit["items"][0]["detail"],
-        "Early (allow_outside_legal_hours)"
-    );
-    let (_, list) = call(&app, "GET", "/api/campaigns", None).await;
-    let names: Vec<&str> = list
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["Early", "North", "Spring invoices"]);
 }
 
 async fn the_lifecycle_is_audited_and_only_drafts_change(store: SharedStore) {
@@ -243,6 +250,7 @@ async fn the_lifecycle_is_audited_and_only_drafts_change(store: SharedStore) {
 }
 
 common::on_both_stores!(
-    a_draft_is_created_with_defaults_and_refused_naming_the_field,
+    a_draft_is_created_with_defaults_and_stored_as_checked,
+    bad_sections_are_refused_naming_the_field,
     the_lifecycle_is_audited_and_only_drafts_change,
 );
