@@ -249,7 +249,79 @@ async fn the_lifecycle_is_audited_and_only_drafts_change(store: SharedStore) {
     }
 }
 
+async fn the_preview_counts_the_audience_without_opted_out_phones(store: SharedStore) {
+    // Seeded: Acme (invoice +3225111234, vip, nl) with delivery Acme Depot (dock,
+    // fr), and Beta (invoice, fr).
+    store
+        .add_dnc(vec![agent5_api::model::DncEntry {
+            phone_e164: "+3232311234".into(),
+            reason: "asked".into(),
+            source: agent5_api::model::DncSource::Ui,
+            added_by: "tester".into(),
+            added_at: agent5_api::model::now_millis(),
+        }])
+        .await
+        .expect("dnc");
+    let app = seeded(store).await;
+    let (_, everyone) = post(
+        &app,
+        "/api/campaigns",
+        json!({"name": "All", "audience": {"target": "both"}}),
+    )
+    .await;
+    let (status, p) = call(
+        &app,
+        "GET",
+        &format!(
+            "/api/campaigns/{}/preview",
+            everyone["id"].as_str().expect("id")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(
+        (p["matching"].as_u64(), p["opted_out"].as_u64()),
+        (Some(2), Some(1)),
+        "{p}"
+    );
+    assert_eq!(p["complete"], true);
+    assert_eq!(p["customers_read"], 2);
+    let mut names: Vec<&str> = p["sample"]
+        .as_array()
+        .expect("sample")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Acme", "Acme Depot"]);
+
+    let (_, french) = post(
+        &app,
+        "/api/campaigns",
+        json!({"name": "French deliveries",
+        "audience": {"target": "delivery", "languages": ["fr"], "include_tags": ["dock"]}}),
+    )
+    .await;
+    let (_, p) = call(
+        &app,
+        "GET",
+        &format!(
+            "/api/campaigns/{}/preview",
+            french["id"].as_str().expect("id")
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(p["matching"], 1, "{p}");
+    assert_eq!(p["sample"][0]["code"], "delivery_1");
+    assert_eq!(p["sample"][0]["phone"], "+32475123456");
+    let (status, _) = call(&app, "GET", "/api/campaigns/nosuch/preview", None).await;
+    assert_eq!(status, 404);
+}
+
 common::on_both_stores!(
+    the_preview_counts_the_audience_without_opted_out_phones,
     a_draft_is_created_with_defaults_and_stored_as_checked,
     bad_sections_are_refused_naming_the_field,
     the_lifecycle_is_audited_and_only_drafts_change,
