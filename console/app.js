@@ -5,6 +5,7 @@
 import { html, render, useState, useEffect, useCallback } from "./vendor/preact-htm.module.js";
 import { ApiError, api, ErrorLine, setSessionLost, sessionLost } from "./api.js";
 import { Monitor, Studio } from "./live.js";
+import { Campaigns } from "./campaigns.js";
 
 /** Previous / page number / next, for the paged lists. */
 function Pager({ page, hasMore, onPage }) {
@@ -535,6 +536,7 @@ const PAGES = [
   { id: "fields", title: "Prospect fields", needs: "prospects.view", view: (me) => html`<${FieldDefs} me=${me} />` },
   { id: "dnc", title: "Do not call", needs: "prospects.view", view: (me) => html`<${Dnc} me=${me} />` },
   { id: "calls", title: "Calls", needs: "calls.view", view: (me, arg) => (arg ? html`<${Call} id=${arg} me=${me} />` : html`<${Calls} />`) },
+  { id: "campaigns", title: "Campaigns", needs: "campaigns.view", view: (me) => html`<${Campaigns} me=${me} />` },
   { id: "agents", title: "Agents", needs: "calls.view", view: (me) => html`<${Agents} me=${me} />` },
   { id: "studio", title: "Agent Studio", needs: "studio.use", view: () => html`<${Studio} />` },
   { id: "audit", title: "Audit log", needs: "audit.view", view: () => html`<${Audit} />` },

@@ -159,6 +159,7 @@ pub static RULES: &[Rule] = &[
     http("GET", "/api/campaigns/{id}", P(Perm::CampaignsView)),
     http("PATCH", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
     http("DELETE", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
+    http("GET", "/api/campaigns/{id}/preview", P(Perm::CampaignsView)),
     http(
         "POST",
         "/api/campaigns/{id}/start",
@@ -349,11 +350,12 @@ mod tests {
         use crate::accounts::permissions::BuiltinRole::{
             self, Admin, Operator, Supervisor, Viewer,
         };
-        let cases: [(&str, &str, Option<&str>, BuiltinRole); 15] = [
+        let cases: [(&str, &str, Option<&str>, BuiltinRole); 16] = [
             ("GET", "/api/users", None, Admin),
             ("GET", "/api/campaigns", None, Viewer),
             ("POST", "/api/campaigns", None, Supervisor),
             ("POST", "/api/campaigns/c1/start", None, Supervisor),
+            ("GET", "/api/campaigns/c1/preview", None, Viewer),
             ("POST", "/api/roles", None, Admin),
             ("GET", "/operator-bridge", Some("room=c"), Supervisor),
             (

@@ -37,7 +37,7 @@ test("a wrong password is refused in words, the right one opens the console", as
     await signIn(page, app.base, "ann@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Monitor", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "Agent Studio", "Audit log", "Users & roles", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Monitor", "Prospects", "Prospect fields", "Do not call", "Calls", "Campaigns", "Agents", "Agent Studio", "Audit log", "Users & roles", "API tokens"]);
     await page.getByText("Readiness:").waitFor();
     // A fresh appliance: nothing live, no calls today, figures never invented.
     for (const label of ["Live calls now", "Calls today", "Opt-outs today"]) await page.getByText(label).waitFor();
@@ -59,7 +59,7 @@ test("a viewer sees only what a viewer may use", async (t) => {
     await signIn(page, app.base, "vic@example.be");
     await page.getByRole("navigation", { name: "Pages" }).waitFor();
     const nav = await page.getByRole("navigation", { name: "Pages" }).getByRole("link").allTextContents();
-    assert.deepEqual(nav, ["Overview", "Monitor", "Prospects", "Prospect fields", "Do not call", "Calls", "Agents", "API tokens"]);
+    assert.deepEqual(nav, ["Overview", "Monitor", "Prospects", "Prospect fields", "Do not call", "Calls", "Campaigns", "Agents", "API tokens"]);
     // Asking for a page by its address shows the first allowed page instead.
     await page.goto(app.base + "/#/users");
     await page.getByRole("heading", { name: "Overview" }).waitFor();
@@ -165,14 +165,20 @@ test("an upload is checked, its failed rows downloaded, fixed and imported; an o
     await page.getByRole("button", { name: "Import" }).click();
     await page.getByRole("status").getByText(/Imported: 3 rows read, 3 stored/).waitFor();
     await page.getByRole("cell", { name: "Short", exact: true }).waitFor();
-    // The order: by name, both ways.
-    const firstNames = async () => page.locator('table[aria-label="Prospects"] tbody tr td:first-child a').allTextContents();
-    await Promise.all([page.waitForResponse((r) => r.url().includes("sort=name")), page.getByLabel("Order").selectOption("name")]);
-    await page.waitForFunction(() => document.querySelector('table[aria-label="Prospects"] tbody tr td a')?.textContent === "BadDelivery");
-    assert.deepEqual(await firstNames(), ["BadDelivery", "Short", "Words"]);
-    await Promise.all([page.waitForResponse((r) => r.url().includes("sort=-name")), page.getByLabel("Order").selectOption("-name")]);
-    await page.waitForFunction(() => document.querySelector('table[aria-label="Prospects"] tbody tr td a')?.textContent === "Words");
-    assert.deepEqual(await firstNames(), ["Words", "Short", "BadDelivery"]);
+    // The order: by name, both ways (the table re-renders once the answer is in).
+    const order = async (want) => {
+      const rows = page.locator('table[aria-label="Prospects"] tbody tr td:first-child a');
+      const deadline = Date.now() + 10000;
+      let got;
+      while ((got = (await rows.allTextContents()).join(",")) !== want) {
+        assert.ok(Date.now() < deadline, `order ${got}, wanted ${want}`);
+        await page.waitForTimeout(50);
+      }
+    };
+    await page.getByLabel("Order").selectOption("name");
+    await order("BadDelivery,Short,Words");
+    await page.getByLabel("Order").selectOption("-name");
+    await order("Words,Short,BadDelivery");
 
     // The search narrows the rows; the opt-out is stored in the DNC list.
     await page.getByLabel("Search").fill("Words");
@@ -298,6 +304,44 @@ test("a prospect field is defined with its key checked, then removed", async (t)
     await clean(t, page, problems, "fields");
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("cell", { name: "account_manager" }).waitFor({ state: "detached" });
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a supervisor drafts a campaign (a window before 08:00 refused on its field), previews it, starts, pauses and stops it", async (t) => {
+  await addUser(app.base, "camp@example.be", "supervisor");
+  const { browser, page, problems } = await openBrowser(app.base);
+  page.on("dialog", (d) => d.accept());
+  try {
+    await signIn(page, app.base, "camp@example.be");
+    await page.getByRole("link", { name: "Campaigns" }).click();
+    await page.getByRole("button", { name: "New campaign" }).click();
+    const form = page.getByRole("form", { name: "Campaign" });
+    await form.getByLabel("Name", { exact: true }).fill("Winter invoices");
+    await form.getByLabel("From (HH:MM)").fill("07:30");
+    await form.getByRole("button", { name: "Save draft" }).click();
+    await page.locator('#cmp-start[aria-invalid="true"]').waitFor();
+    assert.match(await page.locator("#cmp-error").textContent(), /08:00-21:00/);
+    await form.getByLabel("From (HH:MM)").fill("09:00");
+    await form.getByLabel("sat").check();
+    await form.getByRole("button", { name: "Save draft" }).click();
+    await page.getByRole("status").getByText("Saved Winter invoices (draft).").waitFor();
+    const row = page.getByRole("table", { name: "Campaigns" }).getByRole("row").filter({ hasText: "Winter invoices" });
+    assert.match(await row.textContent(), /draft/);
+    assert.match(await row.textContent(), /mon tue wed thu fri sat 09:00-17:00/);
+
+    await row.getByRole("button", { name: "Preview" }).click();
+    await page.getByRole("region", { name: "Preview" }).getByText(/contacts would be called/).waitFor({ timeout: 5000 }).catch(async (e) => { console.log(await page.locator("main").innerText()); throw e; });
+    await clean(t, page, problems, "campaigns");
+
+    for (const [action, status] of [["Start", "running"], ["Pause", "paused"], ["Resume", "running"], ["Stop", "stopped"]]) {
+      await row.getByRole("button", { name: action, exact: true }).click();
+      await page.getByRole("status").getByText(`Winter invoices: ${status}.`).waitFor();
+    }
+    assert.equal(await row.getByRole("button", { name: "Start", exact: true }).count(), 0);
+    const audit = await asAdmin(app.base, "GET", "/api/audit?action=campaign.stop");
+    assert.equal(audit.items[0].actor, "camp@example.be");
   } finally {
     await browser.close();
   }
