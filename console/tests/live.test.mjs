@@ -43,6 +43,15 @@ async function heardUntil(id, ok, ms = 15000) {
   assert.fail(`the phone never heard what was expected; last: ${JSON.stringify(last)}`);
 }
 
+/** Signs in as the demo's admin, places a call and opens its Monitor panel. */
+async function signedInOnACall(page) {
+  await signIn(page, demo.base, demo.email, demo.password);
+  demo.send({ cmd: "call" });
+  const call = await demo.next((e) => e.event === "call");
+  await page.goto(`${demo.base}/#/monitor/${call.id}`);
+  return call;
+}
+
 /** A `<meter>`'s value, by its accessible name. */
 const meter = (page, name) => page.getByRole("meter", { name }).first().evaluate((m) => Number(m.value));
 
@@ -83,10 +92,7 @@ test("the Monitor lists a call within a second, plays the caller when listening,
 test("Take over sends the microphone to the caller, a second supervisor sees who holds the call, Hand back returns it", async () => {
   const { browser, page, problems } = await openBrowser(demo.base, { audioFile: wav });
   try {
-    await signIn(page, demo.base, demo.email, demo.password);
-    demo.send({ cmd: "call" });
-    const call = await demo.next((e) => e.event === "call");
-    await page.goto(`${demo.base}/#/monitor/${call.id}`);
+    const call = await signedInOnACall(page);
     await page.getByRole("button", { name: "Take over" }).waitFor();
     // Before: the agent speaks at 880 Hz, nobody at 440 Hz.
     const before = await demo.heard(call.id);
@@ -125,10 +131,7 @@ test("Take over sends the microphone to the caller, a second supervisor sees who
 test("Whisper speaks to the agent only, while the button is held", async () => {
   const { browser, page, problems } = await openBrowser(demo.base, { audioFile: wav });
   try {
-    await signIn(page, demo.base, demo.email, demo.password);
-    demo.send({ cmd: "call" });
-    const call = await demo.next((e) => e.event === "call");
-    await page.goto(`${demo.base}/#/monitor/${call.id}`);
+    const call = await signedInOnACall(page);
     await page.getByRole("button", { name: "Whisper" }).click();
     const hold = page.getByRole("button", { name: "Hold to whisper" });
     await hold.waitFor();
