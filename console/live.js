@@ -162,7 +162,7 @@ export function Monitor({ me, id }) {
         <th>Controlled by</th><th>Caller</th><th>Agent audio</th><th></th></tr></thead>
       <tbody>${list.map((c) => html`<tr key=${c.call_id} class=${c.call_id === id ? "selected" : ""}>
         <td>${c.prospect_id ? html`<a href=${"#/prospects/" + c.prospect_id}>${c.prospect_name || "prospect"}</a>` : "—"}</td>
-        <td>${c.phone || "—"}</td><td>${c.campaign_id || "—"}</td><td>${c.agent_profile || "default"}</td>
+        <td>${c.phone || "—"}</td><td>${c.campaign_name || c.campaign_id || "—"}</td><td>${c.agent_profile || "default"}</td>
         <td>${c.state}</td><td>${duration(now - (c.answered_at || c.since))}</td><td>${c.controller}</td>
         <td><${Meter} label=${"Caller level of " + (c.phone || c.call_id)} value=${c.caller_level} /></td>
         <td><${Meter} label=${"Agent level of " + (c.phone || c.call_id)} value=${c.agent_level} /></td>

@@ -100,10 +100,17 @@ async fn live_calls_are_listed_and_announced() {
     let events = EventStream::open(&rig.sock(), "/api/calls/live/events").await;
     let snapshot = events.wait("snapshot", "items").await;
     assert_eq!(snapshot["items"], json!([]));
-    let (id, token) = rig.dial(json!({"to": "+32475123456"})).await;
+    let campaign = rig
+        .post("/api/campaigns", json!({"name": "Spring invoices"}))
+        .await
+        .json();
+    let (id, token) = rig
+        .dial(json!({"to": "+32475123456", "campaign_id": campaign["id"]}))
+        .await;
     let mut phone = MediaClient::connect(&rig.sock(), &id, Some(&token), true).await;
     phone.connected();
     let started = events.wait("call.started", &id).await;
+    assert_eq!(started["campaign_name"], "Spring invoices");
     assert_eq!(
         (started["state"].as_str(), started["controller"].as_str()),
         (Some("ringing"), Some("agent"))

@@ -29,6 +29,8 @@ pub struct LiveView {
     pub prospect_id: Option<String>,
     pub prospect_name: Option<String>,
     pub campaign_id: Option<String>,
+    /// The campaign's name, while the campaign exists.
+    pub campaign_name: Option<String>,
     pub agent_profile: Option<String>,
 }
 
@@ -47,7 +49,12 @@ async fn view(state: &AppState, live: LiveCall) -> LiveView {
             format!("{} ({})", c.invoice.name, c.invoice.company)
         }
     });
+    let campaign_name = match call.as_ref().and_then(|c| c.campaign_id.as_deref()) {
+        Some(id) => state.store.get_campaign(id).await.ok().map(|c| c.name),
+        None => None,
+    };
     LiveView {
+        campaign_name,
         phone: call.as_ref().map(|c| c.phone.clone()),
         direction: call.as_ref().map(|c| c.direction),
         prospect_id: call
