@@ -37,6 +37,7 @@ common::on_both_stores!(
     concurrent_turn_appends,
     campaigns_and_attempt_numbers,
     only_a_draft_campaign_is_deleted,
+    a_phone_has_one_open_attempt_per_campaign,
     deliveries_attach_to_the_customer_their_parent_keys_find,
     customers_page_in_id_order,
     webhook_batches_and_pending_events,

@@ -28,7 +28,7 @@ pub use call::{
     Call, CallFacts, CallQuery, CallStatus, CarrierRecording, Clock, Direction, RecordingMeta,
     StatusChange, Turn,
 };
-pub use campaign::{CallAttempt, Campaign};
+pub use campaign::{AttemptState, CallAttempt, Campaign};
 pub use customer::{normalize_tags, upsert_key, Contact, Customer, Delivery, NewCustomer};
 pub use deliveries::{
     delivery_number, AttachError, AttachPlan, Attached, NewDelivery, Parent, ParentKey,

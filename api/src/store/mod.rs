@@ -17,10 +17,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    AgentProfile, ApiToken, AttachError, Attached, AuditEntry, AuditQuery, Call, CallAttempt,
-    CallQuery, CallStatus, Campaign, ContactRow, Customer, DncEntry, FieldDef, Millis, NewCustomer,
-    NewDelivery, NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted, User,
-    WebhookEvent,
+    AgentProfile, ApiToken, AttachError, Attached, AttemptState, AuditEntry, AuditQuery, Call,
+    CallAttempt, CallQuery, CallStatus, Campaign, ContactRow, Customer, DncEntry, FieldDef, Millis,
+    NewCustomer, NewDelivery, NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted,
+    User, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -233,6 +233,22 @@ pub trait CampaignStore {
     async fn delete_draft_campaign(&self, id: &str) -> StoreResult<()>;
     /// Records an attempt, assigning `attempt_no`; returns it.
     async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt>;
+    /// Reserves the next attempt on the attempt's campaign and phone before the carrier
+    /// is asked (its `attempt_no` assigned as by [`Self::record_attempt`], its state
+    /// `reserved`): `Conflict { field: "in_flight" }` while the latest attempt there
+    /// is still open, so two dialers (or two appliances) never dial one phone of one
+    /// campaign at once.
+    async fn reserve_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt>;
+    /// Writes `attempt` (found by id) only if its stored state is one of `from`:
+    /// `Conflict { field: "state" }` otherwise, `NotFound` when it does not exist.
+    async fn settle_attempt(
+        &self,
+        attempt: CallAttempt,
+        from: &[AttemptState],
+    ) -> StoreResult<CallAttempt>;
+    /// Open attempts (`reserved`, `dialed`) started before `cutoff` (Unix ms), oldest
+    /// first: what reconciliation looks at.
+    async fn open_attempts_before(&self, cutoff: Millis) -> StoreResult<Vec<CallAttempt>>;
     /// A campaign's attempts for one phone, oldest first.
     async fn list_attempts(
         &self,

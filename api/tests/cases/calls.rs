@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use agent5_api::model::{
-    new_id, now_millis, AgentProfile, Call, CallAttempt, CallQuery, CallStatus, Campaign,
-    Direction, RecordingMeta, Turn,
+    new_id, now_millis, AgentProfile, AttemptState, Call, CallAttempt, CallQuery, CallStatus,
+    Campaign, Direction, RecordingMeta, Turn,
 };
 use agent5_api::store::{SharedStore, StoreError};
 
@@ -349,6 +349,7 @@ fn attempt(campaign_id: &str, phone: &str) -> CallAttempt {
         disposition: None,
         call_id: None,
         error: None,
+        state: AttemptState::default(),
     }
 }
 
@@ -462,4 +463,99 @@ pub async fn only_a_draft_campaign_is_deleted(store: SharedStore) {
         Err(StoreError::NotFound)
     );
     assert_eq!(store.list_campaigns().await.expect("list").len(), 1);
+}
+
+/// Never two open dials of one campaign and phone: eight reservers at once (as eight
+/// appliances would) get one reservation; the next comes only once it is settled.
+pub async fn a_phone_has_one_open_attempt_per_campaign(store: SharedStore) {
+    let camp = store
+        .create_campaign(campaign("Intents", 1))
+        .await
+        .expect("create");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let id = camp.id.clone();
+            tokio::spawn(async move { store.reserve_attempt(attempt(&id, "+32475000009")).await })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(a) => won.push(a),
+            Err(e) => assert_eq!(
+                e,
+                StoreError::Conflict {
+                    field: "in_flight".into()
+                }
+            ),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one reservation");
+    let first = won.remove(0);
+    assert_eq!((first.attempt_no, first.state), (1, AttemptState::Reserved));
+    // Another phone of the campaign is not held up.
+    store
+        .reserve_attempt(attempt(&camp.id, "+32475000010"))
+        .await
+        .expect("other phone");
+
+    // The carrier answered: dialed; a settle from the wrong state is refused.
+    let dialed = CallAttempt {
+        state: AttemptState::Dialed,
+        call_id: Some("call-1".into()),
+        ..first.clone()
+    };
+    let dialed = store
+        .settle_attempt(dialed, &[AttemptState::Reserved])
+        .await
+        .expect("dialed");
+    assert_eq!(
+        store
+            .settle_attempt(first.clone(), &[AttemptState::Reserved])
+            .await,
+        Err(StoreError::Conflict {
+            field: "state".into()
+        })
+    );
+    // Still open: no second attempt yet; reconciliation sees it.
+    assert_eq!(
+        store
+            .reserve_attempt(attempt(&camp.id, "+32475000009"))
+            .await,
+        Err(StoreError::Conflict {
+            field: "in_flight".into()
+        })
+    );
+    let open = store
+        .open_attempts_before(now_millis() + 1_000)
+        .await
+        .expect("open");
+    assert_eq!(open.len(), 2);
+    assert!(store
+        .open_attempts_before(first.started_at)
+        .await
+        .expect("open")
+        .is_empty());
+
+    let ended = CallAttempt {
+        state: AttemptState::Ended,
+        disposition: Some("no_answer".into()),
+        ..dialed
+    };
+    store
+        .settle_attempt(ended, &[AttemptState::Reserved, AttemptState::Dialed])
+        .await
+        .expect("ended");
+    let second = store
+        .reserve_attempt(attempt(&camp.id, "+32475000009"))
+        .await
+        .expect("second attempt");
+    assert_eq!(second.attempt_no, 2);
+    let mut ghost = attempt(&camp.id, "+1");
+    ghost.id = "ghost".into();
+    assert_eq!(
+        store.settle_attempt(ghost, &[AttemptState::Reserved]).await,
+        Err(StoreError::NotFound)
+    );
 }

@@ -3,7 +3,7 @@
 
 use super::support::*;
 use super::{err, err_on, is_duplicate, with_id, MongoStore};
-use crate::model::{now_millis, CallAttempt, Campaign};
+use crate::model::{now_millis, AttemptState, CallAttempt, Campaign, Millis};
 use crate::store::{CampaignStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use mongodb::bson::doc;
@@ -89,6 +89,80 @@ impl CampaignStore for MongoStore {
         Err(StoreError::Unavailable(
             "attempt numbering contended".into(),
         ))
+    }
+
+    async fn reserve_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
+        self.ready().await?;
+        // Two reservers that read the same latest attempt insert the same number: the
+        // unique index lets one in; the other reads again and finds it open.
+        for n in 0..SEQUENCE_ATTEMPTS {
+            let filter =
+                doc! { "campaign_id": &attempt.campaign_id, "phone_e164": &attempt.phone_e164 };
+            let latest: Option<CallAttempt> = self
+                .all("call_attempts", filter, doc! { "attempt_no": -1 })
+                .await?
+                .into_iter()
+                .next();
+            if latest.as_ref().is_some_and(|l| l.state.is_open()) {
+                return Err(StoreError::Conflict {
+                    field: "in_flight".into(),
+                });
+            }
+            let mut a = attempt.clone();
+            a.attempt_no = latest.map_or(1, |l| l.attempt_no + 1);
+            a.state = AttemptState::Reserved;
+            match self
+                .coll("call_attempts")
+                .insert_one(with_id(&a, &a.id)?)
+                .await
+            {
+                Ok(_) => return Ok(a),
+                Err(e) if is_duplicate(&e) => backoff(n).await,
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "attempt reservation contended".into(),
+        ))
+    }
+
+    async fn settle_attempt(
+        &self,
+        attempt: CallAttempt,
+        from: &[AttemptState],
+    ) -> StoreResult<CallAttempt> {
+        self.ready().await?;
+        let states: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let done = self
+            .coll("call_attempts")
+            .replace_one(
+                doc! { "_id": &attempt.id, "state": { "$in": states } },
+                with_id(&attempt, &attempt.id)?,
+            )
+            .await
+            .map_err(err)?;
+        if done.matched_count == 1 {
+            return Ok(attempt);
+        }
+        match self
+            .one::<CallAttempt>("call_attempts", doc! { "_id": &attempt.id })
+            .await
+        {
+            Ok(_) => Err(StoreError::Conflict {
+                field: "state".into(),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn open_attempts_before(&self, cutoff: Millis) -> StoreResult<Vec<CallAttempt>> {
+        self.ready().await?;
+        self.all(
+            "call_attempts",
+            doc! { "state": { "$in": ["reserved", "dialed"] }, "started_at": { "$lt": cutoff } },
+            doc! { "started_at": 1, "_id": 1 },
+        )
+        .await
     }
 
     async fn list_attempts(

@@ -2,7 +2,7 @@
 
 use super::support::*;
 use super::{err, SqliteStore};
-use crate::model::{now_millis, CallAttempt, Campaign};
+use crate::model::{now_millis, AttemptState, CallAttempt, Campaign, Millis};
 use crate::store::{CampaignStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -101,6 +101,83 @@ impl CampaignStore for SqliteStore {
             .map_err(err)?;
             tx.commit().map_err(err)?;
             Ok(attempt)
+        })
+        .await
+    }
+
+    async fn reserve_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
+        // One writer connection: the check and the insert cannot interleave with
+        // another reservation.
+        self.write(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let latest: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT attempt_no, doc FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2 ORDER BY attempt_no DESC LIMIT 1",
+                    [&attempt.campaign_id, &attempt.phone_e164],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .ok();
+            if let Some((_, doc)) = &latest {
+                let last: CallAttempt = from_json(doc)?;
+                if last.state.is_open() {
+                    return Err(StoreError::Conflict {
+                        field: "in_flight".into(),
+                    });
+                }
+            }
+            let mut attempt = attempt;
+            attempt.attempt_no = latest.map_or(1, |(n, _)| n + 1);
+            attempt.state = AttemptState::Reserved;
+            tx.execute(
+                "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![attempt.id, attempt.campaign_id, attempt.phone_e164, attempt.attempt_no, to_json(&attempt)?],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(attempt)
+        })
+        .await
+    }
+
+    async fn settle_attempt(
+        &self,
+        attempt: CallAttempt,
+        from: &[AttemptState],
+    ) -> StoreResult<CallAttempt> {
+        let from = from.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(err)?;
+            let doc: String = tx
+                .query_row(
+                    "SELECT doc FROM call_attempts WHERE id = ?1",
+                    [&attempt.id],
+                    |r| r.get(0),
+                )
+                .map_err(|_| StoreError::NotFound)?;
+            let stored: CallAttempt = from_json(&doc)?;
+            if !from.contains(&stored.state) {
+                return Err(StoreError::Conflict {
+                    field: "state".into(),
+                });
+            }
+            tx.execute(
+                "UPDATE call_attempts SET doc = ?2 WHERE id = ?1",
+                params![attempt.id, to_json(&attempt)?],
+            )
+            .map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(attempt)
+        })
+        .await
+    }
+
+    async fn open_attempts_before(&self, cutoff: Millis) -> StoreResult<Vec<CallAttempt>> {
+        self.read(move |c| {
+            many(
+                c,
+                "SELECT doc FROM call_attempts WHERE json_extract(doc, '$.state') IN ('reserved', 'dialed') AND json_extract(doc, '$.started_at') < ?1 ORDER BY json_extract(doc, '$.started_at'), id",
+                vec![SqlValue::Integer(cutoff)],
+            )
         })
         .await
     }
