@@ -87,7 +87,7 @@ test-console:
 	  node --test --test-concurrency=1 .
 
 # The appliance with sample prospects, a simulated carrier and a demo agent placing
-# DEMO_CALLS calls at a time (tests/src/bin/agent5-demo.rs): no Telnyx or OpenAI account.
+# DEMO_CALLS calls at a time (tests/src/bin/agent5-demo/): no Telnyx or OpenAI account.
 DEMO_CALLS ?= 3
 DEMO_LISTEN ?= 127.0.0.1:3000
 demo: build
