@@ -13,6 +13,15 @@ use agent5_api::model::{FieldDef, FieldKind};
 use agent5_api::store::SharedStore;
 use serde_json::{json, Value};
 
+/// The local date `n` days from today (`YYYY-MM-DD`).
+fn days_from_today(n: i64) -> String {
+    jiff::Zoned::now()
+        .date()
+        .checked_add(jiff::ToSpan::days(n))
+        .expect("date")
+        .to_string()
+}
+
 async fn post(app: &axum::Router, uri: &str, body: Value) -> (u16, Value) {
     call(app, "POST", uri, Some(&body.to_string())).await
 }
@@ -198,11 +207,12 @@ async fn the_lifecycle_is_audited_and_only_drafts_change(store: SharedStore) {
     let (status, _) = call(&app, "DELETE", &format!("/api/campaigns/{id}"), None).await;
     assert_eq!(status, 409);
 
-    // A draft whose first date is ahead is scheduled, not running.
+    // A draft whose first date is ahead (400 days from today) is scheduled.
+    let next_year = days_from_today(400);
     let (_, later) = post(
         &app,
         "/api/campaigns",
-        json!({"name": "Later", "schedule": {"start_date": "2999-01-01"}}),
+        json!({"name": "Later", "schedule": {"start_date": next_year}}),
     )
     .await;
     let later_id = later["id"].as_str().expect("id");

@@ -2,7 +2,7 @@
 //! `attempt_no` is max + 1 guarded by a unique index.
 
 use super::support::*;
-use super::{err, err_on, is_duplicate, with_id, MongoStore};
+use super::{err, err_on, is_duplicate, with_id, without_id, MongoStore};
 use crate::model::{now_millis, AttemptState, CallAttempt, Campaign, Millis};
 use crate::store::{CampaignStore, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -68,62 +68,15 @@ impl CampaignStore for MongoStore {
     }
 
     async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
-        self.ready().await?;
-        for n in 0..SEQUENCE_ATTEMPTS {
-            let filter =
-                doc! { "campaign_id": &attempt.campaign_id, "phone_e164": &attempt.phone_e164 };
-            let mut a = attempt.clone();
-            a.attempt_no = self
-                .next_number("call_attempts", filter, "attempt_no")
-                .await?;
-            match self
-                .coll("call_attempts")
-                .insert_one(with_id(&a, &a.id)?)
-                .await
-            {
-                Ok(_) => return Ok(a),
-                Err(e) if is_duplicate(&e) => backoff(n).await,
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Err(StoreError::Unavailable(
-            "attempt numbering contended".into(),
-        ))
+        self.insert_next_attempt(attempt, false).await
     }
 
     async fn reserve_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
-        self.ready().await?;
-        // Two reservers that read the same latest attempt insert the same number: the
-        // unique index lets one in; the other reads again and finds it open.
-        for n in 0..SEQUENCE_ATTEMPTS {
-            let filter =
-                doc! { "campaign_id": &attempt.campaign_id, "phone_e164": &attempt.phone_e164 };
-            let latest: Option<CallAttempt> = self
-                .all("call_attempts", filter, doc! { "attempt_no": -1 })
-                .await?
-                .into_iter()
-                .next();
-            if latest.as_ref().is_some_and(|l| l.state.is_open()) {
-                return Err(StoreError::Conflict {
-                    field: "in_flight".into(),
-                });
-            }
-            let mut a = attempt.clone();
-            a.attempt_no = latest.map_or(1, |l| l.attempt_no + 1);
-            a.state = AttemptState::Reserved;
-            match self
-                .coll("call_attempts")
-                .insert_one(with_id(&a, &a.id)?)
-                .await
-            {
-                Ok(_) => return Ok(a),
-                Err(e) if is_duplicate(&e) => backoff(n).await,
-                Err(e) => return Err(err(e)),
-            }
-        }
-        Err(StoreError::Unavailable(
-            "attempt reservation contended".into(),
-        ))
+        let attempt = CallAttempt {
+            state: AttemptState::Reserved,
+            ..attempt
+        };
+        self.insert_next_attempt(attempt, true).await
     }
 
     async fn settle_attempt(
@@ -177,5 +130,50 @@ impl CampaignStore for MongoStore {
             doc! { "attempt_no": 1 },
         )
         .await
+    }
+}
+
+impl MongoStore {
+    /// Inserts `attempt` as the next number of its campaign and phone; with
+    /// `refuse_open`, refuses (`Conflict in_flight`) while the latest one is open. Two
+    /// writers that read the same latest attempt insert the same number: the unique
+    /// index lets one in, and the other reads again (and, reserving, finds it open).
+    async fn insert_next_attempt(
+        &self,
+        attempt: CallAttempt,
+        refuse_open: bool,
+    ) -> StoreResult<CallAttempt> {
+        self.ready().await?;
+        for n in 0..SEQUENCE_ATTEMPTS {
+            let filter =
+                doc! { "campaign_id": &attempt.campaign_id, "phone_e164": &attempt.phone_e164 };
+            let latest: Option<CallAttempt> = self
+                .coll("call_attempts")
+                .find_one(filter)
+                .sort(doc! { "attempt_no": -1 })
+                .await
+                .map_err(err)?
+                .map(without_id)
+                .transpose()?;
+            if refuse_open && latest.as_ref().is_some_and(|l| l.state.is_open()) {
+                return Err(StoreError::Conflict {
+                    field: "in_flight".into(),
+                });
+            }
+            let mut a = attempt.clone();
+            a.attempt_no = latest.map_or(1, |l| l.attempt_no + 1);
+            match self
+                .coll("call_attempts")
+                .insert_one(with_id(&a, &a.id)?)
+                .await
+            {
+                Ok(_) => return Ok(a),
+                Err(e) if is_duplicate(&e) => backoff(n).await,
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "attempt numbering contended".into(),
+        ))
     }
 }

@@ -5,8 +5,8 @@ use super::{err, SqliteStore};
 use crate::model::{now_millis, AttemptState, CallAttempt, Campaign, Millis};
 use crate::store::{CampaignStore, StoreError, StoreResult};
 use async_trait::async_trait;
-use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, OptionalExtension};
 
 #[async_trait]
 impl CampaignStore for SqliteStore {
@@ -83,60 +83,17 @@ impl CampaignStore for SqliteStore {
     }
 
     async fn record_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
-        self.write(move |c| {
-            let tx = c.transaction().map_err(err)?;
-            let next: i64 = tx
-                .query_row(
-                    "SELECT COALESCE(MAX(attempt_no), 0) + 1 FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2",
-                    [&attempt.campaign_id, &attempt.phone_e164],
-                    |r| r.get(0),
-                )
-                .map_err(err)?;
-            let mut attempt = attempt;
-            attempt.attempt_no = next;
-            tx.execute(
-                "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![attempt.id, attempt.campaign_id, attempt.phone_e164, next, to_json(&attempt)?],
-            )
-            .map_err(err)?;
-            tx.commit().map_err(err)?;
-            Ok(attempt)
-        })
-        .await
+        self.write(move |c| insert_next_attempt(c, attempt, false))
+            .await
     }
 
     async fn reserve_attempt(&self, attempt: CallAttempt) -> StoreResult<CallAttempt> {
-        // One writer connection: the check and the insert cannot interleave with
-        // another reservation.
-        self.write(move |c| {
-            let tx = c.transaction().map_err(err)?;
-            let latest: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT attempt_no, doc FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2 ORDER BY attempt_no DESC LIMIT 1",
-                    [&attempt.campaign_id, &attempt.phone_e164],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .ok();
-            if let Some((_, doc)) = &latest {
-                let last: CallAttempt = from_json(doc)?;
-                if last.state.is_open() {
-                    return Err(StoreError::Conflict {
-                        field: "in_flight".into(),
-                    });
-                }
-            }
-            let mut attempt = attempt;
-            attempt.attempt_no = latest.map_or(1, |(n, _)| n + 1);
-            attempt.state = AttemptState::Reserved;
-            tx.execute(
-                "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![attempt.id, attempt.campaign_id, attempt.phone_e164, attempt.attempt_no, to_json(&attempt)?],
-            )
-            .map_err(err)?;
-            tx.commit().map_err(err)?;
-            Ok(attempt)
-        })
-        .await
+        let attempt = CallAttempt {
+            state: AttemptState::Reserved,
+            ..attempt
+        };
+        self.write(move |c| insert_next_attempt(c, attempt, true))
+            .await
     }
 
     async fn settle_attempt(
@@ -200,4 +157,40 @@ impl CampaignStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Inserts `attempt` as the next number of its campaign and phone; with `refuse_open`,
+/// refuses (`Conflict in_flight`) while the latest one is open. One writer connection:
+/// the read and the insert cannot interleave with another writer's.
+fn insert_next_attempt(
+    c: &mut rusqlite::Connection,
+    attempt: CallAttempt,
+    refuse_open: bool,
+) -> StoreResult<CallAttempt> {
+    let tx = c.transaction().map_err(err)?;
+    let latest: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT attempt_no, doc FROM call_attempts WHERE campaign_id = ?1 AND phone_e164 = ?2 ORDER BY attempt_no DESC LIMIT 1",
+            [&attempt.campaign_id, &attempt.phone_e164],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(err)?;
+    if let (true, Some((_, doc))) = (refuse_open, &latest) {
+        let last: CallAttempt = from_json(doc)?;
+        if last.state.is_open() {
+            return Err(StoreError::Conflict {
+                field: "in_flight".into(),
+            });
+        }
+    }
+    let mut attempt = attempt;
+    attempt.attempt_no = latest.map_or(1, |(n, _)| n + 1);
+    tx.execute(
+        "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![attempt.id, attempt.campaign_id, attempt.phone_e164, attempt.attempt_no, to_json(&attempt)?],
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)?;
+    Ok(attempt)
 }
