@@ -76,3 +76,64 @@ pub struct CallAttempt {
     #[serde(default)]
     pub state: AttemptState,
 }
+
+/// Where one phone of a campaign stands in the dialler: `waiting` for `next_at`,
+/// `dialing` while its latest attempt is open, `done` (with why) when it will not be
+/// dialled again. Keyed by campaign and phone, so a phone two contacts share is one
+/// entry, and every restart resumes from what is stored here.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DialEntry {
+    pub campaign_id: String,
+    pub phone_e164: String,
+    pub customer_id: super::CustomerId,
+    /// `invoice` or `delivery`.
+    pub target: String,
+    pub delivery_code: Option<String>,
+    pub state: EntryState,
+    /// When a `waiting` entry may be dialled next.
+    pub next_at: Option<Millis>,
+    /// Dials made (attempts that reached the carrier or were lost on the way).
+    pub attempts: i64,
+    pub last_disposition: Option<String>,
+    /// Why a `done` entry is done (`completed`, `max_attempts`, `opted_out`, ...), or
+    /// the last gate refusal of a `waiting` one.
+    pub reason: Option<String>,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryState {
+    #[default]
+    Waiting,
+    Dialing,
+    Done,
+}
+
+impl EntryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Dialing => "dialing",
+            Self::Done => "done",
+        }
+    }
+}
+
+/// How many of a campaign's entries are in each state, and the earliest next dial.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EntryCounts {
+    pub waiting: u64,
+    pub dialing: u64,
+    pub done: u64,
+    pub next_at: Option<Millis>,
+}
+
+/// A campaign's attempts since some instant: how many were started, how many are
+/// open now, and how many ended with each disposition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AttemptTally {
+    pub started: u64,
+    pub open: u64,
+    pub dispositions: std::collections::BTreeMap<String, u64>,
+}

@@ -28,7 +28,9 @@ pub use call::{
     Call, CallFacts, CallQuery, CallStatus, CarrierRecording, Clock, Direction, RecordingMeta,
     StatusChange, Turn,
 };
-pub use campaign::{AttemptState, CallAttempt, Campaign};
+pub use campaign::{
+    AttemptState, AttemptTally, CallAttempt, Campaign, DialEntry, EntryCounts, EntryState,
+};
 pub use customer::{normalize_tags, upsert_key, Contact, Customer, Delivery, NewCustomer};
 pub use deliveries::{
     delivery_number, AttachError, AttachPlan, Attached, NewDelivery, Parent, ParentKey,

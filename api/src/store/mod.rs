@@ -17,10 +17,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::model::{
-    AgentProfile, ApiToken, AttachError, Attached, AttemptState, AuditEntry, AuditQuery, Call,
-    CallAttempt, CallQuery, CallStatus, Campaign, ContactRow, Customer, DncEntry, FieldDef, Millis,
-    NewCustomer, NewDelivery, NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted,
-    User, WebhookEvent,
+    AgentProfile, ApiToken, AttachError, Attached, AttemptState, AttemptTally, AuditEntry,
+    AuditQuery, Call, CallAttempt, CallQuery, CallStatus, Campaign, ContactRow, Customer,
+    DialEntry, DncEntry, EntryCounts, EntryState, FieldDef, Millis, NewCustomer, NewDelivery,
+    NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted, User, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -257,6 +257,58 @@ pub trait CampaignStore {
     ) -> StoreResult<Vec<CallAttempt>>;
 }
 
+/// The dialler's state, shared by every appliance on one store: each campaign's dial
+/// list, its counters, and leases whose expiry the database's clock decides.
+#[async_trait]
+pub trait DialerStore {
+    /// Adds entries to their campaigns' dial lists; a phone already listed in that
+    /// campaign is left as it is. Returns how many were new.
+    async fn add_dial_entries(&self, entries: Vec<DialEntry>) -> StoreResult<u64>;
+    /// `waiting` entries whose `next_at` is at or before `now`, earliest first.
+    async fn due_dial_entries(
+        &self,
+        campaign_id: &str,
+        now: Millis,
+        limit: u64,
+    ) -> StoreResult<Vec<DialEntry>>;
+    /// Entries in `state`, least recently updated first.
+    async fn dial_entries_in(
+        &self,
+        campaign_id: &str,
+        state: EntryState,
+        limit: u64,
+    ) -> StoreResult<Vec<DialEntry>>;
+    async fn get_dial_entry(&self, campaign_id: &str, phone_e164: &str) -> StoreResult<DialEntry>;
+    /// Writes the entry (by campaign and phone), whatever was there.
+    async fn put_dial_entry(&self, entry: DialEntry) -> StoreResult<()>;
+    async fn dial_entry_counts(&self, campaign_id: &str) -> StoreResult<EntryCounts>;
+    /// Adds `n` to each named counter of the campaign (created at zero).
+    async fn bump_counters(&self, campaign_id: &str, counts: Vec<(String, i64)>)
+        -> StoreResult<()>;
+    async fn campaign_counters(
+        &self,
+        campaign_id: &str,
+    ) -> StoreResult<std::collections::BTreeMap<String, i64>>;
+    /// Takes or renews the lease `name` for `holder` until the database's now + `ttl_ms`;
+    /// `false` while another holder's lease has not expired by the database's clock.
+    async fn acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> StoreResult<bool>;
+    /// Gives the lease up if `holder` has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// The campaign's attempts started at or after `since` (`open` counts every open
+    /// one, whenever it started), with the dispositions of those that ended.
+    async fn attempt_tally(&self, campaign_id: &str, since: Millis) -> StoreResult<AttemptTally>;
+    /// A campaign's attempts by start time (then id), `offset` skipped.
+    async fn campaign_attempts(
+        &self,
+        campaign_id: &str,
+        newest_first: bool,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<CallAttempt>>;
+    /// The phone's most recently started attempt in any campaign.
+    async fn latest_attempt_of_phone(&self, phone_e164: &str) -> StoreResult<Option<CallAttempt>>;
+}
+
 /// The whole store.
 #[async_trait]
 pub trait UserStore {
@@ -282,6 +334,7 @@ pub trait Store:
     + AgentStore
     + CallStore
     + CampaignStore
+    + DialerStore
     + UserStore
     + AccessStore
     + Send

@@ -4,6 +4,7 @@
 mod access;
 mod calls;
 mod customers;
+mod dialer;
 mod dnc;
 mod prospect_list;
 mod users;
@@ -12,6 +13,7 @@ mod webhooks;
 pub use access::*;
 pub use calls::*;
 pub use customers::*;
+pub use dialer::*;
 pub use dnc::*;
 pub use prospect_list::*;
 pub use users::*;

@@ -13,6 +13,7 @@ mod audit;
 mod calls;
 mod campaigns;
 mod customers;
+mod dialer;
 mod dnc;
 mod field_defs;
 mod support;
@@ -319,6 +320,15 @@ fn index_specs() -> Vec<(&'static str, Vec<IndexModel>)> {
             vec![
                 unique(doc! { "campaign_id": 1, "phone_e164": 1, "attempt_no": 1 }),
                 plain(doc! { "state": 1, "started_at": 1 }),
+                plain(doc! { "campaign_id": 1, "started_at": 1 }),
+                plain(doc! { "phone_e164": 1, "started_at": -1 }),
+            ],
+        ),
+        (
+            "dial_entries",
+            vec![
+                plain(doc! { "campaign_id": 1, "state": 1, "next_at": 1 }),
+                plain(doc! { "campaign_id": 1, "state": 1, "updated_at": 1 }),
             ],
         ),
     ]

@@ -118,8 +118,8 @@ impl CampaignStore for SqliteStore {
                 });
             }
             tx.execute(
-                "UPDATE call_attempts SET doc = ?2 WHERE id = ?1",
-                params![attempt.id, to_json(&attempt)?],
+                "UPDATE call_attempts SET doc = ?2, state = ?3 WHERE id = ?1",
+                params![attempt.id, to_json(&attempt)?, attempt.state.as_str()],
             )
             .map_err(err)?;
             tx.commit().map_err(err)?;
@@ -132,7 +132,7 @@ impl CampaignStore for SqliteStore {
         self.read(move |c| {
             many(
                 c,
-                "SELECT doc FROM call_attempts WHERE json_extract(doc, '$.state') IN ('reserved', 'dialed') AND json_extract(doc, '$.started_at') < ?1 ORDER BY json_extract(doc, '$.started_at'), id",
+                "SELECT doc FROM call_attempts WHERE state IN ('reserved', 'dialed') AND started_at < ?1 ORDER BY started_at, id",
                 vec![SqlValue::Integer(cutoff)],
             )
         })
@@ -187,8 +187,8 @@ fn insert_next_attempt(
     let mut attempt = attempt;
     attempt.attempt_no = latest.map_or(1, |(n, _)| n + 1);
     tx.execute(
-        "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![attempt.id, attempt.campaign_id, attempt.phone_e164, attempt.attempt_no, to_json(&attempt)?],
+        "INSERT INTO call_attempts (id, campaign_id, phone_e164, attempt_no, doc, started_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![attempt.id, attempt.campaign_id, attempt.phone_e164, attempt.attempt_no, to_json(&attempt)?, attempt.started_at, attempt.state.as_str()],
     )
     .map_err(err)?;
     tx.commit().map_err(err)?;

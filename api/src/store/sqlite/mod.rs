@@ -8,6 +8,7 @@ mod audit;
 mod calls;
 mod campaigns;
 mod customers;
+mod dialer;
 mod dnc;
 mod field_defs;
 mod schema;

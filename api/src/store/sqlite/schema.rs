@@ -188,6 +188,39 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX contacts_name ON contacts (kind, archived, name, customer_id, code);
     CREATE INDEX contacts_company ON contacts (kind, archived, company, customer_id, code);
     ",
+    // 8: the dialler: each campaign's dial list, its counters, leases, and attempts
+    // found by campaign and start time, by state, and by phone.
+    r"
+    CREATE TABLE dial_entries (
+        campaign_id TEXT NOT NULL,
+        phone_e164 TEXT NOT NULL,
+        state TEXT NOT NULL,
+        next_at INTEGER,
+        updated_at INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (campaign_id, phone_e164)
+    );
+    CREATE INDEX dial_entries_due ON dial_entries (campaign_id, state, next_at);
+    CREATE INDEX dial_entries_updated ON dial_entries (campaign_id, state, updated_at);
+    CREATE TABLE campaign_counters (
+        campaign_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (campaign_id, name)
+    );
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    ALTER TABLE call_attempts ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE call_attempts ADD COLUMN state TEXT NOT NULL DEFAULT 'ended';
+    UPDATE call_attempts SET started_at = json_extract(doc, '$.started_at'),
+        state = COALESCE(json_extract(doc, '$.state'), 'reserved');
+    CREATE INDEX call_attempts_started ON call_attempts (campaign_id, started_at, id);
+    CREATE INDEX call_attempts_state ON call_attempts (state, started_at);
+    CREATE INDEX call_attempts_phone ON call_attempts (phone_e164, started_at);
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
