@@ -41,6 +41,7 @@ common::on_both_stores!(
     a_dial_list_keeps_one_entry_per_phone,
     a_lease_has_one_holder_until_it_expires,
     counters_and_attempt_tallies,
+    consent_is_revoked_by_hand_or_by_an_opt_out,
     deliveries_attach_to_the_customer_their_parent_keys_find,
     customers_page_in_id_order,
     webhook_batches_and_pending_events,

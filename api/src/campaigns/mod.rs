@@ -150,6 +150,8 @@ pub struct CampaignView {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    /// Why the dialler paused it by itself, until someone resumes it.
+    paused_reason: Option<String>,
 }
 
 impl From<Campaign> for CampaignView {
@@ -166,6 +168,7 @@ impl From<Campaign> for CampaignView {
             created_at: c.created_at,
             updated_at: c.updated_at,
             version: c.version,
+            paused_reason: c.paused_reason,
         }
     }
 }
@@ -322,6 +325,7 @@ async fn create(
         created_at: now,
         updated_at: now,
         version: 0,
+        paused_reason: None,
     };
     apply(&state, &mut c, b).await?;
     let c = state.store.create_campaign(c).await.map_err(conflict)?;
@@ -500,6 +504,9 @@ async fn transition(
         .with_field("status"));
     };
     c.status = to.as_str().to_owned();
+    if to != Status::Paused {
+        c.paused_reason = None;
+    }
     let c = state.store.update_campaign(c).await.map_err(conflict)?;
     state
         .store

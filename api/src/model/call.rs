@@ -240,6 +240,15 @@ pub struct CallFacts {
     pub carrier_recording: Option<CarrierRecording>,
     /// An inbound caller whose number is on the do-not-call list.
     pub caller_opted_out: bool,
+    /// The agent put the phone on the do-not-call list during the call.
+    pub opted_out_in_call: bool,
+    /// The agent's `transfer` tool handed the call to a person.
+    pub transferred: bool,
+    /// An operator took the call over from the agent.
+    pub taken_over: bool,
+    /// The agent's `set_outcome` category (one the campaign defines) and its note.
+    pub outcome: Option<String>,
+    pub outcome_note: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

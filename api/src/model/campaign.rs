@@ -20,6 +20,10 @@ pub struct Campaign {
     pub created_at: Millis,
     pub updated_at: Millis,
     pub version: i64,
+    /// Why the dialler paused it by itself (`abandon_rate`, `carrier_failures`), until
+    /// someone resumes it.
+    #[serde(default)]
+    pub paused_reason: Option<String>,
 }
 
 /// Where one dial of a campaign stands. `reserved` is written before the carrier is

@@ -42,3 +42,12 @@ pub struct DncEntry {
     pub added_by: String,
     pub added_at: Millis,
 }
+
+/// Why a consent was revoked when its phone went on the do-not-call list.
+pub fn opt_out_reason(e: &DncEntry) -> String {
+    if e.reason.is_empty() {
+        format!("opted out ({})", e.source.as_str())
+    } else {
+        format!("opted out ({}): {}", e.source.as_str(), e.reason)
+    }
+}

@@ -12,6 +12,7 @@ mod agent;
 mod audit;
 mod call;
 mod campaign;
+mod consent;
 mod customer;
 mod deliveries;
 mod dnc;
@@ -31,12 +32,13 @@ pub use call::{
 pub use campaign::{
     AttemptState, AttemptTally, CallAttempt, Campaign, DialEntry, EntryCounts, EntryState,
 };
+pub use consent::Consent;
 pub use customer::{normalize_tags, upsert_key, Contact, Customer, Delivery, NewCustomer};
 pub use deliveries::{
     delivery_number, AttachError, AttachPlan, Attached, NewDelivery, Parent, ParentKey,
     MAX_DELIVERIES,
 };
-pub use dnc::{DncEntry, DncSource};
+pub use dnc::{opt_out_reason, DncEntry, DncSource};
 pub use field_def::{FieldDef, FieldKind, Visibility};
 pub use ids::{CallId, CustomerId};
 pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Sort, Upserted};

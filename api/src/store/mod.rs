@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use crate::model::{
     AgentProfile, ApiToken, AttachError, Attached, AttemptState, AttemptTally, AuditEntry,
-    AuditQuery, Call, CallAttempt, CallQuery, CallStatus, Campaign, ContactRow, Customer,
+    AuditQuery, Call, CallAttempt, CallQuery, CallStatus, Campaign, Consent, ContactRow, Customer,
     DialEntry, DncEntry, EntryCounts, EntryState, FieldDef, Millis, NewCustomer, NewDelivery,
     NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted, User, WebhookEvent,
 };
@@ -309,6 +309,24 @@ pub trait DialerStore {
     async fn latest_attempt_of_phone(&self, phone_e164: &str) -> StoreResult<Option<CallAttempt>>;
 }
 
+/// The consent ledger, one current record per phone (its history is the audit log).
+#[async_trait]
+pub trait ConsentStore {
+    /// Records consent for its phone, replacing what was there.
+    async fn put_consent(&self, consent: Consent) -> StoreResult<Consent>;
+    async fn get_consent(&self, phone_e164: &str) -> StoreResult<Consent>;
+    /// By phone, after `after` (exclusive).
+    async fn list_consents(&self, after: Option<&str>, limit: u64) -> StoreResult<Vec<Consent>>;
+    /// Revokes the phone's consent (`NotFound` without one); an already revoked
+    /// consent keeps its first revocation.
+    async fn revoke_consent(
+        &self,
+        phone_e164: &str,
+        at: Millis,
+        reason: &str,
+    ) -> StoreResult<Consent>;
+}
+
 /// The whole store.
 #[async_trait]
 pub trait UserStore {
@@ -335,6 +353,7 @@ pub trait Store:
     + CallStore
     + CampaignStore
     + DialerStore
+    + ConsentStore
     + UserStore
     + AccessStore
     + Send

@@ -332,6 +332,7 @@ fn campaign(name: &str, created_at: i64) -> Campaign {
         created_at,
         updated_at: created_at,
         version: 0,
+        paused_reason: None,
     }
 }
 

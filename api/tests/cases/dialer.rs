@@ -16,6 +16,7 @@ fn campaign(name: &str) -> Campaign {
         created_at: 1,
         updated_at: 1,
         version: 0,
+        paused_reason: None,
     }
 }
 
@@ -262,4 +263,74 @@ pub async fn counters_and_attempt_tallies(store: SharedStore) {
         store.latest_attempt_of_phone("+32475999999").await,
         Ok(None)
     );
+}
+
+fn consent(phone: &str, at: i64) -> agent5_api::model::Consent {
+    agent5_api::model::Consent {
+        phone_e164: phone.into(),
+        source: "web_form".into(),
+        captured_at: at,
+        wording: "I agree to be called by an AI assistant about my invoices.".into(),
+        wording_version: "v2".into(),
+        channel: "web".into(),
+        evidence_ref: "form-8812".into(),
+        revoked_at: None,
+        revoked_reason: None,
+        recorded_by: "api".into(),
+        updated_at: at,
+    }
+}
+
+/// Consent is one record per phone, listed by phone, revoked once; a do-not-call
+/// entry revokes it in the same write.
+pub async fn consent_is_revoked_by_hand_or_by_an_opt_out(store: SharedStore) {
+    let (a, b, c) = ("+32470100001", "+32470100002", "+32470100003");
+    for p in [b, a, c] {
+        store.put_consent(consent(p, 10)).await.expect("put");
+    }
+    let mut newer = consent(a, 20);
+    newer.wording_version = "v3".into();
+    store.put_consent(newer.clone()).await.expect("replace");
+    assert_eq!(store.get_consent(a).await, Ok(newer));
+    let phones = |v: Vec<agent5_api::model::Consent>| {
+        v.into_iter().map(|c| c.phone_e164).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        phones(store.list_consents(None, 10).await.expect("list")),
+        [a, b, c]
+    );
+    assert_eq!(
+        phones(store.list_consents(Some(a), 1).await.expect("list")),
+        [b]
+    );
+
+    let revoked = store
+        .revoke_consent(b, 30, "asked by email")
+        .await
+        .expect("revoke");
+    assert_eq!((revoked.revoked_at, revoked.is_valid()), (Some(30), false));
+    let again = store.revoke_consent(b, 40, "again").await.expect("revoke");
+    assert_eq!(again.revoked_at, Some(30), "the first revocation stays");
+    assert_eq!(
+        store.revoke_consent("+32470199999", 1, "x").await,
+        Err(agent5_api::store::StoreError::NotFound)
+    );
+
+    store
+        .add_dnc(vec![agent5_api::model::DncEntry {
+            phone_e164: c.into(),
+            reason: "stop calling".into(),
+            source: agent5_api::model::DncSource::Call,
+            added_by: "agent".into(),
+            added_at: 50,
+        }])
+        .await
+        .expect("dnc");
+    let opted = store.get_consent(c).await.expect("get");
+    assert_eq!(opted.revoked_at, Some(50));
+    assert_eq!(
+        opted.revoked_reason.as_deref(),
+        Some("opted out (call): stop calling")
+    );
+    assert!(store.get_consent(a).await.expect("get").is_valid());
 }

@@ -3,7 +3,7 @@
 
 use super::support::*;
 use super::{encode, err, MongoStore};
-use crate::model::{prefix_end, DncEntry, Page};
+use crate::model::{opt_out_reason, prefix_end, DncEntry, Page};
 use crate::store::{DncStore, StoreResult};
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -44,6 +44,16 @@ impl DncStore for MongoStore {
                     )
                     .session(&mut *session)
                     .await?;
+                for e in &new {
+                    store
+                        .coll(CONSENTS)
+                        .update_one(
+                            doc! { "_id": &e.phone_e164, "revoked_at": null },
+                            doc! { "$set": { "revoked_at": e.added_at, "revoked_reason": opt_out_reason(e), "updated_at": e.added_at } },
+                        )
+                        .session(&mut *session)
+                        .await?;
+                }
                 Ok(new.len() as u64)
             })
         })

@@ -3,7 +3,7 @@
 
 use super::support::*;
 use super::{err, SqliteStore};
-use crate::model::{prefix_end, DncEntry, DncSource, Page};
+use crate::model::{opt_out_reason, prefix_end, DncEntry, DncSource, Page};
 use crate::store::{DncStore, StoreResult};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -30,6 +30,18 @@ impl DncStore for SqliteStore {
                 }
             }
             refresh_opt_out(&tx, &added)?;
+            {
+                let mut revoke = tx
+                    .prepare_cached(
+                        "UPDATE consents SET revoked = 1, doc = json_set(doc, '$.revoked_at', ?2, '$.revoked_reason', ?3, '$.updated_at', ?2) WHERE phone_e164 = ?1 AND revoked = 0",
+                    )
+                    .map_err(err)?;
+                for e in entries.iter().filter(|e| added.contains(&e.phone_e164)) {
+                    revoke
+                        .execute(params![e.phone_e164, e.added_at, opt_out_reason(e)])
+                        .map_err(err)?;
+                }
+            }
             tx.commit().map_err(err)?;
             Ok(added.len() as u64)
         })

@@ -7,6 +7,7 @@ mod agents;
 mod audit;
 mod calls;
 mod campaigns;
+mod consents;
 mod customers;
 mod dialer;
 mod dnc;

@@ -220,6 +220,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX call_attempts_started ON call_attempts (campaign_id, started_at, id);
     CREATE INDEX call_attempts_state ON call_attempts (state, started_at);
     CREATE INDEX call_attempts_phone ON call_attempts (phone_e164, started_at);
+    CREATE TABLE consents (
+        phone_e164 TEXT PRIMARY KEY,
+        revoked INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    );
     ",
 ];
 
