@@ -160,6 +160,24 @@ pub static RULES: &[Rule] = &[
     http("PATCH", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
     http("DELETE", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
     http("GET", "/api/campaigns/{id}/preview", P(Perm::CampaignsView)),
+    http("GET", "/api/campaigns/{id}/stats", P(Perm::CampaignsView)),
+    http(
+        "GET",
+        "/api/campaigns/{id}/attempts",
+        P(Perm::CampaignsView),
+    ),
+    http(
+        "GET",
+        "/api/campaigns/{id}/attempts.csv",
+        P(Perm::CampaignsView),
+    ),
+    // Consent ledger.
+    http("GET", "/api/consents", P(Perm::ProspectsView)),
+    http("POST", "/api/consents", P(Perm::DncEdit)),
+    http("GET", "/api/consents/export.csv", P(Perm::DncEdit)),
+    http("POST", "/api/consents/import", P(Perm::DncEdit)),
+    http("GET", "/api/consents/{e164}", P(Perm::ProspectsView)),
+    http("POST", "/api/consents/{e164}/revoke", P(Perm::DncEdit)),
     http(
         "POST",
         "/api/campaigns/{id}/start",

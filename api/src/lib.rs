@@ -7,6 +7,7 @@ pub mod accounts;
 mod audit;
 pub mod calls;
 pub mod campaigns;
+pub mod consents;
 pub mod csv_out;
 pub mod dialer;
 pub mod dnc;
@@ -47,6 +48,8 @@ pub struct AppState {
     livekit: Option<Arc<integrations::livekit::LiveKit>>,
     /// Sessions, tokens and sign-in (shared with the edge, which authenticates).
     accounts: Arc<accounts::Accounts>,
+    /// The campaign dialler (absent until started on a runtime).
+    dialer: Option<Arc<dialer::Dialer>>,
 }
 
 impl AppState {
@@ -74,7 +77,32 @@ impl AppState {
                 Arc::clone(&store),
                 accounts::SessionSettings::default(),
             )),
+            dialer: None,
         }
+    }
+
+    /// Starts the campaign dialler on `runtime` (after [`AppState::with_telephony`]: it
+    /// dials through the same carrier client and call records).
+    pub fn with_dialer(
+        mut self,
+        settings: dialer::DialerSettings,
+        metrics: dialer::DialerMetrics,
+        runtime: &tokio::runtime::Handle,
+    ) -> Self {
+        let d = Arc::new(dialer::Dialer::new(
+            Arc::clone(&self.store),
+            Arc::clone(&self.telephony),
+            Arc::new(dialer::SystemNow),
+            settings,
+            metrics,
+        ));
+        runtime.spawn(Arc::clone(&d).run_forever());
+        self.dialer = Some(d);
+        self
+    }
+
+    pub fn dialer(&self) -> Option<&Arc<dialer::Dialer>> {
+        self.dialer.as_ref()
     }
 
     /// The accounts service the edge authenticates with (the same instance, so a
@@ -145,6 +173,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dnc::routes())
         .merge(calls::routes())
         .merge(campaigns::routes())
+        .merge(consents::routes())
         .merge(integrations::routes())
         .fallback(system::not_found)
         // Body sizes are enforced per route class at the edge (JSON 1 MiB, uploads

@@ -169,6 +169,13 @@ fn build_api(
         .with_import_max_rows(config.limits.upload_max_rows)
         .with_recordings_dir(config.calls.recordings_dir.clone())
         .with_telephony(telnyx_settings(config), api_metrics, &work)?;
+    let state = if config.dialer.enabled {
+        let dialer_metrics = agent5_api::dialer::DialerMetrics::new();
+        dialer_metrics.register(metrics.registry())?;
+        state.with_dialer(dialer_settings(config), dialer_metrics, &work)
+    } else {
+        state
+    };
     let state = match (
         &config.integrations.livekit_server_url,
         &config.integrations.livekit_api_key,
@@ -471,6 +478,31 @@ fn start_calls(
 }
 
 /// The api crate's Telnyx settings from the configuration.
+fn dialer_settings(config: &Config) -> agent5_api::dialer::DialerSettings {
+    let d = &config.dialer;
+    let node = if d.node.is_empty() {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    } else {
+        d.node.clone()
+    };
+    agent5_api::dialer::DialerSettings {
+        node,
+        tick: Duration::from_secs(1),
+        lease_ttl: Duration::from_secs(d.lease_ttl_secs),
+        inbound_reserve: d.inbound_reserve,
+        reconcile_after: Duration::from_secs(d.reconcile_after_secs),
+        refill_every: Duration::from_secs(d.refill_every_secs),
+        abandon_pause_rate: d.abandon_pause_rate,
+        failure_pause_after: d.failure_pause_after,
+        default_zone: agent5_api::dialer::zones::zone_names_of_country(config.default_region.iso())
+            .first()
+            .copied()
+            .unwrap_or("UTC")
+            .to_owned(),
+    }
+}
+
 fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
     let i = &config.integrations;
     let t = &config.telnyx;

@@ -21,6 +21,9 @@ pub struct DialRequest {
     pub campaign_id: Option<String>,
     pub lang: Option<String>,
     pub idempotency_key: Option<String>,
+    /// The call's id, when the caller chose it (the dialler uses its attempt's id, so
+    /// `client_state` names the attempt).
+    pub call_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +100,12 @@ impl Telephony {
                 hangup_on_machine: s.hangup_on_machine,
                 ..CallFacts::default()
             },
-            ..Call::new(new_id(), Direction::Outbound, req.to.clone(), now)
+            ..Call::new(
+                req.call_id.clone().unwrap_or_else(new_id),
+                Direction::Outbound,
+                req.to.clone(),
+                now,
+            )
         };
         state::refresh(&mut call);
         let created = {

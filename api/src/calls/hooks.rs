@@ -119,7 +119,15 @@ impl Hooks {
                 format!("call {call_id}: {reason}"),
             ))
             .await;
+        self.mark(call_id, |f| f.opted_out_in_call = true).await;
         Ok(json!({"ok": true, "phone": call.phone}))
+    }
+
+    /// Records a fact about the call that decides its campaign disposition.
+    async fn mark(&self, call_id: &str, set: impl Fn(&mut CallFacts)) {
+        if let Err(e) = self.telephony.update(call_id, |c| set(&mut c.facts)).await {
+            tracing::warn!(call_id, error = %e, "call fact not stored");
+        }
     }
 
     async fn transfer(&self, call_id: &str) -> Result<Value, String> {
@@ -136,6 +144,7 @@ impl Hooks {
             .transfer(ccid, &to, &from)
             .await
             .map_err(|e| e.to_string())?;
+        self.mark(call_id, |f| f.transferred = true).await;
         Ok(json!({"ok": true, "transferred_to": to}))
     }
 }
@@ -227,6 +236,9 @@ impl CallHooks for Hooks {
     }
 
     async fn audit(&self, actor: &agent5_bridge::Actor, action: &str, call_id: &str) {
+        if action == "call.takeover" {
+            self.mark(call_id, |f| f.taken_over = true).await;
+        }
         let entry = AuditEntry::by(actor, action, call_id, String::new());
         if let Err(e) = self.telephony.store.append_audit(entry).await {
             tracing::warn!(call_id, error = %e, "audit entry not stored");

@@ -129,6 +129,7 @@ pub async fn create(
             campaign_id: b.campaign_id,
             lang: b.lang,
             idempotency_key: key,
+            call_id: None,
         })
         .await?;
     let status = if replayed {

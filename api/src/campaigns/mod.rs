@@ -5,6 +5,7 @@
 //! MongoDB) acting at once get one success and one 409, never a mixed state.
 
 pub mod settings;
+pub mod stats;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -30,6 +31,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/campaigns", get(list).post(create))
         .route("/api/campaigns/{id}", get(one).patch(update).delete(delete))
         .route("/api/campaigns/{id}/preview", get(preview))
+        .route("/api/campaigns/{id}/stats", get(stats::stats))
+        .route("/api/campaigns/{id}/attempts", get(stats::attempts))
+        .route("/api/campaigns/{id}/attempts.csv", get(stats::export))
         .route("/api/campaigns/{id}/start", post(start))
         .route("/api/campaigns/{id}/pause", post(pause))
         .route("/api/campaigns/{id}/resume", post(resume))

@@ -229,6 +229,8 @@ pub struct Pacing {
     pub retry: RetryPolicy,
     /// Dial only phones with valid consent in the consent ledger.
     pub requires_consent: bool,
+    /// The categories the agent's `set_outcome` tool may record.
+    pub outcomes: Vec<String>,
 }
 
 impl Default for Pacing {
@@ -238,10 +240,18 @@ impl Default for Pacing {
             calls_per_second: 1.0,
             max_per_hour: None,
             max_per_day: None,
-            cooldown_minutes: 240,
+            cooldown_minutes: 30,
             max_attempts: 3,
             retry: RetryPolicy::default(),
             requires_consent: false,
+            outcomes: [
+                "interested",
+                "not_interested",
+                "callback_requested",
+                "wrong_person",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -259,6 +269,20 @@ impl Pacing {
             }
         };
         range("max_concurrent", self.max_concurrent, 1, 500)?;
+        if self.outcomes.len() > 30 {
+            return Err(invalid("dialer.outcomes", "at most 30 outcome categories"));
+        }
+        for (i, o) in self.outcomes.iter().enumerate() {
+            let ok = (1..=40).contains(&o.len())
+                && o.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                return Err(invalid(
+                    format!("dialer.outcomes[{i}]"),
+                    "an outcome is 1-40 characters of a-z, 0-9 and _",
+                ));
+            }
+        }
         range("cooldown_minutes", self.cooldown_minutes, 0, 60 * 24 * 90)?;
         range("max_attempts", self.max_attempts, 1, 20)?;
         if !(self.calls_per_second.is_finite() && (0.01..=50.0).contains(&self.calls_per_second)) {

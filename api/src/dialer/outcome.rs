@@ -109,7 +109,11 @@ mod tests {
         assert_eq!(disposition(&rejected), Some("rejected"));
         let mut answered = ended(CallStatus::Ended);
         answered.answered_at = Some(1);
-        assert_eq!(disposition(&answered), Some("abandoned"), "no agent reached them");
+        assert_eq!(
+            disposition(&answered),
+            Some("abandoned"),
+            "no agent reached them"
+        );
         answered.facts.streaming_started_at = Some(2);
         assert_eq!(disposition(&answered), Some("completed"));
         answered.facts.taken_over = true;
@@ -123,7 +127,11 @@ mod tests {
         let p = Pacing::default();
         assert_eq!(
             next_step("busy", 1, 1_000, &p),
-            (EntryState::Waiting, Some(1_000 + 30 * 60_000), "busy".into())
+            (
+                EntryState::Waiting,
+                Some(1_000 + 30 * 60_000),
+                "busy".into()
+            )
         );
         assert_eq!(
             next_step("voicemail", 1, 0, &p),

@@ -353,6 +353,43 @@ impl Default for RecordingsSection {
     }
 }
 
+/// `[dialer]`: the campaign dialler (docs/campaigns.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DialerSection {
+    /// Dial running campaigns from this appliance (several appliances on one MongoDB
+    /// share campaigns through leases).
+    pub enabled: bool,
+    /// This appliance's name in campaign leases (empty: host name + process id).
+    pub node: String,
+    /// Calls kept free for inbound callers under `telnyx.max_concurrent_calls`.
+    pub inbound_reserve: u64,
+    /// An attempt the carrier said nothing about for this long is `unknown`.
+    pub reconcile_after_secs: u64,
+    pub lease_ttl_secs: u64,
+    /// How often a running campaign's audience is read again for new contacts.
+    pub refill_every_secs: u64,
+    /// The 30-day abandon rate (abandoned / answered by a person) that pauses a campaign.
+    pub abandon_pause_rate: f64,
+    /// Failed dials in a row that pause a campaign.
+    pub failure_pause_after: u32,
+}
+
+impl Default for DialerSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            node: String::new(),
+            inbound_reserve: 2,
+            reconcile_after_secs: 120,
+            lease_ttl_secs: 15,
+            refill_every_secs: 600,
+            abandon_pause_rate: 0.025,
+            failure_pause_after: 5,
+        }
+    }
+}
+
 /// `[console]`: the admin console is embedded in the binary; `dir` serves a directory
 /// from disk instead (developing the console without rebuilding).
 #[derive(Debug, Default, Deserialize)]

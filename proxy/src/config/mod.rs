@@ -18,8 +18,8 @@ pub use env::{Env, Layered, ProcessEnv};
 pub use parse::{AllowedOrigin, CorsOrigins, ListenAddr, TrustProxy};
 
 use file::{
-    AuthSection, ConsoleSection, CorsSection, DevSection, LimitsSection, LiveKitSection,
-    LogSection, MetricsSection, OpenAiSection, ProspectsSection, RateLimitSection,
+    AuthSection, ConsoleSection, CorsSection, DevSection, DialerSection, LimitsSection,
+    LiveKitSection, LogSection, MetricsSection, OpenAiSection, ProspectsSection, RateLimitSection,
     RecordingsSection, ServerSection, StoreSection, TelnyxSection, TlsSection,
 };
 use serde::Deserialize;
@@ -119,6 +119,7 @@ pub struct Config {
     pub calls: CallOptions,
     /// Lifetime of the LiveKit tokens `/api/livekit/token` mints.
     pub livekit_token_ttl: Duration,
+    pub dialer: DialerSection,
 }
 
 impl Config {
@@ -183,6 +184,7 @@ pub struct FileConfig {
     pub recordings: RecordingsSection,
     pub prospects: ProspectsSection,
     pub console: ConsoleSection,
+    pub dialer: DialerSection,
     pub dev: DevSection,
 }
 
@@ -205,6 +207,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
     );
     let calls = section::calls(&file.openai, &file.recordings, &data_dir)?;
     let livekit_token_ttl = section::livekit(&file.livekit)?;
+    let dialer = section::dialer(file.dialer.clone())?;
     let (sqlite_path, mongo_uri) = section::store(file.store, &data_dir)?;
     let limits = file.limits;
     Ok(Config {
@@ -265,6 +268,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         telnyx,
         calls,
         livekit_token_ttl,
+        dialer,
     })
 }
 

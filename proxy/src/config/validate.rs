@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{
-    self, AuthSection, BudgetEntry, LimitsSection, LiveKitSection, LogSection, OpenAiSection,
-    RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
+    self, AuthSection, BudgetEntry, DialerSection, LimitsSection, LiveKitSection, LogSection,
+    OpenAiSection, RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
 };
 use super::{
     non_empty, open_files_limit, parse, Accounts, AcmeConfig, Budget, CallOptions, CertPaths,
@@ -366,6 +366,41 @@ pub(super) fn calls(
             .map_or_else(|| data_dir.join("recordings"), PathBuf::from),
         retention_days: recordings.retention_days,
     })
+}
+
+/// `[dialer]`: bounds on each tuning key.
+pub(super) fn dialer(d: DialerSection) -> Result<DialerSection, ConfigError> {
+    for (key, v, lo, hi) in [
+        (
+            "dialer.reconcile_after_secs",
+            d.reconcile_after_secs,
+            30,
+            86_400,
+        ),
+        ("dialer.lease_ttl_secs", d.lease_ttl_secs, 3, 600),
+        ("dialer.refill_every_secs", d.refill_every_secs, 10, 86_400),
+        (
+            "dialer.failure_pause_after",
+            u64::from(d.failure_pause_after),
+            1,
+            1000,
+        ),
+        ("dialer.inbound_reserve", d.inbound_reserve, 0, 10_000),
+    ] {
+        if !(lo..=hi).contains(&v) {
+            return Err(ConfigError::new(key, format!("must be in {lo}..={hi}")));
+        }
+    }
+    if !(d.abandon_pause_rate > 0.0 && d.abandon_pause_rate <= 0.03) {
+        return Err(ConfigError::new(
+            "dialer.abandon_pause_rate",
+            "must be above 0 and at most 0.03 (the legal limit is 3%)",
+        ));
+    }
+    if d.node.len() > 100 {
+        return Err(ConfigError::new("dialer.node", "at most 100 characters"));
+    }
+    Ok(d)
 }
 
 /// `[livekit]`: the token lifetime (0: one hour).
