@@ -147,6 +147,9 @@ enum Gate {
     },
     /// The campaign stopped running: leave the entry as it is.
     Stop,
+    /// The phone has an open attempt of this campaign (a dial interrupted by a crash):
+    /// the entry is `dialing` again, for the sweep to settle.
+    Adopt,
 }
 
 /// What one tick did, summed over campaigns.
@@ -619,6 +622,11 @@ impl Dialer {
             }
             match self.gate(&c.id, plan, &e, now).await? {
                 Gate::Stop => break,
+                Gate::Adopt => {
+                    e.state = EntryState::Dialing;
+                    e.updated_at = now;
+                    self.store.put_dial_entry(e).await?;
+                }
                 Gate::Skip { reason, next } => {
                     report.skipped += 1;
                     self.metrics.skips.with_label_values(&[reason]).inc();
@@ -682,6 +690,10 @@ impl Dialer {
             return skip("max_attempts", None);
         }
         if let Some(last) = self.store.latest_attempt_of_phone(&e.phone_e164).await? {
+            if last.state.is_open() && last.campaign_id == campaign_id {
+                // Left open by a crash: the sweep settles it, nothing is dialled.
+                return Ok(Gate::Adopt);
+            }
             if last.state.is_open() {
                 return skip("in_live_call", Some(now + 60_000));
             }
