@@ -272,7 +272,7 @@ function Call({ id, me }) {
   </section>`;
 }
 
-const TOOLS = ["opt_out", "confirm_language", "end_call", "transfer"];
+const TOOLS = ["opt_out", "confirm_language", "end_call", "transfer", "set_outcome"];
 
 function Agents({ me }) {
   const [agents, setAgents] = useState([]);

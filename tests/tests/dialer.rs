@@ -19,6 +19,7 @@ use agent5_api::model::{
     new_id, AttemptState, CallAttempt, Campaign, Consent, Contact, DncEntry, DncSource, NewCustomer,
 };
 use agent5_api::store::{SharedStore, StoreConfig};
+use agent5_bridge::CallHooks as _;
 use agent5_e2e::fake_telnyx::{carrier_time, decode_client_state, envelope, FakeTelnyx};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -468,6 +469,29 @@ async fn consent_required_and_missing_means_no_dial() {
     assert_eq!(dialed, ["+32470000011"]);
     let counters = rig.store.campaign_counters(&c.id).await.expect("counters");
     assert_eq!(counters.get("skip_no_consent"), Some(&2), "{counters:?}");
+
+    // The agent records the outcome (a category the campaign defines); the attempt
+    // carries it once the call is over.
+    let (call_id, _) = rig.dials().remove(0);
+    let hooks = agent5_api::calls::hooks::Hooks::new(Arc::clone(&rig.telephony));
+    let set = |category: &str| agent5_bridge::agent::ToolCall::SetOutcome {
+        category: category.into(),
+        note: Some("call back Friday".into()),
+    };
+    let refused = hooks.tool(&call_id, &set("sold_a_car")).await;
+    assert!(
+        matches!(&refused, Err(agent5_bridge::agent::ToolError::Failed(m)) if m.contains("interested")),
+        "{refused:?}"
+    );
+    hooks
+        .tool(&call_id, &set("interested"))
+        .await
+        .expect("outcome");
+    rig.answer_and_end(&call_id, true).await;
+    rig.dialer.tick().await.expect("tick");
+    let attempt = rig.attempts(&c.id).await.remove(0);
+    assert_eq!(attempt.disposition.as_deref(), Some("completed"));
+    assert_eq!(attempt.outcome.as_deref(), Some("interested"));
 }
 
 /// A dial interrupted between the reservation and the carrier's answer (a crash) is
@@ -504,6 +528,7 @@ async fn an_interrupted_dial_is_reconciled_not_repeated() {
             call_id: None,
             error: None,
             state: AttemptState::Reserved,
+            outcome: None,
         })
         .await
         .expect("reserved");

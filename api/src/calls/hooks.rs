@@ -123,6 +123,59 @@ impl Hooks {
         Ok(json!({"ok": true, "phone": call.phone}))
     }
 
+    /// The agent's `set_outcome`: a category the call's campaign defines (refused
+    /// otherwise, with the list, so the agent can correct itself), kept on the call.
+    async fn set_outcome(
+        &self,
+        call_id: &str,
+        category: &str,
+        note: Option<&str>,
+    ) -> Result<Value, String> {
+        let store = &self.telephony.store;
+        let call = store.get_call(call_id).await.map_err(|e| e.to_string())?;
+        let Some(campaign_id) = call.campaign_id.as_deref() else {
+            return Err("this call is not part of a campaign; no outcome is recorded".into());
+        };
+        let campaign = store
+            .get_campaign(campaign_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let allowed = outcome_categories(&campaign);
+        if !allowed.iter().any(|c| c == category) {
+            return Err(format!(
+                "unknown category {category:?}; use one of {}",
+                allowed.join(", ")
+            ));
+        }
+        let (category, note) = (category.to_owned(), note.map(str::to_owned));
+        self.mark(call_id, |f| {
+            f.outcome = Some(category.clone());
+            f.outcome_note.clone_from(&note);
+        })
+        .await;
+        Ok(json!({"ok": true, "outcome": category}))
+    }
+
+    /// Tells an agent that may `set_outcome` which categories its campaign defines.
+    async fn tell_outcomes(&self, profile: &mut BridgeProfile, campaign_id: &str) {
+        if !profile
+            .tools
+            .contains(&agent5_bridge::agent::Tool::SetOutcome)
+        {
+            return;
+        }
+        let Ok(campaign) = self.telephony.store.get_campaign(campaign_id).await else {
+            return;
+        };
+        let categories = outcome_categories(&campaign);
+        if !categories.is_empty() {
+            profile.instructions.push_str(&format!(
+                "\n\nBefore the call ends, record its outcome with set_outcome, one of: {}.",
+                categories.join(", ")
+            ));
+        }
+    }
+
     /// Records a fact about the call that decides its campaign disposition.
     async fn mark(&self, call_id: &str, set: impl Fn(&mut CallFacts)) {
         if let Err(e) = self.telephony.update(call_id, |c| set(&mut c.facts)).await {
@@ -171,10 +224,14 @@ impl CallHooks for Hooks {
             return Err(MediaAuthError::Ended);
         }
         let codec = Codec::parse(&self.telephony.settings.codec).unwrap_or(Codec::Pcmu);
+        let mut profile = self
+            .profile(call.agent_profile.as_deref(), call.facts.lang.as_deref())
+            .await;
+        if let Some(campaign_id) = call.campaign_id.as_deref() {
+            self.tell_outcomes(&mut profile, campaign_id).await;
+        }
         Ok(MediaCall {
-            profile: self
-                .profile(call.agent_profile.as_deref(), call.facts.lang.as_deref())
-                .await,
+            profile,
             greet: call.direction == Direction::Outbound,
             call_id: call.id.into(),
             codec,
@@ -207,6 +264,9 @@ impl CallHooks for Hooks {
                 Ok(json!({"ok": true, "note": "say goodbye now; the call ends after it"}))
             }
             ToolCall::Transfer => self.transfer(call_id).await,
+            ToolCall::SetOutcome { category, note } => {
+                self.set_outcome(call_id, category, note.as_deref()).await
+            }
         }
         .map_err(ToolError::Failed)
     }
@@ -331,4 +391,11 @@ impl CallHooks for Hooks {
             tracing::error!(call_id, error = %e, "recording not linked to its call");
         }
     }
+}
+
+/// The outcome categories a campaign defines (its `dialer.outcomes`).
+fn outcome_categories(c: &crate::model::Campaign) -> Vec<String> {
+    serde_json::from_value::<crate::campaigns::settings::Pacing>(c.dialer.clone())
+        .map(|p| p.outcomes)
+        .unwrap_or_default()
 }

@@ -112,6 +112,7 @@ pub struct AttemptView {
     attempt_no: i64,
     state: &'static str,
     disposition: Option<String>,
+    outcome: Option<String>,
     call_id: Option<String>,
     started_at: String,
     ended_at: Option<String>,
@@ -129,6 +130,7 @@ impl From<CallAttempt> for AttemptView {
             attempt_no: a.attempt_no,
             state: a.state.as_str(),
             disposition: a.disposition,
+            outcome: a.outcome,
             call_id: a.call_id,
             started_at: rfc3339_millis(a.started_at),
             ended_at: a.ended_at.map(rfc3339_millis),
@@ -165,7 +167,7 @@ pub async fn attempts(
     ))
 }
 
-const CSV_HEADER: [&str; 11] = [
+const CSV_HEADER: [&str; 12] = [
     "attempt_id",
     "phone_e164",
     "customer_id",
@@ -174,6 +176,7 @@ const CSV_HEADER: [&str; 11] = [
     "attempt_no",
     "state",
     "disposition",
+    "outcome",
     "call_id",
     "started_at",
     "ended_at",
@@ -192,6 +195,7 @@ fn push_attempt(out: &mut String, a: CallAttempt) {
             &v.attempt_no.to_string(),
             v.state,
             v.disposition.as_deref().unwrap_or(""),
+            v.outcome.as_deref().unwrap_or(""),
             v.call_id.as_deref().unwrap_or(""),
             &v.started_at,
             v.ended_at.as_deref().unwrap_or(""),

@@ -456,25 +456,28 @@ impl Dialer {
                     } else {
                         AttemptState::Ended
                     };
-                    Some((state, d, call.ended_at))
+                    Some((state, d, call.ended_at, call.facts.outcome.clone()))
                 }
                 None if overdue
                     && call.facts.initiated_at.is_none()
                     && call.answered_at.is_none() =>
                 {
-                    Some((AttemptState::Unknown, "unknown", None))
+                    Some((AttemptState::Unknown, "unknown", None, None))
                 }
                 None => None,
             },
-            Err(StoreError::NotFound) if overdue => Some((AttemptState::Unknown, "unknown", None)),
+            Err(StoreError::NotFound) if overdue => {
+                Some((AttemptState::Unknown, "unknown", None, None))
+            }
             Err(StoreError::NotFound) => None,
             Err(e) => return Err(e),
         };
-        let Some((state, d, ended_at)) = next else {
+        let Some((state, d, ended_at, outcome)) = next else {
             return Ok(None);
         };
         let settled = CallAttempt {
             state,
+            outcome,
             disposition: Some(d.to_owned()),
             ended_at: Some(ended_at.unwrap_or(now).max(a.started_at)),
             call_id: Some(call_id),
@@ -760,6 +763,7 @@ impl Dialer {
             call_id: None,
             error: None,
             state: AttemptState::Reserved,
+            outcome: None,
         };
         let attempt = match self.store.reserve_attempt(reserved).await {
             Ok(a) => a,

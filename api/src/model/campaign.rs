@@ -79,6 +79,9 @@ pub struct CallAttempt {
     pub error: Option<String>,
     #[serde(default)]
     pub state: AttemptState,
+    /// The agent's `set_outcome` category for the call, when it recorded one.
+    #[serde(default)]
+    pub outcome: Option<String>,
 }
 
 /// Where one phone of a campaign stands in the dialler: `waiting` for `next_at`,

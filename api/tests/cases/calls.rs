@@ -351,6 +351,7 @@ fn attempt(campaign_id: &str, phone: &str) -> CallAttempt {
         call_id: None,
         error: None,
         state: AttemptState::default(),
+        outcome: None,
     }
 }
 

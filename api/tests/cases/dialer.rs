@@ -51,6 +51,7 @@ fn attempt(campaign_id: &str, phone: &str, started_at: i64) -> CallAttempt {
         call_id: None,
         error: None,
         state: AttemptState::Reserved,
+        outcome: None,
     }
 }
 

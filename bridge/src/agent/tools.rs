@@ -20,14 +20,16 @@ pub enum Tool {
     ConfirmLanguage,
     EndCall,
     Transfer,
+    SetOutcome,
 }
 
 impl Tool {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::OptOut,
         Self::ConfirmLanguage,
         Self::EndCall,
         Self::Transfer,
+        Self::SetOutcome,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +38,7 @@ impl Tool {
             Self::ConfirmLanguage => "confirm_language",
             Self::EndCall => "end_call",
             Self::Transfer => "transfer",
+            Self::SetOutcome => "set_outcome",
         }
     }
 
@@ -57,6 +60,10 @@ impl Tool {
             Self::Transfer => (
                 "The person wants a human: the call is transferred to a colleague.",
                 json!({"type": "object", "properties": {}}),
+            ),
+            Self::SetOutcome => (
+                "Record how the conversation went, as one of the outcome categories your instructions list, with a short note.",
+                json!({"type": "object", "properties": {"category": {"type": "string"}, "note": {"type": "string"}}, "required": ["category"]}),
             ),
         };
         json!({"type": "function", "name": self.as_str(), "description": description, "parameters": parameters})
@@ -83,10 +90,26 @@ impl FromStr for Tool {
 /// One call of a tool, with its arguments checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolCall {
-    OptOut { reason: Option<String> },
-    ConfirmLanguage { language: String },
+    OptOut {
+        reason: Option<String>,
+    },
+    ConfirmLanguage {
+        language: String,
+    },
     EndCall,
     Transfer,
+    /// A category the call's campaign defines (checked by the api crate), and a note.
+    SetOutcome {
+        category: String,
+        note: Option<String>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+struct OutcomeArgs {
+    category: String,
+    #[serde(default)]
+    note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +152,24 @@ impl ToolCall {
             }
             Tool::EndCall => Self::EndCall,
             Tool::Transfer => Self::Transfer,
+            Tool::SetOutcome => {
+                let a: OutcomeArgs = serde_json::from_str(arguments).map_err(bad)?;
+                let category = a.category.trim().to_ascii_lowercase();
+                let ok = (1..=40).contains(&category.len())
+                    && category
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                if !ok {
+                    return Err(ToolError::Arguments(
+                        "category must be 1-40 characters of a-z, 0-9 and _".into(),
+                    ));
+                }
+                let note = a
+                    .note
+                    .map(|n| n.trim().chars().take(500).collect::<String>())
+                    .filter(|n| !n.is_empty());
+                Self::SetOutcome { category, note }
+            }
         })
     }
 
@@ -138,6 +179,7 @@ impl ToolCall {
             Self::ConfirmLanguage { .. } => Tool::ConfirmLanguage,
             Self::EndCall => Tool::EndCall,
             Self::Transfer => Tool::Transfer,
+            Self::SetOutcome { .. } => Tool::SetOutcome,
         }
     }
 }
@@ -200,5 +242,28 @@ mod tests {
             );
         }
         assert_eq!(ToolCall::parse("end_call", "{}"), Ok(ToolCall::EndCall));
+        assert_eq!(
+            ToolCall::parse(
+                "set_outcome",
+                r#"{"category":" Interested ","note":"call back"}"#
+            ),
+            Ok(ToolCall::SetOutcome {
+                category: "interested".into(),
+                note: Some("call back".into())
+            })
+        );
+        for bad in [
+            r#"{"category":"x y"}"#,
+            r#"{"note":"n"}"#,
+            r#"{"category":""}"#,
+        ] {
+            assert!(
+                matches!(
+                    ToolCall::parse("set_outcome", bad),
+                    Err(ToolError::Arguments(_))
+                ),
+                "{bad}"
+            );
+        }
     }
 }
