@@ -296,12 +296,12 @@ impl CallHooks for Hooks {
     }
 
     async fn audit(&self, actor: &agent5_bridge::Actor, action: &str, call_id: &str) {
-        if action == "call.takeover" {
-            self.mark(call_id, |f| f.taken_over = true).await;
-        }
         let entry = AuditEntry::by(actor, action, call_id, String::new());
         if let Err(e) = self.telephony.store.append_audit(entry).await {
             tracing::warn!(call_id, error = %e, "audit entry not stored");
+        }
+        if action == "call.takeover" {
+            self.mark(call_id, |f| f.taken_over = true).await;
         }
     }
 
