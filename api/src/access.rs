@@ -161,6 +161,7 @@ pub static RULES: &[Rule] = &[
     http("DELETE", "/api/campaigns/{id}", P(Perm::CampaignsEdit)),
     http("GET", "/api/campaigns/{id}/preview", P(Perm::CampaignsView)),
     http("GET", "/api/campaigns/{id}/stats", P(Perm::CampaignsView)),
+    http("GET", "/api/campaigns/{id}/events", P(Perm::CampaignsView)),
     http(
         "GET",
         "/api/campaigns/{id}/attempts",

@@ -132,6 +132,11 @@ impl Telephony {
         self.place(created, req.to, token).await
     }
 
+    /// Whether every setting a dial needs is there.
+    pub fn configured(&self) -> bool {
+        self.check_configured().is_ok()
+    }
+
     /// Every setting a dial needs, or which are missing.
     fn check_configured(&self) -> Result<(), DialError> {
         let s = &self.settings;

@@ -223,6 +223,11 @@ impl CallHooks for Hooks {
         if !call.status.is_live() {
             return Err(MediaAuthError::Ended);
         }
+        let at = now_millis();
+        self.mark(&call.id, |f| {
+            f.media_connected_at.get_or_insert(at);
+        })
+        .await;
         let codec = Codec::parse(&self.telephony.settings.codec).unwrap_or(Codec::Pcmu);
         let mut profile = self
             .profile(call.agent_profile.as_deref(), call.facts.lang.as_deref())

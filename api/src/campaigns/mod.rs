@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/campaigns/{id}", get(one).patch(update).delete(delete))
         .route("/api/campaigns/{id}/preview", get(preview))
         .route("/api/campaigns/{id}/stats", get(stats::stats))
+        .route("/api/campaigns/{id}/events", get(stats::events))
         .route("/api/campaigns/{id}/attempts", get(stats::attempts))
         .route("/api/campaigns/{id}/attempts.csv", get(stats::export))
         .route("/api/campaigns/{id}/start", post(start))

@@ -48,6 +48,83 @@ pub async fn stats(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Stats>, ApiError> {
+    Ok(Json(compute(&state, &id).await?))
+}
+
+/// How often the live stream re-reads the figures (they change on any appliance).
+const LIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// `GET /api/campaigns/{id}/events`: the stats as server-sent events — `stats` at
+/// once, then whenever they change: at once when this appliance's dialler touched the
+/// campaign, within two seconds when another appliance did; a comment every 15 s keeps
+/// idle connections open. Ends when the appliance drains.
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::Event;
+    let first = serde_json::to_string(&compute(&state, &id).await?).unwrap_or_default();
+    let changes = state.dialer().map(|d| d.changes());
+    let mut tick = tokio::time::interval(LIVE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let feed = (state, id, changes, tick, None::<String>, Some(first));
+    let stream = futures_util::stream::unfold(
+        feed,
+        |(state, id, mut changes, mut tick, last, first)| async move {
+            if let Some(data) = first {
+                let event = Event::default().event("stats").data(data.clone());
+                return Some((Ok(event), (state, id, changes, tick, Some(data), None)));
+            }
+            let bridge = state.bridge.clone();
+            let quiet_until = tokio::time::Instant::now() + KEEP_ALIVE;
+            loop {
+                let touched = async {
+                    match changes.as_mut() {
+                        Some(rx) => loop {
+                            match rx.recv().await {
+                                Ok(c) if c == id => return,
+                                Ok(_) => {}
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                                    std::future::pending::<()>().await;
+                                }
+                            }
+                        },
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! {
+                    () = bridge.draining() => return None,
+                    () = tokio::time::sleep_until(quiet_until) => {
+                        let event = Event::default().comment("keep-alive");
+                        return Some((Ok(event), (state, id, changes, tick, last, None)));
+                    }
+                    () = touched => {}
+                    _ = tick.tick() => {}
+                }
+                let Ok(now) = compute(&state, &id).await else {
+                    continue;
+                };
+                let data = serde_json::to_string(&now).unwrap_or_default();
+                if last.as_deref() != Some(data.as_str()) {
+                    let event = Event::default().event("stats").data(data.clone());
+                    return Some((Ok(event), (state, id, changes, tick, Some(data), None)));
+                }
+            }
+        },
+    );
+    Ok(axum::response::sse::Sse::new(stream))
+}
+
+/// A campaign's figures now.
+pub async fn compute(state: &AppState, id: &str) -> Result<Stats, ApiError> {
+    let id = id.to_owned();
     let c = state.store.get_campaign(&id).await?;
     let counts = state.store.dial_entry_counts(&id).await?;
     let all = state.store.attempt_tally(&id, 0).await?;
@@ -72,7 +149,7 @@ pub async fn stats(
         .filter_map(|(k, v)| k.strip_prefix("skip_").map(|r| (r.to_owned(), v)))
         .collect();
     let not_dialed = all.dispositions.get("not_dialed").copied().unwrap_or(0);
-    Ok(Json(Stats {
+    Ok(Stats {
         campaign_id: c.id,
         status: c.status,
         paused_reason: c.paused_reason,
@@ -91,7 +168,7 @@ pub async fn stats(
         } else {
             abandoned as f64 / month_answered as f64
         },
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize)]

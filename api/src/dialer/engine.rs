@@ -309,7 +309,9 @@ impl Dialer {
         c: &Campaign,
         report: &mut TickReport,
     ) -> StoreResult<Option<Duration>> {
-        if !self.hold(&c.id).await? {
+        // Without a carrier nothing can be dialled: leave the campaign to an appliance
+        // that has one.
+        if !self.telephony.configured() || !self.hold(&c.id).await? {
             return Ok(None);
         }
         let plan = match Plan::of(c, &self.settings.default_zone) {

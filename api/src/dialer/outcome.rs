@@ -46,9 +46,22 @@ pub fn disposition(call: &Call) -> Option<&'static str> {
         _ if f.opted_out_in_call => "opted_out",
         _ if f.transferred => "transferred",
         _ if f.taken_over => "taken_over",
-        _ if call.answered_at.is_some() && f.streaming_started_at.is_none() => "abandoned",
+        _ if call.answered_at.is_some() && !agent_reached(call) => "abandoned",
         _ => "completed",
     })
+}
+
+/// Whether the agent reached the person: the media stream connected (by the
+/// appliance's own account or the carrier's `streaming.started`) and the bridge did
+/// not hang up because the agent could not be reached or stayed silent.
+fn agent_reached(call: &Call) -> bool {
+    let f = &call.facts;
+    let connected = f.media_connected_at.is_some() || f.streaming_started_at.is_some();
+    let failed = matches!(
+        f.hangup_requested.as_deref(),
+        Some("agent_unavailable" | "agent_silent")
+    );
+    connected && !failed
 }
 
 /// Whether a disposition counts as answered by a person (the abandon rate's base).
@@ -114,8 +127,15 @@ mod tests {
             Some("abandoned"),
             "no agent reached them"
         );
-        answered.facts.streaming_started_at = Some(2);
+        answered.facts.media_connected_at = Some(2);
         assert_eq!(disposition(&answered), Some("completed"));
+        answered.facts.hangup_requested = Some("agent_unavailable".into());
+        assert_eq!(
+            disposition(&answered),
+            Some("abandoned"),
+            "the agent never came"
+        );
+        answered.facts.hangup_requested = None;
         answered.facts.taken_over = true;
         assert_eq!(disposition(&answered), Some("taken_over"));
         answered.facts.opted_out_in_call = true;

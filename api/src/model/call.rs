@@ -240,6 +240,8 @@ pub struct CallFacts {
     pub carrier_recording: Option<CarrierRecording>,
     /// An inbound caller whose number is on the do-not-call list.
     pub caller_opted_out: bool,
+    /// When the carrier's media stream reached the appliance (the agent's side).
+    pub media_connected_at: Option<Millis>,
     /// The agent put the phone on the do-not-call list during the call.
     pub opted_out_in_call: bool,
     /// The agent's `transfer` tool handed the call to a person.

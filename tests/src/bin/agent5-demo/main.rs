@@ -180,6 +180,7 @@ async fn run(args: Args) -> i32 {
         control: args.control,
         calls: Mutex::new(HashMap::new()),
     });
+    tokio::spawn(answer_campaign_calls(Arc::clone(&demo)));
     let samples = match seed_prospects(&demo).await {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -200,14 +201,7 @@ async fn run(args: Args) -> i32 {
             Arc::clone(&samples),
         )));
     } else {
-        println!(
-            "agent5 demo on {url}/  (simulated carrier and agent; nothing leaves this machine)"
-        );
-        println!("  sign in as admin@localhost with the password {password}");
-        println!(
-            "  {} call slots place calls to {SAMPLE_PROSPECTS} sample prospects; Ctrl-C stops everything",
-            args.calls
-        );
+        announce(&url, &password, args.calls);
         for slot in 0..args.calls {
             tokio::spawn(call_slot(Arc::clone(&demo), Arc::clone(&samples), slot));
         }
@@ -246,6 +240,16 @@ async fn run(args: Args) -> i32 {
     }
     drop(work);
     0
+}
+
+/// What the demo prints for a person (without `--control`).
+fn announce(url: &str, password: &str, calls: usize) {
+    println!("agent5 demo on {url}/  (simulated carrier and agent; nothing leaves this machine)");
+    println!("  sign in as admin@localhost with the password {password}");
+    println!(
+        "  {} call slots place calls to {SAMPLE_PROSPECTS} sample prospects; Ctrl-C stops everything",
+        calls
+    );
 }
 
 /// A random value from the kernel (no extra dependency for one token).
@@ -591,6 +595,81 @@ async fn place(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    ring(demo, id, ccid, sample.phone.clone()).await
+}
+
+/// Campaign calls: the appliance's dialler dials by itself, so the demo's carrier
+/// watches its dial requests and rings the phone of each campaign call.
+async fn answer_campaign_calls(demo: Arc<Demo>) {
+    let mut seen = std::collections::HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        let dials: Vec<String> = demo
+            .telnyx
+            .requests_to("/calls")
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .filter_map(|r| {
+                let url = r.body["stream_url"].as_str()?;
+                Some(url.rsplit_once("call=")?.1.to_owned())
+            })
+            .filter(|id| !seen.contains(id))
+            .collect();
+        for id in dials {
+            let Ok((200, call)) = request(
+                &demo,
+                "GET",
+                &format!("/api/calls/{id}"),
+                "application/json",
+                Bytes::new(),
+            )
+            .await
+            else {
+                continue;
+            };
+            if call["campaign_id"].is_null() {
+                seen.insert(id);
+                continue;
+            }
+            let Some(ccid) = call["call_control_id"].as_str().map(str::to_owned) else {
+                // The carrier's answer is not stored yet: next round.
+                continue;
+            };
+            seen.insert(id.clone());
+            let phone = call["phone"].as_str().unwrap_or_default().to_owned();
+            let demo = Arc::clone(&demo);
+            tokio::spawn(async move {
+                match ring(&demo, id, ccid, phone).await {
+                    Ok((id, mut ended)) => {
+                        // A campaign call lasts a few seconds in the demo.
+                        let seconds = 4 + (rand_u128() % 4) as u64;
+                        let handle = demo.calls.lock().ok().and_then(|c| c.get(&id).cloned());
+                        tokio::select! {
+                            () = tokio::time::sleep(Duration::from_secs(seconds)) => {
+                                if let Some(h) = handle {
+                                    let _ = h.end.send(true);
+                                }
+                                let _ = ended.changed().await;
+                            }
+                            _ = ended.changed() => {}
+                        }
+                    }
+                    Err(e) => eprintln!("agent5-demo: campaign call not answered: {e}"),
+                }
+            });
+        }
+    }
+}
+
+/// The phone of the call `id` the carrier was asked to dial: its media stream, the
+/// carrier's events, and the call until someone hangs up.
+async fn ring(
+    demo: &Arc<Demo>,
+    id: String,
+    ccid: String,
+    phone: String,
+) -> Result<(String, watch::Receiver<bool>), String> {
     let dial = demo
         .telnyx
         .requests()
@@ -617,22 +696,8 @@ async fn place(
     let (ws, _) = tokio_tungstenite::client_async(req, stream)
         .await
         .map_err(|e| e.to_string())?;
-    webhook(
-        demo,
-        "call.initiated",
-        &id,
-        &ccid,
-        json!({"to": sample.phone}),
-    )
-    .await;
-    webhook(
-        demo,
-        "call.answered",
-        &id,
-        &ccid,
-        json!({"to": sample.phone}),
-    )
-    .await;
+    webhook(demo, "call.initiated", &id, &ccid, json!({"to": phone})).await;
+    webhook(demo, "call.answered", &id, &ccid, json!({"to": phone})).await;
     let handle = PhoneHandle {
         heard: Arc::new(Mutex::new(VecDeque::with_capacity(8000))),
         end: watch::channel(false).0,
@@ -642,10 +707,9 @@ async fn place(
         calls.insert(id.clone(), handle.clone());
     }
     if demo.control {
-        emit(&json!({"event": "call", "id": id, "call_control_id": ccid, "phone": sample.phone}));
+        emit(&json!({"event": "call", "id": id, "call_control_id": ccid, "phone": phone}));
     }
     let demo = Arc::clone(demo);
-    let phone = sample.phone.clone();
     let call_id = id.clone();
     tokio::spawn(async move {
         let by = phone_call(&demo, ws, &ccid, &handle).await;
