@@ -40,6 +40,8 @@ struct Script {
 
 #[derive(Default)]
 struct Inner {
+    /// Paths whose next request is recorded and never answered (a carrier that hangs).
+    stalls: Vec<String>,
     requests: Vec<Recorded>,
     scripts: VecDeque<Script>,
     /// Successful answers by command_id (Telnyx answers a repeated command the same).
@@ -99,6 +101,12 @@ impl FakeTelnyx {
         });
     }
 
+    /// The next request whose path contains `path_contains` is recorded and never
+    /// answered: the client waits until it gives up or dies.
+    pub fn stall(&self, path_contains: &str) {
+        self.lock().stalls.push(path_contains.to_owned());
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
     }
@@ -151,6 +159,26 @@ impl FakeTelnyx {
             .map(|b| b.to_bytes())
             .unwrap_or_default();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let stalled = {
+            let mut inner = self.lock();
+            match inner.stalls.iter().position(|p| path.contains(p.as_str())) {
+                Some(i) => {
+                    inner.stalls.remove(i);
+                    inner.requests.push(Recorded {
+                        method: method.clone(),
+                        path: path.clone(),
+                        authorization: authorization.clone(),
+                        body: body.clone(),
+                    });
+                    true
+                }
+                None => false,
+            }
+        };
+        if stalled {
+            self.changed.notify_waiters();
+            std::future::pending::<()>().await;
+        }
         let (status, answer) = self.answer(&method, &path, authorization.as_deref(), &body);
         self.lock().requests.push(Recorded {
             method,
