@@ -104,6 +104,8 @@ struct Run {
     /// When the last full pass ended (dialler clock).
     filled_at: Option<Millis>,
     failures_in_a_row: u32,
+    /// When (dialler clock) the last full pass over the campaign ran.
+    heavy_at: Option<Millis>,
 }
 
 /// A campaign's settings, parsed once per tick.
@@ -145,8 +147,6 @@ enum Gate {
         reason: &'static str,
         next: Option<Millis>,
     },
-    /// The campaign stopped running: leave the entry as it is.
-    Stop,
     /// The phone has an open attempt of this campaign (a dial interrupted by a crash):
     /// the entry is `dialing` again, for the sweep to settle.
     Adopt,
@@ -182,8 +182,9 @@ impl std::fmt::Debug for Dialer {
 /// Customers read per store round trip while filling, and the time a tick may spend.
 const FILL_PAGE: u64 = 500;
 const FILL_BUDGET: Duration = Duration::from_millis(250);
-/// Due entries looked at per tick and campaign.
+/// Due entries read per store round trip, and the time a tick may spend deciding.
 const DUE_PAGE: u64 = 100;
+const DIAL_BUDGET: Duration = Duration::from_millis(250);
 const DAY_MS: Millis = 86_400_000;
 
 impl Dialer {
@@ -311,7 +312,22 @@ impl Dialer {
     ) -> StoreResult<Option<Duration>> {
         // Without a carrier nothing can be dialled: leave the campaign to an appliance
         // that has one.
-        if !self.telephony.configured() || !self.hold(&c.id).await? {
+        if !self.telephony.configured() {
+            return Ok(None);
+        }
+        // The heavy part (lease renewal, fill, sweep, completion) once per tick; the
+        // wake-ups in between, at the campaign's pace, only dial.
+        let now = self.clock.now_ms();
+        let tick_ms = Millis::try_from(self.settings.tick.as_millis()).unwrap_or(1000);
+        let heavy = self.run(&c.id, |r| {
+            r.heavy_at.is_none_or(|t| now - t >= tick_ms - 10)
+        });
+        if heavy {
+            if !self.hold(&c.id).await? {
+                return Ok(None);
+            }
+            self.run(&c.id, |r| r.heavy_at = Some(now));
+        } else if !self.lease_valid(&c.id) {
             return Ok(None);
         }
         let plan = match Plan::of(c, &self.settings.default_zone) {
@@ -322,14 +338,24 @@ impl Dialer {
             }
         };
         let before = *report;
-        report.added += self.fill(c, &plan).await?;
-        report.settled += self.sweep(c, &plan).await?;
-        let dialed = self.dial_due(c, &plan, report).await?;
-        self.complete_if_done(c).await?;
+        if heavy {
+            report.added += self.fill(c, &plan).await?;
+            report.settled += self.sweep(c, &plan).await?;
+        }
+        let (dialed, more) = self.dial_due(c, &plan, report).await?;
+        if heavy {
+            self.complete_if_done(c).await?;
+        }
         if *report != before {
             let _ = self.changed.send(c.id.clone());
         }
-        Ok((dialed > 0).then(|| Duration::from_millis(plan.spacing_ms().unsigned_abs())))
+        Ok(if dialed > 0 {
+            Some(Duration::from_millis(plan.spacing_ms().unsigned_abs()))
+        } else if more {
+            Some(Duration::ZERO)
+        } else {
+            None
+        })
     }
 
     /// Adds the audience's contacts to the dial list, a bounded slice per tick.
@@ -615,29 +641,78 @@ impl Dialer {
         c: &Campaign,
         plan: &Plan,
         report: &mut TickReport,
-    ) -> StoreResult<u64> {
+    ) -> StoreResult<(u64, bool)> {
         let now = self.clock.now_ms();
-        let spacing = plan.spacing_ms();
+        let started = Instant::now();
         let mut left = self.budget(c, plan, now).await?;
         let mut dialed = 0;
-        for mut e in self.store.due_dial_entries(&c.id, now, DUE_PAGE).await? {
+        let mut skips: HashMap<&'static str, i64> = HashMap::new();
+        // Page after page while entries are skipped, within the tick's time budget:
+        // each decided entry leaves the due set (dialling, done, or due later).
+        let result = loop {
+            let due = match self.store.due_dial_entries(&c.id, now, DUE_PAGE).await {
+                Ok(d) => d,
+                Err(e) => break Err(e),
+            };
+            let full = due.len() as u64 == DUE_PAGE;
+            match self
+                .decide(c, plan, due, now, &mut left, &mut skips, report)
+                .await
+            {
+                Ok((n, go_on)) => {
+                    dialed += n;
+                    let more = go_on && full && left > 0;
+                    if !more || started.elapsed() >= DIAL_BUDGET {
+                        break Ok((dialed, more));
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if !skips.is_empty() {
+            let counts = skips
+                .into_iter()
+                .map(|(r, n)| (format!("skip_{r}"), n))
+                .collect();
+            self.store.bump_counters(&c.id, counts).await?;
+        }
+        result
+    }
+
+    /// Decides a page of due entries; returns how many were dialled and whether the
+    /// next page may be looked at (budget, pace, lease and campaign all still allow).
+    /// Skipped entries are written together at the end of the page.
+    #[allow(clippy::too_many_arguments)]
+    async fn decide(
+        &self,
+        c: &Campaign,
+        plan: &Plan,
+        due: Vec<DialEntry>,
+        now: Millis,
+        left: &mut u64,
+        skips: &mut HashMap<&'static str, i64>,
+        report: &mut TickReport,
+    ) -> StoreResult<(u64, bool)> {
+        let spacing = plan.spacing_ms();
+        let mut dialed = 0;
+        let mut writes = Vec::new();
+        let mut go_on = true;
+        for mut e in due {
             let paced = self.run(&c.id, |r| r.last_dial.is_none_or(|t| now >= t + spacing));
-            if left == 0 || !paced || !self.lease_valid(&c.id) {
+            if *left == 0 || !paced || !self.lease_valid(&c.id) {
+                go_on = false;
                 break;
             }
-            match self.gate(&c.id, plan, &e, now).await? {
-                Gate::Stop => break,
+            match self.gate(plan, &e, now).await? {
                 Gate::Adopt => {
                     e.state = EntryState::Dialing;
                     e.updated_at = now;
-                    self.store.put_dial_entry(e).await?;
+                    writes.push(e);
                 }
                 Gate::Skip { reason, next } => {
                     report.skipped += 1;
                     self.metrics.skips.with_label_values(&[reason]).inc();
-                    self.store
-                        .bump_counters(&c.id, vec![(format!("skip_{reason}"), 1)])
-                        .await?;
+                    *skips.entry(reason).or_default() += 1;
                     e.state = if next.is_some() {
                         EntryState::Waiting
                     } else {
@@ -646,34 +721,32 @@ impl Dialer {
                     e.next_at = next;
                     e.reason = Some(reason.to_owned());
                     e.updated_at = now;
-                    self.store.put_dial_entry(e).await?;
+                    writes.push(e);
                 }
                 Gate::Dial { lang } => {
+                    // The campaign's state, read immediately before the carrier request.
+                    let fresh = self.store.get_campaign(&c.id).await?;
+                    if fresh.status != Status::Running.as_str() {
+                        go_on = false;
+                        break;
+                    }
                     self.run(&c.id, |r| r.last_dial = Some(now));
                     if self.dial_one(c, e, lang, now).await? {
                         dialed += 1;
                         report.dialed += 1;
                     }
-                    left -= 1;
+                    *left -= 1;
                 }
             }
         }
-        Ok(dialed)
+        self.store.put_dial_entries(writes).await?;
+        Ok((dialed, go_on))
     }
 
     /// Everything that must hold immediately before a carrier request, read fresh.
-    async fn gate(
-        &self,
-        campaign_id: &str,
-        plan: &Plan,
-        e: &DialEntry,
-        now: Millis,
-    ) -> StoreResult<Gate> {
+    async fn gate(&self, plan: &Plan, e: &DialEntry, now: Millis) -> StoreResult<Gate> {
+        let campaign_id = e.campaign_id.as_str();
         let skip = |reason, next| Ok(Gate::Skip { reason, next });
-        let campaign = self.store.get_campaign(campaign_id).await?;
-        if campaign.status != Status::Running.as_str() {
-            return Ok(Gate::Stop);
-        }
         let phone = std::slice::from_ref(&e.phone_e164);
         if !self.store.dnc_lookup(phone).await?.is_empty() {
             return skip("dnc", None);

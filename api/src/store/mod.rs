@@ -281,6 +281,8 @@ pub trait DialerStore {
     async fn get_dial_entry(&self, campaign_id: &str, phone_e164: &str) -> StoreResult<DialEntry>;
     /// Writes the entry (by campaign and phone), whatever was there.
     async fn put_dial_entry(&self, entry: DialEntry) -> StoreResult<()>;
+    /// Writes several entries at once (one transaction on SQLite).
+    async fn put_dial_entries(&self, entries: Vec<DialEntry>) -> StoreResult<()>;
     async fn dial_entry_counts(&self, campaign_id: &str) -> StoreResult<EntryCounts>;
     /// Adds `n` to each named counter of the campaign (created at zero).
     async fn bump_counters(&self, campaign_id: &str, counts: Vec<(String, i64)>)

@@ -12,6 +12,10 @@
 //! are sampled every 10 s, and the run fails (exit 1) if either peaked after the first
 //! fifth of the run (the warm-up) more than 20% + 16 MB, or 32 files, above its value then.
 //!
+//! `AGENT5_LOAD_DB=path`: the appliance runs on that SQLite database (made by
+//! `agent5-dialer-bench --db`, with a running campaign), so its dialler plans and dials
+//! beside the calls.
+//!
 //! Latency is carried in the audio: bytes 0..8 of each caller frame hold its send time
 //! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
 //! Caller->agent = agent receipt - send; agent->caller = phone receipt - echo send.
@@ -383,6 +387,12 @@ async fn start_appliance(
         agent5_e2e::fake_telnyx::TEST_PUBLIC_KEY_B64,
         calls + 10
     );
+    // `AGENT5_LOAD_DB`: an existing SQLite database (with a running campaign, made by
+    // agent5-dialer-bench) so the dialler plans and dials beside the calls.
+    let config = match std::env::var("AGENT5_LOAD_DB") {
+        Ok(db) => format!("{config}[store]\nsqlite_path = \"{db}\"\n"),
+        Err(_) => config,
+    };
     let config_path = work.path().join("agent5.toml");
     std::fs::write(&config_path, config).expect("config");
     let child = std::process::Command::new(bin)

@@ -148,6 +148,13 @@ impl DialerStore for MongoStore {
         Ok(())
     }
 
+    async fn put_dial_entries(&self, entries: Vec<DialEntry>) -> StoreResult<()> {
+        for e in entries {
+            self.put_dial_entry(e).await?;
+        }
+        Ok(())
+    }
+
     async fn dial_entry_counts(&self, campaign_id: &str) -> StoreResult<EntryCounts> {
         self.ready().await?;
         let cursor = self

@@ -104,23 +104,35 @@ impl DialerStore for SqliteStore {
     }
 
     async fn put_dial_entry(&self, entry: DialEntry) -> StoreResult<()> {
+        self.put_dial_entries(vec![entry]).await
+    }
+
+    async fn put_dial_entries(&self, entries: Vec<DialEntry>) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO dial_entries (campaign_id, phone_e164, state, next_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (campaign_id, phone_e164) DO UPDATE SET state = excluded.state, next_at = excluded.next_at, updated_at = excluded.updated_at, doc = excluded.doc",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    entry.campaign_id,
-                    entry.phone_e164,
-                    entry.state.as_str(),
-                    entry.next_at,
-                    entry.updated_at,
-                    to_json(&entry).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?
-                ])
-            })
-            .map_err(err)?;
-            Ok(())
+            let tx = c.transaction().map_err(err)?;
+            {
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT INTO dial_entries (campaign_id, phone_e164, state, next_at, updated_at, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (campaign_id, phone_e164) DO UPDATE SET state = excluded.state, next_at = excluded.next_at, updated_at = excluded.updated_at, doc = excluded.doc",
+                    )
+                    .map_err(err)?;
+                for e in &entries {
+                    put.execute(params![
+                        e.campaign_id,
+                        e.phone_e164,
+                        e.state.as_str(),
+                        e.next_at,
+                        e.updated_at,
+                        to_json(e)?
+                    ])
+                    .map_err(err)?;
+                }
+            }
+            tx.commit().map_err(err)
         })
         .await
     }
