@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen install uninstall dist clean
+.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen bench-dialer install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -28,6 +28,7 @@ help:
 	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500"
 	@echo "make bench-console the console's sizes, first load, Monitor at 200 calls, listen-in gaps"
 	@echo "make bench-listen 200 calls without, then with, one /monitor listener each"
+	@echo "make bench-dialer the dialler over 1M contacts, and 200 calls with and without it beside them"
 
 deps:
 	@scripts/install-deps.sh build
@@ -149,6 +150,16 @@ clean:
 bench-calls: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
 	scripts/bench-calls.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load 15 50 100 200 300 500
+
+# The dialler over 1M contacts on SQLite (first dial, decisions/s, peak RSS), then 200
+# calls without and with that campaign dialling beside them (p99 per direction).
+bench-dialer: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-dialer-bench --bin agent5-load
+	rm -f $(CARGO_TARGET_DIR)/dialer-bench.db*
+	$(CARGO_TARGET_DIR)/release/agent5-dialer-bench $(or $(CONTACTS),1000000) 20 --db $(CARGO_TARGET_DIR)/dialer-bench.db
+	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
+	AGENT5_LOAD_DB=$(CARGO_TARGET_DIR)/dialer-bench.db $(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
+	rm -f $(CARGO_TARGET_DIR)/dialer-bench.db*
 
 bench-listen: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load

@@ -693,3 +693,90 @@ async fn two_appliances_on_one_mongodb_dial_a_campaign_once() {
     assert_eq!(attempts.len(), 12, "no phone dialled twice");
     assert_eq!(fake.requests_to("/calls").len(), 12);
 }
+
+/// Contacts added after the start join a running campaign at the next audience pass;
+/// the appliance-wide cap keeps capacity for inbound calls; failed dials in a row
+/// pause the campaign with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_contacts_join_inbound_capacity_is_kept_and_carrier_failures_pause() {
+    let start = ms("2027-03-10T10:00:00Z");
+    // 4 calls in all, 1 kept for inbound: the campaign (cap 10) gets 3.
+    let rig = rig(start, 4).await;
+    let people: Vec<NewCustomer> = (0..6)
+        .map(|i| customer(&format!("L{i}"), &format!("+324700005{i:02}"), "BE"))
+        .collect();
+    rig.store.upsert_customers(people).await.expect("customers");
+    let c = rig
+        .store
+        .create_campaign(campaign(
+            "Late",
+            json!({ "calls_per_second": 50.0, "max_concurrent": 10 }),
+        ))
+        .await
+        .expect("campaign");
+    for _ in 0..5 {
+        rig.dialer.tick().await.expect("tick");
+        rig.advance(Duration::from_secs(1));
+    }
+    assert_eq!(
+        rig.dials().len(),
+        3,
+        "one call kept free for inbound callers"
+    );
+
+    // A contact added now joins at the next pass (refill_every: one hour here).
+    rig.store
+        .upsert_customers(vec![customer("Newcomer", "+32470000599", "BE")])
+        .await
+        .expect("late customer");
+    for (call_id, _) in rig.dials() {
+        rig.answer_and_end(&call_id, true).await;
+    }
+    rig.advance(Duration::from_secs(3600));
+    for _ in 0..10 {
+        rig.dialer.tick().await.expect("tick");
+        rig.advance(Duration::from_secs(1));
+        for (call_id, _) in rig.dials().iter().skip(3) {
+            if rig
+                .store
+                .get_call(call_id)
+                .await
+                .expect("call")
+                .status
+                .is_live()
+            {
+                rig.answer_and_end(call_id, true).await;
+            }
+        }
+    }
+    let dialed: Vec<String> = rig.dials().into_iter().map(|(_, to)| to).collect();
+    assert!(dialed.contains(&"+32470000599".to_owned()), "{dialed:?}");
+    assert_eq!(dialed.len(), 7);
+
+    // The carrier refuses five dials in a row: the campaign pauses itself.
+    let c2 = rig
+        .store
+        .create_campaign(campaign(
+            "Refused",
+            json!({ "calls_per_second": 50.0, "cooldown_minutes": 0 }),
+        ))
+        .await
+        .expect("campaign");
+    let mut stopped = rig.store.get_campaign(&c.id).await.expect("campaign");
+    stopped.status = "stopped".into();
+    rig.store.update_campaign(stopped).await.expect("stop");
+    for _ in 0..5 {
+        rig.fake.script(
+            "/v2/calls",
+            500,
+            json!({"errors": [{"code": "90015", "title": "Telephony error", "detail": "Upstream failure"}]}),
+        );
+    }
+    for _ in 0..10 {
+        rig.dialer.tick().await.expect("tick");
+        rig.advance(Duration::from_secs(60));
+    }
+    let paused = rig.store.get_campaign(&c2.id).await.expect("campaign");
+    assert_eq!(paused.status, "paused");
+    assert_eq!(paused.paused_reason.as_deref(), Some("carrier_failures"));
+}
