@@ -96,7 +96,8 @@ impl AppState {
             settings,
             metrics,
         ));
-        runtime.spawn(Arc::clone(&d).run_forever());
+        let bridge = self.bridge.clone();
+        runtime.spawn(Arc::clone(&d).run_until(async move { bridge.draining().await }));
         self.dialer = Some(d);
         self
     }

@@ -40,7 +40,7 @@ struct Rig {
     fake: FakeTelnyx,
     telephony: Arc<Telephony>,
     clock: Arc<SimClock>,
-    dialer: Dialer,
+    dialer: Arc<Dialer>,
     _dir: tempfile::TempDir,
 }
 
@@ -89,7 +89,7 @@ fn rig_on(
         .expect("telephony"),
     );
     let clock = Arc::new(SimClock(AtomicI64::new(start)));
-    let dialer = Dialer::new(
+    let dialer = Arc::new(Dialer::new(
         Arc::clone(&store),
         Arc::clone(&telephony),
         Arc::clone(&clock) as Arc<dyn Now>,
@@ -100,7 +100,7 @@ fn rig_on(
             ..DialerSettings::default()
         },
         DialerMetrics::new(),
-    );
+    ));
     Rig {
         store,
         fake,
@@ -779,4 +779,33 @@ async fn late_contacts_join_inbound_capacity_is_kept_and_carrier_failures_pause(
     let paused = rig.store.get_campaign(&c2.id).await.expect("campaign");
     assert_eq!(paused.status, "paused");
     assert_eq!(paused.paused_reason.as_deref(), Some("carrier_failures"));
+}
+
+/// A draining appliance (an upgrade, a shutdown) stops dialling and gives its campaign
+/// leases back at once, so the next process takes the campaigns without waiting for
+/// the leases to expire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_appliance_gives_its_campaigns_back() {
+    let rig = rig(ms("2027-03-10T10:00:00Z"), 10).await;
+    rig.store
+        .upsert_customers(vec![customer("D", "+32470000601", "BE")])
+        .await
+        .expect("customer");
+    let c = rig
+        .store
+        .create_campaign(campaign("Drain", json!({})))
+        .await
+        .expect("campaign");
+    rig.dialer.tick().await.expect("tick");
+    let lease = format!("dialer:campaign:{}", c.id);
+    assert_eq!(
+        rig.store.acquire_lease(&lease, "successor", 15_000).await,
+        Ok(false)
+    );
+    Arc::clone(&rig.dialer).run_until(async {}).await;
+    assert_eq!(
+        rig.store.acquire_lease(&lease, "successor", 15_000).await,
+        Ok(true),
+        "released on drain"
+    );
 }

@@ -223,6 +223,38 @@ impl Dialer {
         f(runs.entry(campaign_id.to_owned()).or_default())
     }
 
+    /// Runs ticks until `stop` completes (the appliance drains: an upgrade or a
+    /// shutdown), then gives back every lease it holds, so another appliance (or the
+    /// upgraded process) takes its campaigns at once, and no new call starts on a
+    /// process that is waiting for its calls to end.
+    pub async fn run_until(self: Arc<Self>, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        tokio::select! {
+            () = &mut stop => {}
+            () = Arc::clone(&self).run_forever() => {}
+        }
+        let held: Vec<String> = {
+            let mut runs = self
+                .runs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            runs.iter_mut()
+                .filter_map(|(id, r)| r.lease_until.take().map(|_| id.clone()))
+                .collect()
+        };
+        for id in held {
+            if let Err(e) = self
+                .store
+                .release_lease(&lease_name(&id), &self.settings.node)
+                .await
+            {
+                tracing::warn!(campaign_id = %id, error = %e, "campaign lease not released");
+            }
+            self.metrics.leases.dec();
+        }
+        tracing::info!("dialler stopped: the appliance is draining");
+    }
+
     /// Runs ticks until the task is dropped.
     pub async fn run_forever(self: Arc<Self>) {
         loop {
