@@ -42,6 +42,8 @@ struct Script {
 struct Inner {
     /// Paths whose next request is recorded and never answered (a carrier that hangs).
     stalls: Vec<String>,
+    /// Call ids are `v2:<prefix>-<n>` (`fake` unless set).
+    id_prefix: Option<String>,
     requests: Vec<Recorded>,
     scripts: VecDeque<Script>,
     /// Successful answers by command_id (Telnyx answers a repeated command the same).
@@ -99,6 +101,12 @@ impl FakeTelnyx {
             status,
             body,
         });
+    }
+
+    /// Names this carrier's calls `v2:<prefix>-<n>`, so two fakes' calls can share a
+    /// database.
+    pub fn set_id_prefix(&self, prefix: &str) {
+        self.lock().id_prefix = Some(prefix.to_owned());
     }
 
     /// The next request whose path contains `path_contains` is recorded and never
@@ -227,10 +235,11 @@ impl FakeTelnyx {
             }
             inner.dials += 1;
             let n = inner.dials;
+            let prefix = inner.id_prefix.clone().unwrap_or_else(|| "fake".into());
             (
                 200,
                 json!({"data": {
-                    "call_control_id": format!("v2:fake-{n}"),
+                    "call_control_id": format!("v2:{prefix}-{n}"),
                     "call_leg_id": format!("leg-{n}"),
                     "call_session_id": format!("session-{n}"),
                     "is_alive": false,

@@ -809,3 +809,37 @@ async fn a_draining_appliance_gives_its_campaigns_back() {
         "released on drain"
     );
 }
+
+/// A call still going when its campaign is stopped is settled when it ends: its phone
+/// is not left "in a live call" for other campaigns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_campaigns_calls_are_still_settled() {
+    let rig = rig(ms("2027-03-10T10:00:00Z"), 10).await;
+    rig.store
+        .upsert_customers(vec![customer("S", "+32470000701", "BE")])
+        .await
+        .expect("customer");
+    let c = rig
+        .store
+        .create_campaign(campaign("Stopped", json!({})))
+        .await
+        .expect("campaign");
+    rig.dialer.tick().await.expect("tick");
+    let (call_id, _) = rig.dials().remove(0);
+    let mut stopped = rig.store.get_campaign(&c.id).await.expect("campaign");
+    stopped.status = "stopped".into();
+    rig.store.update_campaign(stopped).await.expect("stop");
+    rig.advance(Duration::from_secs(30));
+    rig.answer_and_end(&call_id, true).await;
+    rig.dialer.tick().await.expect("tick");
+    let a = rig.attempts(&c.id).await.remove(0);
+    assert_eq!(
+        (a.state, a.disposition.as_deref()),
+        (AttemptState::Ended, Some("completed"))
+    );
+    assert_eq!(
+        rig.dials().len(),
+        1,
+        "nothing dialled for a stopped campaign"
+    );
+}

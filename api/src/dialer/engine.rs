@@ -287,11 +287,37 @@ impl Dialer {
                     }
                 }
                 Some(Status::Scheduled) => self.promote(c).await?,
-                _ => self.let_go(&c.id).await?,
+                Some(Status::Draft) | None => {}
+                _ => {
+                    self.let_go(&c.id).await?;
+                    report.settled += self.settle_stopped(&c).await?;
+                }
             }
         }
         self.metrics.tick.observe(started.elapsed().as_secs_f64());
         Ok((report, wait.max(Duration::from_millis(20))))
+    }
+
+    /// A paused, stopped or completed campaign still has its calls' outcomes to
+    /// record: its open attempts are settled (once per tick; any appliance may do it,
+    /// each settlement is conditional in the store), nothing is dialled.
+    async fn settle_stopped(&self, c: &Campaign) -> StoreResult<u64> {
+        let now = self.clock.now_ms();
+        let tick_ms = Millis::try_from(self.settings.tick.as_millis()).unwrap_or(1000);
+        let due = self.run(&c.id, |r| {
+            let due = r.heavy_at.is_none_or(|t| now - t >= tick_ms - 10);
+            if due {
+                r.heavy_at = Some(now);
+            }
+            due
+        });
+        if !due || !self.telephony.configured() {
+            return Ok(0);
+        }
+        match Plan::of(c, &self.settings.default_zone) {
+            Ok(plan) => self.sweep(c, &plan).await,
+            Err(_) => Ok(0),
+        }
     }
 
     /// A campaign this node no longer dials: its lease is given back.
@@ -390,9 +416,20 @@ impl Dialer {
         })
     }
 
-    /// Adds the audience's contacts to the dial list, a bounded slice per tick.
+    /// Adds the audience's contacts to the dial list, a bounded slice per tick, and
+    /// only while the list holds less than ten minutes of dialling at the campaign's
+    /// pace (at least 2,000, at most 30,000 entries due within ten minutes): a
+    /// million-contact audience is
+    /// read as the campaign goes, not all at its start, so planning never competes
+    /// with live calls for long.
     async fn fill(&self, c: &Campaign, plan: &Plan) -> StoreResult<u64> {
         let now = self.clock.now_ms();
+        let ahead = ((plan.pacing.calls_per_second * 600.0) as u64).clamp(2_000, 30_000);
+        let filling = self.run(&c.id, |r| r.fill_running);
+        let soon = now + 600_000;
+        if filling && self.store.count_waiting(&c.id, soon, ahead).await? >= ahead {
+            return Ok(0);
+        }
         let refill = Millis::try_from(self.settings.refill_every.as_millis()).unwrap_or(0);
         let (running, mut after) = self.run(&c.id, |r| {
             if !r.fill_running && r.filled_at.is_none_or(|t| now - t >= refill) {

@@ -284,6 +284,14 @@ pub trait DialerStore {
     /// Writes several entries at once (one transaction on SQLite).
     async fn put_dial_entries(&self, entries: Vec<DialEntry>) -> StoreResult<()>;
     async fn dial_entry_counts(&self, campaign_id: &str) -> StoreResult<EntryCounts>;
+    /// How many `waiting` entries are due at or before `due_before`, counting no
+    /// further than `limit`.
+    async fn count_waiting(
+        &self,
+        campaign_id: &str,
+        due_before: Millis,
+        limit: u64,
+    ) -> StoreResult<u64>;
     /// Adds `n` to each named counter of the campaign (created at zero).
     async fn bump_counters(&self, campaign_id: &str, counts: Vec<(String, i64)>)
         -> StoreResult<()>;

@@ -132,6 +132,17 @@ pub async fn a_dial_list_keeps_one_entry_per_phone(store: SharedStore) {
     let counts = store.dial_entry_counts(&c.id).await.expect("counts");
     assert_eq!((counts.waiting, counts.dialing, counts.done), (2, 0, 1));
     assert_eq!(counts.next_at, Some(200));
+    assert_eq!(store.count_waiting(&c.id, 1000, 10).await, Ok(2));
+    assert_eq!(
+        store.count_waiting(&c.id, 1000, 1).await,
+        Ok(1),
+        "counted no further"
+    );
+    assert_eq!(
+        store.count_waiting(&c.id, 250, 10).await,
+        Ok(1),
+        "due by then"
+    );
     assert_eq!(
         store.get_dial_entry(&c.id, "+32475999999").await,
         Err(agent5_api::store::StoreError::NotFound)

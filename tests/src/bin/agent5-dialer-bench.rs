@@ -205,6 +205,40 @@ async fn decisions(store: &SharedStore, fake: &FakeTelnyx, seconds: u64) {
     task.abort();
 }
 
+/// Ends the calls the in-process phases placed (the fake carrier sends no webhooks),
+/// as the carrier's hang-ups would, so the kept database starts with no live call.
+async fn end_calls(store: &SharedStore, fake: &FakeTelnyx) {
+    let telephony = Telephony::new(
+        Arc::clone(store),
+        TelnyxSettings::default(),
+        ApiMetrics::new(),
+    )
+    .expect("telephony");
+    let now = now_millis();
+    let mut ended = 0;
+    for r in fake.requests_to("/calls") {
+        let Some(id) = r.body["stream_url"]
+            .as_str()
+            .and_then(|u| u.rsplit_once("call="))
+            .map(|(_, id)| id.to_owned())
+        else {
+            continue;
+        };
+        let done = telephony
+            .update(&id, |c| {
+                c.ended_at.get_or_insert(now);
+                c.hangup_cause
+                    .get_or_insert_with(|| "normal_clearing".into());
+                agent5_api::calls::state::refresh(c);
+            })
+            .await;
+        if done.is_ok() {
+            ended += 1;
+        }
+    }
+    println!("ended the {ended} calls the carrier never hung up");
+}
+
 async fn run(contacts: usize, seconds: u64, db: Option<String>) {
     let dir = tempfile::tempdir().expect("dir");
     let path = db
@@ -226,10 +260,12 @@ async fn run(contacts: usize, seconds: u64, db: Option<String>) {
         .expect("store");
     seed(&store, contacts).await;
     let fake = FakeTelnyx::start("KEYbench").await;
+    fake.set_id_prefix("bench");
     first_dial_and_pace(&store, &fake, seconds).await;
     decisions(&store, &fake, seconds).await;
     println!("peak RSS: {:.0} MB", peak_rss_mb());
     if db.is_some() {
+        end_calls(&store, &fake).await;
         for mut c in store.list_campaigns().await.expect("campaigns") {
             c.status = "stopped".into();
             store.update_campaign(c).await.expect("stop");

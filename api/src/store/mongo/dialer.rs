@@ -155,6 +155,22 @@ impl DialerStore for MongoStore {
         Ok(())
     }
 
+    async fn count_waiting(
+        &self,
+        campaign_id: &str,
+        due_before: Millis,
+        limit: u64,
+    ) -> StoreResult<u64> {
+        self.ready().await?;
+        self.coll(ENTRIES)
+            .count_documents(
+                doc! { "campaign_id": campaign_id, "state": "waiting", "next_at": { "$lte": due_before } },
+            )
+            .limit(limit)
+            .await
+            .map_err(err)
+    }
+
     async fn dial_entry_counts(&self, campaign_id: &str) -> StoreResult<EntryCounts> {
         self.ready().await?;
         let cursor = self

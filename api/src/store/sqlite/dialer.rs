@@ -137,6 +137,29 @@ impl DialerStore for SqliteStore {
         .await
     }
 
+    async fn count_waiting(
+        &self,
+        campaign_id: &str,
+        due_before: Millis,
+        limit: u64,
+    ) -> StoreResult<u64> {
+        let campaign_id = campaign_id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM dial_entries WHERE campaign_id = ?1 AND state = 'waiting' AND next_at <= ?3 LIMIT ?2)",
+            )
+            .and_then(|mut s| {
+                s.query_row(
+                    params![campaign_id, i64::try_from(limit).unwrap_or(i64::MAX), due_before],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(err)
+        })
+        .await
+    }
+
     async fn dial_entry_counts(&self, campaign_id: &str) -> StoreResult<EntryCounts> {
         let campaign_id = campaign_id.to_owned();
         self.read(move |c| {
