@@ -39,6 +39,7 @@ common::on_both_stores!(
     only_a_draft_campaign_is_deleted,
     a_phone_has_one_open_attempt_per_campaign,
     a_dial_list_keeps_one_entry_per_phone,
+    waiting_entries_are_counted_up_to_a_limit,
     a_lease_has_one_holder_until_it_expires,
     counters_and_attempt_tallies,
     consent_is_revoked_by_hand_or_by_an_opt_out,
