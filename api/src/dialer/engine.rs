@@ -179,9 +179,11 @@ impl std::fmt::Debug for Dialer {
     }
 }
 
-/// Customers read per store round trip while filling, and the time a tick may spend.
+/// Customers read per store round trip while filling, and the time a tick may spend
+/// (small: the list is filled ahead of dialling, never in one long burst beside live
+/// calls).
 const FILL_PAGE: u64 = 500;
-const FILL_BUDGET: Duration = Duration::from_millis(250);
+const FILL_BUDGET: Duration = Duration::from_millis(50);
 /// Due entries read per store round trip, and the time a tick may spend deciding.
 const DUE_PAGE: u64 = 100;
 const DIAL_BUDGET: Duration = Duration::from_millis(250);
@@ -336,6 +338,14 @@ impl Dialer {
     async fn hold(&self, campaign_id: &str) -> StoreResult<bool> {
         let ttl = self.settings.lease_ttl;
         let asked = Instant::now();
+        // Renewed when half of its safe time is left, not on every pass.
+        let fresh = self.run(campaign_id, |r| {
+            r.lease_until
+                .is_some_and(|t| t.saturating_duration_since(asked) > ttl.mul_f64(0.4))
+        });
+        if fresh {
+            return Ok(true);
+        }
         let ttl_ms = Millis::try_from(ttl.as_millis()).unwrap_or(Millis::MAX);
         let got = self
             .store
@@ -714,6 +724,9 @@ impl Dialer {
         let now = self.clock.now_ms();
         let started = Instant::now();
         let mut left = self.budget(c, plan, now).await?;
+        if left == 0 {
+            return Ok((0, false));
+        }
         let mut dialed = 0;
         let mut skips: HashMap<&'static str, i64> = HashMap::new();
         // Page after page while entries are skipped, within the tick's time budget:

@@ -266,6 +266,11 @@ async fn run(contacts: usize, seconds: u64, db: Option<String>) {
     println!("peak RSS: {:.0} MB", peak_rss_mb());
     if db.is_some() {
         end_calls(&store, &fake).await;
+        // One dialler pass settles the ended calls' attempts of the stopped campaigns.
+        dialer(&store, &fake, DialerMetrics::new())
+            .tick()
+            .await
+            .expect("tick");
         for mut c in store.list_campaigns().await.expect("campaigns") {
             c.status = "stopped".into();
             store.update_campaign(c).await.expect("stop");
