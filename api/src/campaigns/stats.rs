@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Json;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::csv_out::{attachment, push_line};
+use crate::csv_out::{attachment, paged_body, push_line};
 use crate::dialer::outcome::answered_by_person;
 use crate::http::{Actor, ApiError};
 use crate::model::{now_millis, CallAttempt, Millis};
@@ -296,46 +295,20 @@ pub async fn export(
         .store
         .append_audit(actor.entry("export.campaign_attempts", &id, String::new()))
         .await?;
-    let mut header = String::new();
-    push_line(&mut header, &CSV_HEADER);
-    let stream = futures_util::stream::unfold(
-        (Some(header), Some(first), 0u64, state, id),
-        |(header, page, offset, state, id)| async move {
-            if let Some(h) = header {
-                return Some((
-                    Ok::<_, std::io::Error>(Bytes::from(h)),
-                    (None, page, offset, state, id),
-                ));
-            }
-            let page = page?;
-            let full = page.len() as u64 == EXPORT_CHUNK;
-            let mut out = String::with_capacity(page.len() * 120);
-            for a in page {
-                push_attempt(&mut out, a);
-            }
-            let offset = offset + EXPORT_CHUNK;
-            let next = if full {
-                match state
-                    .store
+    let body = paged_body(
+        &CSV_HEADER,
+        first,
+        EXPORT_CHUNK,
+        |a: &CallAttempt| a.id.clone(),
+        push_attempt,
+        move |offset, _| {
+            let (store, id) = (state.store.clone(), id.clone());
+            async move {
+                store
                     .campaign_attempts(&id, false, offset, EXPORT_CHUNK)
                     .await
-                {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        return Some((
-                            Err(std::io::Error::other(e.to_string())),
-                            (None, None, offset, state, id),
-                        ));
-                    }
-                }
-            } else {
-                None
-            };
-            Some((Ok(Bytes::from(out)), (None, next, offset, state, id)))
+            }
         },
     );
-    Ok(attachment(
-        axum::body::Body::from_stream(stream),
-        "campaign-attempts.csv",
-    ))
+    Ok(attachment(body, "campaign-attempts.csv"))
 }

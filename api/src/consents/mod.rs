@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::csv_out::{attachment, push_line};
+use crate::csv_out::{attachment, paged_body, push_line};
 use crate::http::{Actor, ApiError, JsonBody};
 use crate::model::{now_millis, Consent};
 use crate::phone::{Region, E164};
@@ -322,47 +322,20 @@ async fn export(State(state): State<AppState>, actor: Actor) -> Result<Response,
         .store
         .append_audit(actor.entry("export.consents", "consents", String::new()))
         .await?;
-    let mut header = String::new();
     let mut columns = CSV_COLUMNS.to_vec();
     columns.extend(["revoked_at", "revoked_reason", "recorded_by"]);
-    push_line(&mut header, &columns);
-    let stream = futures_util::stream::unfold(
-        (Some(header), Some(first), state),
-        |(header, page, state)| async move {
-            if let Some(h) = header {
-                return Some((Ok::<_, std::io::Error>(Bytes::from(h)), (None, page, state)));
-            }
-            let page = page?;
-            let full = page.len() as u64 == EXPORT_CHUNK;
-            let after = page.last().map(|c| c.phone_e164.clone());
-            let mut out = String::with_capacity(page.len() * 200);
-            for c in page {
-                push_consent(&mut out, c);
-            }
-            let next = if full {
-                match state
-                    .store
-                    .list_consents(after.as_deref(), EXPORT_CHUNK)
-                    .await
-                {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        return Some((
-                            Err(std::io::Error::other(e.to_string())),
-                            (None, None, state),
-                        ))
-                    }
-                }
-            } else {
-                None
-            };
-            Some((Ok(Bytes::from(out)), (None, next, state)))
+    let body = paged_body(
+        &columns,
+        first,
+        EXPORT_CHUNK,
+        |c: &Consent| c.phone_e164.clone(),
+        push_consent,
+        move |_, after| {
+            let store = state.store.clone();
+            async move { store.list_consents(Some(&after), EXPORT_CHUNK).await }
         },
     );
-    Ok(attachment(
-        axum::body::Body::from_stream(stream),
-        "consents.csv",
-    ))
+    Ok(attachment(body, "consents.csv"))
 }
 
 #[derive(Debug, Serialize)]
