@@ -157,8 +157,7 @@ bench-dialer: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-dialer-bench --bin agent5-load
 	rm -f $(CARGO_TARGET_DIR)/dialer-bench.db*
 	$(CARGO_TARGET_DIR)/release/agent5-dialer-bench $(or $(CONTACTS),1000000) 20 --db $(CARGO_TARGET_DIR)/dialer-bench.db
-	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
-	AGENT5_LOAD_DB=$(CARGO_TARGET_DIR)/dialer-bench.db $(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
+	scripts/bench-dialer-alongside.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load $(CARGO_TARGET_DIR)/dialer-bench.db $(or $(RUNS),5)
 	rm -f $(CARGO_TARGET_DIR)/dialer-bench.db*
 
 bench-listen: build

@@ -14,7 +14,10 @@
 //!
 //! `AGENT5_LOAD_DB=path`: the appliance runs on that SQLite database (made by
 //! `agent5-dialer-bench --db`, with a running campaign), so its dialler plans and dials
-//! beside the calls.
+//! beside the calls: the fake carrier lets each of its dials ring for a second and
+//! reports it unanswered (`call.initiated`, then `call.hangup` with `timeout`, signed),
+//! which frees its place for the next. `AGENT5_LOAD_DIALER=off` runs the same database
+//! with the dialler disabled (the comparison that isolates the dialler's cost).
 //!
 //! Latency is carried in the audio: bytes 0..8 of each caller frame hold its send time
 //! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
@@ -393,6 +396,11 @@ async fn start_appliance(
         Ok(db) => format!("{config}[store]\nsqlite_path = \"{db}\"\n"),
         Err(_) => config,
     };
+    let config = if std::env::var("AGENT5_LOAD_DIALER").is_ok_and(|v| v == "off") {
+        format!("{config}[dialer]\nenabled = false\n")
+    } else {
+        config
+    };
     let config_path = work.path().join("agent5.toml");
     std::fs::write(&config_path, config).expect("config");
     let child = std::process::Command::new(bin)
@@ -616,6 +624,17 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
     let (pid, addr) = (app.child.id(), app.addr);
     let cpu0 = proc_cpu_ticks(pid);
     let started = Instant::now();
+    let dialler_dials = Arc::new(AtomicU64::new(0));
+    if std::env::var("AGENT5_LOAD_DB").is_ok() {
+        let until = started + Duration::from_secs(seconds + 2);
+        tokio::spawn(ring_out_dialler_calls(
+            addr,
+            telnyx.clone(),
+            calls,
+            until,
+            Arc::clone(&dialler_dials),
+        ));
+    }
     let mut tasks = Vec::new();
     for i in 0..calls {
         let (telnyx, stats) = (telnyx.clone(), Arc::clone(&stats));
@@ -671,7 +690,7 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={}",
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} dialler_dials={}",
         if listener_rate.is_some() { calls } else { 0 },
         listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
@@ -682,5 +701,57 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
         so.saturating_sub(go),
         cpu / wall * 100.0,
         stats.listened.load(Ordering::Relaxed),
+        dialler_dials.load(Ordering::Relaxed),
     );
+}
+
+/// The carrier's side of the dialler's calls (with `AGENT5_LOAD_DB`): every dial that
+/// is not one of the tool's own calls (numbers below `calls`) rings for a second and is
+/// reported unanswered, with the attempt's `client_state`, so the dialler keeps dialling
+/// at its pace for the whole run; counts the dials.
+async fn ring_out_dialler_calls(
+    addr: std::net::SocketAddr,
+    telnyx: FakeTelnyx,
+    calls: usize,
+    until: Instant,
+    dials: Arc<AtomicU64>,
+) {
+    let own: std::collections::HashSet<String> =
+        (0..calls).map(|i| format!("+3247{i:07}")).collect();
+    let mut seen = 0;
+    while Instant::now() < until {
+        let requests: Vec<_> = telnyx
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == "/v2/calls")
+            .collect();
+        for r in requests.iter().skip(seen) {
+            let to = r.body["to"].as_str().unwrap_or_default();
+            let Some(state) = r.body["client_state"].as_str() else {
+                continue;
+            };
+            if own.contains(to) {
+                continue;
+            }
+            let n = dials.fetch_add(1, Ordering::Relaxed);
+            let state = state.to_owned();
+            tokio::spawn(async move {
+                let ccid = format!("v2:ring-{n}");
+                let base = json!({"call_control_id": ccid, "client_state": state, "direction": "outgoing"});
+                webhook(
+                    addr,
+                    &format!("ring-init-{n}"),
+                    "call.initiated",
+                    base.clone(),
+                )
+                .await;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let mut hangup = base;
+                hangup["hangup_cause"] = json!("timeout");
+                webhook(addr, &format!("ring-hangup-{n}"), "call.hangup", hangup).await;
+            });
+        }
+        seen = requests.len();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 
-use super::{Dialer, Gate, Plan, TickReport, DAY_MS, DIAL_BUDGET, DUE_PAGE};
+use super::{Dialer, Gate, Plan, TickReport, DAY_MS, DIAL_BUDGET, DUE_PAGE, FIRST_DUE_PAGE};
 use crate::calls::{DialError, DialRequest};
 use crate::campaigns::Status;
 use crate::dialer::audience::{candidates, Candidate};
@@ -61,12 +61,18 @@ impl Dialer {
         let mut skips: HashMap<&'static str, i64> = HashMap::new();
         // Page after page while entries are skipped, within the tick's time budget:
         // each decided entry leaves the due set (dialling, done, or due later).
+        // A pass dials at most one entry (the pace allows no second at the same
+        // instant), so the first page is small and the pages grow only while entries
+        // are skipped: a wake-up at the campaign's pace reads a handful of rows, not a
+        // hundred.
+        let mut page = FIRST_DUE_PAGE;
         let result = loop {
-            let due = match self.store.due_dial_entries(&c.id, now, DUE_PAGE).await {
+            let due = match self.store.due_dial_entries(&c.id, now, page).await {
                 Ok(d) => d,
                 Err(e) => break Err(e),
             };
-            let full = due.len() as u64 == DUE_PAGE;
+            let full = due.len() as u64 == page;
+            page = (page * 4).min(DUE_PAGE);
             match self
                 .decide(c, plan, due, now, &mut left, &mut skips, report)
                 .await

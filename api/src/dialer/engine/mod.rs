@@ -182,7 +182,9 @@ impl std::fmt::Debug for Dialer {
 /// calls).
 const FILL_PAGE: u64 = 500;
 const FILL_BUDGET: Duration = Duration::from_millis(50);
-/// Due entries read per store round trip, and the time a tick may spend deciding.
+/// Due entries read per store round trip (the first page of a pass, and the largest
+/// while entries are skipped), and the time a tick may spend deciding.
+const FIRST_DUE_PAGE: u64 = 4;
 const DUE_PAGE: u64 = 100;
 const DIAL_BUDGET: Duration = Duration::from_millis(250);
 const DAY_MS: Millis = 86_400_000;

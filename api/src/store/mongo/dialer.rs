@@ -96,7 +96,7 @@ impl DialerStore for MongoStore {
         let cursor = self
             .coll(ENTRIES)
             .find(
-                doc! { "campaign_id": campaign_id, "state": "waiting", "next_at": { "$lte": now } },
+                doc! { "campaign_id": campaign_id, "state": "waiting", "next_at": { "$lt": due_bound(now) } },
             )
             .sort(doc! { "next_at": 1, "phone_e164": 1 })
             .limit(limit_of(limit))
@@ -164,7 +164,7 @@ impl DialerStore for MongoStore {
         self.ready().await?;
         self.coll(ENTRIES)
             .count_documents(
-                doc! { "campaign_id": campaign_id, "state": "waiting", "next_at": { "$lte": due_before } },
+                doc! { "campaign_id": campaign_id, "state": "waiting", "next_at": { "$lt": due_bound(due_before) } },
             )
             .limit(limit)
             .await
@@ -336,4 +336,12 @@ impl DialerStore for MongoStore {
             .map(without_id)
             .transpose()
     }
+}
+
+/// `next_at <= at` written as `next_at < at + 1` (times are whole milliseconds):
+/// SecantusDB bounds `$lte` on a compound index key that is not the last one as if the
+/// later keys had to be absent, and drops entries due exactly at `at`; `$lt` is bounded
+/// correctly there and means the same on MongoDB.
+fn due_bound(at: Millis) -> Millis {
+    at.saturating_add(1)
 }

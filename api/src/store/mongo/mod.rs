@@ -164,6 +164,15 @@ impl MongoStore {
         for (coll, models) in index_specs() {
             self.coll(coll).create_indexes(models).await.map_err(err)?;
         }
+        for (coll, name) in RETIRED_INDEXES {
+            match self.coll(coll).drop_index(*name).await {
+                Ok(()) => tracing::info!(collection = coll, index = name, "retired index dropped"),
+                // IndexNotFound (27) and NamespaceNotFound (26): nothing to drop.
+                Err(e) if matches!(e.kind.as_ref(), ErrorKind::Command(c) if c.code == 27 || c.code == 26) =>
+                    {}
+                Err(e) => return Err(err(e)),
+            }
+        }
         Ok(())
     }
 
@@ -328,12 +337,17 @@ fn index_specs() -> Vec<(&'static str, Vec<IndexModel>)> {
         (
             "dial_entries",
             vec![
-                plain(doc! { "campaign_id": 1, "state": 1, "next_at": 1 }),
+                // The due query's whole order (next time, then phone): no in-memory
+                // sort of the entries that share a next time.
+                plain(doc! { "campaign_id": 1, "state": 1, "next_at": 1, "phone_e164": 1 }),
                 plain(doc! { "campaign_id": 1, "state": 1, "updated_at": 1 }),
             ],
         ),
     ]
 }
+
+/// Indexes an earlier version created that a later one replaced, dropped at start-up.
+const RETIRED_INDEXES: &[(&str, &str)] = &[("dial_entries", "campaign_id_1_state_1_next_at_1")];
 
 pub(crate) fn is_duplicate(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {
