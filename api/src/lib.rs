@@ -7,6 +7,7 @@ pub mod accounts;
 mod audit;
 pub mod calls;
 pub mod campaigns;
+pub mod cluster;
 pub mod consents;
 pub mod csv_out;
 pub mod dialer;

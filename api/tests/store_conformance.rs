@@ -53,4 +53,6 @@ common::on_both_stores!(
     tokens_are_found_by_digest_listed_and_revoked_once,
     roles_are_unique_by_name,
     the_audit_log_filters_by_actor_action_and_time_and_pages,
+    nodes_register_beat_and_leave,
+    a_silent_node_is_declared_lost_once,
 );

@@ -50,6 +50,7 @@ pub(crate) fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         store,
         accounts,
         work,
+        membership,
     } = build_api(&config, &metrics, &bridge)?;
     let certs = load_certs(&config, &metrics)?;
     // Everything that can fail has been checked: only now may a successor ask the
@@ -62,6 +63,7 @@ pub(crate) fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
         store,
         accounts,
         bridge: bridge.clone(),
+        identity: Arc::clone(membership.identity()),
         metrics,
         lifecycle: Arc::clone(&lifecycle),
         certs: certs.clone(),
@@ -135,8 +137,19 @@ pub(crate) fn start(config: Config, mode: StartMode) -> Result<(), RunError> {
             signals: std::sync::Mutex::new(Some(signals)),
         }),
     });
+    leave_cluster(&work, &membership);
     tracing::info!("agent5 stopped");
     Ok(())
+}
+
+/// Every call of this life has ended (or the grace period ran out): leave the cluster
+/// (bounded), so nobody waits out the heartbeat to end what is already over.
+fn leave_cluster(work: &tokio::runtime::Handle, membership: &agent5_api::cluster::Membership) {
+    let left = work
+        .block_on(async { tokio::time::timeout(Duration::from_secs(2), membership.leave()).await });
+    if left.is_err() {
+        tracing::warn!("leaving the cluster timed out");
+    }
 }
 
 /// The API router with its store, telephony and LiveKit, the accounts the edge
@@ -147,6 +160,7 @@ struct BuiltApi {
     store: agent5_api::store::SharedStore,
     accounts: Arc<agent5_api::accounts::Accounts>,
     work: tokio::runtime::Handle,
+    membership: Arc<agent5_api::cluster::Membership>,
 }
 
 fn build_api(
@@ -192,11 +206,33 @@ fn build_api(
         _ => state,
     };
     start_calls(config, bridge, &state, &work);
+    let cluster_metrics = agent5_api::cluster::ClusterMetrics::new();
+    cluster_metrics.register(metrics.registry())?;
+    let membership = Arc::new(agent5_api::cluster::Membership::new(
+        store.clone(),
+        Arc::clone(state.telephony()),
+        agent5_api::cluster::ClusterSettings {
+            heartbeat_ttl: Duration::from_secs(config.cluster.heartbeat_ttl_secs),
+            ..agent5_api::cluster::ClusterSettings::default()
+        },
+        cluster_metrics,
+    ));
+    // Joined before the appliance says it is ready (bounded: a MongoDB that is not up
+    // yet is joined by the loop as soon as it answers).
+    let joined = work
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), membership.join()).await });
+    if let Ok(Err(e)) | Err(e) =
+        joined.map_err(|_| agent5_api::store::StoreError::Unavailable("timed out".into()))
+    {
+        tracing::warn!(error = %e, "joining the cluster failed; retrying in the background");
+    }
+    work.spawn(Arc::clone(&membership).run());
     Ok(BuiltApi {
         router: agent5_api::router(state),
         store,
         accounts,
         work,
+        membership,
     })
 }
 
@@ -528,6 +564,19 @@ fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
         ring_timeout_secs: t.ring_timeout_secs,
         transfer_to: t.transfer_to.clone(),
         clock: Arc::new(agent5_api::integrations::telnyx::signature::SystemClock),
+        identity: Arc::new(agent5_api::cluster::Identity::new(
+            &node_name(config),
+            &config.cluster.public_url,
+        )),
+    }
+}
+
+/// `[cluster] node`, or the host's name.
+fn node_name(config: &Config) -> String {
+    if config.cluster.node.is_empty() {
+        agent5_api::cluster::default_node_name()
+    } else {
+        config.cluster.node.clone()
     }
 }
 

@@ -42,6 +42,11 @@ fn a_healthy_box_passes_and_a_broken_one_fails() {
     let (code, table) = doctor(dir.path(), &good);
     assert_eq!(code, 0, "{table}");
     assert_eq!(row(&table, "store")[1], "ok", "{table}");
+    assert_eq!(
+        row(&table, "cluster")[1..],
+        ["ok", "no", "appliance", "is", "running", "on", "this", "store"],
+        "{table}"
+    );
     let cert = row(&table, "certificate");
     assert_eq!(cert[2], "ok", "{table}");
     assert!(table.contains("agent5.example.com: valid for"), "{table}");

@@ -67,6 +67,16 @@ async fn health_and_readiness() {
     assert_eq!(v["status"], "ready");
     assert_eq!(v["checks"]["listeners"], "ok");
     assert_eq!(v["checks"]["store"], "ok");
+    // This appliance's life is registered, with a fresh heartbeat, before it is ready.
+    let me = &v["node"];
+    assert!(me["id"].as_str().is_some_and(|n| !n.is_empty()), "{v}");
+    let listed = v["cluster"].as_array().expect("cluster list");
+    assert!(
+        listed
+            .iter()
+            .any(|n| n["epoch"] == me["epoch"] && n["id"] == me["id"] && n["state"] == "alive"),
+        "{v}"
+    );
     assert_eq!(v["integrations"]["telnyx"]["configured"], false);
     assert!(v["integrations"]["openai"]["missing"]
         .as_array()

@@ -100,6 +100,7 @@ impl Telephony {
                 hangup_on_machine: s.hangup_on_machine,
                 ..CallFacts::default()
             },
+            owner: Some(s.identity.owner()),
             ..Call::new(
                 req.call_id.clone().unwrap_or_else(new_id),
                 Direction::Outbound,

@@ -339,6 +339,7 @@ impl CallHooks for Hooks {
                 streaming_started_at: Some(now),
                 ..CallFacts::default()
             },
+            owner: Some(self.telephony.settings.identity.owner()),
             ..Call::new(new_id(), Direction::Studio, String::new(), now)
         };
         state::refresh(&mut call);

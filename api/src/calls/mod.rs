@@ -76,6 +76,8 @@ pub struct TelnyxSettings {
     /// Where the agent's `transfer` tool sends the call (a human's number).
     pub transfer_to: Option<String>,
     pub clock: Arc<dyn Clock>,
+    /// This appliance life: every call it creates records it as its owner.
+    pub identity: Arc<crate::cluster::Identity>,
 }
 
 impl std::fmt::Debug for TelnyxSettings {
@@ -111,9 +113,13 @@ impl Default for TelnyxSettings {
             ring_timeout_secs: 30,
             transfer_to: None,
             clock: Arc::new(SystemClock),
+            identity: Arc::new(crate::cluster::Identity::default()),
         }
     }
 }
+
+/// The hang-up cause of a call whose appliance died.
+pub const NODE_LOST: &str = "node_lost";
 
 /// Calls and the carrier, shared by the handlers and the webhook workers.
 pub struct Telephony {
@@ -249,6 +255,34 @@ impl Telephony {
         Ok(call)
     }
 
+    /// Ends a call whose appliance was lost (see `cluster`): `node_lost` on the record,
+    /// then a hang-up at the carrier so the person is not left in dead air (a failed
+    /// hang-up is counted; the record is ended either way).
+    pub async fn end_node_lost(&self, id: &str) -> StoreResult<()> {
+        let now = now_millis();
+        let call = self
+            .update(id, |c| {
+                if c.ended_at.is_some() {
+                    return;
+                }
+                c.facts
+                    .hangup_requested
+                    .get_or_insert_with(|| NODE_LOST.into());
+                c.hangup_cause = Some(NODE_LOST.into());
+                c.ended_at = Some(now);
+                state::refresh(c);
+            })
+            .await?;
+        if let (Some(client), Some(ccid)) = (&self.client, &call.call_control_id) {
+            let res = client.hangup(ccid).await;
+            self.command_result("hangup", res.is_ok());
+            if let Err(e) = res {
+                tracing::warn!(call_id = %id, error = %e, "hang-up of a lost appliance's call failed");
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one webhook event to its call (creating the record of a new inbound
     /// call), then runs what the state machine asks for on the carrier.
     pub async fn process(&self, event: &Event) -> StoreResult<()> {
@@ -356,6 +390,7 @@ impl Telephony {
                 caller_opted_out: opted_out,
                 ..CallFacts::default()
             },
+            owner: Some(self.settings.identity.owner()),
             updated_at: now,
             ..Call::new(new_id(), Direction::Inbound, caller, started)
         };

@@ -242,6 +242,7 @@ pub async fn list(
             phone,
             campaign_id: params.get("campaign").cloned().filter(|c| !c.is_empty()),
             customer_id: None,
+            owner_epoch: None,
             offset: (page - 1) * page_size,
             limit: page_size,
         })

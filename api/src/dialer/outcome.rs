@@ -30,6 +30,8 @@ pub fn disposition(call: &Call) -> Option<&'static str> {
     let f = &call.facts;
     Some(match call.status {
         s if s.is_live() => return None,
+        // Its appliance died: what happened after that is not known.
+        _ if call.hangup_cause.as_deref() == Some(crate::calls::NODE_LOST) => "unknown",
         CallStatus::Machine => "voicemail",
         CallStatus::Busy => "busy",
         CallStatus::NoAnswer => "no_answer",
@@ -140,6 +142,12 @@ mod tests {
         assert_eq!(disposition(&answered), Some("taken_over"));
         answered.facts.opted_out_in_call = true;
         assert_eq!(disposition(&answered), Some("opted_out"));
+        answered.hangup_cause = Some("node_lost".into());
+        assert_eq!(
+            disposition(&answered),
+            Some("unknown"),
+            "its appliance died: what happened after is not known"
+        );
     }
 
     #[test]

@@ -174,8 +174,19 @@ pub struct Call {
     /// order the webhooks arrive in (see `calls::state`).
     #[serde(default)]
     pub facts: CallFacts,
+    /// The appliance life that holds the call (see `cluster`): its calls are ended as
+    /// `node_lost` if it dies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<CallOwner>,
     pub updated_at: Millis,
     pub version: i64,
+}
+
+/// A node and the epoch (process life) of it that holds a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallOwner {
+    pub node: String,
+    pub epoch: String,
 }
 
 impl Call {
@@ -208,6 +219,7 @@ impl Call {
             timeline: Vec::new(),
             extra: Value::Null,
             facts: CallFacts::default(),
+            owner: None,
             updated_at: started_at,
             version: 0,
         }
@@ -285,6 +297,8 @@ pub struct CallQuery {
     pub phone: Option<String>,
     pub campaign_id: Option<String>,
     pub customer_id: Option<super::CustomerId>,
+    /// Calls held by this appliance life.
+    pub owner_epoch: Option<String>,
     pub offset: u64,
     pub limit: u64,
 }

@@ -18,6 +18,7 @@ mod deliveries;
 mod dnc;
 mod field_def;
 mod ids;
+mod node;
 mod prospect_list;
 mod user;
 mod webhook;
@@ -26,8 +27,8 @@ pub use access::{ApiToken, Role, Session};
 pub use agent::AgentProfile;
 pub use audit::{AuditEntry, AuditQuery};
 pub use call::{
-    Call, CallFacts, CallQuery, CallStatus, CarrierRecording, Clock, Direction, RecordingMeta,
-    StatusChange, Turn,
+    Call, CallFacts, CallOwner, CallQuery, CallStatus, CarrierRecording, Clock, Direction,
+    RecordingMeta, StatusChange, Turn,
 };
 pub use campaign::{
     AttemptState, AttemptTally, CallAttempt, Campaign, DialEntry, EntryCounts, EntryState,
@@ -41,6 +42,7 @@ pub use deliveries::{
 pub use dnc::{opt_out_reason, DncEntry, DncSource};
 pub use field_def::{FieldDef, FieldKind, Visibility};
 pub use ids::{CallId, CustomerId};
+pub use node::{NodeRecord, NodeStatus};
 pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Sort, Upserted};
 pub use user::User;
 pub use webhook::{NewWebhookEvent, WebhookEvent};

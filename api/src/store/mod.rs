@@ -20,7 +20,8 @@ use crate::model::{
     AgentProfile, ApiToken, AttachError, Attached, AttemptState, AttemptTally, AuditEntry,
     AuditQuery, Call, CallAttempt, CallQuery, CallStatus, Campaign, Consent, ContactRow, Customer,
     DialEntry, DncEntry, EntryCounts, EntryState, FieldDef, Millis, NewCustomer, NewDelivery,
-    NewWebhookEvent, Page, ProspectQuery, Role, Session, Turn, Upserted, User, WebhookEvent,
+    NewWebhookEvent, NodeRecord, NodeStatus, Page, ProspectQuery, Role, Session, Turn, Upserted,
+    User, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -352,6 +353,28 @@ pub trait UserStore {
     async fn list_users(&self) -> StoreResult<Vec<User>>;
 }
 
+/// The appliances of one installation ([`NodeRecord`]), one row per process life (node
+/// id and epoch: during an upgrade the old and the new process of one box are both
+/// there): heartbeats whose freshness the database's clock judges, and the one-time
+/// declaration that a life is lost.
+#[async_trait]
+pub trait NodeStore {
+    /// Registers a node's life with a fresh heartbeat (again: the same; a life declared
+    /// lost stays lost).
+    async fn register_node(&self, node: NodeRecord, ttl_ms: i64) -> StoreResult<()>;
+    /// Renews the heartbeat of `id` at `epoch`; `false` once that life is over
+    /// (declared lost, or removed).
+    async fn heartbeat_node(&self, id: &str, epoch: &str, ttl_ms: i64) -> StoreResult<bool>;
+    /// Every registered life, by id then start, alive or not.
+    async fn list_nodes(&self) -> StoreResult<Vec<NodeStatus>>;
+    /// Declares `id` at `epoch` lost at `at`, if its heartbeat is older than its ttl by
+    /// the database's clock and nobody declared it already: `true` for exactly one
+    /// caller, whose job it then is to end the epoch's calls.
+    async fn claim_lost_node(&self, id: &str, epoch: &str, at: Millis) -> StoreResult<bool>;
+    /// Removes `id` at `epoch` (a node that drained and stopped cleanly).
+    async fn remove_node(&self, id: &str, epoch: &str) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Store:
     CustomerStore
@@ -366,6 +389,7 @@ pub trait Store:
     + ConsentStore
     + UserStore
     + AccessStore
+    + NodeStore
     + Send
     + Sync
 {

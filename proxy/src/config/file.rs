@@ -390,6 +390,30 @@ impl Default for DialerSection {
     }
 }
 
+/// `[cluster]`: this appliance among several on one MongoDB (docs/cluster.md); a
+/// single appliance runs the same membership (its restart ends the calls a crash left).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// This appliance's name (empty: the host name); unique per appliance.
+    pub node: String,
+    /// Where Telnyx and browsers reach this appliance (`https://node-a.example.com`).
+    pub public_url: String,
+    /// Seconds without a heartbeat after which an appliance is lost and its calls are
+    /// ended (`node_lost`) by a surviving one.
+    pub heartbeat_ttl_secs: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        Self {
+            node: String::new(),
+            public_url: String::new(),
+            heartbeat_ttl_secs: 15,
+        }
+    }
+}
+
 /// `[console]`: the admin console is embedded in the binary; `dir` serves a directory
 /// from disk instead (developing the console without rebuilding).
 #[derive(Debug, Default, Deserialize)]

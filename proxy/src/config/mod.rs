@@ -18,9 +18,9 @@ pub use env::{Env, Layered, ProcessEnv};
 pub use parse::{AllowedOrigin, CorsOrigins, ListenAddr, TrustProxy};
 
 use file::{
-    AuthSection, ConsoleSection, CorsSection, DevSection, DialerSection, LimitsSection,
-    LiveKitSection, LogSection, MetricsSection, OpenAiSection, ProspectsSection, RateLimitSection,
-    RecordingsSection, ServerSection, StoreSection, TelnyxSection, TlsSection,
+    AuthSection, ClusterSection, ConsoleSection, CorsSection, DevSection, DialerSection,
+    LimitsSection, LiveKitSection, LogSection, MetricsSection, OpenAiSection, ProspectsSection,
+    RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection, TlsSection,
 };
 use serde::Deserialize;
 use validate as section;
@@ -120,6 +120,7 @@ pub struct Config {
     /// Lifetime of the LiveKit tokens `/api/livekit/token` mints.
     pub livekit_token_ttl: Duration,
     pub dialer: DialerSection,
+    pub cluster: ClusterSection,
 }
 
 impl Config {
@@ -185,6 +186,7 @@ pub struct FileConfig {
     pub prospects: ProspectsSection,
     pub console: ConsoleSection,
     pub dialer: DialerSection,
+    pub cluster: ClusterSection,
     pub dev: DevSection,
 }
 
@@ -208,6 +210,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
     let calls = section::calls(&file.openai, &file.recordings, &data_dir)?;
     let livekit_token_ttl = section::livekit(&file.livekit)?;
     let dialer = section::dialer(file.dialer.clone())?;
+    let cluster = section::cluster(file.cluster.clone())?;
     let (sqlite_path, mongo_uri) = section::store(file.store, &data_dir)?;
     let limits = file.limits;
     Ok(Config {
@@ -269,6 +272,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         calls,
         livekit_token_ttl,
         dialer,
+        cluster,
     })
 }
 

@@ -39,6 +39,20 @@ fn example_config_parses_and_matches_defaults() {
     assert_eq!(from_example.limits.upload, 50 * 1024 * 1024);
     assert!(from_example.protect_recordings);
     assert!(from_example.integrations.telnyx_verify_signatures);
+    assert_eq!(from_example.cluster.heartbeat_ttl_secs, 15);
+    let named = from_toml(
+        "[cluster]\nnode = \"node-a\"\npublic_url = \"https://a.example.com/\"",
+        &[],
+    )
+    .expect("cluster");
+    assert_eq!(
+        (
+            named.cluster.node.as_str(),
+            named.cluster.public_url.as_str()
+        ),
+        ("node-a", "https://a.example.com"),
+        "the trailing slash is dropped"
+    );
 }
 
 #[test]
@@ -92,6 +106,19 @@ fn bad_values_name_their_key() {
         (
             "[prospects]\ndefault_region = \"XX\"",
             "prospects.default_region",
+        ),
+        ("[cluster]\nnode = \"a b\"", "cluster.node"),
+        (
+            "[cluster]\npublic_url = \"node-a.example\"",
+            "cluster.public_url",
+        ),
+        (
+            "[cluster]\npublic_url = \"https://a.example/path\"",
+            "cluster.public_url",
+        ),
+        (
+            "[cluster]\nheartbeat_ttl_secs = 1",
+            "cluster.heartbeat_ttl_secs",
         ),
     ];
     for (text, key) in cases {

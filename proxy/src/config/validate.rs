@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::file::{
-    self, AuthSection, BudgetEntry, DialerSection, LimitsSection, LiveKitSection, LogSection,
-    OpenAiSection, RateLimitSection, RecordingsSection, ServerSection, StoreSection, TelnyxSection,
+    self, AuthSection, BudgetEntry, ClusterSection, DialerSection, LimitsSection, LiveKitSection,
+    LogSection, OpenAiSection, RateLimitSection, RecordingsSection, ServerSection, StoreSection,
+    TelnyxSection,
 };
 use super::{
     non_empty, open_files_limit, parse, Accounts, AcmeConfig, Budget, CallOptions, CertPaths,
@@ -401,6 +402,41 @@ pub(super) fn dialer(d: DialerSection) -> Result<DialerSection, ConfigError> {
         return Err(ConfigError::new("dialer.node", "at most 100 characters"));
     }
     Ok(d)
+}
+
+/// `[cluster]`: a node name a person can read, a public URL that is one, a heartbeat
+/// ttl long enough for a busy store and short enough to spare people dead air.
+pub(super) fn cluster(c: ClusterSection) -> Result<ClusterSection, ConfigError> {
+    let name_ok = c.node.len() <= 64
+        && c.node
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !name_ok {
+        return Err(ConfigError::new(
+            "cluster.node",
+            "at most 64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    let url = c.public_url.trim_end_matches('/');
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    if !url.is_empty() && host.is_none_or(|h| h.is_empty() || h.contains(['/', '?', '#', ' '])) {
+        return Err(ConfigError::new(
+            "cluster.public_url",
+            format!("{url:?} must be an http(s) origin, e.g. https://node-a.example.com"),
+        ));
+    }
+    if !(3..=600).contains(&c.heartbeat_ttl_secs) {
+        return Err(ConfigError::new(
+            "cluster.heartbeat_ttl_secs",
+            "must be in 3..=600",
+        ));
+    }
+    Ok(ClusterSection {
+        public_url: url.to_owned(),
+        ..c
+    })
 }
 
 /// `[livekit]`: the token lifetime (0: one hour).

@@ -47,6 +47,8 @@ pub struct Shared {
     /// Sessions and tokens (the same instance the API's handlers use).
     pub accounts: Arc<agent5_api::accounts::Accounts>,
     pub bridge: agent5_bridge::Bridge,
+    /// This appliance's node name and epoch among the appliances on the store.
+    pub identity: Arc<agent5_api::cluster::Identity>,
     pub lifecycle: Arc<Lifecycle>,
     /// The certificates served (for the names the HTTPS redirect may send clients to).
     pub certs: Option<crate::tls::CertStore>,

@@ -64,6 +64,8 @@ pub async fn readyz(shared: &Shared, detailed: bool) -> http::Response<Body> {
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "store": shared.store.backend(),
+        "node": { "id": shared.identity.node(), "epoch": shared.identity.epoch() },
+        "cluster": cluster(shared).await,
         "voice_to_voice_ms": voice_to_voice(shared),
         "certificates": certificates(shared),
         "failing": failing,
@@ -72,6 +74,41 @@ pub async fn readyz(shared: &Shared, detailed: bool) -> http::Response<Body> {
         "warnings": warnings,
     });
     respond::json(status, &body)
+}
+
+/// Every appliance life registered in the store (this one included): alive, silent
+/// (its calls are ended once a surviving node declares it lost) or lost; `null` when
+/// the store did not answer.
+async fn cluster(shared: &Shared) -> Value {
+    match tokio::time::timeout(STORE_CHECK_TIMEOUT, shared.store.list_nodes()).await {
+        Ok(Ok(nodes)) => Value::Array(
+            nodes
+                .iter()
+                .map(|n| {
+                    json!({
+                        "id": n.node.id,
+                        "epoch": n.node.epoch,
+                        "public_url": n.node.public_url,
+                        "version": n.node.version,
+                        "started_at": n.node.started_at,
+                        "state": node_state(n),
+                        "silent_ms": n.silent_ms,
+                        "lost_at": n.lost_at,
+                    })
+                })
+                .collect(),
+        ),
+        _ => Value::Null,
+    }
+}
+
+/// `alive`, `silent` (heartbeat expired, not yet declared lost) or `lost`.
+pub fn node_state(n: &agent5_api::model::NodeStatus) -> &'static str {
+    match (n.alive, n.lost_at) {
+        (true, _) => "alive",
+        (false, None) => "silent",
+        (false, Some(_)) => "lost",
+    }
 }
 
 /// The appliance's own voice-to-voice measurements since it started (the

@@ -62,8 +62,9 @@ pub fn run(config: &Config) -> Vec<Check> {
             |p| p.display().to_string(),
         ),
     )];
-    let (store, people) = store_check(config);
+    let (store, people, cluster) = store_check(config);
     out.push(store);
+    out.extend(cluster);
     out.push(accounts_check(config, people));
     certificate_checks(config, &mut out);
     out.push(clock_check(config));
@@ -76,14 +77,14 @@ pub fn run(config: &Config) -> Vec<Check> {
 
 /// The store: opened and pinged like at start-up; and how many active people it has
 /// (when it answered).
-fn store_check(config: &Config) -> (Check, Option<usize>) {
+fn store_check(config: &Config) -> (Check, Option<usize>, Option<Check>) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build();
     match runtime {
-        Err(e) => (check("store", Level::Fail, e.to_string()), None),
+        Err(e) => (check("store", Level::Fail, e.to_string()), None, None),
         Ok(rt) => match crate::open_store_in(&rt, config) {
-            Err(e) => (check("store", Level::Fail, e.to_string()), None),
+            Err(e) => (check("store", Level::Fail, e.to_string()), None, None),
             Ok(store) => {
                 let pinged = rt.block_on(async {
                     tokio::time::timeout(Duration::from_secs(5), store.ping()).await
@@ -95,12 +96,21 @@ fn store_check(config: &Config) -> (Check, Option<usize>) {
                             .block_on(store.list_users())
                             .ok()
                             .map(|users| users.iter().filter(|u| u.active).count());
+                        let cluster = rt
+                            .block_on(store.list_nodes())
+                            .ok()
+                            .map(|n| cluster_check(&n));
                         (
                             check("store", Level::Ok, format!("{backend} answers")),
                             people,
+                            cluster,
                         )
                     }
-                    Ok(Err(e)) => (check("store", Level::Fail, format!("{backend}: {e}")), None),
+                    Ok(Err(e)) => (
+                        check("store", Level::Fail, format!("{backend}: {e}")),
+                        None,
+                        None,
+                    ),
                     Err(_) => (
                         check(
                             "store",
@@ -108,11 +118,39 @@ fn store_check(config: &Config) -> (Check, Option<usize>) {
                             format!("{backend} did not answer within 5 s"),
                         ),
                         None,
+                        None,
                     ),
                 }
             }
         },
     }
+}
+
+/// The appliances registered on the store: each life with its state; a warning while
+/// one is silent (its calls wait for a surviving appliance to end them).
+fn cluster_check(nodes: &[agent5_api::model::NodeStatus]) -> Check {
+    if nodes.is_empty() {
+        return check(
+            "cluster",
+            Level::Ok,
+            "no appliance is running on this store",
+        );
+    }
+    let rows: Vec<String> = nodes
+        .iter()
+        .map(|n| {
+            format!(
+                "{} ({}, {}, last heartbeat {:.1} s ago)",
+                n.node.id,
+                &n.node.epoch[..n.node.epoch.len().min(8)],
+                crate::edge::probes::node_state(n),
+                n.silent_ms as f64 / 1000.0
+            )
+        })
+        .collect();
+    let silent = nodes.iter().any(|n| !n.alive && n.lost_at.is_none());
+    let level = if silent { Level::Warn } else { Level::Ok };
+    check("cluster", level, rows.join("; "))
 }
 
 /// Someone can get in: an active person, or the shared token.

@@ -132,6 +132,7 @@ impl CallStore for MongoStore {
             ("phone", &query.phone),
             ("campaign_id", &query.campaign_id),
             ("customer_id", &query.customer_id.clone().map(String::from)),
+            ("owner.epoch", &query.owner_epoch),
         ] {
             if let Some(v) = v {
                 f.insert(key, v.clone());

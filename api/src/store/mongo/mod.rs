@@ -17,6 +17,7 @@ mod customers;
 mod dialer;
 mod dnc;
 mod field_defs;
+mod nodes;
 mod support;
 mod users;
 mod webhook_events;

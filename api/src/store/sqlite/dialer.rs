@@ -11,9 +11,6 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, OptionalExtension};
 
-/// SQLite's clock in milliseconds since the epoch.
-const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
-
 fn text(s: &str) -> SqlValue {
     SqlValue::Text(s.to_owned())
 }

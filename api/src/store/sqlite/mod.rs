@@ -12,6 +12,7 @@ mod customers;
 mod dialer;
 mod dnc;
 mod field_defs;
+mod nodes;
 mod schema;
 mod support;
 mod users;

@@ -232,6 +232,20 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX dial_entries_due;
     CREATE INDEX dial_entries_due ON dial_entries (campaign_id, state, next_at, phone_e164);
     ",
+    // 10: the appliances of the installation, one row per process life, with
+    // heartbeats stamped by SQLite's clock; live calls found by their owner's epoch.
+    r"
+    CREATE TABLE nodes (
+        id TEXT NOT NULL,
+        epoch TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL,
+        ttl_ms INTEGER NOT NULL,
+        lost_at INTEGER,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (id, epoch)
+    );
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {

@@ -10,6 +10,10 @@ use super::err;
 use crate::model::{Call, Campaign};
 use crate::store::{StoreError, StoreResult};
 
+/// SQLite's clock in milliseconds since the epoch (leases and heartbeats are judged by
+/// the database's clock, never by a node's).
+pub(super) const DB_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
 pub(super) fn to_json<T: Serialize>(v: &T) -> StoreResult<String> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
 }
