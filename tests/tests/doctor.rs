@@ -44,7 +44,16 @@ fn a_healthy_box_passes_and_a_broken_one_fails() {
     assert_eq!(row(&table, "store")[1], "ok", "{table}");
     assert_eq!(
         row(&table, "cluster")[1..],
-        ["ok", "no", "appliance", "is", "running", "on", "this", "store"],
+        [
+            "ok",
+            "no",
+            "appliance",
+            "is",
+            "running",
+            "on",
+            "this",
+            "store"
+        ],
         "{table}"
     );
     let cert = row(&table, "certificate");
