@@ -163,7 +163,7 @@ export function Monitor({ me, id }) {
       <tbody>${list.map((c) => html`<tr key=${c.call_id} class=${c.call_id === id ? "selected" : ""}>
         <td>${c.prospect_id ? html`<a href=${"#/prospects/" + c.prospect_id}>${c.prospect_name || "prospect"}</a>` : "—"}</td>
         <td>${c.phone || "—"}</td><td>${c.campaign_name || c.campaign_id || "—"}</td><td>${c.agent_profile || "default"}</td>
-        <td>${c.state}</td><td>${duration(now - (c.answered_at || c.since))}</td><td>${c.controller}</td>
+        <td>${c.state}${c.local === false ? ` · on ${c.node}` : ""}</td><td>${duration(now - (c.answered_at || c.since))}</td><td>${c.controller}</td>
         <td><${Meter} label=${"Caller level of " + (c.phone || c.call_id)} value=${c.caller_level} /></td>
         <td><${Meter} label=${"Agent level of " + (c.phone || c.call_id)} value=${c.agent_level} /></td>
         <td><a href=${"#/monitor/" + c.call_id}>Open</a></td>
@@ -311,14 +311,15 @@ function LiveCall({ call, me }) {
       ${holding && !operating ? " (an operator has this call)" : ""}</p>
     <${ErrorLine} error=${error} />
     ${notice && html`<p class="notice" role="status">${notice}</p>`}
+    ${call.local === false && html`<p class="muted">This call is on appliance ${call.node}: listening, takeover and whisper work from that appliance's console; hanging up works from here.</p>`}
     <div class="row">
-      ${can(me, "monitor.listen") && (mode === "watch"
+      ${call.local !== false && can(me, "monitor.listen") && (mode === "watch"
         ? html`<button type="button" onClick=${listen}>Listen</button>`
         : !operating && html`<button type="button" onClick=${stopListening}>Stop listening</button>`)}
-      ${can(me, "monitor.takeover") && (mode === "takeover"
+      ${call.local !== false && can(me, "monitor.takeover") && (mode === "takeover"
         ? html`<button type="button" class="primary" onClick=${handBack}>Hand back</button>`
         : !operating && html`<button type="button" disabled=${holding} onClick=${() => operate("takeover")}>Take over</button>`)}
-      ${can(me, "monitor.whisper") && (mode === "whisper"
+      ${call.local !== false && can(me, "monitor.whisper") && (mode === "whisper"
         ? html`<button type="button" aria-pressed=${talking} onPointerDown=${() => talk(true)} onPointerUp=${() => talk(false)}
             onPointerLeave=${() => talking && talk(false)}
             onKeyDown=${(e) => { if (e.key === " " && !e.repeat) { e.preventDefault(); talk(true); } }}

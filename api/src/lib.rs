@@ -51,6 +51,8 @@ pub struct AppState {
     accounts: Arc<accounts::Accounts>,
     /// The campaign dialler (absent until started on a runtime).
     dialer: Option<Arc<dialer::Dialer>>,
+    /// The other appliances' live calls (absent on a state built without one).
+    directory: Option<Arc<cluster::Directory>>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
                 accounts::SessionSettings::default(),
             )),
             dialer: None,
+            directory: None,
         }
     }
 
@@ -105,6 +108,12 @@ impl AppState {
 
     pub fn dialer(&self) -> Option<&Arc<dialer::Dialer>> {
         self.dialer.as_ref()
+    }
+
+    /// The Monitor lists the other appliances' live calls from `directory` too.
+    pub fn with_directory(mut self, directory: Arc<cluster::Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// The accounts service the edge authenticates with (the same instance, so a

@@ -227,6 +227,13 @@ fn build_api(
         tracing::warn!(error = %e, "joining the cluster failed; retrying in the background");
     }
     work.spawn(Arc::clone(&membership).run());
+    let directory = Arc::new(agent5_api::cluster::Directory::new(
+        store.clone(),
+        Arc::clone(membership.identity()),
+        Duration::from_secs(1),
+    ));
+    work.spawn(Arc::clone(&directory).run());
+    let state = state.with_directory(directory);
     Ok(BuiltApi {
         router: agent5_api::router(state),
         store,

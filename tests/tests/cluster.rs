@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent5_api::calls::{Telephony, TelnyxSettings};
+use agent5_api::calls::{DialRequest, Telephony, TelnyxSettings};
 use agent5_api::cluster::{ClusterMetrics, ClusterSettings, Identity, Membership};
+use agent5_api::integrations::telnyx::events::Event;
 use agent5_api::metrics::ApiMetrics;
 use agent5_api::model::{new_id, now_millis, Call, CallOwner, CallStatus, Direction};
 use agent5_api::store::{SharedStore, StoreConfig};
-use agent5_e2e::fake_telnyx::FakeTelnyx;
+use agent5_e2e::fake_telnyx::{carrier_time, client_state, envelope, FakeTelnyx};
+use serde_json::json;
 
 const KEY: &str = "KEYcluster";
 
@@ -229,5 +231,57 @@ async fn a_restart_ends_what_the_crash_left_and_a_clean_exit_leaves() {
             "{listed:?}"
         );
         assert_eq!(hangups(&fake).len(), 1, "nothing more hung up");
+    }
+}
+
+/// With several appliances, the one that dials a call names itself to the carrier
+/// (media stream and webhooks); a webhook that lands on another appliance anyway is
+/// applied to the call there: the store decides, not the appliance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_appliance_names_itself_for_its_calls_and_any_applies_their_webhooks() {
+    for (_dir, store) in stores("cluster_urls").await {
+        let fake = FakeTelnyx::start(KEY).await;
+        let b = node(&store, &fake, "node-b", LIVE);
+        let c = node(&store, &fake, "node-c", LIVE);
+        let (call, _) = b
+            .telephony()
+            .dial(DialRequest {
+                to: "+32475000009".into(),
+                agent_profile: None,
+                customer_id: None,
+                delivery_code: None,
+                campaign_id: None,
+                lang: None,
+                idempotency_key: None,
+                call_id: None,
+            })
+            .await
+            .expect("dial");
+        assert_eq!(call.owner, Some(b.identity().owner()));
+        let dial = fake.requests_to("/v2/calls").pop().expect("dialled");
+        assert_eq!(
+            dial.body["stream_url"],
+            format!("wss://node-b.test/websocket?call={}", call.id)
+        );
+        assert_eq!(
+            dial.body["webhook_url"],
+            "https://node-b.test/api/telnyx/events"
+        );
+
+        let body = envelope(
+            &new_id(),
+            "call.answered",
+            &carrier_time(now_millis()),
+            json!({
+                "call_control_id": call.call_control_id,
+                "client_state": client_state(&call.id),
+                "direction": "outgoing",
+            }),
+        );
+        let event = Event::parse(body.as_bytes()).expect("event");
+        c.telephony().process(&event).await.expect("processed on c");
+        let answered = store.get_call(&call.id).await.expect("call");
+        assert!(answered.answered_at.is_some(), "{answered:?}");
+        assert_eq!(answered.owner, Some(b.identity().owner()), "still b's call");
     }
 }

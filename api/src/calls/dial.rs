@@ -58,6 +58,28 @@ pub(super) fn stream_url_for(base: &str, call_id: &str) -> String {
     format!("{base}{sep}call={call_id}")
 }
 
+/// The media WebSocket URL of this appliance: the configured `stream_url` with its
+/// origin replaced by the appliance's own public URL (`[cluster] public_url`), so the
+/// carrier streams a call to the appliance that holds it; the configured URL as it is
+/// without one.
+pub(super) fn own_stream_base(configured: &str, public_url: &str) -> String {
+    let Some((scheme, host)) = public_url.split_once("://") else {
+        return configured.to_owned();
+    };
+    let ws = if scheme == "https" { "wss" } else { "ws" };
+    let path = configured
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or("/websocket");
+    format!("{ws}://{host}{path}")
+}
+
+/// Where the carrier sends this appliance's calls' webhooks (`None`: the connection's
+/// URL, a single appliance).
+pub(super) fn own_webhook_url(public_url: &str) -> Option<String> {
+    (!public_url.is_empty()).then(|| format!("{public_url}/api/telnyx/events"))
+}
+
 impl Telephony {
     /// Dials `req.to`: refuses opted-out numbers and calls over the cap, creates the
     /// call record, then asks Telnyx to dial. `Ok((call, false))` for a new call,
@@ -170,7 +192,13 @@ impl Telephony {
             from: s.from_number.clone().unwrap_or_default(),
             to,
             stream: StreamParams::new(
-                stream_url_for(s.stream_url.as_deref().unwrap_or_default(), &created.id),
+                stream_url_for(
+                    &own_stream_base(
+                        s.stream_url.as_deref().unwrap_or_default(),
+                        &s.identity.public_url,
+                    ),
+                    &created.id,
+                ),
                 &s.codec,
                 token,
             ),
@@ -178,6 +206,7 @@ impl Telephony {
             answering_machine_detection: s.amd.clone(),
             timeout_secs: s.ring_timeout_secs,
             time_limit_secs: None,
+            webhook_url: own_webhook_url(&s.identity.public_url),
         };
         let Some(client) = &self.client else {
             return Err(DialError::NotConfigured("TELNYX_API_KEY".into()));
@@ -211,5 +240,34 @@ impl Telephony {
                 Err(DialError::Carrier(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_appliance_with_a_public_url_takes_its_own_calls_media_and_webhooks() {
+        let configured = "wss://agent5.example.com/websocket";
+        assert_eq!(own_stream_base(configured, ""), configured);
+        assert_eq!(
+            own_stream_base(configured, "https://node-b.example.com"),
+            "wss://node-b.example.com/websocket"
+        );
+        assert_eq!(
+            own_stream_base("ws://lb:8080/media/ws?x=1", "http://10.0.0.2:3000"),
+            "ws://10.0.0.2:3000/media/ws?x=1"
+        );
+        assert_eq!(
+            own_stream_base("wss://lb", "https://node-b.example.com"),
+            "wss://node-b.example.com/websocket",
+            "no path configured: the appliance's own"
+        );
+        assert_eq!(own_webhook_url(""), None);
+        assert_eq!(
+            own_webhook_url("https://node-b.example.com").as_deref(),
+            Some("https://node-b.example.com/api/telnyx/events")
+        );
     }
 }

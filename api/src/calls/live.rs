@@ -1,6 +1,7 @@
 //! `GET /api/calls/live` and `GET /api/calls/live/events` (Server-Sent Events): the
-//! bridge's live calls with what the store knows about them (phone, prospect, campaign,
-//! agent profile), and a stream of calls starting, changing state and ending.
+//! bridge's live calls, then the other appliances' (from the cluster's directory), with
+//! what the store knows about them (phone, prospect, campaign, agent profile, the
+//! appliance holding it), and a stream of calls starting, changing state and ending.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -32,9 +33,14 @@ pub struct LiveView {
     /// The campaign's name, while the campaign exists.
     pub campaign_name: Option<String>,
     pub agent_profile: Option<String>,
+    /// The appliance holding the call (its node name).
+    pub node: Option<String>,
+    /// Held by this appliance: listen-in, takeover and whisper work from here (another
+    /// appliance's call is listed, and can be hung up, but not yet listened to).
+    pub local: bool,
 }
 
-async fn view(state: &AppState, live: LiveCall) -> LiveView {
+async fn view(state: &AppState, live: LiveCall, local: bool) -> LiveView {
     let call = state.store.get_call(&live.call_id).await.ok();
     let customer = match call.as_ref().and_then(|c| c.customer_id.as_deref()) {
         Some(id) => state.store.get_customer(id).await.ok(),
@@ -63,6 +69,10 @@ async fn view(state: &AppState, live: LiveCall) -> LiveView {
         prospect_name: name,
         campaign_id: call.as_ref().and_then(|c| c.campaign_id.clone()),
         agent_profile: call.as_ref().and_then(|c| c.agent_profile.clone()),
+        node: call
+            .as_ref()
+            .and_then(|c| c.owner.as_ref().map(|o| o.node.clone())),
+        local,
         live,
     }
 }
@@ -72,11 +82,26 @@ pub struct LivePage {
     items: Vec<LiveView>,
 }
 
+/// This appliance's live calls, then the other appliances' (`false`).
+fn all_live(state: &AppState) -> Vec<(LiveCall, bool)> {
+    let mut calls: Vec<(LiveCall, bool)> = state
+        .bridge
+        .live()
+        .list()
+        .into_iter()
+        .map(|c| (c, true))
+        .collect();
+    if let Some(d) = &state.directory {
+        calls.extend(d.list().into_iter().map(|r| (r.live, false)));
+    }
+    calls
+}
+
 /// `GET /api/calls/live`
 pub async fn list(State(state): State<AppState>) -> Result<Json<LivePage>, ApiError> {
     let mut items = Vec::new();
-    for call in state.bridge.live().list() {
-        items.push(view(&state, call).await);
+    for (call, local) in all_live(&state) {
+        items.push(view(&state, call, local).await);
     }
     Ok(Json(LivePage { items }))
 }
@@ -91,9 +116,10 @@ pub async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = state.bridge.live().subscribe();
+    let remote = state.directory.as_ref().map(|d| d.subscribe());
     let mut snapshot = Vec::new();
-    for call in state.bridge.live().list() {
-        snapshot.push(view(&state, call).await);
+    for (call, local) in all_live(&state) {
+        snapshot.push(view(&state, call, local).await);
     }
     let first = Event::default()
         .event("snapshot")
@@ -103,6 +129,7 @@ pub async fn events(
     let feed = Feed {
         first: Some(first),
         rx,
+        remote,
         state,
         levels,
         quiet_since: tokio::time::Instant::now(),
@@ -122,6 +149,8 @@ pub const LEVELS_EVERY: Duration = Duration::from_millis(500);
 struct Feed {
     first: Option<Event>,
     rx: tokio::sync::broadcast::Receiver<agent5_bridge::live::LiveEvent>,
+    /// The other appliances' calls (see `cluster::Directory`).
+    remote: Option<tokio::sync::broadcast::Receiver<agent5_bridge::live::LiveEvent>>,
     state: AppState,
     levels: tokio::time::Interval,
     quiet_since: tokio::time::Instant,
@@ -160,12 +189,13 @@ impl Feed {
                     let data = serde_json::to_string(&serde_json::json!({"items": items})).unwrap_or_default();
                     return Some(Event::default().event("levels").data(data));
                 }
-                r = self.rx.recv() => r,
+                r = self.rx.recv() => r.map(|ev| (ev, true)),
+                r = next_remote(&mut self.remote) => r.map(|ev| (ev, false)),
             };
             return match next {
-                Ok(ev) => {
+                Ok((ev, local)) => {
                     let kind = ev.kind;
-                    let data = serde_json::to_string(&view(&self.state, ev.call).await)
+                    let data = serde_json::to_string(&view(&self.state, ev.call, local).await)
                         .unwrap_or_default();
                     Some(Event::default().event(kind).data(data))
                 }
@@ -175,5 +205,15 @@ impl Feed {
                 Err(RecvError::Closed) => None,
             };
         }
+    }
+}
+
+/// The next event of the other appliances' calls; never, without a directory.
+async fn next_remote(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<agent5_bridge::live::LiveEvent>>,
+) -> Result<agent5_bridge::live::LiveEvent, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

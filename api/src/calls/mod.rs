@@ -412,7 +412,8 @@ impl Telephony {
             tracing::info!(call_id = %call.id, "inbound call not answered: telnyx.answer_inbound is off");
             return Ok(());
         }
-        let stream = StreamParams::new(dial::stream_url_for(url, &call.id), &s.codec, token);
+        let base = dial::own_stream_base(url, &s.identity.public_url);
+        let stream = StreamParams::new(dial::stream_url_for(&base, &call.id), &s.codec, token);
         let res = client.answer(ccid, &stream, &client_state(&call.id)).await;
         self.command_result("answer", res.is_ok());
         if let Err(e) = res {

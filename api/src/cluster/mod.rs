@@ -20,8 +20,10 @@ use crate::calls::Telephony;
 use crate::model::{new_id, now_millis, CallOwner, CallQuery, CallStatus, NodeRecord};
 use crate::store::{SharedStore, StoreError, StoreResult};
 
+mod directory;
 mod metrics;
 
+pub use directory::{Directory, RemoteCall};
 pub use metrics::ClusterMetrics;
 
 /// This process's place in the cluster: its node name and current epoch.
@@ -169,6 +171,10 @@ impl Membership {
 
     pub fn identity(&self) -> &Arc<Identity> {
         &self.identity
+    }
+
+    pub fn telephony(&self) -> &Arc<Telephony> {
+        &self.telephony
     }
 
     /// Registers this life (again: a fresh heartbeat).

@@ -115,6 +115,10 @@ pub struct Dial {
     pub timeout_secs: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub time_limit_secs: Option<u32>,
+    /// Where this call's webhooks go (the dialling appliance, when several share a
+    /// store); the connection's URL otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_url: Option<String>,
 }
 
 /// What Telnyx answers to a dial.
@@ -371,6 +375,7 @@ mod tests {
             answering_machine_detection: "detect".into(),
             timeout_secs: 30,
             time_limit_secs: None,
+            webhook_url: None,
         };
         let v = serde_json::to_value(&dial).expect("json");
         assert_eq!(v["stream_bidirectional_mode"], "rtp");
@@ -379,6 +384,7 @@ mod tests {
         assert_eq!(v["stream_bidirectional_codec"], "PCMA");
         assert_eq!(v["stream_auth_token"], "tok");
         assert!(v.get("time_limit_secs").is_none());
+        assert!(v.get("webhook_url").is_none(), "the connection's URL");
     }
 
     #[test]

@@ -1,0 +1,194 @@
+//! The live calls of the other appliances, for this one's Monitor. Every call record
+//! names the appliance life that holds it, so one reader per appliance (whatever the
+//! number of browsers) reads the other lives' live calls from the store every
+//! `every`, compares them with what it saw last, and publishes the same
+//! `call.started` / `call.updated` / `call.ended` events the bridge publishes for its
+//! own calls. Polling is the fallback the issue allows where change streams are not
+//! used: a remote call shows up within `every` plus one store round trip.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent5_bridge::live::{LiveCall, LiveEvent};
+use tokio::sync::broadcast;
+
+use super::Identity;
+use crate::model::{Call, CallQuery, CallStatus};
+use crate::store::{SharedStore, StoreResult};
+
+/// Live calls read per status in one pass (the appliance-wide caps are far below).
+const PAGE: u64 = 1000;
+
+/// A call another appliance holds, as the Monitor shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteCall {
+    pub live: LiveCall,
+    /// The appliance (node name) that holds it.
+    pub node: String,
+}
+
+pub struct Directory {
+    store: SharedStore,
+    identity: Arc<Identity>,
+    every: Duration,
+    calls: Mutex<HashMap<String, RemoteCall>>,
+    events: broadcast::Sender<LiveEvent>,
+}
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the Monitor shows a call it only knows from the store: its media stream is open
+/// (the appliance holding it said so) and it has not ended; levels are not shared
+/// between appliances (0).
+fn live_of(call: &Call) -> Option<LiveCall> {
+    let since = call.facts.media_connected_at?;
+    if call.ended_at.is_some() || !call.status.is_live() {
+        return None;
+    }
+    Some(LiveCall {
+        call_id: call.id.to_string(),
+        state: if call.answered_at.is_some() {
+            "streaming"
+        } else {
+            "ringing"
+        },
+        controller: if call.facts.taken_over {
+            "operator".into()
+        } else {
+            "agent".into()
+        },
+        since,
+        answered_at: call.answered_at,
+        caller_level: 0.0,
+        agent_level: 0.0,
+    })
+}
+
+impl Directory {
+    pub fn new(store: SharedStore, identity: Arc<Identity>, every: Duration) -> Self {
+        Self {
+            store,
+            identity,
+            every,
+            calls: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+        }
+    }
+
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, RemoteCall>> {
+        self.calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The other appliances' live calls as last read, oldest first.
+    pub fn list(&self) -> Vec<RemoteCall> {
+        let mut all: Vec<RemoteCall> = self.calls().values().cloned().collect();
+        all.sort_by(|a, b| (a.live.since, &a.live.call_id).cmp(&(b.live.since, &b.live.call_id)));
+        all
+    }
+
+    /// The appliance holding `call_id`, when it is another one's live call.
+    pub fn node_of(&self, call_id: &str) -> Option<String> {
+        self.calls().get(call_id).map(|c| c.node.clone())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    /// Reads the store every `every` for as long as the process runs.
+    pub async fn run(self: Arc<Self>) {
+        let mut every = tokio::time::interval(self.every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = self.refresh().await {
+                tracing::warn!(error = %e, "reading other appliances' live calls failed");
+            }
+        }
+    }
+
+    /// One pass: reads the other lives' live calls and publishes what changed.
+    pub async fn refresh(&self) -> StoreResult<()> {
+        let own = self.identity.epoch();
+        let mut now = HashMap::new();
+        for status in CallStatus::LIVE {
+            let page = self
+                .store
+                .list_calls(&CallQuery {
+                    status: Some(status),
+                    limit: PAGE,
+                    ..CallQuery::default()
+                })
+                .await?;
+            for call in page.items {
+                let Some(owner) = call.owner.as_ref().filter(|o| o.epoch != own) else {
+                    continue;
+                };
+                if let Some(live) = live_of(&call) {
+                    let node = owner.node.clone();
+                    now.insert(live.call_id.clone(), RemoteCall { live, node });
+                }
+            }
+        }
+        let mut events = Vec::new();
+        {
+            let mut seen = self.calls();
+            for (id, c) in &now {
+                match seen.get(id) {
+                    None => events.push(("call.started", c.live.clone())),
+                    Some(before) if before != c => events.push(("call.updated", c.live.clone())),
+                    Some(_) => {}
+                }
+            }
+            for (id, c) in seen.iter() {
+                if !now.contains_key(id) {
+                    events.push(("call.ended", c.live.clone()));
+                }
+            }
+            *seen = now;
+        }
+        for (kind, call) in events {
+            // Nobody listening is fine.
+            let _ = self.events.send(LiveEvent { kind, call });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Direction;
+
+    #[test]
+    fn only_a_call_with_its_media_open_and_not_ended_is_live() {
+        let mut call = Call::new("c1", Direction::Outbound, "+3247".into(), 5);
+        call.status = CallStatus::Ringing;
+        assert_eq!(live_of(&call), None, "no media stream yet");
+        call.facts.media_connected_at = Some(7);
+        let live = live_of(&call).expect("live");
+        assert_eq!(
+            (live.state, live.since, live.controller.as_str()),
+            ("ringing", 7, "agent")
+        );
+        call.status = CallStatus::Streaming;
+        call.answered_at = Some(8);
+        call.facts.taken_over = true;
+        let live = live_of(&call).expect("live");
+        assert_eq!(
+            (live.state, live.controller.as_str()),
+            ("streaming", "operator")
+        );
+        call.ended_at = Some(9);
+        assert_eq!(live_of(&call), None);
+    }
+}
