@@ -121,6 +121,11 @@ impl LiveCalls {
         all
     }
 
+    /// Whether `call_id` is live on this appliance.
+    pub fn contains(&self, call_id: &str) -> bool {
+        self.lock().contains_key(call_id)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
     }

@@ -285,3 +285,84 @@ async fn each_appliance_names_itself_for_its_calls_and_any_applies_their_webhook
         assert_eq!(answered.owner, Some(b.identity().owner()), "still b's call");
     }
 }
+
+/// Listen-in and takeover sockets for another appliance's call are answered before the
+/// upgrade with where the call is: `421 call_on_other_node` while that appliance lives,
+/// `410 node_lost` once it was lost; the real binary on SQLite, the other appliances'
+/// records written into its store by this test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_for_another_appliances_call_says_where_it_is() {
+    use agent5_e2e::client::{self, empty, get};
+    use agent5_e2e::{agent5_bin, Appliance, Spec};
+    const TOKEN: &str = "cluster-token-aaaaaaaaaa";
+    let app = Appliance::start(Spec::new(
+        agent5_bin!(),
+        format!("[server]\nlisten = [\"127.0.0.1:0\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"{TOKEN}\"]\n"),
+    ));
+    let store = agent5_api::store::open(&StoreConfig::Sqlite {
+        path: app.dir().join("data/agent5.db"),
+    })
+    .await
+    .expect("the appliance's store");
+    let node_b = agent5_api::model::NodeRecord {
+        id: "node-b".into(),
+        epoch: "b-life".into(),
+        public_url: "https://node-b.test".into(),
+        version: "test".into(),
+        started_at: now_millis(),
+    };
+    let node_c = agent5_api::model::NodeRecord {
+        id: "node-c".into(),
+        epoch: "c-life".into(),
+        ..node_b.clone()
+    };
+    store.register_node(node_b, 60_000).await.expect("b");
+    store.register_node(node_c, 0).await.expect("c");
+    assert_eq!(
+        store
+            .claim_lost_node("node-c", "c-life", now_millis())
+            .await,
+        Ok(true)
+    );
+    let owner = |node: &str, epoch: &str| CallOwner {
+        node: node.into(),
+        epoch: epoch.into(),
+    };
+    let on_b = live_call(&store, owner("node-b", "b-life"), "v2:on-b").await;
+    let on_c = live_call(&store, owner("node-c", "c-life"), "v2:on-c").await;
+    let upgrade = |path: String| {
+        get(&path)
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(empty())
+            .expect("request")
+    };
+    for (path, status, code) in [
+        (
+            format!("/monitor?call={}", on_b.id),
+            421,
+            "call_on_other_node",
+        ),
+        (
+            format!("/operator-bridge?call={}", on_b.id),
+            421,
+            "call_on_other_node",
+        ),
+        (format!("/monitor?call={}", on_c.id), 410, "node_lost"),
+    ] {
+        let reply = client::send(client::tcp(app.addr("http")).await, upgrade(path.clone())).await;
+        assert_eq!(reply.status, status, "{path}");
+        let body = reply.json();
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+        if status == 421 {
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("node-b") && message.contains("https://node-b.test"),
+                "{message}"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! metrics.
 
 mod api;
+mod cluster;
 pub(crate) mod console;
 pub mod guarded;
 pub mod head_limit;
@@ -335,6 +336,15 @@ impl Edge {
             Ok(h) => h,
             Err(res) => return self.finish(session, ctx, *res).await,
         };
+        if matches!(
+            kind,
+            agent5_bridge::SessionKind::Monitor | agent5_bridge::SessionKind::Operator
+        ) {
+            let query = session.req_header().uri.query().unwrap_or_default();
+            if let Some(res) = cluster::held_elsewhere(&self.shared, query).await {
+                return self.finish(session, ctx, res).await;
+            }
+        }
         let head = session.req_header();
         let meta = SessionMeta {
             request_id: ctx.request_id.clone(),
