@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agent5_api::cluster::{Directory, Identity};
-use agent5_api::model::{now_millis, Call, CallOwner, CallStatus, Direction};
+use agent5_api::model::{now_millis, Call, CallOwner, CallStatus, Direction, NodeRecord};
 use agent5_api::store::SharedStore;
 use agent5_api::{router, AppState};
 use agent5_bridge::live::LiveEvent;
@@ -49,7 +49,23 @@ async fn other_appliances_live_calls_are_listed_and_followed(store: SharedStore)
         Duration::from_millis(50),
     ));
     let mut events = dir.subscribe();
+    // Alone on the store, a pass reads nothing but the node records.
     held(&store, "b-call", b.clone(), true).await;
+    dir.refresh().await.expect("refresh");
+    assert!(dir.list().is_empty(), "node-b has not joined yet");
+    store
+        .register_node(
+            NodeRecord {
+                id: "node-b".into(),
+                epoch: "b-life-1".into(),
+                public_url: String::new(),
+                version: "test".into(),
+                started_at: now_millis(),
+            },
+            60_000,
+        )
+        .await
+        .expect("node-b joins");
     held(&store, "b-dialing", b.clone(), false).await;
     held(&store, "a-call", me.owner(), true).await;
     dir.refresh().await.expect("refresh");

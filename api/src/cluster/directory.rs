@@ -116,9 +116,19 @@ impl Directory {
         }
     }
 
-    /// One pass: reads the other lives' live calls and publishes what changed.
+    /// One pass: reads the other lives' live calls and publishes what changed. Alone on
+    /// the store (a single appliance), a pass is one read of the few node records.
     pub async fn refresh(&self) -> StoreResult<()> {
         let own = self.identity.epoch();
+        let others = self
+            .store
+            .list_nodes()
+            .await?
+            .iter()
+            .any(|n| n.node.epoch != own && n.lost_at.is_none());
+        if !others && self.calls().is_empty() {
+            return Ok(());
+        }
         let mut now = HashMap::new();
         for status in CallStatus::LIVE {
             let page = self

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::calls::Telephony;
-use crate::model::{new_id, now_millis, CallOwner, CallQuery, CallStatus, NodeRecord};
+use crate::model::{new_id, now_millis, Call, CallOwner, CallQuery, CallStatus, NodeRecord};
 use crate::store::{SharedStore, StoreError, StoreResult};
 
 mod directory;
@@ -238,19 +238,23 @@ impl Membership {
     async fn live_calls_of(&self, epoch: &str) -> StoreResult<u64> {
         let mut n = 0;
         for status in CallStatus::LIVE {
-            n += self
-                .store
-                .list_calls(&CallQuery {
-                    status: Some(status),
-                    owner_epoch: Some(epoch.to_owned()),
-                    limit: CALL_PAGE,
-                    ..CallQuery::default()
-                })
-                .await?
-                .items
-                .len() as u64;
+            n += self.page_of(status, epoch).await?.len() as u64;
         }
         Ok(n)
+    }
+
+    /// A page of the calls in `status` held by the life `epoch`.
+    async fn page_of(&self, status: CallStatus, epoch: &str) -> StoreResult<Vec<Call>> {
+        let page = self
+            .store
+            .list_calls(&CallQuery {
+                status: Some(status),
+                owner_epoch: Some(epoch.to_owned()),
+                limit: CALL_PAGE,
+                ..CallQuery::default()
+            })
+            .await?;
+        Ok(page.items)
     }
 
     fn holder(&self) -> String {
@@ -334,17 +338,8 @@ impl Membership {
             // Each ended call leaves the status: the first page is read again until
             // none of that life's calls is left in it.
             loop {
-                let page = self
-                    .store
-                    .list_calls(&CallQuery {
-                        status: Some(status),
-                        owner_epoch: Some(epoch.to_owned()),
-                        limit: CALL_PAGE,
-                        ..CallQuery::default()
-                    })
-                    .await?;
                 let mut progressed = false;
-                for call in page.items {
+                for call in self.page_of(status, epoch).await? {
                     if call.owner.as_ref().is_none_or(|o| o.node != node) {
                         continue;
                     }
