@@ -129,6 +129,28 @@ impl ClusterSettings {
 }
 
 const REAPER_LEASE: &str = "cluster:reaper";
+
+/// Since when this appliance's heartbeats have been succeeding without a break.
+#[derive(Debug, Default)]
+struct Beats {
+    ok_since: Option<std::time::Instant>,
+}
+
+impl Beats {
+    fn record(&mut self, ok: bool, at: std::time::Instant) {
+        if ok {
+            self.ok_since.get_or_insert(at);
+        } else {
+            self.ok_since = None;
+        }
+    }
+
+    /// A whole ttl of good beats: every other appliance had the chance to beat too.
+    fn settled(&self, now: std::time::Instant, ttl: Duration) -> bool {
+        self.ok_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= ttl)
+    }
+}
 /// Live calls read per store round trip while ending a lost life's calls.
 const CALL_PAGE: u64 = 200;
 
@@ -189,9 +211,15 @@ impl Membership {
     /// Joins, then beats and reaps every `beat_every` for as long as the process runs:
     /// a draining appliance still holds calls, so it beats until it exits (then
     /// [`Membership::leave`]).
+    ///
+    /// It reaps only after a whole ttl of successful beats of its own: when the store
+    /// comes back from an outage longer than the ttl, every appliance's heartbeat looks
+    /// old, and the first one to reconnect must not declare the others lost before they
+    /// had the chance to beat again.
     pub async fn run(self: Arc<Self>) {
         let mut every = tokio::time::interval(self.settings.beat_every());
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = Beats::default();
         loop {
             every.tick().await;
             if !self.joined.load(Ordering::Acquire) {
@@ -200,8 +228,13 @@ impl Membership {
                 }
                 continue;
             }
-            if let Err(e) = self.beat().await {
+            let beat = self.beat().await;
+            beats.record(beat.is_ok(), std::time::Instant::now());
+            if let Err(e) = beat {
                 tracing::warn!(error = %e, "cluster heartbeat failed");
+            }
+            if !beats.settled(std::time::Instant::now(), self.settings.heartbeat_ttl) {
+                continue;
             }
             match self.reap().await {
                 Ok(0) => {}
@@ -375,6 +408,28 @@ mod tests {
         assert_ne!(fresh, first.epoch);
         assert_eq!(id.owner().epoch, fresh);
         assert_eq!(id.record().epoch, fresh);
+    }
+
+    #[test]
+    fn the_reaper_waits_a_whole_ttl_of_good_beats() {
+        let ttl = Duration::from_secs(15);
+        let t0 = std::time::Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut beats = Beats::default();
+        assert!(!beats.settled(at(0), ttl), "never beaten");
+        beats.record(true, at(0));
+        beats.record(true, at(5));
+        assert!(!beats.settled(at(10), ttl));
+        assert!(beats.settled(at(15), ttl));
+        // The store went away: after it comes back, a whole ttl again.
+        beats.record(false, at(20));
+        assert!(!beats.settled(at(20), ttl));
+        beats.record(true, at(40));
+        assert!(
+            !beats.settled(at(50), ttl),
+            "others have not had their ttl yet"
+        );
+        assert!(beats.settled(at(55), ttl));
     }
 
     #[test]
