@@ -132,7 +132,7 @@ test("Whisper speaks to the agent only, while the button is held", async () => {
   const { browser, page, problems } = await openBrowser(demo.base, { audioFile: wav });
   try {
     const call = await signedInOnACall(page);
-    await page.getByRole("button", { name: "Whisper" }).click();
+    await page.getByRole("button", { name: "Whisper", exact: true }).click();
     const hold = page.getByRole("button", { name: "Hold to whisper" });
     await hold.waitFor();
     await clean(page, problems, "monitor-whisper");
@@ -149,7 +149,7 @@ test("Whisper speaks to the agent only, while the button is held", async () => {
     assert.ok(whisper.hz440 > 0.05, JSON.stringify(whisper));
     assert.ok((await demo.heard(call.id)).hz440 < 0.02);
     await page.getByRole("button", { name: "Stop whispering" }).click();
-    await page.getByRole("button", { name: "Whisper" }).waitFor();
+    await page.getByRole("button", { name: "Whisper", exact: true }).waitFor();
     demo.send({ cmd: "end", id: call.id });
     await demo.next((e) => e.event === "ended" && e.id === call.id);
   } finally {
