@@ -59,6 +59,7 @@ async fn other_appliances_live_calls_are_listed_and_followed(store: SharedStore)
                 id: "node-b".into(),
                 epoch: "b-life-1".into(),
                 public_url: String::new(),
+                internal_addr: String::new(),
                 version: "test".into(),
                 started_at: now_millis(),
             },

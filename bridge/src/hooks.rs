@@ -74,7 +74,7 @@ pub trait CallHooks: Send + Sync + 'static {
 
 /// Who opened a browser session, as the audit log names them: the edge fills it in
 /// from the session cookie or token it checked.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     /// The person's email, `token:<name>`, or `env:AUTH_TOKEN`.
     pub label: String,

@@ -66,6 +66,11 @@ pub struct Metrics {
     pub connections_rejected: IntCounterVec,
     /// Request heads refused for their size (HTTP/1.1; 431).
     pub heads_rejected: prometheus::IntCounter,
+    /// Listen-in and operator sockets forwarded to the appliance holding the call, by
+    /// how the forwarding went.
+    pub hop_forwarded: IntCounterVec,
+    /// Requests the internal listener refused, by reason.
+    pub hop_refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -203,6 +208,28 @@ impl Metrics {
         )?;
         registry.register(Box::new(connections_rejected.clone()))?;
         registry.register(Box::new(heads_rejected.clone()))?;
+        let hop_forwarded = IntCounterVec::new(
+            Opts::new(
+                "agent5_cluster_forwarded_sockets_total",
+                "Listen-in and operator sockets forwarded to the appliance holding the call",
+            ),
+            &["result"],
+        )?;
+        for result in crate::edge::hop::FORWARD_RESULTS {
+            hop_forwarded.with_label_values(&[result]);
+        }
+        let hop_refused = IntCounterVec::new(
+            Opts::new(
+                "agent5_cluster_hop_refused_total",
+                "Requests the internal listener refused (unsigned, stale, bad signature, not a forwardable path)",
+            ),
+            &["reason"],
+        )?;
+        for reason in crate::edge::hop::REFUSALS {
+            hop_refused.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(hop_forwarded.clone()))?;
+        registry.register(Box::new(hop_refused.clone()))?;
 
         let routes = ROUTE_LABELS
             .iter()
@@ -235,6 +262,8 @@ impl Metrics {
             store_up,
             connections_rejected,
             heads_rejected,
+            hop_forwarded,
+            hop_refused,
         })
     }
 

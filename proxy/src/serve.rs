@@ -265,6 +265,7 @@ struct BoundListeners {
     https: Vec<Bound>,
     redirect: Vec<Bound>,
     metrics: Vec<Bound>,
+    internal: Vec<Bound>,
     upgrade_sock: std::path::PathBuf,
 }
 
@@ -301,6 +302,10 @@ fn bind_listeners(config: &Config, mode: StartMode) -> Result<BoundListeners, Ru
         None => (Vec::new(), Vec::new()),
     };
     let metrics_listener = bind_all(config.metrics_listen.as_slice(), "metrics")?;
+    let internal = match &config.internal {
+        Some(hop) => bind_all(std::slice::from_ref(&hop.listen), "internal")?,
+        None => Vec::new(),
+    };
     for key in inherited.keys() {
         tracing::warn!(addr = %key, "inherited listener no longer configured; closed");
     }
@@ -311,6 +316,7 @@ fn bind_listeners(config: &Config, mode: StartMode) -> Result<BoundListeners, Ru
         https,
         redirect,
         metrics: metrics_listener,
+        internal,
         upgrade_sock,
     })
 }
@@ -329,6 +335,7 @@ fn add_services(
         https,
         redirect,
         metrics: metrics_listener,
+        internal,
         ..
     } = bound;
     let mut announced: Vec<(String, &'static str)> = Vec::new();
@@ -399,6 +406,19 @@ fn add_services(
             announced.push((b.addr.to_string(), "metrics"));
         }
         server.add_service(Prebound::new(svc, metrics_listener));
+    }
+    if !internal.is_empty() {
+        // Forwarded listen-in and operator sockets run here for their whole call.
+        let mut svc = ListeningService::new(
+            "agent5 internal".to_owned(),
+            Guarded::new(Edge::new(Arc::clone(shared), Role::Internal), None),
+        );
+        svc.threads = Some(threads);
+        for b in &internal {
+            add_plain(&mut svc, b);
+            announced.push((b.addr.to_string(), "internal"));
+        }
+        server.add_service(Prebound::new(svc, internal));
     }
     Ok(announced)
 }
@@ -571,10 +591,10 @@ fn telnyx_settings(config: &Config) -> agent5_api::calls::TelnyxSettings {
         ring_timeout_secs: t.ring_timeout_secs,
         transfer_to: t.transfer_to.clone(),
         clock: Arc::new(agent5_api::integrations::telnyx::signature::SystemClock),
-        identity: Arc::new(agent5_api::cluster::Identity::new(
-            &node_name(config),
-            &config.cluster.public_url,
-        )),
+        identity: Arc::new(
+            agent5_api::cluster::Identity::new(&node_name(config), &config.cluster.public_url)
+                .with_internal_addr(config.internal.as_ref().map_or("", |h| h.address.as_str())),
+        ),
     }
 }
 

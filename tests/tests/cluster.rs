@@ -308,6 +308,7 @@ async fn a_socket_for_another_appliances_call_says_where_it_is() {
         id: "node-b".into(),
         epoch: "b-life".into(),
         public_url: "https://node-b.test".into(),
+        internal_addr: String::new(),
         version: "test".into(),
         started_at: now_millis(),
     };

@@ -32,6 +32,8 @@ pub struct Identity {
     node: String,
     epoch: RwLock<String>,
     pub public_url: String,
+    /// Where the other appliances reach this one's internal listener (empty: none).
+    pub internal_addr: String,
     pub started_at: crate::model::Millis,
 }
 
@@ -41,8 +43,16 @@ impl Identity {
             node: node.to_owned(),
             epoch: RwLock::new(new_id()),
             public_url: public_url.to_owned(),
+            internal_addr: String::new(),
             started_at: now_millis(),
         }
+    }
+
+    /// This identity, reachable by the other appliances at `addr`.
+    #[must_use]
+    pub fn with_internal_addr(mut self, addr: &str) -> Self {
+        addr.clone_into(&mut self.internal_addr);
+        self
     }
 
     pub fn node(&self) -> &str {
@@ -69,6 +79,7 @@ impl Identity {
             id: self.node.clone(),
             epoch: self.epoch(),
             public_url: self.public_url.clone(),
+            internal_addr: self.internal_addr.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: self.started_at,
         }

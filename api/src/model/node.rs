@@ -16,6 +16,10 @@ pub struct NodeRecord {
     pub epoch: String,
     /// Where Telnyx and browsers reach it.
     pub public_url: String,
+    /// Where the other appliances reach its internal listener (`10.0.0.2:7070` or
+    /// `unix:/path`); empty when it has none (then nothing is forwarded to it).
+    #[serde(default)]
+    pub internal_addr: String,
     pub version: String,
     pub started_at: Millis,
 }

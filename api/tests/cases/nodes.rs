@@ -9,6 +9,7 @@ fn node(id: &str, epoch: &str, started_at: i64) -> NodeRecord {
         id: id.into(),
         epoch: epoch.into(),
         public_url: format!("https://{id}.example.test"),
+        internal_addr: format!("unix:/run/agent5/{id}.sock"),
         version: "test".into(),
         started_at,
     }

@@ -402,6 +402,20 @@ pub struct ClusterSection {
     /// Seconds without a heartbeat after which an appliance is lost and its calls are
     /// ended (`node_lost`) by a surviving one.
     pub heartbeat_ttl_secs: u64,
+    /// The internal listener the other appliances forward listen-in and takeover
+    /// sockets to (`10.0.0.2:7070`, `unix:/run/agent5/internal.sock`; empty: none).
+    /// Plain HTTP authenticated per request with `secret`: a private network only.
+    pub internal_listen: String,
+    /// How the other appliances reach `internal_listen` when it is a wildcard
+    /// (`0.0.0.0:7070` is reached at `10.0.0.2:7070`); empty: `internal_listen`.
+    pub internal_address: String,
+    /// The secret every appliance shares for the internal hop (at least 32
+    /// characters; `AGENT5_CLUSTER_SECRET` or `AGENT5_CLUSTER_SECRET_FILE`).
+    pub secret: String,
+    /// Recordings are copied into the store this often while the call goes on, so
+    /// any appliance serves them and an appliance's loss costs at most this many
+    /// seconds of audio (0: not copied; with `internal_listen` set, default 5).
+    pub recording_interval_secs: u64,
 }
 
 impl Default for ClusterSection {
@@ -410,6 +424,10 @@ impl Default for ClusterSection {
             node: String::new(),
             public_url: String::new(),
             heartbeat_ttl_secs: 15,
+            internal_listen: String::new(),
+            internal_address: String::new(),
+            secret: String::new(),
+            recording_interval_secs: 5,
         }
     }
 }

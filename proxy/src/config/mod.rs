@@ -121,6 +121,19 @@ pub struct Config {
     pub livekit_token_ttl: Duration,
     pub dialer: DialerSection,
     pub cluster: ClusterSection,
+    /// The internal hop between appliances (`[cluster] internal_listen`), if any.
+    pub internal: Option<InternalHop>,
+}
+
+/// This appliance's side of the internal hop: where it listens, how the others reach
+/// it, and the secret that authenticates each forwarded request.
+#[derive(Debug, Clone)]
+pub struct InternalHop {
+    pub listen: ListenAddr,
+    /// Registered in the store for the other appliances (`10.0.0.2:7070`,
+    /// `unix:/abs/path`).
+    pub address: String,
+    pub secret: Secret,
 }
 
 impl Config {
@@ -210,7 +223,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
     let calls = section::calls(&file.openai, &file.recordings, &data_dir)?;
     let livekit_token_ttl = section::livekit(&file.livekit)?;
     let dialer = section::dialer(file.dialer.clone())?;
-    let cluster = section::cluster(file.cluster.clone())?;
+    let (cluster, internal) = section::cluster(file.cluster.clone())?;
     let (sqlite_path, mongo_uri) = section::store(file.store, &data_dir)?;
     let limits = file.limits;
     Ok(Config {
@@ -273,6 +286,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
         livekit_token_ttl,
         dialer,
         cluster,
+        internal,
     })
 }
 
@@ -305,6 +319,7 @@ fn apply_env(file: &mut FileConfig, env: &dyn Env) -> Result<(), ConfigError> {
     set(&mut file.livekit.api_secret, "LIVEKIT_API_SECRET")?;
     set(&mut file.server.trust_proxy, "TRUST_PROXY")?;
     set(&mut file.server.data_dir, "AGENT5_DATA_DIR")?;
+    set(&mut file.cluster.secret, "AGENT5_CLUSTER_SECRET")?;
     if let Some(tokens) = get("AUTH_TOKEN")? {
         file.auth.tokens = split_list(&tokens);
     }

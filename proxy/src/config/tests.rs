@@ -53,6 +53,35 @@ fn example_config_parses_and_matches_defaults() {
         ("node-a", "https://a.example.com"),
         "the trailing slash is dropped"
     );
+    assert!(named.internal.is_none());
+    let secret = "0123456789abcdef0123456789abcdef";
+    let hop = from_toml(
+        &format!("[cluster]\ninternal_listen = \"0.0.0.0:7070\"\ninternal_address = \"10.0.0.2:7070\"\nsecret = \"{secret}\""),
+        &[],
+    )
+    .expect("internal hop")
+    .internal
+    .expect("configured");
+    assert_eq!(
+        (hop.listen.to_string().as_str(), hop.address.as_str()),
+        ("0.0.0.0:7070", "10.0.0.2:7070")
+    );
+    assert_eq!(hop.secret.expose(), secret);
+    let from_env = from_toml(
+        "[cluster]\ninternal_listen = \"unix:internal.sock\"",
+        &[("AGENT5_CLUSTER_SECRET", secret)],
+    )
+    .expect("secret from the environment");
+    let hop = from_env.internal.clone().expect("configured");
+    assert!(
+        hop.address.starts_with("unix:/") && hop.address.ends_with("/internal.sock"),
+        "a relative socket is registered by its absolute path: {}",
+        hop.address
+    );
+    assert!(
+        !format!("{from_env:?}").contains(secret),
+        "the secret never reaches Debug output"
+    );
 }
 
 #[test]
@@ -119,6 +148,30 @@ fn bad_values_name_their_key() {
         (
             "[cluster]\nheartbeat_ttl_secs = 1",
             "cluster.heartbeat_ttl_secs",
+        ),
+        (
+            "[cluster]\ninternal_listen = \"10.0.0.2:7070\"\nsecret = \"short\"",
+            "cluster.secret",
+        ),
+        (
+            "[cluster]\ninternal_listen = \"0.0.0.0:7070\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+            "cluster.internal_address",
+        ),
+        (
+            "[cluster]\ninternal_listen = \"10.0.0.2:7070\"\ninternal_address = \"0.0.0.0:7070\"\nsecret = \"0123456789abcdef0123456789abcdef\"",
+            "cluster.internal_address",
+        ),
+        (
+            "[cluster]\ninternal_address = \"10.0.0.2:7070\"",
+            "cluster.internal_address",
+        ),
+        (
+            "[cluster]\ninternal_listen = \"nowhere\"",
+            "cluster.internal_listen",
+        ),
+        (
+            "[cluster]\nrecording_interval_secs = 61",
+            "cluster.recording_interval_secs",
         ),
     ];
     for (text, key) in cases {

@@ -11,8 +11,8 @@ use super::file::{
 };
 use super::{
     non_empty, open_files_limit, parse, Accounts, AcmeConfig, Budget, CallOptions, CertPaths,
-    ConfigError, ConnectionLimits, FileConfig, ListenAddr, RateLimits, Secret, TelnyxOptions,
-    TlsConfig,
+    ConfigError, ConnectionLimits, FileConfig, InternalHop, ListenAddr, RateLimits, Secret,
+    TelnyxOptions, TlsConfig,
 };
 
 pub(super) struct Listeners {
@@ -405,8 +405,12 @@ pub(super) fn dialer(d: DialerSection) -> Result<DialerSection, ConfigError> {
 }
 
 /// `[cluster]`: a node name a person can read, a public URL that is one, a heartbeat
-/// ttl long enough for a busy store and short enough to spare people dead air.
-pub(super) fn cluster(c: ClusterSection) -> Result<ClusterSection, ConfigError> {
+/// ttl long enough for a busy store and short enough to spare people dead air, and
+/// the internal hop (see [`internal_hop`]). The secret leaves the section here: it is
+/// kept only in the returned [`InternalHop`].
+pub(super) fn cluster(
+    mut c: ClusterSection,
+) -> Result<(ClusterSection, Option<InternalHop>), ConfigError> {
     let name_ok = c.node.len() <= 64
         && c.node
             .chars()
@@ -433,10 +437,73 @@ pub(super) fn cluster(c: ClusterSection) -> Result<ClusterSection, ConfigError> 
             "must be in 3..=600",
         ));
     }
-    Ok(ClusterSection {
-        public_url: url.to_owned(),
-        ..c
-    })
+    if c.recording_interval_secs > 60 {
+        return Err(ConfigError::new(
+            "cluster.recording_interval_secs",
+            "must be at most 60 (0: recordings stay on the appliance that took the call)",
+        ));
+    }
+    let internal = internal_hop(&c)?;
+    c.public_url = url.to_owned();
+    c.secret.clear();
+    Ok((c, internal))
+}
+
+/// Shortest shared secret the internal hop accepts.
+const MIN_CLUSTER_SECRET: usize = 32;
+
+/// `[cluster] internal_listen`, `internal_address` and `secret`: a listener the other
+/// appliances can reach (an address they can dial, never a wildcard or port 0) and a
+/// secret long enough to sign with.
+fn internal_hop(c: &ClusterSection) -> Result<Option<InternalHop>, ConfigError> {
+    if c.internal_listen.trim().is_empty() {
+        if !c.internal_address.trim().is_empty() {
+            return Err(ConfigError::new(
+                "cluster.internal_address",
+                "set cluster.internal_listen too (the address is where it is reached)",
+            ));
+        }
+        return Ok(None);
+    }
+    let listen = parse::listen_addr("cluster.internal_listen", &c.internal_listen)?;
+    let secret = c.secret.trim();
+    if secret.len() < MIN_CLUSTER_SECRET {
+        return Err(ConfigError::new(
+            "cluster.secret",
+            format!(
+                "the internal listener needs a shared secret of at least {MIN_CLUSTER_SECRET} characters (AGENT5_CLUSTER_SECRET or AGENT5_CLUSTER_SECRET_FILE)"
+            ),
+        ));
+    }
+    let address = match (c.internal_address.trim(), &listen) {
+        ("", ListenAddr::Tcp(a)) if a.ip().is_unspecified() || a.port() == 0 => {
+            return Err(ConfigError::new(
+                "cluster.internal_address",
+                format!("{a} cannot be dialled by the other appliances: name the address they reach it at (e.g. 10.0.0.2:{})", a.port()),
+            ));
+        }
+        ("", ListenAddr::Tcp(a)) => a.to_string(),
+        ("", ListenAddr::Unix(p)) => {
+            let p = std::path::absolute(p).map_err(|e| {
+                ConfigError::new("cluster.internal_listen", format!("{}: {e}", p.display()))
+            })?;
+            format!("unix:{}", p.display())
+        }
+        (given, _) => match parse::listen_addr("cluster.internal_address", given)? {
+            ListenAddr::Tcp(a) if a.ip().is_unspecified() || a.port() == 0 => {
+                return Err(ConfigError::new(
+                        "cluster.internal_address",
+                        format!("{a} cannot be dialled: give the address and port the other appliances reach"),
+                    ));
+            }
+            a => a.to_string(),
+        },
+    };
+    Ok(Some(InternalHop {
+        listen,
+        address,
+        secret: Secret::new(secret),
+    }))
 }
 
 /// `[livekit]`: the token lifetime (0: one hour).

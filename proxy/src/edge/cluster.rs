@@ -1,6 +1,6 @@
 //! Listen-in and operator sockets for a call another appliance holds (several
-//! appliances on one store, docs/cluster.md): answered before the upgrade with where
-//! the call is, until the internal hop that forwards them exists.
+//! appliances on one store, docs/cluster.md): where the call is, and the answer when
+//! the socket cannot be forwarded there (see [`super::hop`]).
 
 use axum::body::Body;
 use http::StatusCode;
@@ -10,77 +10,98 @@ use super::{respond, Shared};
 /// Bound on the store reads of the check.
 const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// `None` when the bridge should answer (the call is this appliance's, or is not a live
-/// call anywhere: the bridge closes with `unknown_call` as before); otherwise `421
-/// call_on_other_node` naming the appliance that holds it while that one lives, or
-/// `410 node_lost` once it was lost (its calls are being ended).
-pub async fn held_elsewhere(shared: &Shared, query: &str) -> Option<http::Response<Body>> {
-    let call_id = url_param(query, "call")?;
+/// Where the call a socket asks for is held.
+pub enum Location {
+    /// Here, or not a live call anywhere (the bridge closes with `unknown_call`).
+    Here,
+    /// Another appliance's live life.
+    Peer {
+        call_id: String,
+        node: agent5_api::model::NodeRecord,
+    },
+    /// An appliance that was lost (its calls are being ended).
+    Lost { call_id: String, node: String },
+}
+
+/// Finds the appliance holding the call named by the socket's `call=`.
+pub async fn locate(shared: &Shared, query: &str) -> Location {
+    let Some(call_id) = call_param(query) else {
+        return Location::Here;
+    };
     if shared.bridge.live().contains(&call_id) {
-        return None;
+        return Location::Here;
     }
-    let call = tokio::time::timeout(STORE_TIMEOUT, shared.store.get_call(&call_id))
-        .await
-        .ok()?
-        .ok()?;
-    let owner = call.owner.filter(|_| call.status.is_live())?;
+    let Ok(Ok(call)) = tokio::time::timeout(STORE_TIMEOUT, shared.store.get_call(&call_id)).await
+    else {
+        return Location::Here;
+    };
+    let Some(owner) = call.owner.filter(|_| call.status.is_live()) else {
+        return Location::Here;
+    };
     if owner.epoch == shared.identity.epoch() {
-        return None;
+        return Location::Here;
     }
-    let nodes = tokio::time::timeout(STORE_TIMEOUT, shared.store.list_nodes())
-        .await
-        .ok()?
-        .ok()?;
-    let life = nodes.iter().find(|n| n.node.epoch == owner.epoch);
-    Some(match life {
-        Some(n) if n.alive => respond::error(
+    let Ok(Ok(nodes)) = tokio::time::timeout(STORE_TIMEOUT, shared.store.list_nodes()).await else {
+        return Location::Here;
+    };
+    match nodes.into_iter().find(|n| n.node.epoch == owner.epoch) {
+        Some(n) if n.alive => Location::Peer {
+            call_id,
+            node: n.node,
+        },
+        _ => Location::Lost {
+            call_id,
+            node: owner.node,
+        },
+    }
+}
+
+/// The answer when the socket is not forwarded: `421 call_on_other_node` naming the
+/// appliance that holds it while that one lives (no internal hop to it), `410
+/// node_lost` once it was lost.
+pub fn refusal(location: &Location) -> Option<http::Response<Body>> {
+    match location {
+        Location::Here => None,
+        Location::Peer { call_id, node } => Some(respond::error(
             StatusCode::MISDIRECTED_REQUEST,
             "call_on_other_node",
             &format!(
                 "call {call_id} is held by appliance {}{}: listen to it or take it over from that appliance's console",
-                n.node.id,
-                if n.node.public_url.is_empty() {
+                node.id,
+                if node.public_url.is_empty() {
                     String::new()
                 } else {
-                    format!(" ({})", n.node.public_url)
+                    format!(" ({})", node.public_url)
                 }
             ),
-        ),
-        _ => respond::error(
+        )),
+        Location::Lost { call_id, node } => Some(respond::error(
             StatusCode::GONE,
             "node_lost",
-            &format!(
-                "the appliance holding call {call_id} ({}) stopped; the call is being ended",
-                owner.node
-            ),
-        ),
-    })
+            &format!("the appliance holding call {call_id} ({node}) stopped; the call is being ended"),
+        )),
+    }
 }
 
-/// The first value of `name` in a query string, percent-decoded.
-fn url_param(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-    })
+/// The call a listen-in or operator socket names, read exactly as the bridge reads it
+/// (`call=` or `room=`, the last one given).
+fn call_param(query: &str) -> Option<String> {
+    agent5_bridge::monitor::parse(query)
+        .ok()
+        .map(|l| l.call_id)
+        .filter(|id| !id.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::url_param;
+    use super::call_param;
 
     #[test]
-    fn the_call_parameter_is_read_decoded() {
-        assert_eq!(url_param("call=c1&token=x", "call").as_deref(), Some("c1"));
-        assert_eq!(
-            url_param("token=x&call=a%2Fb", "call").as_deref(),
-            Some("a/b")
-        );
-        assert_eq!(url_param("calls=c1", "call"), None);
-        assert_eq!(url_param("", "call"), None);
+    fn the_call_is_read_as_the_bridge_reads_it() {
+        assert_eq!(call_param("call=c1&token=x").as_deref(), Some("c1"));
+        assert_eq!(call_param("room=c2&operator=bob").as_deref(), Some("c2"));
+        assert_eq!(call_param("call=c1&room=c3").as_deref(), Some("c3"));
+        assert_eq!(call_param("calls=c1"), None);
+        assert_eq!(call_param(""), None);
     }
 }

@@ -9,6 +9,7 @@ mod cluster;
 pub(crate) mod console;
 pub mod guarded;
 pub mod head_limit;
+pub(crate) mod hop;
 pub(crate) mod probes;
 pub(crate) mod redirect;
 pub(crate) mod respond;
@@ -96,6 +97,9 @@ pub enum Role {
     Redirect { https_port: u16 },
     /// The separate Prometheus listener.
     Metrics,
+    /// The internal listener: listen-in and operator sockets other appliances forward
+    /// here, signed with the shared secret (see [`hop`]).
+    Internal,
 }
 
 pub struct Edge {
@@ -288,7 +292,73 @@ impl Edge {
                 };
                 self.finish(session, ctx, res).await
             }
+            Role::Internal => self.internal(session, ctx).await,
         }
+    }
+
+    /// A socket another appliance forwarded: its signature checked, then run here as
+    /// the person that appliance authenticated. Never forwarded again.
+    async fn internal(
+        &self,
+        session: ServerSession,
+        ctx: &mut Ctx,
+    ) -> (Option<ServerSession>, u16) {
+        let shared = &self.shared;
+        let head = session.req_header();
+        ctx.route = router::classify(head.uri.path());
+        let refuse = |reason: &str, status: StatusCode, msg: &str| {
+            shared
+                .metrics
+                .hop_refused
+                .with_label_values(&[reason])
+                .inc();
+            respond::error(status, "hop_refused", msg)
+        };
+        let Route::WebSocket(
+            kind @ (agent5_bridge::SessionKind::Monitor | agent5_bridge::SessionKind::Operator),
+        ) = ctx.route
+        else {
+            let res = refuse(
+                "path",
+                StatusCode::NOT_FOUND,
+                "the internal listener serves forwarded /monitor and /operator-bridge sockets only",
+            );
+            return self.finish(session, ctx, res).await;
+        };
+        let Some(internal) = &shared.config.internal else {
+            let res = refuse(
+                "unsigned",
+                StatusCode::UNAUTHORIZED,
+                "no shared secret configured",
+            );
+            return self.finish(session, ctx, res).await;
+        };
+        let path_and_query = head
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let actor = match hop::verify(
+            internal.secret.expose(),
+            &head.headers,
+            path_and_query,
+            hop::unix_now(),
+        ) {
+            Ok(actor) => actor,
+            Err(why) => {
+                tracing::warn!(request_id = %ctx.request_id, reason = why.label(), "internal hop request refused");
+                let res = refuse(
+                    why.label(),
+                    StatusCode::UNAUTHORIZED,
+                    "the request is not signed with this cluster's secret, or too late",
+                );
+                return self.finish(session, ctx, res).await;
+            }
+        };
+        let handshake = match websocket::validate(&session) {
+            Ok(h) => h,
+            Err(res) => return self.finish(session, ctx, *res).await,
+        };
+        self.run_socket(session, ctx, kind, handshake, actor).await
     }
 
     /// The main listeners' pipeline: the filter chain, then the route. Returns the
@@ -341,10 +411,42 @@ impl Edge {
             agent5_bridge::SessionKind::Monitor | agent5_bridge::SessionKind::Operator
         ) {
             let query = session.req_header().uri.query().unwrap_or_default();
-            if let Some(res) = cluster::held_elsewhere(&self.shared, query).await {
+            let location = cluster::locate(&self.shared, query).await;
+            if let cluster::Location::Peer { call_id, node } = &location {
+                if let (Some(internal), false) =
+                    (&self.shared.config.internal, node.internal_addr.is_empty())
+                {
+                    return self
+                        .forward(session, ctx, handshake, internal, call_id, node)
+                        .await;
+                }
+            }
+            if let Some(res) = cluster::refusal(&location) {
                 return self.finish(session, ctx, res).await;
             }
         }
+        let actor = agent5_bridge::Actor {
+            label: ctx
+                .principal
+                .as_ref()
+                .map(|p| p.label())
+                .unwrap_or_default(),
+            user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
+            client_ip: Some(ctx.client_ip.to_string()),
+            request_id: Some(ctx.request_id.clone()),
+        };
+        self.run_socket(session, ctx, kind, handshake, actor).await
+    }
+
+    /// Answers 101 and runs the bridge session for `actor` until it ends.
+    async fn run_socket(
+        &self,
+        session: ServerSession,
+        ctx: &Ctx,
+        kind: agent5_bridge::SessionKind,
+        handshake: websocket::Handshake,
+        actor: agent5_bridge::Actor,
+    ) -> (Option<ServerSession>, u16) {
         let head = session.req_header();
         let meta = SessionMeta {
             request_id: ctx.request_id.clone(),
@@ -354,16 +456,7 @@ impl Edge {
                 .get(websocket::TELNYX_TOKEN_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            actor: agent5_bridge::Actor {
-                label: ctx
-                    .principal
-                    .as_ref()
-                    .map(|p| p.label())
-                    .unwrap_or_default(),
-                user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
-                client_ip: Some(ctx.client_ip.to_string()),
-                request_id: Some(ctx.request_id.clone()),
-            },
+            actor,
         };
         let shared = &self.shared;
         // The upgrade is logged when it happens; the session's end is the bridge's to log.
@@ -394,6 +487,92 @@ impl Edge {
         .await;
         if let Err(e) = result {
             tracing::info!(request_id = %ctx.request_id, error = %e, "websocket upgrade failed");
+        }
+        (None, 101)
+    }
+
+    /// A socket for a call `node` holds: opened there over the internal hop, then the
+    /// browser's bytes and the owner's are spliced untouched until either side ends.
+    async fn forward(
+        &self,
+        session: ServerSession,
+        ctx: &Ctx,
+        handshake: websocket::Handshake,
+        internal: &crate::config::InternalHop,
+        call_id: &str,
+        node: &agent5_api::model::NodeRecord,
+    ) -> (Option<ServerSession>, u16) {
+        let shared = &self.shared;
+        let head = session.req_header();
+        let count = |result: &str| {
+            shared
+                .metrics
+                .hop_forwarded
+                .with_label_values(&[result])
+                .inc();
+        };
+        let actor = agent5_bridge::Actor {
+            label: ctx
+                .principal
+                .as_ref()
+                .map(|p| p.label())
+                .unwrap_or_default(),
+            user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
+            client_ip: Some(ctx.client_ip.to_string()),
+            request_id: Some(ctx.request_id.clone()),
+        };
+        let path_and_query = head
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
+            .to_owned();
+        let ws_key = head
+            .headers
+            .get(http::header::SEC_WEBSOCKET_KEY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let up = hop::Upgrade {
+            path_and_query: &path_and_query,
+            ws_key: &ws_key,
+            protocol: handshake.protocol(),
+            request_id: &ctx.request_id,
+            actor: &actor,
+            node: shared.identity.node(),
+            secret: internal.secret.expose(),
+        };
+        let owner = match hop::open(&node.internal_addr, &up, hop::unix_now()).await {
+            Ok(hop::Answer::Switched(owner)) => owner,
+            Ok(hop::Answer::Refused(res)) => {
+                count("refused");
+                return self.finish(session, ctx, res).await;
+            }
+            Err(e) => {
+                count("unreachable");
+                tracing::warn!(request_id = %ctx.request_id, node = %node.id, error = %e, "internal hop to the call's appliance failed");
+                return self
+                    .finish(session, ctx, hop::unreachable(&node.id, call_id))
+                    .await;
+            }
+        };
+        count("spliced");
+        self.log(ctx, head, 101, 0, 0);
+        let request_id = ctx.request_id.clone();
+        let browser = websocket::switch(session, handshake, |h| {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                h.insert(request_id::HEADER, v);
+            }
+        })
+        .await;
+        match browser {
+            Ok(Some(browser)) => {
+                let (up, down) = hop::splice(browser, owner, shared.config.idle_timeout).await;
+                tracing::debug!(request_id = %ctx.request_id, node = %node.id, up, down, "forwarded socket ended");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::info!(request_id = %ctx.request_id, error = %e, "websocket upgrade failed");
+            }
         }
         (None, 101)
     }

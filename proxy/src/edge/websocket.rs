@@ -89,16 +89,21 @@ fn select_protocol(headers: &HeaderMap) -> Option<String> {
         .map(|p| (*p).to_owned())
 }
 
-/// Answers 101 and runs the bridge session until it ends.
-pub async fn accept(
+/// A handshake's key and the subprotocol it will confirm (what a forwarded upgrade
+/// hands the appliance holding the call, so that one confirms the same).
+impl Handshake {
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+}
+
+/// Answers 101 and takes the connection's stream from Pingora. `Ok(None)`: not an
+/// HTTP/1.1 session (refused earlier by [`validate`]).
+pub async fn switch(
     mut session: ServerSession,
     handshake: Handshake,
-    kind: SessionKind,
-    meta: SessionMeta,
-    bridge: &agent5_bridge::Bridge,
-    max_message: u64,
     decorate: impl FnOnce(&mut HeaderMap),
-) -> pingora::Result<()> {
+) -> pingora::Result<Option<pingora::protocols::Stream>> {
     let mut head = ResponseHeader::build(StatusCode::SWITCHING_PROTOCOLS, Some(4))?;
     head.insert_header(http::header::UPGRADE, "websocket")?;
     head.insert_header(http::header::CONNECTION, "Upgrade")?;
@@ -113,9 +118,24 @@ pub async fn accept(
     }
     session.write_response_header(Box::new(head)).await?;
     let ServerSession::H1(h1) = session else {
+        return Ok(None);
+    };
+    Ok(Some(h1.into_inner()))
+}
+
+/// Answers 101 and runs the bridge session until it ends.
+pub async fn accept(
+    session: ServerSession,
+    handshake: Handshake,
+    kind: SessionKind,
+    meta: SessionMeta,
+    bridge: &agent5_bridge::Bridge,
+    max_message: u64,
+    decorate: impl FnOnce(&mut HeaderMap),
+) -> pingora::Result<()> {
+    let Some(stream) = switch(session, handshake, decorate).await? else {
         return Ok(());
     };
-    let stream = h1.into_inner();
     let limit = usize::try_from(max_message).unwrap_or(usize::MAX);
     // A small read buffer: tungstenite zeroes it on every read, and media frames are
     // a few hundred bytes (128 KiB per read cost 15% of a core at 200 calls).
