@@ -55,4 +55,5 @@ common::on_both_stores!(
     the_audit_log_filters_by_actor_action_and_time_and_pages,
     nodes_register_beat_and_leave,
     a_silent_node_is_declared_lost_once,
+    recording_parts_read_back_in_order_from_any_offset,
 );

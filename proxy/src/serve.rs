@@ -205,7 +205,11 @@ fn build_api(
         }
         _ => state,
     };
-    start_calls(config, bridge, &state, &work);
+    let copies = recording_copies(config, &store, metrics)?;
+    start_calls(config, bridge, &state, copies.clone(), &work);
+    if let Some(copies) = copies {
+        work.spawn(copies.run(bridge.clone()));
+    }
     let cluster_metrics = agent5_api::cluster::ClusterMetrics::new();
     cluster_metrics.register(metrics.registry())?;
     let membership = Arc::new(agent5_api::cluster::Membership::new(
@@ -489,10 +493,34 @@ fn open_store(
 
 /// Installs the live-call bridge (agent, recordings, hooks), repairs recordings left
 /// unfinished by a crash, and starts the daily retention sweep.
+/// Several appliances with an internal hop: recordings copied into the store every
+/// `[cluster] recording_interval_secs` (docs/cluster.md).
+fn recording_copies(
+    config: &Config,
+    store: &agent5_api::store::SharedStore,
+    metrics: &metrics::Metrics,
+) -> Result<Option<Arc<agent5_api::cluster::recordings::RecordingCopies>>, RunError> {
+    use agent5_api::cluster::recordings::{clear_copies, CopyMetrics, RecordingCopies};
+    let dir = &config.calls.recordings_dir;
+    clear_copies(dir);
+    if config.internal.is_none() || config.cluster.recording_interval_secs == 0 {
+        return Ok(None);
+    }
+    let copy_metrics = CopyMetrics::new();
+    copy_metrics.register(metrics.registry())?;
+    Ok(Some(Arc::new(RecordingCopies::new(
+        store.clone(),
+        dir.clone(),
+        Duration::from_secs(config.cluster.recording_interval_secs),
+        copy_metrics,
+    ))))
+}
+
 fn start_calls(
     config: &Config,
     bridge: &agent5_bridge::Bridge,
     state: &agent5_api::AppState,
+    copies: Option<Arc<agent5_api::cluster::recordings::RecordingCopies>>,
     work: &tokio::runtime::Handle,
 ) {
     let c = &config.calls;
@@ -509,10 +537,13 @@ fn start_calls(
             connect_timeout: c.connect_timeout,
         }
     });
+    let hooks = agent5_api::calls::hooks::Hooks::new(Arc::clone(state.telephony()));
+    let hooks = match copies {
+        Some(copies) => hooks.with_copies(copies),
+        None => hooks,
+    };
     bridge.install(
-        Arc::new(agent5_api::calls::hooks::Hooks::new(Arc::clone(
-            state.telephony(),
-        ))),
+        Arc::new(hooks),
         agent5_bridge::MediaOptions {
             agent,
             recordings_dir: c.recordings_dir.clone(),
@@ -524,6 +555,7 @@ fn start_calls(
     );
     if c.retention_days > 0 {
         let (dir, days) = (c.recordings_dir.clone(), c.retention_days);
+        let store = Arc::clone(&state.telephony().store);
         work.spawn(async move {
             loop {
                 let d = dir.clone();
@@ -533,6 +565,18 @@ fn start_calls(
                         .unwrap_or(0);
                 if removed > 0 {
                     tracing::info!(removed, days, "old recordings deleted");
+                }
+                // The copies in the store (several appliances) age the same way.
+                let cutoff = agent5_api::model::now_millis()
+                    - i64::try_from(days)
+                        .unwrap_or(i64::MAX)
+                        .saturating_mul(86_400_000);
+                match store.delete_recording_parts_before(cutoff).await {
+                    Ok(0) => {}
+                    Ok(parts) => {
+                        tracing::info!(parts, days, "old recording copies deleted from the store")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "deleting old recording copies failed"),
                 }
                 tokio::time::sleep(Duration::from_secs(86_400)).await;
             }

@@ -25,11 +25,24 @@ use crate::store::StoreError;
 
 pub struct Hooks {
     telephony: Arc<Telephony>,
+    /// Copies finished recordings' last audio into the store (several appliances).
+    copies: Option<Arc<crate::cluster::recordings::RecordingCopies>>,
 }
 
 impl Hooks {
     pub fn new(telephony: Arc<Telephony>) -> Self {
-        Self { telephony }
+        Self {
+            telephony,
+            copies: None,
+        }
+    }
+
+    /// Finished recordings are copied into the store in full before they are linked
+    /// to their call.
+    #[must_use]
+    pub fn with_copies(mut self, copies: Arc<crate::cluster::recordings::RecordingCopies>) -> Self {
+        self.copies = Some(copies);
+        self
     }
 
     async fn profile(&self, name: Option<&str>, lang: Option<&str>) -> BridgeProfile {
@@ -378,6 +391,9 @@ impl CallHooks for Hooks {
     }
 
     async fn recording_saved(&self, call_id: &str, recording: &RecordingInfo) {
+        if let Some(copies) = &self.copies {
+            copies.finish(call_id).await;
+        }
         let meta = RecordingMeta {
             location: recording
                 .path

@@ -221,15 +221,18 @@ async fn serve(
         }
     };
     let call = state.store.get_call(id).await?;
-    if call.recording.is_none() {
-        return Err(ApiError::not_found("this call has no recording (yet)"));
-    }
-    let path = state.recordings_dir.join(format!("{id}.wav"));
+    let file = open(state, id).await?;
+    let Some(file) = file else {
+        return Err(ApiError::not_found(if call.recording.is_none() {
+            "this call has no recording (yet)"
+        } else {
+            "the recording file is missing"
+        }));
+    };
     let missing = |e: std::io::Error| {
         tracing::warn!(call_id = id, error = %e, "recording file unreadable");
         ApiError::not_found("the recording file is missing")
     };
-    let file = tokio::fs::File::open(&path).await.map_err(missing)?;
     let file_len = file.metadata().await.map_err(missing)?.len();
     let (total, data) = served_len(form, file_len);
     let (status, (start, end), range) = match range(headers, total) {
@@ -240,6 +243,21 @@ async fn serve(
     };
     let body = Body::from_stream(stream(file, form, data, start, end));
     Ok(response(status, body, end - start + 1, total, range))
+}
+
+/// The call's recording: this appliance's file (finished, or still being written),
+/// else the copy another appliance stored (docs/cluster.md), else `None`.
+async fn open(state: &AppState, id: &str) -> Result<Option<tokio::fs::File>, ApiError> {
+    let path = state.recordings_dir.join(format!("{id}.wav"));
+    match tokio::fs::File::open(&path).await {
+        Ok(file) => return Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(call_id = id, error = %e, "recording file unreadable");
+            return Err(ApiError::not_found("the recording file is missing"));
+        }
+    }
+    Ok(crate::cluster::recordings::assemble(&state.store, &state.recordings_dir, id).await?)
 }
 
 /// `GET /api/calls/{id}/recording?format=pcm16`

@@ -22,6 +22,7 @@ use crate::store::{SharedStore, StoreError, StoreResult};
 
 mod directory;
 mod metrics;
+pub mod recordings;
 
 pub use directory::{Directory, RemoteCall};
 pub use metrics::ClusterMetrics;

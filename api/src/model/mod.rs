@@ -42,7 +42,7 @@ pub use deliveries::{
 pub use dnc::{opt_out_reason, DncEntry, DncSource};
 pub use field_def::{FieldDef, FieldKind, Visibility};
 pub use ids::{CallId, CustomerId};
-pub use node::{NodeRecord, NodeStatus};
+pub use node::{NodeRecord, NodeStatus, RecordingPart};
 pub use prospect_list::{ContactKind, ContactRow, Page, ProspectQuery, Scope, Sort, Upserted};
 pub use user::User;
 pub use webhook::{NewWebhookEvent, WebhookEvent};

@@ -38,3 +38,21 @@ pub struct NodeStatus {
     /// When a surviving node ended this epoch's calls (its clock).
     pub lost_at: Option<Millis>,
 }
+
+/// A stretch of a call's recording copied into the store (docs/cluster.md): the audio
+/// bytes from `offset` (counted from the start of the WAV's data, after its header),
+/// so any appliance can serve the recording and an appliance's loss costs at most the
+/// copy interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingPart {
+    pub call_id: String,
+    pub offset: u64,
+    pub data: Vec<u8>,
+}
+
+impl RecordingPart {
+    /// The data offset just past this part.
+    pub fn end(&self) -> u64 {
+        self.offset + self.data.len() as u64
+    }
+}

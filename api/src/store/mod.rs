@@ -20,8 +20,8 @@ use crate::model::{
     AgentProfile, ApiToken, AttachError, Attached, AttemptState, AttemptTally, AuditEntry,
     AuditQuery, Call, CallAttempt, CallQuery, CallStatus, Campaign, Consent, ContactRow, Customer,
     DialEntry, DncEntry, EntryCounts, EntryState, FieldDef, Millis, NewCustomer, NewDelivery,
-    NewWebhookEvent, NodeRecord, NodeStatus, Page, ProspectQuery, Role, Session, Turn, Upserted,
-    User, WebhookEvent,
+    NewWebhookEvent, NodeRecord, NodeStatus, Page, ProspectQuery, RecordingPart, Role, Session,
+    Turn, Upserted, User, WebhookEvent,
 };
 
 /// Every store failure is one of these kinds.
@@ -375,6 +375,28 @@ pub trait NodeStore {
     async fn remove_node(&self, id: &str, epoch: &str) -> StoreResult<()>;
 }
 
+/// Recordings copied into the store while their calls go on, so any appliance serves
+/// them (docs/cluster.md). Parts never overlap: each starts where the one before it
+/// ended.
+#[async_trait]
+pub trait RecordingStore {
+    /// Stores a part (again: the same part, unchanged).
+    async fn put_recording_part(&self, part: RecordingPart) -> StoreResult<()>;
+    /// The parts of `call_id`'s recording starting at data offset `from` or later, in
+    /// order, at most `limit`.
+    async fn recording_parts(
+        &self,
+        call_id: &str,
+        from: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<RecordingPart>>;
+    /// Where the stored copy ends (the data offset past its last part); `None` when
+    /// nothing of it was stored.
+    async fn recording_stored_end(&self, call_id: &str) -> StoreResult<Option<u64>>;
+    /// Deletes the parts stored before `cutoff` (recordings retention); how many.
+    async fn delete_recording_parts_before(&self, cutoff: Millis) -> StoreResult<u64>;
+}
+
 #[async_trait]
 pub trait Store:
     CustomerStore
@@ -389,6 +411,7 @@ pub trait Store:
     + ConsentStore
     + UserStore
     + AccessStore
+    + RecordingStore
     + NodeStore
     + Send
     + Sync

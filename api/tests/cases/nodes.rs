@@ -144,3 +144,85 @@ pub async fn a_silent_node_is_declared_lost_once(store: SharedStore) {
     assert_eq!(store.heartbeat_node("c", "c2", MINUTE).await, Ok(true));
     assert_eq!(store.claim_lost_node("c", "c2", 5).await, Ok(false));
 }
+
+/// Recordings copied into the store: parts in offset order from any point, the same
+/// part twice stored once, where the copy ends, calls kept apart.
+pub async fn recording_parts_read_back_in_order_from_any_offset(store: SharedStore) {
+    use agent5_api::model::RecordingPart;
+    let part = |call: &str, offset: u64, fill: u8, len: usize| RecordingPart {
+        call_id: call.into(),
+        offset,
+        data: vec![fill; len],
+    };
+    assert_eq!(store.recording_stored_end("c1").await.expect("end"), None);
+    assert!(store
+        .recording_parts("c1", 0, 10)
+        .await
+        .expect("parts")
+        .is_empty());
+    // Written out of order (a retry after a failed write), one repeated.
+    for p in [
+        part("c1", 100, 2, 50),
+        part("c1", 0, 1, 100),
+        part("c1", 150, 3, 10),
+        part("c1", 100, 2, 50),
+        part("c2", 0, 9, 7),
+    ] {
+        store.put_recording_part(p).await.expect("put");
+    }
+    let all = store.recording_parts("c1", 0, 10).await.expect("parts");
+    assert_eq!(
+        all.iter()
+            .map(|p| (p.offset, p.data.len(), p.data[0]))
+            .collect::<Vec<_>>(),
+        vec![(0, 100, 1), (100, 50, 2), (150, 10, 3)]
+    );
+    assert_eq!(all[1].end(), 150);
+    let rest = store.recording_parts("c1", 100, 1).await.expect("parts");
+    assert_eq!(
+        rest,
+        vec![part("c1", 100, 2, 50)],
+        "from an offset, limited"
+    );
+    let later = store.recording_parts("c1", 101, 10).await.expect("parts");
+    assert_eq!(later.len(), 1, "a part is returned whole or not at all");
+    assert_eq!(
+        store.recording_stored_end("c1").await.expect("end"),
+        Some(160)
+    );
+    assert_eq!(
+        store.recording_stored_end("c2").await.expect("end"),
+        Some(7)
+    );
+    let binary: Vec<u8> = (0..=255).collect();
+    store
+        .put_recording_part(RecordingPart {
+            call_id: "c3".into(),
+            offset: 0,
+            data: binary.clone(),
+        })
+        .await
+        .expect("put");
+    assert_eq!(
+        store.recording_parts("c3", 0, 1).await.expect("parts")[0].data,
+        binary,
+        "every byte value survives"
+    );
+    // Retention: nothing is older than a minute ago; everything is older than later.
+    let now = agent5_api::model::now_millis();
+    assert_eq!(
+        store
+            .delete_recording_parts_before(now - MINUTE)
+            .await
+            .expect("delete"),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_recording_parts_before(now + MINUTE)
+            .await
+            .expect("delete"),
+        5
+    );
+    assert_eq!(store.recording_stored_end("c1").await.expect("end"), None);
+}

@@ -18,6 +18,7 @@ mod dialer;
 mod dnc;
 mod field_defs;
 mod nodes;
+mod recordings;
 mod support;
 mod users;
 mod webhook_events;
@@ -322,6 +323,13 @@ fn index_specs() -> Vec<(&'static str, Vec<IndexModel>)> {
             ],
         ),
         ("call_turns", vec![unique(doc! { "call_id": 1, "seq": 1 })]),
+        (
+            support::RECORDING_PARTS,
+            vec![
+                unique(doc! { "call_id": 1, "offset": 1 }),
+                plain(doc! { "stored_at": 1 }),
+            ],
+        ),
         (
             "campaigns",
             vec![unique(doc! { "name": 1 }), plain(doc! { "created_at": -1 })],

@@ -93,6 +93,7 @@ impl MongoStore {
 pub(super) const DNC: &str = "dnc";
 pub(super) const CONSENTS: &str = "consents";
 pub(super) const NODES: &str = "nodes";
+pub(super) const RECORDING_PARTS: &str = "recording_parts";
 pub(super) const WEBHOOK_EVENTS: &str = "webhook_events";
 pub(super) const CONTACTS: &str = "prospect_contacts";
 

@@ -13,6 +13,7 @@ mod dialer;
 mod dnc;
 mod field_defs;
 mod nodes;
+mod recordings;
 mod schema;
 mod support;
 mod users;

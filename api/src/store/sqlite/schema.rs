@@ -246,6 +246,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (id, epoch)
     );
     ",
+    // 11: recordings copied into the store as their calls go on (several appliances),
+    // one row per part, keyed by where its bytes start in the recording's data.
+    r"
+    CREATE TABLE recording_parts (
+        call_id TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        stored_at INTEGER NOT NULL,
+        PRIMARY KEY (call_id, offset)
+    ) WITHOUT ROWID;
+    CREATE INDEX recording_parts_stored ON recording_parts (stored_at);
+    ",
 ];
 
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
