@@ -56,4 +56,5 @@ common::on_both_stores!(
     nodes_register_beat_and_leave,
     a_silent_node_is_declared_lost_once,
     recording_parts_read_back_in_order_from_any_offset,
+    the_calls_change_stream_reports_each_write_in_order,
 );

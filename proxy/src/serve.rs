@@ -236,6 +236,7 @@ fn build_api(
         Arc::clone(membership.identity()),
         Duration::from_secs(1),
     ));
+    directory.register(metrics.registry())?;
     work.spawn(Arc::clone(&directory).run());
     let state = state.with_directory(directory);
     Ok(BuiltApi {

@@ -1,16 +1,24 @@
 //! The live calls of the other appliances, for this one's Monitor. Every call record
 //! names the appliance life that holds it, so one reader per appliance (whatever the
-//! number of browsers) reads the other lives' live calls from the store every
-//! `every`, compares them with what it saw last, and publishes the same
+//! number of browsers) follows the other lives' calls and publishes the same
 //! `call.started` / `call.updated` / `call.ended` events the bridge publishes for its
-//! own calls. Polling is the fallback the issue allows where change streams are not
-//! used: a remote call shows up within `every` plus one store round trip.
+//! own calls.
+//!
+//! On MongoDB (a replica set) the reader follows a change stream on the calls: the
+//! stream is opened first, then the live calls are listed, then every change is
+//! applied — a change made between the opening and the list is applied again, which
+//! changes nothing, so there is no gap. When the stream fails it is opened and the list
+//! read again the same way (the driver itself resumes from its resume token across
+//! transient errors). Where there are no change streams (SQLite, a MongoDB that is not
+//! a replica set) the reader lists the live calls every `every` and compares.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent5_bridge::live::{LiveCall, LiveEvent};
+use futures_util::StreamExt;
+use prometheus::IntGauge;
 use tokio::sync::broadcast;
 
 use super::Identity;
@@ -34,6 +42,9 @@ pub struct Directory {
     every: Duration,
     calls: Mutex<HashMap<String, RemoteCall>>,
     events: broadcast::Sender<LiveEvent>,
+    /// `agent5_cluster_directory_watching`: 1 while a change stream is followed, 0
+    /// while polling.
+    watching: IntGauge,
 }
 
 impl std::fmt::Debug for Directory {
@@ -79,7 +90,17 @@ impl Directory {
             every,
             calls: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
+            watching: new_gauge(),
         }
+    }
+
+    pub fn register(&self, registry: &prometheus::Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.watching.clone()))
+    }
+
+    /// Whether a change stream is being followed (else the store is polled).
+    pub fn watching(&self) -> bool {
+        self.watching.get() == 1
     }
 
     fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, RemoteCall>> {
@@ -104,8 +125,85 @@ impl Directory {
         self.events.subscribe()
     }
 
-    /// Reads the store every `every` for as long as the process runs.
+    /// Follows the other appliances' calls for as long as the process runs: through a
+    /// change stream where the store has them, else by polling every `every`.
     pub async fn run(self: Arc<Self>) {
+        loop {
+            match self.store.watch_calls().await {
+                Ok(Some(changes)) => {
+                    self.watching.set(1);
+                    tracing::info!("following the other appliances' calls through a change stream");
+                    // Listed after the stream is open: nothing falls between the two.
+                    match self.refresh().await {
+                        Ok(()) => self.follow(changes).await,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "listing other appliances' live calls failed");
+                        }
+                    }
+                    self.watching.set(0);
+                }
+                Ok(None) => return self.poll().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "opening the calls' change stream failed; retrying");
+                }
+            }
+            tokio::time::sleep(self.every).await;
+        }
+    }
+
+    /// Applies each change until the stream ends or fails.
+    async fn follow(&self, mut changes: crate::store::CallChanges) {
+        while let Some(change) = changes.next().await {
+            match change {
+                Ok(call) => self.apply(&call),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the calls' change stream failed; opening it again");
+                    return;
+                }
+            }
+        }
+        tracing::warn!("the calls' change stream ended; opening it again");
+    }
+
+    /// One call as it now is: started, changed or ended on this Monitor.
+    pub fn apply(&self, call: &Call) {
+        let Some(owner) = call.owner.as_ref() else {
+            return;
+        };
+        if owner.epoch == self.identity.epoch() {
+            return;
+        }
+        let id = call.id.to_string();
+        let now = live_of(call).map(|live| RemoteCall {
+            live,
+            node: owner.node.clone(),
+        });
+        let event = {
+            let mut seen = self.calls();
+            match (seen.get(&id), now) {
+                (None, Some(c)) => {
+                    let live = c.live.clone();
+                    seen.insert(id, c);
+                    Some(("call.started", live))
+                }
+                (Some(before), Some(c)) if *before != c => {
+                    let live = c.live.clone();
+                    seen.insert(id, c);
+                    Some(("call.updated", live))
+                }
+                (Some(_), None) => seen.remove(&id).map(|c| ("call.ended", c.live)),
+                _ => None,
+            }
+        };
+        if let Some((kind, call)) = event {
+            // Nobody listening is fine.
+            let _ = self.events.send(LiveEvent { kind, call });
+        }
+    }
+
+    /// Lists the store every `every` (no change streams).
+    async fn poll(&self) {
+        tracing::info!("no change streams on this store: polling the other appliances' live calls");
         let mut every = tokio::time::interval(self.every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -172,6 +270,16 @@ impl Directory {
         }
         Ok(())
     }
+}
+
+#[allow(clippy::expect_used)]
+fn new_gauge() -> IntGauge {
+    // A constant name: construction cannot fail.
+    IntGauge::new(
+        "agent5_cluster_directory_watching",
+        "1 while the other appliances' calls are followed through a change stream, 0 while polled",
+    )
+    .expect("valid metric")
 }
 
 #[cfg(test)]

@@ -218,7 +218,16 @@ pub trait CallStore {
     async fn list_calls(&self, query: &CallQuery) -> StoreResult<Page<Call>>;
     /// How many calls are in one of `statuses` (the concurrency cap counts live ones).
     async fn count_calls_in(&self, statuses: &[CallStatus]) -> StoreResult<u64>;
+    /// Every call written from now on (created or changed), as it is when the change
+    /// is read; `Ok(None)` where the backend has no change streams (SQLite, a MongoDB
+    /// that is not a replica set). The stream ends or fails when the store's does.
+    async fn watch_calls(&self) -> StoreResult<Option<CallChanges>> {
+        Ok(None)
+    }
 }
+
+/// The calls a change stream reports, in the order they were written.
+pub type CallChanges = futures_util::stream::BoxStream<'static, StoreResult<Call>>;
 
 #[async_trait]
 pub trait CampaignStore {

@@ -561,3 +561,40 @@ pub async fn a_phone_has_one_open_attempt_per_campaign(store: SharedStore) {
         Err(StoreError::NotFound)
     );
 }
+
+/// The calls' change stream (MongoDB): every write from the moment it is open, in
+/// order, each call as it then is; none on SQLite.
+pub async fn the_calls_change_stream_reports_each_write_in_order(store: SharedStore) {
+    use futures_util::StreamExt;
+    let Some(mut changes) = store.watch_calls().await.expect("watch") else {
+        assert_eq!(
+            store.backend(),
+            "sqlite",
+            "only SQLite has no change stream"
+        );
+        return;
+    };
+    let created = store
+        .create_call(call("+32475000001", CallStatus::Dialing, 10, None))
+        .await
+        .expect("create");
+    let mut ringing = created.clone();
+    ringing.status = CallStatus::Ringing;
+    let ringing = store.update_call(ringing).await.expect("update");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), changes.next())
+            .await
+            .expect("a change in time")
+            .expect("the stream goes on")
+            .expect("a call");
+        if next.id == created.id {
+            seen.push(next.version);
+        }
+    }
+    assert_eq!(
+        seen[1], ringing.version,
+        "the last write is the last change"
+    );
+    assert!(seen[0] <= seen[1], "in order: {seen:?}");
+}

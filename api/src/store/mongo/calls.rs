@@ -5,10 +5,15 @@
 use super::support::*;
 use super::{encode, err, is_duplicate, with_id, without_id, MongoStore};
 use crate::model::{now_millis, Call, CallQuery, CallStatus, Page, Turn};
-use crate::store::{CallStore, StoreError, StoreResult};
+use crate::store::{CallChanges, CallStore, StoreError, StoreResult};
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, Document};
+use mongodb::options::FullDocumentType;
+
+/// MongoDB's answer to a change stream on a server that is not a replica set
+/// (`The $changeStream stage is only supported on replica sets`).
+const CHANGE_STREAMS_UNSUPPORTED: i32 = 40573;
 
 #[async_trait]
 impl CallStore for MongoStore {
@@ -164,5 +169,38 @@ impl CallStore for MongoStore {
             .count_documents(doc! { "status": { "$in": statuses } })
             .await
             .map_err(err)
+    }
+
+    async fn watch_calls(&self) -> StoreResult<Option<CallChanges>> {
+        self.ready().await?;
+        let opened = self
+            .coll("calls")
+            .watch()
+            .pipeline([doc! { "$match": {
+                "operationType": { "$in": ["insert", "update", "replace"] },
+            } }])
+            .full_document(FullDocumentType::UpdateLookup)
+            .await;
+        let stream = match opened {
+            Ok(s) => s,
+            Err(e) if command_code(&e) == Some(CHANGE_STREAMS_UNSUPPORTED) => return Ok(None),
+            Err(e) => return Err(err(e)),
+        };
+        // An event whose document is already gone again has nothing to show.
+        let calls = stream.filter_map(|event| async move {
+            match event {
+                Ok(event) => event.full_document.map(without_id::<Call>),
+                Err(e) => Some(Err(err(e))),
+            }
+        });
+        Ok(Some(calls.boxed()))
+    }
+}
+
+/// The server's error code of a failed command, if it was one.
+fn command_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => Some(c.code),
+        _ => None,
     }
 }
