@@ -90,18 +90,25 @@ async fn other_appliances_live_calls_are_listed_and_followed(store: SharedStore)
     assert_eq!(items[0]["state"], "ringing");
     assert_eq!(items[0]["phone"], "+32475123456");
 
-    // Followed by the directory's own loop: answered and taken over, then ended.
-    tokio::spawn(Arc::clone(&dir).run());
-    change(&store, "b-call", |c| {
+    followed_by_its_loop(&store, &dir, &mut events, &b).await;
+}
+
+/// The directory's own loop: the call answered and taken over, another one started,
+/// the first ended.
+async fn followed_by_its_loop(
+    store: &SharedStore,
+    dir: &Arc<Directory>,
+    events: &mut tokio::sync::broadcast::Receiver<LiveEvent>,
+    b: &CallOwner,
+) {
+    tokio::spawn(Arc::clone(dir).run());
+    change(store, "b-call", |c| {
         c.answered_at = Some(now_millis());
         c.status = CallStatus::Streaming;
         c.facts.taken_over = true;
     })
     .await;
-    assert_eq!(
-        next(&mut events).await,
-        ("call.updated".into(), "b-call".into())
-    );
+    assert_eq!(next(events).await, ("call.updated".into(), "b-call".into()));
     let shown = dir.list();
     assert_eq!(
         (shown[0].live.state, shown[0].live.controller.as_str()),
@@ -113,20 +120,17 @@ async fn other_appliances_live_calls_are_listed_and_followed(store: SharedStore)
         "a change stream on MongoDB (SecantusDB is a replica set), polling on SQLite"
     );
     // A call another appliance starts now arrives through the stream (or the poll).
-    held(&store, "b-second", b.clone(), true).await;
+    held(store, "b-second", b.clone(), true).await;
     assert_eq!(
-        next(&mut events).await,
+        next(events).await,
         ("call.started".into(), "b-second".into())
     );
-    change(&store, "b-call", |c| {
+    change(store, "b-call", |c| {
         c.ended_at = Some(now_millis());
         c.status = CallStatus::Ended;
     })
     .await;
-    assert_eq!(
-        next(&mut events).await,
-        ("call.ended".into(), "b-call".into())
-    );
+    assert_eq!(next(events).await, ("call.ended".into(), "b-call".into()));
     assert_eq!(dir.list().len(), 1, "b-second goes on");
 }
 
