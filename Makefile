@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen bench-dialer install uninstall dist clean
+.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen bench-dialer bench-cluster install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-console the console's sizes, first load, Monitor at 200 calls, listen-in gaps"
 	@echo "make bench-listen 200 calls without, then with, one /monitor listener each"
 	@echo "make bench-dialer the dialler over 1M contacts, and 200 calls with and without it beside them"
+	@echo "make bench-cluster three appliances: listen-in local vs through another node, fan-out cost at 200 calls"
 
 deps:
 	@scripts/install-deps.sh build
@@ -159,6 +160,15 @@ bench-dialer: build
 	$(CARGO_TARGET_DIR)/release/agent5-dialer-bench $(or $(CONTACTS),1000000) 20 --db $(CARGO_TARGET_DIR)/dialer-bench.db
 	scripts/bench-dialer-alongside.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load $(CARGO_TARGET_DIR)/dialer-bench.db $(or $(RUNS),5)
 	rm -f $(CARGO_TARGET_DIR)/dialer-bench.db*
+
+# Three appliances on one store, 200 calls on node B, every 10th listened to on B and
+# through node A (the internal hop): listen-in latency local vs forwarded, and the CPU
+# of node C following B's calls. On SQLite (polling), then on SecantusDB (change stream).
+bench-cluster: build
+	@scripts/install-deps.sh test
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-cluster-bench
+	$(CARGO_TARGET_DIR)/release/agent5-cluster-bench $(RELEASE_BIN) $(or $(CALLS),200) 30
+	scripts/with-secantus.sh $(CARGO_TARGET_DIR)/release/agent5-cluster-bench $(RELEASE_BIN) $(or $(CALLS),200) 30
 
 bench-listen: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
