@@ -10,5 +10,6 @@ pub mod fake_realtime;
 pub mod fake_telnyx;
 pub mod fuzz_harness;
 pub mod people;
+pub mod sse;
 
 pub use appliance::{Appliance, Spec};

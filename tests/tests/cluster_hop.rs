@@ -18,6 +18,7 @@ use agent5_e2e::client::{self, empty};
 use agent5_e2e::fake_media::MediaClient;
 use agent5_e2e::fake_realtime::{FakeRealtime, Script};
 use agent5_e2e::fake_telnyx::{FakeTelnyx, TEST_PUBLIC_KEY_B64};
+use agent5_e2e::sse::EventStream;
 use agent5_e2e::{agent5_bin, Appliance, Spec};
 use futures_util::{SinkExt, StreamExt};
 use http::Request;
@@ -227,8 +228,20 @@ async fn operators_reach_a_call_from_any_appliance_and_its_recording_survives_it
     let b = cluster.start("node-b");
     let c = cluster.start("node-c");
 
-    // A call held by B.
+    // A call held by B, announced by the live streams of A and C.
+    let on_a = EventStream::open(&a.unix_socket("http"), "/api/calls/live/events", TOKEN).await;
+    let on_c = EventStream::open(&c.unix_socket("http"), "/api/calls/live/events", TOKEN).await;
+    let dialled = std::time::Instant::now();
     let (id, mut phone) = answered_on(&b, &cluster.telnyx, "+32475123456").await;
+    for (node, events) in [("A", &on_a), ("C", &on_c)] {
+        let started = events.wait("call.started", &id).await;
+        assert_eq!(started["node"], "node-b", "{started}");
+        assert_eq!(started["local"], false, "{started}");
+        println!(
+            "B's call announced on {node} {} ms after the dial",
+            dialled.elapsed().as_millis()
+        );
+    }
 
     // Listen-in through A: B's audio arrives through the hop.
     let mut ears = socket(&a, "/monitor", &format!("call={id}&binary=1")).await;

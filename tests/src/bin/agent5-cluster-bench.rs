@@ -94,7 +94,10 @@ async fn dial(b: &Path, telnyx: &FakeTelnyx, i: usize) -> (String, String) {
         })
         .await
         .remove(0);
-    let token = d.body["stream_auth_token"].as_str().expect("token").to_owned();
+    let token = d.body["stream_auth_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     (id, token)
 }
 
@@ -124,7 +127,9 @@ async fn phone(sock: PathBuf, id: String, token: String, frames: u64, marks: Mar
         }
     });
     let text = |v: Value| Message::text(v.to_string());
-    let _ = tx.send(text(json!({"event": "connected", "version": "1.0.0"}))).await;
+    let _ = tx
+        .send(text(json!({"event": "connected", "version": "1.0.0"})))
+        .await;
     let _ = tx
         .send(text(json!({"event": "start", "sequence_number": "1", "stream_id": "s",
             "start": {"call_control_id": id, "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}})))
@@ -136,7 +141,9 @@ async fn phone(sock: PathBuf, id: String, token: String, frames: u64, marks: Mar
         tick.tick().await;
         while let Ok(name) = mark_rx.try_recv() {
             let _ = tx
-                .send(text(json!({"event": "mark", "sequence_number": "0", "mark": {"name": name}})))
+                .send(text(
+                    json!({"event": "mark", "sequence_number": "0", "mark": {"name": name}}),
+                ))
                 .await;
         }
         let is_mark = n % MARK_EVERY == MARK_EVERY - 1;
@@ -153,7 +160,9 @@ async fn phone(sock: PathBuf, id: String, token: String, frames: u64, marks: Mar
         }
     }
     let _ = tx
-        .send(text(json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"})))
+        .send(text(
+            json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}),
+        ))
         .await;
     let _ = tx.close().await;
 }
@@ -247,7 +256,11 @@ fn main() {
     let agent = rt.block_on(FakeRealtime::start(Script::default()));
     let dir = tempfile::tempdir().expect("tmp");
     let store = store_section(dir.path());
-    let backend = if store.contains("mongo_uri") { "mongodb" } else { "sqlite" };
+    let backend = if store.contains("mongo_uri") {
+        "mongodb"
+    } else {
+        "sqlite"
+    };
     let a = start(bin, "node-a", &store, &telnyx.url, &agent.url);
     let b = start(bin, "node-b", &store, &telnyx.url, &agent.url);
     let c = start(bin, "node-c", &store, &telnyx.url, &agent.url);
