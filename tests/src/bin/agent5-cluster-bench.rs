@@ -36,6 +36,8 @@ const SECRET: &str = "cluster-bench-secret-0123456789abcdef";
 const MARK_EVERY: u64 = 25;
 /// A caller sample louder than this (PCM16) is a loud frame arriving.
 const LOUD: i16 = 8000;
+/// Clock ticks per second in /proc/<pid>/stat.
+const USER_HZ: f64 = 100.0;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
@@ -231,6 +233,68 @@ fn latencies(sent: &[u64], heard: &[u64]) -> Vec<u64> {
         .collect()
 }
 
+/// Dials `calls` calls on B, streams them for `frames` frames with the listeners
+/// attached, and returns the appliances' CPU (A, B, C) and the listen-in latencies
+/// (local, forwarded) in µs.
+async fn stream_calls(
+    [a, b, c]: [&Appliance; 3],
+    telnyx: &FakeTelnyx,
+    calls: usize,
+    frames: u64,
+    every: usize,
+) -> (Vec<f64>, Vec<u64>, Vec<u64>) {
+    let (b_sock, a_sock) = (b.unix_socket("http"), a.unix_socket("http"));
+    let mut dialled = Vec::new();
+    for i in 0..calls {
+        dialled.push(dial(&b_sock, telnyx, i).await);
+    }
+    let before = [cpu_ticks(a.pid()), cpu_ticks(b.pid()), cpu_ticks(c.pid())];
+    let started = Instant::now();
+    let mut phones = Vec::new();
+    let mut listened = Vec::new();
+    for (i, (id, token)) in dialled.into_iter().enumerate() {
+        let marks: Marks = Arc::default();
+        phones.push(tokio::spawn(phone(
+            b_sock.clone(),
+            id.clone(),
+            token,
+            frames,
+            Arc::clone(&marks),
+        )));
+        if i % every == 0 {
+            listened.push((marks, id));
+        }
+    }
+    // Listen-in needs the call's media stream open on B.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let listeners: Vec<_> = listened
+        .into_iter()
+        .map(|(marks, id)| {
+            let local = tokio::spawn(listener(b_sock.clone(), id.clone()));
+            let forwarded = tokio::spawn(listener(a_sock.clone(), id));
+            (marks, local, forwarded)
+        })
+        .collect();
+    for p in phones {
+        let _ = p.await;
+    }
+    let window = started.elapsed().as_secs_f64();
+    let after = [cpu_ticks(a.pid()), cpu_ticks(b.pid()), cpu_ticks(c.pid())];
+    let cpu: Vec<f64> = before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| (a - b) as f64 / USER_HZ / window * 100.0)
+        .collect();
+    let (mut local, mut forwarded) = (Vec::new(), Vec::new());
+    for (marks, l, f) in listeners {
+        let (l, f) = (l.await.unwrap_or_default(), f.await.unwrap_or_default());
+        let sent = marks.lock().map(|m| m.clone()).unwrap_or_default();
+        local.extend(latencies(&sent, &l));
+        forwarded.extend(latencies(&sent, &f));
+    }
+    (cpu, local, forwarded)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(bin), Some(calls), Some(seconds)) = (
@@ -264,66 +328,14 @@ fn main() {
     let a = start(bin, "node-a", &store, &telnyx.url, &agent.url);
     let b = start(bin, "node-b", &store, &telnyx.url, &agent.url);
     let c = start(bin, "node-c", &store, &telnyx.url, &agent.url);
-    let hz = 100.0; // USER_HZ
     let idle_window = Duration::from_secs(5);
     let c0 = cpu_ticks(c.pid());
     std::thread::sleep(idle_window);
-    let c_idle = (cpu_ticks(c.pid()) - c0) as f64 / hz / idle_window.as_secs_f64() * 100.0;
+    let c_idle = (cpu_ticks(c.pid()) - c0) as f64 / USER_HZ / idle_window.as_secs_f64() * 100.0;
 
-    let (b_sock, a_sock) = (b.unix_socket("http"), a.unix_socket("http"));
     let frames = seconds * 50;
-    let result = rt.block_on(async {
-        let mut dialled = Vec::new();
-        for i in 0..calls {
-            dialled.push(dial(&b_sock, &telnyx, i).await);
-        }
-        let before = [cpu_ticks(a.pid()), cpu_ticks(b.pid()), cpu_ticks(c.pid())];
-        let started = Instant::now();
-        let mut phones = Vec::new();
-        let mut listened = Vec::new();
-        for (i, (id, token)) in dialled.into_iter().enumerate() {
-            let marks: Marks = Arc::default();
-            phones.push(tokio::spawn(phone(
-                b_sock.clone(),
-                id.clone(),
-                token,
-                frames,
-                Arc::clone(&marks),
-            )));
-            if i % every == 0 {
-                listened.push((marks, id));
-            }
-        }
-        // Listen-in needs the call's media stream open on B.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let listeners: Vec<_> = listened
-            .into_iter()
-            .map(|(marks, id)| {
-                let local = tokio::spawn(listener(b_sock.clone(), id.clone()));
-                let forwarded = tokio::spawn(listener(a_sock.clone(), id));
-                (marks, local, forwarded)
-            })
-            .collect();
-        for p in phones {
-            let _ = p.await;
-        }
-        let window = started.elapsed().as_secs_f64();
-        let after = [cpu_ticks(a.pid()), cpu_ticks(b.pid()), cpu_ticks(c.pid())];
-        let cpu: Vec<f64> = before
-            .iter()
-            .zip(after)
-            .map(|(b, a)| (a - b) as f64 / hz / window * 100.0)
-            .collect();
-        let (mut local, mut forwarded) = (Vec::new(), Vec::new());
-        for (marks, l, f) in listeners {
-            let (l, f) = (l.await.unwrap_or_default(), f.await.unwrap_or_default());
-            let sent = marks.lock().map(|m| m.clone()).unwrap_or_default();
-            local.extend(latencies(&sent, &l));
-            forwarded.extend(latencies(&sent, &f));
-        }
-        (cpu, local, forwarded)
-    });
-    let (cpu, mut local, mut forwarded) = result;
+    let (cpu, mut local, mut forwarded) =
+        rt.block_on(stream_calls([&a, &b, &c], &telnyx, calls, frames, every));
     let marks_per_listener = frames / MARK_EVERY;
     println!(
         "store={backend} calls={calls} seconds={seconds} listened_calls={} marks_per_listener={marks_per_listener} \
