@@ -89,6 +89,7 @@ async fn cluster(shared: &Shared) -> Value {
                         "id": n.node.id,
                         "epoch": n.node.epoch,
                         "public_url": n.node.public_url,
+                        "internal_addr": n.node.internal_addr,
                         "version": n.node.version,
                         "started_at": n.node.started_at,
                         "state": node_state(n),

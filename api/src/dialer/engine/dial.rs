@@ -282,6 +282,13 @@ impl Dialer {
             idempotency_key: None,
             call_id: Some(attempt.id.clone()),
         };
+        // The lease checked again right before the carrier request: a node paused
+        // (SIGSTOP, a frozen VM) past its lease between the gate and here must not dial
+        // what another node may dial now; the attempt is settled as not dialled.
+        if !self.lease_valid(&c.id) {
+            self.lease_lost(attempt, now).await?;
+            return Ok(false);
+        }
         let result = self.telephony.dial(request).await;
         let (state, disposition, error) = match &result {
             Ok(_) => (AttemptState::Dialed, None, None),
@@ -325,6 +332,27 @@ impl Dialer {
             Err(err) => return Err(err),
         }
         Ok(result.is_ok())
+    }
+
+    /// A reserved attempt whose campaign lease ran out before the carrier was asked:
+    /// settled `not_dialed` (unless the sweep already settled it).
+    async fn lease_lost(&self, attempt: CallAttempt, now: Millis) -> StoreResult<()> {
+        self.metrics.dials.with_label_values(&["lease_lost"]).inc();
+        let not_dialed = CallAttempt {
+            state: AttemptState::Failed,
+            disposition: Some("not_dialed".into()),
+            ended_at: Some(now),
+            error: Some("the campaign's lease expired before the carrier request".into()),
+            ..attempt
+        };
+        match self
+            .store
+            .settle_attempt(not_dialed, &[AttemptState::Reserved])
+            .await
+        {
+            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
     }
 }
 
