@@ -119,6 +119,16 @@ impl FakeTelnyx {
         self.lock().requests.clone()
     }
 
+    /// The requests after the first `from` (what arrived since a caller last looked),
+    /// without copying the ones before.
+    pub fn requests_since(&self, from: usize) -> Vec<Recorded> {
+        self.lock()
+            .requests
+            .get(from..)
+            .unwrap_or_default()
+            .to_vec()
+    }
+
     /// Requests whose path ends with `suffix`.
     pub fn requests_to(&self, suffix: &str) -> Vec<Recorded> {
         self.requests()

@@ -19,6 +19,10 @@
 //! which frees its place for the next. `AGENT5_LOAD_DIALER=off` runs the same database
 //! with the dialler disabled (the comparison that isolates the dialler's cost).
 //!
+//! The fake carrier (its REST API, and the ringing of the dialler's calls) runs on a
+//! thread of its own, apart from the phones, the agent and the clocks that measure
+//! them.
+//!
 //! Latency is carried in the audio: bytes 0..8 of each caller frame hold its send time
 //! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
 //! Caller->agent = agent receipt - send; agent->caller = phone receipt - echo send.
@@ -358,7 +362,19 @@ fn main() {
         let ok = rt.block_on(run_soak(bin, calls, seconds));
         std::process::exit(i32::from(!ok));
     }
-    rt.block_on(run(bin, calls, seconds, listener_rate));
+    let carrier = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("fake-carrier")
+        .enable_all()
+        .build()
+        .expect("carrier runtime");
+    rt.block_on(run(
+        bin,
+        calls,
+        seconds,
+        listener_rate,
+        carrier.handle().clone(),
+    ));
 }
 
 /// The appliance under load: its process, address and working directory.
@@ -614,9 +630,21 @@ async fn run_soak(bin: String, calls: usize, seconds: u64) -> bool {
     rss_ok && fds_ok
 }
 
-async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>) {
+async fn run(
+    bin: String,
+    calls: usize,
+    seconds: u64,
+    listener_rate: Option<u32>,
+    carrier: tokio::runtime::Handle,
+) {
     let stats = Arc::new(Stats::default());
-    let telnyx = FakeTelnyx::start("KEYload").await;
+    // The fake carrier (its API, and the dialler's calls it rings out) runs on its own
+    // thread: the phones' and the agent's timestamps must not queue behind it (a real
+    // carrier is not on this machine at all).
+    let telnyx = carrier
+        .spawn(FakeTelnyx::start("KEYload"))
+        .await
+        .expect("fake carrier");
     let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
     let agent_addr = agent_listener.local_addr().expect("addr");
     tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
@@ -627,7 +655,7 @@ async fn run(bin: String, calls: usize, seconds: u64, listener_rate: Option<u32>
     let dialler_dials = Arc::new(AtomicU64::new(0));
     if std::env::var("AGENT5_LOAD_DB").is_ok() {
         let until = started + Duration::from_secs(seconds + 2);
-        tokio::spawn(ring_out_dialler_calls(
+        carrier.spawn(ring_out_dialler_calls(
             addr,
             telnyx.clone(),
             calls,
@@ -720,12 +748,12 @@ async fn ring_out_dialler_calls(
         (0..calls).map(|i| format!("+3247{i:07}")).collect();
     let mut seen = 0;
     while Instant::now() < until {
-        let requests: Vec<_> = telnyx
-            .requests()
-            .into_iter()
+        let arrived = telnyx.requests_since(seen);
+        seen += arrived.len();
+        for r in arrived
+            .iter()
             .filter(|r| r.method == "POST" && r.path == "/v2/calls")
-            .collect();
-        for r in requests.iter().skip(seen) {
+        {
             let to = r.body["to"].as_str().unwrap_or_default();
             let Some(state) = r.body["client_state"].as_str() else {
                 continue;
@@ -751,7 +779,6 @@ async fn ring_out_dialler_calls(
                 webhook(addr, &format!("ring-hangup-{n}"), "call.hangup", hangup).await;
             });
         }
-        seen = requests.len();
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
