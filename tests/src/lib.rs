@@ -11,5 +11,41 @@ pub mod fake_telnyx;
 pub mod fuzz_harness;
 pub mod people;
 pub mod sse;
+pub mod tones;
 
 pub use appliance::{Appliance, Spec};
+
+/// The `[store]` section several appliances of one test share: a fresh database named
+/// `<prefix>_<random>` on the MongoDB at `AGENT5_TEST_MONGO_URI`, else one SQLite file
+/// in `dir` (a failure when `AGENT5_REQUIRE_MONGO` is set without a URI).
+pub fn shared_store_section(dir: &std::path::Path, prefix: &str) -> String {
+    match std::env::var("AGENT5_TEST_MONGO_URI") {
+        Ok(uri) => {
+            let db = format!("{prefix}_{}", &agent5_api::model::new_id()[..8]);
+            format!(
+                "[store]\nmongo_uri = \"{}\"\n",
+                uri.replacen("/?", &format!("/{db}?"), 1)
+            )
+        }
+        Err(_) => {
+            assert!(
+                std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
+                "AGENT5_REQUIRE_MONGO is set but AGENT5_TEST_MONGO_URI is not"
+            );
+            format!(
+                "[store]\nsqlite_path = \"{}\"\n",
+                dir.join("agent5.db").display()
+            )
+        }
+    }
+}
+
+/// User plus system CPU time of process `pid` so far, in clock ticks (`USER_HZ`, 100
+/// a second), from `/proc/<pid>/stat`; 0 when it cannot be read.
+pub fn proc_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}

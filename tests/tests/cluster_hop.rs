@@ -9,16 +9,14 @@
 
 mod call_rig;
 
-use std::path::Path;
 use std::time::Duration;
 
-use agent5_api::model::new_id;
-use agent5_bridge::g711;
 use agent5_e2e::client::{self, empty};
 use agent5_e2e::fake_media::MediaClient;
 use agent5_e2e::fake_realtime::{FakeRealtime, Script};
 use agent5_e2e::fake_telnyx::{FakeTelnyx, TEST_PUBLIC_KEY_B64};
 use agent5_e2e::sse::EventStream;
+use agent5_e2e::tones::{caller_heard_tone, mic_chunks};
 use agent5_e2e::{agent5_bin, Appliance, Spec};
 use futures_util::{SinkExt, StreamExt};
 use http::Request;
@@ -28,29 +26,6 @@ use tokio_tungstenite::tungstenite::Message;
 use call_rig::{API_KEY, OPENAI_KEY, TOKEN};
 
 const SECRET: &str = "cluster-hop-test-secret-0123456789abcdef";
-
-/// The `[store]` section every appliance shares.
-fn store_section(dir: &Path) -> String {
-    match std::env::var("AGENT5_TEST_MONGO_URI") {
-        Ok(uri) => {
-            let db = format!("t_cluster_hop_{}", &new_id()[..8]);
-            format!(
-                "[store]\nmongo_uri = \"{}\"\n",
-                uri.replacen("/?", &format!("/{db}?"), 1)
-            )
-        }
-        Err(_) => {
-            assert!(
-                std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
-                "AGENT5_REQUIRE_MONGO is set but AGENT5_TEST_MONGO_URI is not"
-            );
-            format!(
-                "[store]\nsqlite_path = \"{}\"\n",
-                dir.join("agent5.db").display()
-            )
-        }
-    }
-}
 
 struct Cluster {
     telnyx: FakeTelnyx,
@@ -138,34 +113,6 @@ async fn socket(app: &Appliance, path: &str, query: &str) -> Socket {
         .0
 }
 
-/// `seconds` of a `freq` tone at 48 kHz, as the console sends the microphone.
-fn mic_chunks(freq: f64, seconds: usize) -> Vec<String> {
-    use base64::Engine;
-    (0..seconds * 50)
-        .map(|c| {
-            let bytes: Vec<u8> = (0..960)
-                .flat_map(|i| {
-                    let t = (c * 960 + i) as f64 / 48_000.0;
-                    ((8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16).to_le_bytes()
-                })
-                .collect();
-            json!({"type": "audio", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)}).to_string()
-        })
-        .collect()
-}
-
-/// Goertzel power of `freq` in `samples`.
-fn power(samples: &[i16], freq: f64, rate: f64) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / rate).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for x in samples {
-        let s = f64::from(*x) + k * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    s1 * s1 + s2 * s2 - k * s1 * s2
-}
-
 async fn metric(app: &Appliance, series: &str) -> f64 {
     let text = String::from_utf8_lossy(&get(app, "/metrics").await.body).into_owned();
     text.lines()
@@ -222,7 +169,7 @@ async fn operators_reach_a_call_from_any_appliance_and_its_recording_survives_it
     let cluster = Cluster {
         telnyx: FakeTelnyx::start(API_KEY).await,
         agent: FakeRealtime::start(Script::default()).await,
-        store: store_section(dir.path()),
+        store: agent5_e2e::shared_store_section(dir.path(), "t_cluster_hop"),
     };
     let a = cluster.start("node-a");
     let b = cluster.start("node-b");
@@ -272,13 +219,8 @@ async fn operators_reach_a_call_from_any_appliance_and_its_recording_survives_it
             f.iter().filter(|x| x["event"] == "media").count() >= 5 + 50
         })
         .await;
-    let heard: Vec<i16> = phone.audio()[before..before + 8000]
-        .iter()
-        .map(|b| g711::ulaw_to_linear(*b))
-        .collect();
-    let settled = &heard[2000..6000];
     assert!(
-        power(settled, 440.0, 8000.0) > 100.0 * power(settled, 2000.0, 8000.0),
+        caller_heard_tone(&phone.audio()[before..before + 8000], 440.0),
         "the operator's tone, spoken through A, reaches the caller on B"
     );
 

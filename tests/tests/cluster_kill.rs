@@ -16,29 +16,6 @@ use agent5_e2e::{agent5_bin, Appliance, Spec};
 use serde_json::{json, Value};
 use telnyx_rig::{api_at, deliver_at, event, metric, API_KEY, TOKEN};
 
-/// The `[store]` section every appliance shares.
-fn store_section(dir: &std::path::Path) -> String {
-    match std::env::var("AGENT5_TEST_MONGO_URI") {
-        Ok(uri) => {
-            let db = format!("t_cluster_kill_{}", &new_id()[..8]);
-            format!(
-                "[store]\nmongo_uri = \"{}\"\n",
-                uri.replacen("/?", &format!("/{db}?"), 1)
-            )
-        }
-        Err(_) => {
-            assert!(
-                std::env::var_os("AGENT5_REQUIRE_MONGO").is_none(),
-                "AGENT5_REQUIRE_MONGO is set but AGENT5_TEST_MONGO_URI is not"
-            );
-            format!(
-                "[store]\nsqlite_path = \"{}\"\n",
-                dir.join("agent5.db").display()
-            )
-        }
-    }
-}
-
 fn start(fake: &FakeTelnyx, store: &str, node: &str) -> Appliance {
     let config = format!(
         "[server]\nlisten = [\"unix:a.sock\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"{TOKEN}\"]\n\
@@ -143,7 +120,7 @@ fn hangups_of(fake: &FakeTelnyx, ccid: &str) -> usize {
 async fn a_killed_appliances_call_is_ended_and_a_stopped_one_comes_back_as_new() {
     let fake = FakeTelnyx::start(API_KEY).await;
     let dir = tempfile::tempdir().expect("dir");
-    let store = store_section(dir.path());
+    let store = agent5_e2e::shared_store_section(dir.path(), "t_cluster_kill");
     let a = start(&fake, &store, "node-a");
     let b = start(&fake, &store, "node-b");
     let c = start(&fake, &store, "node-c");

@@ -12,7 +12,7 @@ use agent5_e2e::fake_telnyx::{
 };
 use agent5_e2e::{agent5_bin, Appliance, Spec};
 use serde_json::{json, Value};
-use telnyx_rig::{api_at, deliver_at, event, metric, API_KEY, TOKEN};
+use telnyx_rig::{api_at, deliver_at, dialler_ticks as ticks, event, API_KEY, TOKEN};
 
 const PHONE: &str = "+32470000777";
 
@@ -77,25 +77,6 @@ fn dials(fake: &FakeTelnyx) -> Vec<Value> {
         .filter(|r| r.method == "POST")
         .map(|r| r.body)
         .collect()
-}
-
-/// Waits until the appliance's dialler has made `n` more passes.
-async fn ticks(sock: &std::path::Path, n: f64) {
-    let count = |t: &str| metric(t, "agent5_dialer_tick_seconds_count");
-    let text = |r: agent5_e2e::client::Reply| String::from_utf8_lossy(&r.body).into_owned();
-    let start = count(&text(api_at(sock, "GET", "/metrics", None, &[]).await));
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let now = count(&text(api_at(sock, "GET", "/metrics", None, &[]).await));
-        if now >= start + n {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the dialler stopped ticking"
-        );
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

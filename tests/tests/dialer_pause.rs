@@ -15,7 +15,7 @@ use agent5_api::store::SharedStore;
 use agent5_e2e::fake_telnyx::{FakeTelnyx, TEST_PUBLIC_KEY_B64};
 use agent5_e2e::{agent5_bin, Appliance, Spec};
 use serde_json::{json, Value};
-use telnyx_rig::{api_at, metric, API_KEY, TOKEN};
+use telnyx_rig::{dialler_ticks, API_KEY, TOKEN};
 
 const PHONES: usize = 12;
 
@@ -136,26 +136,6 @@ async fn dials_until(fake: &FakeTelnyx, pred: impl Fn(&[(String, String)]) -> bo
     }
 }
 
-/// Waits until the appliance's dialler has made `n` more passes.
-async fn ticks(app: &Appliance, n: f64) {
-    let sock = app.unix_socket("http");
-    let count = |r: agent5_e2e::client::Reply| {
-        metric(
-            &String::from_utf8_lossy(&r.body),
-            "agent5_dialer_tick_seconds_count",
-        )
-    };
-    let start = count(api_at(&sock, "GET", "/metrics", None, &[]).await);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while count(api_at(&sock, "GET", "/metrics", None, &[]).await) < start + n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the dialler stopped ticking"
-        );
-        tokio::task::yield_now().await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_appliance_stopped_past_its_lease_and_heartbeat_dials_nobody_twice() {
     let Some((section, store)) = shared_store().await else {
@@ -199,8 +179,8 @@ async fn an_appliance_stopped_past_its_lease_and_heartbeat_dials_nobody_twice() 
     }
     // Continued: it finds its lease and its heartbeat gone, and dials nothing more.
     stopped.signal("CONT");
-    ticks(stopped, 3.0).await;
-    ticks(other, 3.0).await;
+    dialler_ticks(&stopped.unix_socket("http"), 3.0).await;
+    dialler_ticks(&other.unix_socket("http"), 3.0).await;
 
     let all = dials(&fake);
     let phones: HashSet<&str> = all.iter().map(|(p, _)| p.as_str()).collect();

@@ -11,6 +11,7 @@ use agent5_e2e::client::{self, empty};
 use agent5_e2e::fake_media::MediaClient;
 use agent5_e2e::fake_realtime::{response_byte, Script};
 use agent5_e2e::sse::EventStream;
+use agent5_e2e::tones::{caller_heard_tone, mic_chunks, power};
 use http::Request;
 use serde_json::{json, Value};
 
@@ -96,18 +97,6 @@ async fn listen(
         }
         (got, None)
     })
-}
-
-/// Goertzel power of `freq` in `samples`.
-fn power(samples: &[i16], freq: f64, rate: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / rate;
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2
 }
 
 /// One second of a 1 kHz tone, µ-law.
@@ -278,22 +267,6 @@ async fn operator(sock: &Path, query: &str) -> OperatorSocket {
         .0
 }
 
-/// `seconds` of a `freq` tone at 48 kHz, as the admin page sends it (20 ms chunks).
-fn mic_chunks(freq: f64, seconds: usize) -> Vec<String> {
-    use base64::Engine;
-    (0..seconds * 50)
-        .map(|c| {
-            let bytes: Vec<u8> = (0..960)
-                .flat_map(|i| {
-                    let t = (c * 960 + i) as f64 / 48_000.0;
-                    ((8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16).to_le_bytes()
-                })
-                .collect();
-            json!({"type": "audio", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)}).to_string()
-        })
-        .collect()
-}
-
 /// Reads the operator's socket until `n` microphone levels came, each of a voice.
 async fn expect_mic_levels(bob: &mut futures_util::stream::SplitStream<OperatorSocket>, n: usize) {
     use futures_util::StreamExt;
@@ -395,13 +368,8 @@ async fn an_operator_takes_over_and_hands_back() {
             f.iter().filter(|x| x["event"] == "media").count() >= 5 + 50
         })
         .await;
-    let heard: Vec<i16> = phone.audio()[before..before + 8000]
-        .iter()
-        .map(|b| g711::ulaw_to_linear(*b))
-        .collect();
-    let settled = &heard[2000..6000];
     assert!(
-        power(settled, 440.0, 8000.0) > 100.0 * power(settled, 2000.0, 8000.0),
+        caller_heard_tone(&phone.audio()[before..before + 8000], 440.0),
         "the operator's tone reaches the caller"
     );
     // The caller answers; the agent's reply is discarded while Bob has the call.

@@ -425,16 +425,7 @@ impl Edge {
                 return self.finish(session, ctx, res).await;
             }
         }
-        let actor = agent5_bridge::Actor {
-            label: ctx
-                .principal
-                .as_ref()
-                .map(|p| p.label())
-                .unwrap_or_default(),
-            user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
-            client_ip: Some(ctx.client_ip.to_string()),
-            request_id: Some(ctx.request_id.clone()),
-        };
+        let actor = actor_of(ctx);
         self.run_socket(session, ctx, kind, handshake, actor).await
     }
 
@@ -511,16 +502,7 @@ impl Edge {
                 .with_label_values(&[result])
                 .inc();
         };
-        let actor = agent5_bridge::Actor {
-            label: ctx
-                .principal
-                .as_ref()
-                .map(|p| p.label())
-                .unwrap_or_default(),
-            user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
-            client_ip: Some(ctx.client_ip.to_string()),
-            request_id: Some(ctx.request_id.clone()),
-        };
+        let actor = actor_of(ctx);
         let path_and_query = head
             .uri
             .path_and_query()
@@ -684,6 +666,20 @@ fn context(session: &ServerSession, trust_proxy: &crate::config::TrustProxy) -> 
         body_limit: 0,
         close: false,
         principal: None,
+    }
+}
+
+/// The person the filters authenticated, as the bridge's audit names them.
+fn actor_of(ctx: &Ctx) -> agent5_bridge::Actor {
+    agent5_bridge::Actor {
+        label: ctx
+            .principal
+            .as_ref()
+            .map(|p| p.label())
+            .unwrap_or_default(),
+        user_id: ctx.principal.as_ref().and_then(|p| p.user_id.clone()),
+        client_ip: Some(ctx.client_ip.to_string()),
+        request_id: Some(ctx.request_id.clone()),
     }
 }
 

@@ -204,14 +204,6 @@ async fn listener(sock: PathBuf, id: String) -> Vec<u64> {
     arrivals
 }
 
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
 fn pct(v: &mut [u64], p: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -248,7 +240,11 @@ async fn stream_calls(
     for i in 0..calls {
         dialled.push(dial(&b_sock, telnyx, i).await);
     }
-    let before = [cpu_ticks(a.pid()), cpu_ticks(b.pid()), cpu_ticks(c.pid())];
+    let before = [
+        agent5_e2e::proc_cpu_ticks(a.pid().unsigned_abs()),
+        agent5_e2e::proc_cpu_ticks(b.pid().unsigned_abs()),
+        agent5_e2e::proc_cpu_ticks(c.pid().unsigned_abs()),
+    ];
     let started = Instant::now();
     let mut phones = Vec::new();
     let mut listened = Vec::new();
@@ -279,7 +275,11 @@ async fn stream_calls(
         let _ = p.await;
     }
     let window = started.elapsed().as_secs_f64();
-    let after = [cpu_ticks(a.pid()), cpu_ticks(b.pid()), cpu_ticks(c.pid())];
+    let after = [
+        agent5_e2e::proc_cpu_ticks(a.pid().unsigned_abs()),
+        agent5_e2e::proc_cpu_ticks(b.pid().unsigned_abs()),
+        agent5_e2e::proc_cpu_ticks(c.pid().unsigned_abs()),
+    ];
     let cpu: Vec<f64> = before
         .iter()
         .zip(after)
@@ -329,9 +329,12 @@ fn main() {
     let b = start(bin, "node-b", &store, &telnyx.url, &agent.url);
     let c = start(bin, "node-c", &store, &telnyx.url, &agent.url);
     let idle_window = Duration::from_secs(5);
-    let c0 = cpu_ticks(c.pid());
+    let c0 = agent5_e2e::proc_cpu_ticks(c.pid().unsigned_abs());
     std::thread::sleep(idle_window);
-    let c_idle = (cpu_ticks(c.pid()) - c0) as f64 / USER_HZ / idle_window.as_secs_f64() * 100.0;
+    let c_idle = (agent5_e2e::proc_cpu_ticks(c.pid().unsigned_abs()) - c0) as f64
+        / USER_HZ
+        / idle_window.as_secs_f64()
+        * 100.0;
 
     let frames = seconds * 50;
     let (cpu, mut local, mut forwarded) =

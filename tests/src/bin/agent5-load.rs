@@ -306,14 +306,6 @@ async fn webhook(addr: std::net::SocketAddr, id: &str, kind: &str, payload: Valu
         .is_some_and(|r| r["status"] == "accepted")
 }
 
-fn proc_cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
 fn proc_status_kb(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -650,7 +642,7 @@ async fn run(
     tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
     let mut app = start_appliance(&bin, &telnyx, agent_addr, calls).await;
     let (pid, addr) = (app.child.id(), app.addr);
-    let cpu0 = proc_cpu_ticks(pid);
+    let cpu0 = agent5_e2e::proc_cpu_ticks(pid);
     let started = Instant::now();
     let dialler_dials = Arc::new(AtomicU64::new(0));
     if std::env::var("AGENT5_LOAD_DB").is_ok() {
@@ -687,7 +679,7 @@ async fn run(
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = (proc_cpu_ticks(pid) - cpu0) as f64 / 100.0;
+    let cpu = (agent5_e2e::proc_cpu_ticks(pid) - cpu0) as f64 / 100.0;
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
     // Recordings are finished when the calls end; give the writers a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;

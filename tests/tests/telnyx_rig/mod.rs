@@ -155,3 +155,22 @@ pub type Case<'a> = (&'a str, String, Vec<(&'a str, String)>, u16, &'a str);
 pub fn event(id: &str, kind: &str, at: &str, payload: Value) -> String {
     envelope(id, kind, at, payload)
 }
+
+/// Waits until the appliance's dialler has made `n` more passes.
+pub async fn dialler_ticks(sock: &std::path::Path, n: f64) {
+    let count = |t: &str| metric(t, "agent5_dialer_tick_seconds_count");
+    let text = |r: agent5_e2e::client::Reply| String::from_utf8_lossy(&r.body).into_owned();
+    let start = count(&text(api_at(sock, "GET", "/metrics", None, &[]).await));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let now = count(&text(api_at(sock, "GET", "/metrics", None, &[]).await));
+        if now >= start + n {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dialler stopped ticking"
+        );
+        tokio::task::yield_now().await;
+    }
+}
