@@ -93,6 +93,27 @@ pub async fn tls(
         .await
 }
 
+/// A WebSocket opened on the Unix socket `sock` at `path_and_query`, with
+/// `Authorization: Bearer <token>` (none when `token` is `None`); the handshake's
+/// error (with the refusal's status) when it is refused.
+pub async fn websocket(
+    sock: &Path,
+    path_and_query: &str,
+    token: Option<&str>,
+) -> Result<tokio_tungstenite::WebSocketStream<UnixStream>, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://agent5.test{path_and_query}").into_client_request()?;
+    if let Some(token) = token {
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    Ok(tokio_tungstenite::client_async(req, unix(sock).await)
+        .await?
+        .0)
+}
+
 pub fn empty() -> Full<Bytes> {
     Full::new(Bytes::new())
 }

@@ -70,20 +70,9 @@ async fn post(app: &Appliance, path: &str, body: Value) -> client::Reply {
 
 /// Dials through `app`, connects the phone to it and waits for the greeting.
 async fn answered_on(app: &Appliance, telnyx: &FakeTelnyx, to: &str) -> (String, MediaClient) {
-    let r = post(app, "/api/calls", json!({ "to": to })).await;
-    assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
-    let id = r.json()["id"].as_str().expect("id").to_owned();
-    let dial = telnyx
-        .requests_to("/v2/calls")
-        .into_iter()
-        .find(|d| {
-            d.body["stream_url"]
-                .as_str()
-                .is_some_and(|u| u.ends_with(&id))
-        })
-        .expect("dial request");
-    let token = dial.body["stream_auth_token"].as_str().expect("token");
-    let mut phone = MediaClient::connect(&app.unix_socket("http"), &id, Some(token), true).await;
+    let (id, token) =
+        call_rig::dial_at(&app.unix_socket("http"), telnyx, json!({ "to": to })).await;
+    let mut phone = MediaClient::connect(&app.unix_socket("http"), &id, Some(&token), true).await;
     phone.connected();
     phone.start("PCMU");
     phone
@@ -98,19 +87,13 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>;
 
 /// Opens `path?query` on `app` as a browser would, with the shared token.
 async fn socket(app: &Appliance, path: &str, query: &str) -> Socket {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let stream = client::unix(&app.unix_socket("http")).await;
-    let mut req = format!("ws://agent5.test{path}?{query}")
-        .into_client_request()
-        .expect("req");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("header"),
-    );
-    tokio_tungstenite::client_async(req, stream)
-        .await
-        .unwrap_or_else(|e| panic!("{path} through the appliance: {e}"))
-        .0
+    client::websocket(
+        &app.unix_socket("http"),
+        &format!("{path}?{query}"),
+        Some(TOKEN),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{path} through the appliance: {e}"))
 }
 
 async fn metric(app: &Appliance, series: &str) -> f64 {
@@ -275,13 +258,12 @@ async fn operators_reach_a_call_from_any_appliance_and_its_recording_survives_it
         404,
         "the API is not on the internal listener"
     );
-    let unsigned = {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let req = format!("ws://agent5-internal/operator-bridge?room={id}&operator=mallory")
-            .into_client_request()
-            .expect("req");
-        tokio_tungstenite::client_async(req, client::unix(&internal).await).await
-    };
+    let unsigned = client::websocket(
+        &internal,
+        &format!("/operator-bridge?room={id}&operator=mallory"),
+        None,
+    )
+    .await;
     match unsigned {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             assert_eq!(res.status().as_u16(), 401);

@@ -75,16 +75,7 @@ async fn listen(
     query: &str,
 ) -> tokio::task::JoinHandle<(Vec<tokio_tungstenite::tungstenite::Message>, Option<u16>)> {
     use futures_util::StreamExt;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let stream = client::unix(sock).await;
-    let mut req = format!("ws://agent5.test/monitor?{query}")
-        .into_client_request()
-        .expect("req");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("header"),
-    );
-    let (mut ws, _) = tokio_tungstenite::client_async(req, stream)
+    let mut ws = client::websocket(sock, &format!("/monitor?{query}"), Some(TOKEN))
         .await
         .expect("monitor");
     tokio::spawn(async move {
@@ -252,19 +243,9 @@ async fn listeners_hear_both_tracks_at_their_rate() {
 type OperatorSocket = tokio_tungstenite::WebSocketStream<tokio::net::UnixStream>;
 
 async fn operator(sock: &Path, query: &str) -> OperatorSocket {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let stream = client::unix(sock).await;
-    let mut req = format!("ws://agent5.test/operator-bridge?{query}")
-        .into_client_request()
-        .expect("req");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("header"),
-    );
-    tokio_tungstenite::client_async(req, stream)
+    client::websocket(sock, &format!("/operator-bridge?{query}"), Some(TOKEN))
         .await
         .expect("operator")
-        .0
 }
 
 /// Reads the operator's socket until `n` microphone levels came, each of a voice.
@@ -530,20 +511,15 @@ async fn studio_until_silent(rx: &mut StudioRx) -> (Vec<String>, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_studio_talks_to_the_browser_and_is_recorded() {
     use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::Message;
     let rig = rig(Script::default(), "").await;
-    let stream = client::unix(&rig.sock()).await;
-    let mut req = "ws://agent5.test/agent-stream?lang=fr&campaign=spring"
-        .into_client_request()
-        .expect("req");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {TOKEN}").parse().expect("header"),
-    );
-    let (ws, _) = tokio_tungstenite::client_async(req, stream)
-        .await
-        .expect("studio");
+    let ws = client::websocket(
+        &rig.sock(),
+        "/agent-stream?lang=fr&campaign=spring",
+        Some(TOKEN),
+    )
+    .await
+    .expect("studio");
     let (mut tx, mut rx) = ws.split();
     let setup = rig
         .agent

@@ -88,26 +88,7 @@ impl Rig {
 
     /// Dials and returns the call id and the stream token Telnyx was given.
     pub async fn dial(&self, body: Value) -> (String, String) {
-        let r = self.post("/api/calls", body).await;
-        assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
-        let id = r.json()["id"].as_str().expect("id").to_owned();
-        let dial = self
-            .telnyx
-            .requests_to("/v2/calls")
-            .into_iter()
-            .find(|d| {
-                d.body["stream_url"]
-                    .as_str()
-                    .is_some_and(|u| u.ends_with(&id))
-            })
-            .expect("dial request");
-        (
-            id,
-            dial.body["stream_auth_token"]
-                .as_str()
-                .expect("token")
-                .to_owned(),
-        )
+        dial_at(&self.sock(), &self.telnyx, body).await
     }
 
     /// Reads the call until `pred` holds: each read after the first waits on the
@@ -213,4 +194,32 @@ pub fn sox_samples(path: &Path) -> Option<u64> {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// Dials through the appliance on `sock` (`POST /api/calls` with `body`); the call id
+/// and the stream token the carrier was given for it.
+pub async fn dial_at(sock: &Path, telnyx: &FakeTelnyx, body: Value) -> (String, String) {
+    let req = Request::post("/api/calls")
+        .header("host", "agent5.test")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(client::body(body.to_string()))
+        .expect("req");
+    let r = client::send(client::unix(sock).await, req).await;
+    assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let dial = telnyx
+        .requests_to("/v2/calls")
+        .into_iter()
+        .find(|d| {
+            d.body["stream_url"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(&id))
+        })
+        .expect("dial request");
+    let token = dial.body["stream_auth_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    (id, token)
 }
