@@ -41,6 +41,7 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -59,6 +60,15 @@ struct Stats {
     got_out: AtomicU64,
     /// Bytes received by `/monitor` listeners (with `listen`).
     listened: AtomicU64,
+    /// Listeners closed before the call ended (`slow_listener`), or never let in.
+    listeners_dropped: AtomicU64,
+}
+
+/// The load tool's sockets: tungstenite zeroes its read buffer on every read, and the
+/// default 128 KiB would make the tool's own CPU (on the same cores) part of what is
+/// measured.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(16 * 1024)
 }
 
 fn us(ns: u64) -> u32 {
@@ -72,7 +82,9 @@ async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
         let _ = stream.set_nodelay(true);
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            let Ok(ws) =
+                tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await
+            else {
                 return;
             };
             let (mut tx, mut rx) = ws.split();
@@ -130,27 +142,55 @@ async fn http(addr: std::net::SocketAddr, req: hyper::Request<Full<Bytes>>) -> O
     serde_json::from_slice(&body).ok()
 }
 
-/// A listener on `/monitor` for one call, counting what it hears.
+/// A listener on `/monitor` for one call, counting what it hears. The listener starts
+/// with the phone's socket, possibly before the appliance has registered the call: it
+/// tries again while the answer is `unknown_call` (up to 5 s).
 async fn listen(addr: std::net::SocketAddr, id: String, rate: u32, stats: Arc<Stats>) {
-    let Ok(stream) = TcpStream::connect(addr).await else {
-        return;
-    };
-    let Ok(mut request) =
-        format!("ws://agent5.load/monitor?call={id}&rate={rate}&binary=1").into_client_request()
-    else {
-        return;
-    };
+    for _ in 0..100 {
+        match listen_once(addr, &id, rate, &stats).await {
+            Some(reason) if reason == "unknown_call" => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Some(reason) if reason != "call_ended" => {
+                stats.listeners_dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            _ => return,
+        }
+    }
+    stats.listeners_dropped.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One `/monitor` connection until it closes: the close reason.
+async fn listen_once(
+    addr: std::net::SocketAddr,
+    id: &str,
+    rate: u32,
+    stats: &Stats,
+) -> Option<String> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let mut request = format!("ws://agent5.load/monitor?call={id}&rate={rate}&binary=1")
+        .into_client_request()
+        .ok()?;
     if let Ok(v) = HeaderValue::from_str("Bearer load-token-aaaaaaaaaaaa") {
         request.headers_mut().insert("authorization", v);
     }
-    let Ok((mut ws, _)) = tokio_tungstenite::client_async(request, stream).await else {
-        return;
-    };
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
+            .await
+            .ok()?;
     while let Some(Ok(m)) = ws.next().await {
-        if let Message::Binary(b) = m {
-            stats.listened.fetch_add(b.len() as u64, Ordering::Relaxed);
+        match m {
+            Message::Binary(b) => {
+                stats.listened.fetch_add(b.len() as u64, Ordering::Relaxed);
+            }
+            Message::Close(frame) => {
+                return Some(frame.map(|f| f.reason.to_string()).unwrap_or_default())
+            }
+            _ => {}
         }
     }
+    None
 }
 
 /// Reads what the appliance sends the fake phone: the agent's echoes (their latency
@@ -230,7 +270,7 @@ async fn one_call(
         "x-telnyx-streaming-auth-token",
         HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
     );
-    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
         .await
         .map_err(|e| e.to_string())?;
     let (mut tx, rx) = ws.split();
@@ -710,7 +750,7 @@ async fn run(
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} dialler_dials={}",
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={}",
         if listener_rate.is_some() { calls } else { 0 },
         listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
@@ -721,6 +761,7 @@ async fn run(
         so.saturating_sub(go),
         cpu / wall * 100.0,
         stats.listened.load(Ordering::Relaxed),
+        stats.listeners_dropped.load(Ordering::Relaxed),
         dialler_dials.load(Ordering::Relaxed),
     );
 }
