@@ -4,7 +4,9 @@
 // each, mixed with a volume per side. An adaptive jitter buffer: a side starts once
 // its target delay of audio has arrived (60 ms at first); a side that runs dry and gets
 // audio again within GAP counts one underrun (an audible gap) and raises its target by
-// half (at most 400 ms); 10 s without a gap lowers it by 10 ms again. Buffered audio
+// half (at most 400 ms); 10 s without a gap lowers it by 10 ms again, never below the
+// longest chunk received plus 20 ms (listen-in sends 100 ms chunks, an operator's
+// socket 20 ms frames). Buffered audio
 // beyond twice the target (at least 500 ms) is dropped rather than letting the delay
 // grow. A side that stops for longer than GAP simply ended speaking. Every 100 ms it
 // posts {levels: [rms, rms], buffered: [ms, ms], target: [ms, ms], underruns}.
@@ -51,7 +53,7 @@ class Player extends AudioWorkletProcessor {
     super();
     this.sides = [0, 1].map(() => ({
       ring: new Ring(Math.ceil(sampleRate * 2)), gain: 1, playing: false, dryAt: -1, sum: 0, n: 0,
-      target: JITTER * sampleRate, lastGap: 0,
+      target: JITTER * sampleRate, floor: JITTER * sampleRate, lastGap: 0,
     }));
     this.underruns = 0;
     this.frames = 0;
@@ -64,12 +66,16 @@ class Player extends AudioWorkletProcessor {
   }
   audio(side, samples) {
     if (!side) return;
+    if (samples.length + 0.02 * sampleRate > side.floor) {
+      side.floor = samples.length + 0.02 * sampleRate;
+      side.target = Math.max(side.target, side.floor);
+    }
     if (side.dryAt >= 0 && currentFrame - side.dryAt < GAP * sampleRate) {
       this.underruns++;
       side.target = Math.min(MAX_JITTER * sampleRate, side.target * 1.5);
       side.lastGap = currentFrame;
-    } else if (currentFrame - side.lastGap > CALM * sampleRate && side.target > JITTER * sampleRate) {
-      side.target = Math.max(JITTER * sampleRate, side.target - 0.01 * sampleRate);
+    } else if (currentFrame - side.lastGap > CALM * sampleRate && side.target > side.floor) {
+      side.target = Math.max(side.floor, side.target - 0.01 * sampleRate);
       side.lastGap = currentFrame;
     }
     side.dryAt = -1;

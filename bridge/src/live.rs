@@ -65,12 +65,27 @@ pub enum ClaimError {
     Taken(String),
 }
 
-/// Frames a listener may fall behind before it is dropped (about 2 s of both tracks).
+/// Frames an operator's socket may fall behind before frames are skipped (about 2 s of
+/// both tracks).
 const TAP_QUEUE: usize = 256;
+/// Listeners get each track's audio in chunks of this many 8 kHz samples (100 ms): a
+/// tenth of the wake-ups, messages and writes of a message per 20 ms frame, for 100 ms
+/// more delay on a listen-in.
+pub const LISTEN_CHUNK: usize = 800;
+/// Chunks a listener may fall behind before it is dropped (about 2.5 s of both tracks).
+const LISTEN_QUEUE: usize = 50;
+
+/// A live call's two broadcasts: every frame for an operator's socket (takeover and
+/// whisper need the caller without delay), [`LISTEN_CHUNK`]s for listeners.
+#[derive(Debug, Clone)]
+struct Taps {
+    frames: broadcast::Sender<Tap>,
+    chunks: broadcast::Sender<Tap>,
+}
 
 pub struct LiveCalls {
     calls: Mutex<HashMap<String, LiveCall>>,
-    taps: Mutex<HashMap<String, broadcast::Sender<Tap>>>,
+    taps: Mutex<HashMap<String, Taps>>,
     controls: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<Control>>>,
     events: broadcast::Sender<LiveEvent>,
 }
@@ -130,22 +145,30 @@ impl LiveCalls {
         self.events.subscribe()
     }
 
-    /// Listens to a live call (`None`: no such call).
-    pub fn listen(&self, call_id: &str) -> Option<broadcast::Receiver<Tap>> {
-        self.taps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(call_id)
-            .map(broadcast::Sender::subscribe)
-    }
-
-    /// The call's tap, for the call task (cheap to check for listeners).
-    pub(crate) fn tap(&self, call_id: &str) -> Option<broadcast::Sender<Tap>> {
+    fn taps(&self, call_id: &str) -> Option<Taps> {
         self.taps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(call_id)
             .cloned()
+    }
+
+    /// Listens to a live call: audio in [`LISTEN_CHUNK`]s (`None`: no such call).
+    pub fn listen(&self, call_id: &str) -> Option<broadcast::Receiver<Tap>> {
+        self.taps(call_id).map(|t| t.chunks.subscribe())
+    }
+
+    /// Listens to a live call frame by frame, for an operator's socket.
+    pub fn listen_frames(&self, call_id: &str) -> Option<broadcast::Receiver<Tap>> {
+        self.taps(call_id).map(|t| t.frames.subscribe())
+    }
+
+    /// The call task's end of its broadcasts.
+    pub(crate) fn tap(&self, call_id: &str) -> Option<TapFeed> {
+        self.taps(call_id).map(|taps| TapFeed {
+            taps,
+            pending: [Vec::new(), Vec::new()],
+        })
     }
 
     /// Gives the call to `operator` (only one at a time) and returns the way to talk
@@ -201,7 +224,13 @@ impl LiveCalls {
         self.taps
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(call_id.to_owned(), broadcast::channel(TAP_QUEUE).0);
+            .insert(
+                call_id.to_owned(),
+                Taps {
+                    frames: broadcast::channel(TAP_QUEUE).0,
+                    chunks: broadcast::channel(LISTEN_QUEUE).0,
+                },
+            );
         let call = LiveCall {
             call_id: call_id.to_owned(),
             state: "ringing",
@@ -247,6 +276,92 @@ impl LiveCalls {
         if let Some(c) = self.lock().remove(call_id) {
             self.emit("call.ended", c);
         }
+    }
+}
+
+/// What the call task sends its listeners and operator: each frame decoded once, sent
+/// at once to an operator's socket and in [`LISTEN_CHUNK`]s to listeners; nothing is
+/// decoded or kept while nobody listens. What is pending goes out before a turn and
+/// when the call ends.
+pub(crate) struct TapFeed {
+    taps: Taps,
+    /// Listeners' audio not sent yet: caller, agent.
+    pending: [Vec<i16>; 2],
+}
+
+impl TapFeed {
+    pub(crate) fn audio(&mut self, track: crate::call::core::Track, ulaw: &[u8]) {
+        let frames = self.taps.frames.receiver_count() > 0;
+        let chunks = self.taps.chunks.receiver_count() > 0;
+        if !frames && !chunks {
+            self.pending = [Vec::new(), Vec::new()];
+            return;
+        }
+        let (name, slot) = match track {
+            crate::call::core::Track::Caller => ("caller", 0),
+            crate::call::core::Track::Agent => ("agent", 1),
+        };
+        let samples = ulaw.iter().map(|b| crate::g711::ulaw_to_linear(*b));
+        if frames {
+            let _ = self.taps.frames.send(Tap::Audio {
+                track: name,
+                samples: std::sync::Arc::new(samples.clone().collect()),
+            });
+        }
+        if chunks {
+            let pending = &mut self.pending[slot];
+            if pending.capacity() == 0 {
+                pending.reserve_exact(LISTEN_CHUNK + ulaw.len());
+            }
+            pending.extend(samples);
+            if pending.len() >= LISTEN_CHUNK {
+                self.send_pending(slot);
+            }
+        }
+    }
+
+    /// Operator audio: to operators' sockets only (listeners hear the call's tracks).
+    pub(crate) fn operator(&self, samples: &[i16]) {
+        if self.taps.frames.receiver_count() > 0 {
+            let _ = self.taps.frames.send(Tap::Audio {
+                track: "operator",
+                samples: std::sync::Arc::new(samples.to_vec()),
+            });
+        }
+    }
+
+    pub(crate) fn turn(&mut self, role: &'static str, text: &str, interrupted: bool) {
+        self.send_pending(0);
+        self.send_pending(1);
+        for tap in [&self.taps.frames, &self.taps.chunks] {
+            if tap.receiver_count() > 0 {
+                let _ = tap.send(Tap::Turn {
+                    role,
+                    text: text.to_owned(),
+                    interrupted,
+                });
+            }
+        }
+    }
+
+    fn send_pending(&mut self, slot: usize) {
+        if self.pending[slot].is_empty() {
+            return;
+        }
+        let samples = std::mem::take(&mut self.pending[slot]);
+        let track = if slot == 0 { "caller" } else { "agent" };
+        let _ = self.taps.chunks.send(Tap::Audio {
+            track,
+            samples: std::sync::Arc::new(samples),
+        });
+    }
+}
+
+impl Drop for TapFeed {
+    /// The call ended: listeners get its last audio before their stream closes.
+    fn drop(&mut self) {
+        self.send_pending(0);
+        self.send_pending(1);
     }
 }
 

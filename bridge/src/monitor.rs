@@ -4,8 +4,11 @@
 //! `{"type":"audio","track":"caller"|"agent","audio":<base64 PCM16LE>}` or, with
 //! `binary=1`, binary frames `[track byte: 0 caller, 1 agent][PCM16LE…]`; plus
 //! `{"type":"level","track","rms"}` every 100 ms of audio and
-//! `{"type":"transcript","role","text","interrupted"}` turns. Many listeners per call;
-//! a listener that falls behind is dropped (close 1008 `slow_listener`), never the call.
+//! `{"type":"transcript","role","text","interrupted"}` turns. Audio comes in chunks of
+//! 100 ms per track ([`crate::live::LISTEN_CHUNK`]; the call task gathers them), so a
+//! listener costs ten wake-ups and writes a second, not a hundred. Many listeners per
+//! call; a listener that falls behind is dropped (close 1008 `slow_listener`), never the
+//! call.
 
 use std::time::Duration;
 
@@ -262,7 +265,7 @@ mod tests {
         use tokio_tungstenite::tungstenite::protocol::Role;
         let bridge = crate::Bridge::new(crate::BridgeOptions::default());
         bridge.live().start("c1");
-        let tap = bridge.live().tap("c1").expect("tap");
+        let mut tap = bridge.live().tap("c1").expect("tap");
         // The listener's socket holds 4 KiB and is never read.
         let (server, _silent) = tokio::io::duplex(4096);
         let ws = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
@@ -277,10 +280,7 @@ mod tests {
         tokio::task::yield_now().await;
         // The call keeps sending: it never waits for the listener.
         for _ in 0..400 {
-            let _ = tap.send(Tap::Audio {
-                track: "caller",
-                samples: std::sync::Arc::new(vec![1000; 160]),
-            });
+            tap.audio(crate::call::core::Track::Caller, &[0x80; 160]);
         }
         let result = session.await.expect("join").expect("session");
         assert!(result.starts_with("dropped"), "{result}");

@@ -153,7 +153,7 @@ where
         Err(refused) => return Ok(refused),
     };
     let _ = control.send(Control::Join(mode));
-    let mut tap = bridge.live().listen(&listen.call_id);
+    let mut tap = bridge.live().listen_frames(&listen.call_id);
     let mut to_8k = Resampler::new(listen.rate, 8000, 16);
     let mut caller_out = Resampler::new(8000, listen.rate, 16);
     let mut agent_out = Resampler::new(8000, listen.rate, 16);

@@ -22,7 +22,7 @@ use crate::agent::{session_update, AgentIn, AgentOut};
 use crate::call::core::OperatorMode;
 use crate::carrier::CarrierIn;
 use crate::hooks::{CallHooks, MediaCall};
-use crate::live::{Control, Level, LiveCalls, Tap};
+use crate::live::{Control, Level, LiveCalls, TapFeed};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
 use crate::SessionMeta;
@@ -109,7 +109,7 @@ struct Io<'a> {
     hung_up: bool,
     caller_level: Level,
     agent_level: Level,
-    tap: Option<tokio::sync::broadcast::Sender<Tap>>,
+    tap: Option<TapFeed>,
 }
 
 /// What woke the call's task.
@@ -346,11 +346,8 @@ impl Session<'_> {
                 Input::OperatorJoins(mode)
             }
             Control::Audio(samples) => {
-                if let Some(tap) = self.io.tap.as_ref().filter(|t| t.receiver_count() > 0) {
-                    let _ = tap.send(Tap::Audio {
-                        track: "operator",
-                        samples: Arc::new(samples.clone()),
-                    });
+                if let Some(tap) = self.io.tap.as_ref() {
+                    tap.operator(&samples);
                 }
                 Input::OperatorAudio(samples)
             }
@@ -443,19 +440,8 @@ impl Io<'_> {
                     Track::Caller => self.caller_level.add_ulaw(&audio),
                     Track::Agent => self.agent_level.add_ulaw(&audio),
                 }
-                if let Some(tap) = self.tap.as_ref().filter(|t| t.receiver_count() > 0) {
-                    let samples = audio
-                        .iter()
-                        .map(|b| crate::g711::ulaw_to_linear(*b))
-                        .collect();
-                    let track = match track {
-                        Track::Caller => "caller",
-                        Track::Agent => "agent",
-                    };
-                    let _ = tap.send(Tap::Audio {
-                        track,
-                        samples: Arc::new(samples),
-                    });
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.audio(track, &audio);
                 }
                 if self.recorder.is_none() && core.answered() {
                     let path = self
@@ -481,12 +467,8 @@ impl Io<'_> {
                 }
             }
             Action::Turn(t) => {
-                if let Some(tap) = self.tap.as_ref().filter(|t| t.receiver_count() > 0) {
-                    let _ = tap.send(Tap::Turn {
-                        role: t.role,
-                        text: t.text.clone(),
-                        interrupted: t.interrupted,
-                    });
+                if let Some(tap) = self.tap.as_mut() {
+                    tap.turn(t.role, &t.text, t.interrupted);
                 }
                 let _ = self.turns.send(t);
             }
