@@ -19,18 +19,19 @@ const BROWSER_CHUNK_MAX: usize = 48_000;
 pub enum Leg {
     /// Telnyx media frames; the agent speaks the call's codec.
     Phone,
-    /// A browser; the agent speaks 24 kHz PCM16.
+    /// A browser; the agent speaks 24 kHz PCM16 (the filters boxed: a phone call's
+    /// core does not carry their size).
     Browser {
-        caller_down: Resampler,
-        agent_down: Resampler,
+        caller_down: Box<Resampler>,
+        agent_down: Box<Resampler>,
     },
 }
 
 impl Leg {
     pub fn browser() -> Self {
         Self::Browser {
-            caller_down: Resampler::new(BROWSER_RATE, 8000, 16),
-            agent_down: Resampler::new(BROWSER_RATE, 8000, 16),
+            caller_down: Box::new(Resampler::new(BROWSER_RATE, 8000, 16)),
+            agent_down: Box::new(Resampler::new(BROWSER_RATE, 8000, 16)),
         }
     }
 
