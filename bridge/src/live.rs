@@ -3,7 +3,8 @@
 //! changing state and ending so the admin page needs no polling.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -81,6 +82,43 @@ const LISTEN_QUEUE: usize = 50;
 struct Taps {
     frames: broadcast::Sender<Tap>,
     chunks: broadcast::Sender<Tap>,
+    /// How many receive each (frames, chunks): read per frame by the call task without
+    /// the broadcast's lock (`receiver_count` takes it).
+    receivers: Arc<[AtomicUsize; 2]>,
+}
+
+/// One receiver of a call's audio and turns (see [`LiveCalls::listen`]).
+#[derive(Debug)]
+pub struct Listening {
+    rx: broadcast::Receiver<Tap>,
+    receivers: Arc<[AtomicUsize; 2]>,
+    which: usize,
+}
+
+impl Listening {
+    fn new(taps: &Taps, which: usize) -> Self {
+        taps.receivers[which].fetch_add(1, Ordering::Relaxed);
+        let sender = if which == 0 {
+            &taps.frames
+        } else {
+            &taps.chunks
+        };
+        Self {
+            rx: sender.subscribe(),
+            receivers: Arc::clone(&taps.receivers),
+            which,
+        }
+    }
+
+    pub async fn recv(&mut self) -> Result<Tap, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.receivers[self.which].fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 pub struct LiveCalls {
@@ -154,13 +192,13 @@ impl LiveCalls {
     }
 
     /// Listens to a live call: audio in [`LISTEN_CHUNK`]s (`None`: no such call).
-    pub fn listen(&self, call_id: &str) -> Option<broadcast::Receiver<Tap>> {
-        self.taps(call_id).map(|t| t.chunks.subscribe())
+    pub fn listen(&self, call_id: &str) -> Option<Listening> {
+        self.taps(call_id).map(|t| Listening::new(&t, 1))
     }
 
     /// Listens to a live call frame by frame, for an operator's socket.
-    pub fn listen_frames(&self, call_id: &str) -> Option<broadcast::Receiver<Tap>> {
-        self.taps(call_id).map(|t| t.frames.subscribe())
+    pub fn listen_frames(&self, call_id: &str) -> Option<Listening> {
+        self.taps(call_id).map(|t| Listening::new(&t, 0))
     }
 
     /// The call task's end of its broadcasts.
@@ -229,6 +267,7 @@ impl LiveCalls {
                 Taps {
                     frames: broadcast::channel(TAP_QUEUE).0,
                     chunks: broadcast::channel(LISTEN_QUEUE).0,
+                    receivers: Arc::default(),
                 },
             );
         let call = LiveCall {
@@ -291,8 +330,8 @@ pub(crate) struct TapFeed {
 
 impl TapFeed {
     pub(crate) fn audio(&mut self, track: crate::call::core::Track, ulaw: &[u8]) {
-        let frames = self.taps.frames.receiver_count() > 0;
-        let chunks = self.taps.chunks.receiver_count() > 0;
+        let frames = self.taps.receivers[0].load(Ordering::Relaxed) > 0;
+        let chunks = self.taps.receivers[1].load(Ordering::Relaxed) > 0;
         if !frames && !chunks {
             self.pending = [Vec::new(), Vec::new()];
             return;
@@ -305,7 +344,7 @@ impl TapFeed {
         if frames {
             let _ = self.taps.frames.send(Tap::Audio {
                 track: name,
-                samples: std::sync::Arc::new(samples.clone().collect()),
+                samples: Arc::new(samples.clone().collect()),
             });
         }
         if chunks {
@@ -322,10 +361,10 @@ impl TapFeed {
 
     /// Operator audio: to operators' sockets only (listeners hear the call's tracks).
     pub(crate) fn operator(&self, samples: &[i16]) {
-        if self.taps.frames.receiver_count() > 0 {
+        if self.taps.receivers[0].load(Ordering::Relaxed) > 0 {
             let _ = self.taps.frames.send(Tap::Audio {
                 track: "operator",
-                samples: std::sync::Arc::new(samples.to_vec()),
+                samples: Arc::new(samples.to_vec()),
             });
         }
     }
@@ -333,8 +372,11 @@ impl TapFeed {
     pub(crate) fn turn(&mut self, role: &'static str, text: &str, interrupted: bool) {
         self.send_pending(0);
         self.send_pending(1);
-        for tap in [&self.taps.frames, &self.taps.chunks] {
-            if tap.receiver_count() > 0 {
+        for (which, tap) in [&self.taps.frames, &self.taps.chunks]
+            .into_iter()
+            .enumerate()
+        {
+            if self.taps.receivers[which].load(Ordering::Relaxed) > 0 {
                 let _ = tap.send(Tap::Turn {
                     role,
                     text: text.to_owned(),
@@ -352,7 +394,7 @@ impl TapFeed {
         let track = if slot == 0 { "caller" } else { "agent" };
         let _ = self.taps.chunks.send(Tap::Audio {
             track,
-            samples: std::sync::Arc::new(samples),
+            samples: Arc::new(samples),
         });
     }
 }
