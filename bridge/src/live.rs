@@ -69,9 +69,9 @@ pub enum ClaimError {
 /// Frames an operator's socket may fall behind before frames are skipped (about 2 s of
 /// both tracks).
 const TAP_QUEUE: usize = 256;
-/// Listeners get each track's audio in chunks of this many 8 kHz samples (100 ms): a
-/// tenth of the wake-ups, messages and writes of a message per 20 ms frame, for 100 ms
-/// more delay on a listen-in.
+/// Listeners get each track's audio in chunks of about this many 8 kHz samples (100 ms),
+/// both tracks at once: a tenth of the wake-ups, messages and writes of a message per
+/// 20 ms frame, for 100 ms more delay on a listen-in.
 pub const LISTEN_CHUNK: usize = 800;
 /// Chunks a listener may fall behind before it is dropped (about 2.5 s of both tracks).
 const LISTEN_QUEUE: usize = 50;
@@ -112,6 +112,17 @@ impl Listening {
 
     pub async fn recv(&mut self) -> Result<Tap, broadcast::error::RecvError> {
         self.rx.recv().await
+    }
+
+    /// What is queued already (`None`: nothing yet).
+    pub fn try_recv(&mut self) -> Option<Result<Tap, broadcast::error::RecvError>> {
+        use broadcast::error::{RecvError, TryRecvError};
+        match self.rx.try_recv() {
+            Ok(tap) => Some(Ok(tap)),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        }
     }
 }
 
@@ -353,8 +364,12 @@ impl TapFeed {
                 pending.reserve_exact(LISTEN_CHUNK + ulaw.len());
             }
             pending.extend(samples);
-            if pending.len() >= LISTEN_CHUNK {
-                self.send_pending(slot);
+            // Both tracks go out together when the caller's chunk is full, so a listener
+            // wakes once per chunk, not once per track; the agent's alone only if the
+            // caller's frames stopped.
+            if self.pending[0].len() >= LISTEN_CHUNK || self.pending[1].len() >= 2 * LISTEN_CHUNK {
+                self.send_pending(0);
+                self.send_pending(1);
             }
         }
     }

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use crate::browser::listen::{rounded, ListenOut};
-use crate::live::Tap;
+use crate::live::{Listening, Tap};
 use crate::resample::Resampler;
 use crate::session::close;
 use crate::SessionMeta;
@@ -155,6 +155,43 @@ impl Track {
     }
 }
 
+/// The listener's messages for `first` and for whatever else is already queued (the
+/// other track's chunk comes right behind the caller's): one write for all of them.
+/// `Some` error: the stream ended or the listener fell behind, after these messages.
+fn gather(
+    first: Result<Tap, RecvError>,
+    rx: &mut Listening,
+    tracks: &mut [Track; 2],
+    binary: bool,
+) -> (Vec<Message>, Option<RecvError>) {
+    let mut messages = Vec::new();
+    let mut next = Some(first);
+    while let Some(tap) = next.take() {
+        match tap {
+            Ok(Tap::Audio { track, samples }) => {
+                if let Some(t) = tracks.iter_mut().find(|t| t.name == track) {
+                    messages.extend(t.frames(&samples, binary));
+                }
+            }
+            Ok(Tap::Turn {
+                role,
+                text,
+                interrupted,
+            }) => messages.push(Message::text(
+                ListenOut::Transcript {
+                    role,
+                    text,
+                    interrupted,
+                }
+                .to_json(),
+            )),
+            Err(e) => return (messages, Some(e)),
+        }
+        next = rx.try_recv();
+    }
+    (messages, None)
+}
+
 pub async fn run<S>(
     mut ws: WebSocketStream<S>,
     meta: &SessionMeta,
@@ -191,24 +228,7 @@ where
     let result = loop {
         tokio::select! {
             tap = rx.recv() => {
-                let messages = match tap {
-                    Ok(Tap::Audio { track, samples }) => {
-                        let Some(t) = tracks.iter_mut().find(|t| t.name == track) else { continue };
-                        t.frames(&samples, listen.binary)
-                    }
-                    Ok(Tap::Turn { role, text, interrupted }) => {
-                        vec![Message::text(ListenOut::Transcript { role, text, interrupted }.to_json())]
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        metrics.monitor_dropped.inc();
-                        close(&mut ws, CloseCode::Policy, "slow_listener").await;
-                        break "dropped: too slow";
-                    }
-                    Err(RecvError::Closed) => {
-                        close(&mut ws, CloseCode::Normal, "call_ended").await;
-                        break "call ended";
-                    }
-                };
+                let (messages, end) = gather(tap, &mut rx, &mut tracks, listen.binary);
                 let mut slow = false;
                 for m in messages {
                     match tokio::time::timeout(SEND_DEADLINE, ws.feed(m)).await {
@@ -223,6 +243,18 @@ where
                 if slow {
                     metrics.monitor_dropped.inc();
                     break "dropped: cannot keep up";
+                }
+                match end {
+                    Some(RecvError::Lagged(_)) => {
+                        metrics.monitor_dropped.inc();
+                        close(&mut ws, CloseCode::Policy, "slow_listener").await;
+                        break "dropped: too slow";
+                    }
+                    Some(RecvError::Closed) => {
+                        close(&mut ws, CloseCode::Normal, "call_ended").await;
+                        break "call ended";
+                    }
+                    None => {}
                 }
             }
             msg = ws.next() => match msg {
