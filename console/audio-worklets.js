@@ -5,8 +5,8 @@
 // its target delay of audio has arrived (60 ms at first); a side that runs dry and gets
 // audio again within GAP counts one underrun (an audible gap) and raises its target by
 // half (at most 400 ms); 10 s without a gap lowers it by 10 ms again, never below the
-// longest chunk received plus 20 ms (listen-in sends 100 ms chunks, an operator's
-// socket 20 ms frames). Buffered audio
+// longest chunk received (counted up to 100 ms) plus 20 ms: listen-in sends 100 ms
+// chunks, an operator's socket 20 ms frames. Buffered audio
 // beyond twice the target (at least 500 ms) is dropped rather than letting the delay
 // grow. A side that stops for longer than GAP simply ended speaking. Every 100 ms it
 // posts {levels: [rms, rms], buffered: [ms, ms], target: [ms, ms], underruns}.
@@ -18,6 +18,7 @@ const JITTER = 0.06;
 const MAX_JITTER = 0.4;
 const MAX_DELAY = 0.5;
 const GAP = 0.2;
+const CHUNK = 0.1;
 const CALM = 10;
 
 class Ring {
@@ -66,9 +67,12 @@ class Player extends AudioWorkletProcessor {
   }
   audio(side, samples) {
     if (!side) return;
-    if (samples.length + 0.02 * sampleRate > side.floor) {
-      side.floor = samples.length + 0.02 * sampleRate;
-      side.target = Math.max(side.target, side.floor);
+    // Chunks longer than CHUNK come in bursts faster than real time: they fill the
+    // ring anyway and do not raise the floor.
+    const floor = Math.min(samples.length, CHUNK * sampleRate) + 0.02 * sampleRate;
+    if (floor > side.floor) {
+      side.floor = floor;
+      side.target = Math.max(side.target, floor);
     }
     if (side.dryAt >= 0 && currentFrame - side.dryAt < GAP * sampleRate) {
       this.underruns++;
