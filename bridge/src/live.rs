@@ -82,9 +82,18 @@ const LISTEN_QUEUE: usize = 50;
 struct Taps {
     frames: broadcast::Sender<Tap>,
     chunks: broadcast::Sender<Tap>,
-    /// How many receive each (frames, chunks): read per frame by the call task without
-    /// the broadcast's lock (`receiver_count` takes it).
+    /// How many receive each, indexed [`FRAMES`] and [`CHUNKS`]: read per frame by the
+    /// call task without the broadcast's lock (`receiver_count` takes it).
     receivers: Arc<[AtomicUsize; 2]>,
+}
+
+const FRAMES: usize = 0;
+const CHUNKS: usize = 1;
+
+impl Taps {
+    fn listened(&self, which: usize) -> bool {
+        self.receivers[which].load(Ordering::Relaxed) > 0
+    }
 }
 
 /// One receiver of a call's audio and turns (see [`LiveCalls::listen`]).
@@ -98,7 +107,7 @@ pub struct Listening {
 impl Listening {
     fn new(taps: &Taps, which: usize) -> Self {
         taps.receivers[which].fetch_add(1, Ordering::Relaxed);
-        let sender = if which == 0 {
+        let sender = if which == FRAMES {
             &taps.frames
         } else {
             &taps.chunks
@@ -204,12 +213,12 @@ impl LiveCalls {
 
     /// Listens to a live call: audio in [`LISTEN_CHUNK`]s (`None`: no such call).
     pub fn listen(&self, call_id: &str) -> Option<Listening> {
-        self.taps(call_id).map(|t| Listening::new(&t, 1))
+        self.taps(call_id).map(|t| Listening::new(&t, CHUNKS))
     }
 
     /// Listens to a live call frame by frame, for an operator's socket.
     pub fn listen_frames(&self, call_id: &str) -> Option<Listening> {
-        self.taps(call_id).map(|t| Listening::new(&t, 0))
+        self.taps(call_id).map(|t| Listening::new(&t, FRAMES))
     }
 
     /// The call task's end of its broadcasts.
@@ -335,21 +344,23 @@ impl LiveCalls {
 /// when the call ends.
 pub(crate) struct TapFeed {
     taps: Taps,
-    /// Listeners' audio not sent yet: caller, agent.
+    /// Listeners' audio not sent yet, indexed [`CALLER`] and [`AGENT`].
     pending: [Vec<i16>; 2],
 }
 
+const CALLER: usize = 0;
+const AGENT: usize = 1;
+
 impl TapFeed {
     pub(crate) fn audio(&mut self, track: crate::call::core::Track, ulaw: &[u8]) {
-        let frames = self.taps.receivers[0].load(Ordering::Relaxed) > 0;
-        let chunks = self.taps.receivers[1].load(Ordering::Relaxed) > 0;
+        let (frames, chunks) = (self.taps.listened(FRAMES), self.taps.listened(CHUNKS));
         if !frames && !chunks {
             self.pending = [Vec::new(), Vec::new()];
             return;
         }
         let (name, slot) = match track {
-            crate::call::core::Track::Caller => ("caller", 0),
-            crate::call::core::Track::Agent => ("agent", 1),
+            crate::call::core::Track::Caller => ("caller", CALLER),
+            crate::call::core::Track::Agent => ("agent", AGENT),
         };
         let samples = ulaw.iter().map(|b| crate::g711::ulaw_to_linear(*b));
         if frames {
@@ -367,16 +378,17 @@ impl TapFeed {
             // Both tracks go out together when the caller's chunk is full, so a listener
             // wakes once per chunk, not once per track; the agent's alone only if the
             // caller's frames stopped.
-            if self.pending[0].len() >= LISTEN_CHUNK || self.pending[1].len() >= 2 * LISTEN_CHUNK {
-                self.send_pending(0);
-                self.send_pending(1);
+            if self.pending[CALLER].len() >= LISTEN_CHUNK
+                || self.pending[AGENT].len() >= 2 * LISTEN_CHUNK
+            {
+                self.send_pending();
             }
         }
     }
 
     /// Operator audio: to operators' sockets only (listeners hear the call's tracks).
     pub(crate) fn operator(&self, samples: &[i16]) {
-        if self.taps.receivers[0].load(Ordering::Relaxed) > 0 {
+        if self.taps.listened(FRAMES) {
             let _ = self.taps.frames.send(Tap::Audio {
                 track: "operator",
                 samples: Arc::new(samples.to_vec()),
@@ -385,13 +397,9 @@ impl TapFeed {
     }
 
     pub(crate) fn turn(&mut self, role: &'static str, text: &str, interrupted: bool) {
-        self.send_pending(0);
-        self.send_pending(1);
-        for (which, tap) in [&self.taps.frames, &self.taps.chunks]
-            .into_iter()
-            .enumerate()
-        {
-            if self.taps.receivers[which].load(Ordering::Relaxed) > 0 {
+        self.send_pending();
+        for (which, tap) in [(FRAMES, &self.taps.frames), (CHUNKS, &self.taps.chunks)] {
+            if self.taps.listened(which) {
                 let _ = tap.send(Tap::Turn {
                     role,
                     text: text.to_owned(),
@@ -401,24 +409,24 @@ impl TapFeed {
         }
     }
 
-    fn send_pending(&mut self, slot: usize) {
-        if self.pending[slot].is_empty() {
-            return;
+    /// Listeners' pending audio, the caller's first.
+    fn send_pending(&mut self) {
+        for (slot, track) in [(CALLER, "caller"), (AGENT, "agent")] {
+            if !self.pending[slot].is_empty() {
+                let samples = std::mem::take(&mut self.pending[slot]);
+                let _ = self.taps.chunks.send(Tap::Audio {
+                    track,
+                    samples: Arc::new(samples),
+                });
+            }
         }
-        let samples = std::mem::take(&mut self.pending[slot]);
-        let track = if slot == 0 { "caller" } else { "agent" };
-        let _ = self.taps.chunks.send(Tap::Audio {
-            track,
-            samples: Arc::new(samples),
-        });
     }
 }
 
 impl Drop for TapFeed {
     /// The call ended: listeners get its last audio before their stream closes.
     fn drop(&mut self) {
-        self.send_pending(0);
-        self.send_pending(1);
+        self.send_pending();
     }
 }
 
@@ -467,6 +475,51 @@ mod tests {
         assert!(live.list().is_empty());
         let kinds: Vec<&str> = (0..3).map(|_| rx.try_recv().expect("event").kind).collect();
         assert_eq!(kinds, vec!["call.started", "call.updated", "call.ended"]);
+    }
+
+    fn audio(tap: Option<Result<Tap, broadcast::error::RecvError>>) -> (&'static str, usize) {
+        match tap {
+            Some(Ok(Tap::Audio { track, samples })) => (track, samples.len()),
+            other => panic!("not audio: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn listeners_get_both_tracks_in_chunks_operators_every_frame() {
+        use crate::call::core::Track;
+        let live = LiveCalls::default();
+        let _controls = live.start("c1");
+        let mut feed = live.tap("c1").expect("tap");
+        feed.audio(Track::Caller, &[0x80; 160]);
+        assert!(
+            feed.pending.iter().all(Vec::is_empty),
+            "nothing kept unheard"
+        );
+        let mut chunks = live.listen("c1").expect("listen");
+        let mut frames = live.listen_frames("c1").expect("frames");
+        for _ in 0..5 {
+            feed.audio(Track::Agent, &[0x80; 160]);
+            feed.audio(Track::Caller, &[0xFF; 160]);
+        }
+        for _ in 0..10 {
+            assert_eq!(audio(frames.try_recv()).1, 160, "every frame, at once");
+        }
+        assert_eq!(audio(chunks.try_recv()), ("caller", LISTEN_CHUNK));
+        assert_eq!(audio(chunks.try_recv()), ("agent", LISTEN_CHUNK));
+        assert!(chunks.try_recv().is_none());
+        // A turn goes after the audio before it; the call's end sends what is left.
+        feed.audio(Track::Caller, &[0xFF; 160]);
+        feed.turn("agent", "Hallo", false);
+        assert_eq!(audio(chunks.try_recv()), ("caller", 160));
+        assert!(matches!(chunks.try_recv(), Some(Ok(Tap::Turn { .. }))));
+        feed.audio(Track::Agent, &[0x80; 160]);
+        drop(feed);
+        live.end("c1");
+        assert_eq!(audio(chunks.try_recv()), ("agent", 160));
+        assert!(matches!(
+            chunks.try_recv(),
+            Some(Err(broadcast::error::RecvError::Closed))
+        ));
     }
 
     #[test]
