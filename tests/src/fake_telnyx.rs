@@ -156,6 +156,23 @@ impl FakeTelnyx {
         }
     }
 
+    /// The media token of the dial for call `call_id` (the one whose `stream_url` ends
+    /// with it), waiting for that dial up to 10 s like [`FakeTelnyx::wait_for`].
+    pub async fn media_token(&self, call_id: &str) -> String {
+        let dial = self
+            .wait_for(1, |r| {
+                r.body["stream_url"]
+                    .as_str()
+                    .is_some_and(|u| u.ends_with(call_id))
+            })
+            .await
+            .remove(0);
+        dial.body["stream_auth_token"]
+            .as_str()
+            .expect("the dial carries a stream_auth_token")
+            .to_owned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()

@@ -88,18 +88,7 @@ async fn dial(b: &Path, telnyx: &FakeTelnyx, i: usize) -> (String, String) {
     let r = client::send(client::unix(b).await, req).await;
     assert_eq!(r.status.as_u16(), 201, "dial refused: {:?}", r.body);
     let id = r.json()["id"].as_str().expect("id").to_owned();
-    let d = telnyx
-        .wait_for(1, |r| {
-            r.body["stream_url"]
-                .as_str()
-                .is_some_and(|u| u.ends_with(&id))
-        })
-        .await
-        .remove(0);
-    let token = d.body["stream_auth_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = telnyx.media_token(&id).await;
     (id, token)
 }
 

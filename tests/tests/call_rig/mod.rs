@@ -208,18 +208,6 @@ pub async fn dial_at(sock: &Path, telnyx: &FakeTelnyx, body: Value) -> (String, 
     let r = client::send(client::unix(sock).await, req).await;
     assert_eq!(r.status.as_u16(), 201, "{:?}", r.body);
     let id = r.json()["id"].as_str().expect("id").to_owned();
-    let dial = telnyx
-        .requests_to("/v2/calls")
-        .into_iter()
-        .find(|d| {
-            d.body["stream_url"]
-                .as_str()
-                .is_some_and(|u| u.ends_with(&id))
-        })
-        .expect("dial request");
-    let token = dial.body["stream_auth_token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    let token = telnyx.media_token(&id).await;
     (id, token)
 }
