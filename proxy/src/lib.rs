@@ -9,6 +9,7 @@ pub mod edge;
 pub mod filters;
 pub mod lifecycle;
 pub mod listeners;
+pub mod log_sink;
 pub mod logging;
 pub mod metrics;
 pub mod ops;

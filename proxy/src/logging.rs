@@ -1,18 +1,20 @@
 //! JSON logs on stdout through `tracing` (journald and Docker both collect stdout).
 //!
-//! Writes go through a non-blocking writer so a slow log consumer never stalls a
-//! request; it is not lossy (back-pressure instead of silently dropped lines) and is
-//! flushed before the process exits. Pingora's `log` records are bridged in.
+//! Lines are queued in memory and written by one thread in batches (`log_sink`), so a
+//! slow log consumer never stalls a request and no request makes a system call to log;
+//! it is not lossy (back-pressure instead of silently dropped lines) and is flushed
+//! before the process exits. A line reaches stdout within 20 ms. Pingora's `log`
+//! records are bridged in.
 
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex, OnceLock};
 
-use std::sync::OnceLock;
-
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-static GUARD: Mutex<Option<WorkerGuard>> = Mutex::new(None);
-static WRITER: OnceLock<NonBlocking> = OnceLock::new();
+use crate::log_sink::{Batched, Sink, SinkWriter};
+
+static SINK: LazyLock<Sink> = LazyLock::new(Sink::default);
+static WRITER: Mutex<Option<Batched>> = Mutex::new(None);
+static INSTALLED: OnceLock<()> = OnceLock::new();
 
 /// Why logging could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,39 +35,37 @@ pub fn init(level: &str) -> Result<(), LogError> {
         reason: e.to_string(),
         directives: directives.clone(),
     })?;
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(64 * 1024)
-        .thread_name("agent5-log")
-        .finish(std::io::stdout());
+    let sink: &'static Sink = &SINK;
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(true)
-        .with_writer(writer.clone())
+        .with_writer(move || SinkWriter(sink))
         .with_env_filter(filter)
         .try_init()
         .map_err(|e| LogError::Install(e.to_string()))?;
-    if let Ok(mut g) = GUARD.lock() {
-        *g = Some(guard);
+    let writer =
+        Batched::start(sink, std::io::stdout()).map_err(|e| LogError::Install(e.to_string()))?;
+    if let Ok(mut w) = WRITER.lock() {
+        *w = Some(writer);
     }
-    let _ = WRITER.set(writer);
+    let _ = INSTALLED.set(());
     Ok(())
 }
 
 /// Writes one pre-formatted line (the access log's fast path) to the same stream.
 pub fn write_line(line: &[u8]) {
-    if let Some(w) = WRITER.get() {
-        let mut w = w.clone();
-        let _ = std::io::Write::write_all(&mut w, line);
+    if INSTALLED.get().is_some() {
+        SINK.append(line);
     }
 }
 
 /// Writes out every buffered line (call before `process::exit`).
 pub fn flush() {
-    if let Ok(mut g) = GUARD.lock() {
-        drop(g.take());
+    let writer = WRITER.lock().ok().and_then(|mut w| w.take());
+    if let Some(w) = writer {
+        w.finish();
     }
 }
