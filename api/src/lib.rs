@@ -209,6 +209,5 @@ pub fn router(state: AppState) -> Router {
         // Body sizes are enforced per route class at the edge (JSON 1 MiB, uploads
         // 50 MiB by default); axum's own 2 MB cap would cut uploads short.
         .layer(axum::extract::DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn(http::log_errors))
         .with_state(state)
 }

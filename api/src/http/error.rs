@@ -13,30 +13,23 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
-    /// What went wrong inside (logged once with the request id by [`log_errors`],
+    /// What went wrong inside (logged once with the request id by [`log_outcome`],
     /// never sent).
     pub internal: Option<String>,
 }
 
-/// An answered error's code and inner cause, for [`log_errors`].
+/// An answered error's code and inner cause, for [`log_outcome`].
 #[derive(Debug, Clone)]
 struct Logged {
     code: &'static str,
     internal: Option<String>,
 }
 
-/// The router's outermost layer: every error answer is logged once, with the request
-/// id the edge gave the request, its code and its inner cause (server errors as
-/// warnings, refusals of bad input at debug).
-pub async fn log_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+/// Logs an error answer once, with the request id the edge gave the request, its path,
+/// its code and its inner cause (server errors as warnings, refusals of bad input at
+/// debug); other answers are not logged here. The edge calls this for every API answer
+/// (a router layer did, at the cost of a boxed future and two strings per request).
+pub fn log_outcome(request_id: &str, path: &str, response: &Response) {
     if let Some(logged) = response.extensions().get::<Logged>() {
         let status = response.status().as_u16();
         let internal = logged.internal.as_deref().unwrap_or("");
@@ -53,7 +46,6 @@ pub async fn log_errors(request: axum::extract::Request, next: axum::middleware:
             tracing::debug!(request_id, status, code = logged.code, path, "API refusal");
         }
     }
-    response
 }
 
 impl ApiError {
@@ -197,22 +189,26 @@ mod tests {
         let _guard = tracing::subscriber::set_default(subscriber);
         let app = axum::Router::new()
             .route("/fail", get(failing))
-            .route("/refuse", get(refusing))
-            .layer(axum::middleware::from_fn(log_errors));
-        let request = |uri: &str| {
-            http::Request::get(uri)
-                .header("x-request-id", "req-42")
-                .body(Body::empty())
-                .expect("request")
+            .route("/refuse", get(refusing));
+        let answer = |uri: &'static str| {
+            let app = app.clone();
+            async move {
+                let request = http::Request::get(uri)
+                    .body(Body::empty())
+                    .expect("request");
+                let res = app.oneshot(request).await.expect("answer");
+                log_outcome("req-42", uri, &res);
+                res
+            }
         };
-        let res = app.clone().oneshot(request("/fail")).await.expect("answer");
+        let res = answer("/fail").await;
         assert_eq!(res.status(), 503);
         let body = res.into_body().collect().await.expect("body").to_bytes();
         assert!(
             !String::from_utf8_lossy(&body).contains("db-1"),
             "the cause is not sent"
         );
-        let res = app.oneshot(request("/refuse")).await.expect("answer");
+        let res = answer("/refuse").await;
         assert_eq!(res.status(), 400);
         let log = String::from_utf8(captured.0.lock().expect("log").clone()).expect("utf8");
         let errors: Vec<&str> = log.lines().filter(|l| l.contains("API error")).collect();

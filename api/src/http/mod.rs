@@ -11,6 +11,6 @@ mod params;
 
 pub use actor::{request_id, Actor};
 pub use body::JsonBody;
-pub use error::{log_errors, ApiError};
+pub use error::{log_outcome, ApiError};
 pub use paged::Paged;
 pub use params::{date, flag, number, number_or, Params};

@@ -82,10 +82,12 @@ pub async fn dispatch(
         // The handler answered without reading everything: don't reuse the connection.
         session.set_keepalive(None);
     }
-    match response {
+    let response = match response {
         Ok(r) => r,
         Err(never) => match never {},
-    }
+    };
+    agent5_api::http::log_outcome(request_id, session.req_header().uri.path(), &response);
+    response
 }
 
 async fn pump(session: &mut ServerSession, tx: mpsc::Sender<Result<Bytes, BodyError>>, limit: u64) {
