@@ -20,6 +20,8 @@ pub const GATHER: Duration = Duration::from_millis(20);
 pub const HIGH_WATER: usize = 64 * 1024;
 /// Waiting bytes past which loggers wait for the writer (back-pressure, not loss).
 pub const CAP: usize = 16 * 1024 * 1024;
+/// Buffer capacity kept between batches (more is given back after a burst).
+const KEEP_CAPACITY: usize = 1024 * 1024;
 
 #[derive(Debug, Default)]
 struct State {
@@ -115,6 +117,10 @@ impl Sink {
             // A failed write (stdout closed, disk full) loses this batch, not the process.
             let _ = out.write_all(&spare).and_then(|()| out.flush());
             spare.clear();
+            // A burst (stdout stalled up to the cap) does not keep its memory.
+            if spare.capacity() > KEEP_CAPACITY {
+                spare.shrink_to(HIGH_WATER);
+            }
         }
     }
 }
