@@ -36,6 +36,9 @@ pub fn init(level: &str) -> Result<(), LogError> {
         directives: directives.clone(),
     })?;
     let sink: &'static Sink = &SINK;
+    // The writer first: nothing may queue lines that no thread will write.
+    let writer =
+        Batched::start(sink, std::io::stdout()).map_err(|e| LogError::Install(e.to_string()))?;
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
@@ -46,8 +49,6 @@ pub fn init(level: &str) -> Result<(), LogError> {
         .with_env_filter(filter)
         .try_init()
         .map_err(|e| LogError::Install(e.to_string()))?;
-    let writer =
-        Batched::start(sink, std::io::stdout()).map_err(|e| LogError::Install(e.to_string()))?;
     if let Ok(mut w) = WRITER.lock() {
         *w = Some(writer);
     }
