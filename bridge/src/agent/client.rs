@@ -55,7 +55,7 @@ pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, ConnectError> 
     request.headers_mut().insert("authorization", auth);
     // No Nagle: audio chunks are small and must not wait for ACKs.
     let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(8 * 1024);
+        .read_buffer_size(crate::SOCKET_READ_CHUNK);
     let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
     match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(Ok((socket, _))) => Ok(socket),
