@@ -115,12 +115,12 @@ impl Track {
     fn frames(&mut self, samples: &[i16], binary: bool) -> Vec<Message> {
         let mut out = Vec::with_capacity(2);
         let pcm = self.resampler.process(samples);
-        let mut bytes = Vec::with_capacity(pcm.len() * 2 + 1);
-        if binary {
-            bytes.push(self.id);
-        }
-        for s in &pcm {
-            bytes.extend_from_slice(&s.to_le_bytes());
+        let head = usize::from(binary);
+        let mut bytes = vec![self.id; head + pcm.len() * 2];
+        // Sample by sample into a sized buffer: a plain copy on little-endian machines
+        // (pushing two bytes at a time checked the capacity per sample).
+        for (to, s) in bytes[head..].chunks_exact_mut(2).zip(&pcm) {
+            to.copy_from_slice(&s.to_le_bytes());
         }
         out.push(if binary {
             Message::binary(bytes)
