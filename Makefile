@@ -27,7 +27,7 @@ help:
 	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
 	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500"
 	@echo "make bench-console the console's sizes, first load, Monitor at 200 calls, listen-in gaps"
-	@echo "make bench-listen 200 calls without, then with, one /monitor listener each"
+	@echo "make bench-listen 200 calls without, then with, one /monitor listener each (48, 16 and 8 kHz)"
 	@echo "make bench-dialer the dialler over 1M contacts, and 200 calls with and without it beside them"
 	@echo "make bench-cluster three appliances: listen-in local vs through another node, fan-out cost at 200 calls"
 
@@ -175,6 +175,7 @@ bench-listen: build
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen
 	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen16
+	$(CARGO_TARGET_DIR)/release/agent5-load $(RELEASE_BIN) 200 15 listen8
 
 # Installs the release binary, config, env template, unit and tmpfiles; with
 # DESTDIR=/some/root only files under that root (packagers, tests).

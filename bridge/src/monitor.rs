@@ -1,6 +1,8 @@
-//! `/monitor?call=<id>&rate=16000|24000|48000&binary=1`: listen-in. The caller's and the
-//! agent's audio, resampled from 8 kHz to the rate the browser asks for (48 kHz by
-//! default) with a polyphase windowed-sinc filter, as JSON frames
+//! `/monitor?call=<id>&rate=8000|16000|24000|48000&binary=1`: listen-in. The caller's
+//! and the agent's audio, resampled from 8 kHz to the rate the browser asks for (48 kHz
+//! by default) with a polyphase windowed-sinc filter, or as it is at `rate=8000` (the
+//! console asks for that and resamples in the browser: resampling was most of what a
+//! listener cost the appliance), as JSON frames
 //! `{"type":"audio","track":"caller"|"agent","audio":<base64 PCM16LE>}` or, with
 //! `binary=1`, binary frames `[track byte: 0 caller, 1 agent][PCM16LE…]`; plus
 //! `{"type":"level","track","rms"}` every 100 ms of audio and
@@ -44,7 +46,7 @@ pub struct Listen {
     pub operator: String,
 }
 
-/// Reads the query: `call` (required), `rate` (16000, 24000 or 48000), `binary=1`.
+/// Reads the query: `call` (required), `rate` (8000, 16000, 24000 or 48000), `binary=1`.
 pub fn parse(query: &str) -> Result<Listen, &'static str> {
     let mut listen = Listen {
         call_id: String::new(),
@@ -58,6 +60,7 @@ pub fn parse(query: &str) -> Result<Listen, &'static str> {
             "call" | "room" => listen.call_id = v.to_owned(),
             "rate" => {
                 listen.rate = match v {
+                    "8000" => 8_000,
                     "16000" => 16_000,
                     "24000" => 24_000,
                     "48000" => 48_000,
@@ -94,7 +97,8 @@ pub fn parse(query: &str) -> Result<Listen, &'static str> {
 struct Track {
     name: &'static str,
     id: u8,
-    resampler: Resampler,
+    /// `None` at the call's own rate (8 kHz).
+    resampler: Option<Resampler>,
     sum_sq: f64,
     n: usize,
 }
@@ -104,7 +108,7 @@ impl Track {
         Self {
             name,
             id,
-            resampler: Resampler::new(8000, rate, 16),
+            resampler: (rate != 8000).then(|| Resampler::new(8000, rate, 16)),
             sum_sq: 0.0,
             n: 0,
         }
@@ -114,12 +118,13 @@ impl Track {
     /// listener's rate, and a level every 100 ms of audio.
     fn frames(&mut self, samples: &[i16], binary: bool) -> Vec<Message> {
         let mut out = Vec::with_capacity(2);
-        let pcm = self.resampler.process(samples);
+        let resampled = self.resampler.as_mut().map(|r| r.process(samples));
+        let pcm = resampled.as_deref().unwrap_or(samples);
         let head = usize::from(binary);
         let mut bytes = vec![self.id; head + pcm.len() * 2];
         // Sample by sample into a sized buffer: a plain copy on little-endian machines
         // (pushing two bytes at a time checked the capacity per sample).
-        for (to, s) in bytes[head..].chunks_exact_mut(2).zip(&pcm) {
+        for (to, s) in bytes[head..].chunks_exact_mut(2).zip(pcm) {
             to.copy_from_slice(&s.to_le_bytes());
         }
         out.push(if binary {
@@ -287,9 +292,25 @@ mod tests {
             parse("call=abc&rate=16000&binary=1&token=x&operator=ann%20<x>"),
             Ok(l(16_000, true, "ann20x"))
         );
+        assert_eq!(parse("call=abc&rate=8000"), Ok(l(8_000, false, "operator")));
         assert_eq!(parse("call=abc&rate=44100"), Err("bad_rate"));
         assert_eq!(parse("rate=16000"), Err("unknown_call"));
         assert_eq!(parse("call=../x"), Err("unknown_call"));
+    }
+
+    #[test]
+    fn audio_at_the_calls_rate_passes_as_it_is_and_other_rates_are_resampled() {
+        let chunk = [1i16, -2, 300, i16::MIN];
+        let mut native = Track::new("agent", 1, 8000);
+        let Some(Message::Binary(b)) = native.frames(&chunk, true).first().cloned() else {
+            panic!("a binary frame first");
+        };
+        assert_eq!(&b[..], &[1, 1, 0, 254, 255, 44, 1, 0, 128]);
+        let mut wide = Track::new("agent", 1, 48_000);
+        let Some(Message::Binary(b)) = wide.frames(&chunk, true).first().cloned() else {
+            panic!("a binary frame first");
+        };
+        assert_eq!(b.len(), 1 + chunk.len() * 6 * 2);
     }
 
     #[tokio::test(start_paused = true)]

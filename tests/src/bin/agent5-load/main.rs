@@ -1,4 +1,4 @@
-//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen|listen16|soak]`: N concurrent simulated calls through a
+//! `agent5-load PATH/TO/agent5 CALLS SECONDS [listen|listen16|listen8|soak]`: N concurrent simulated calls through a
 //! real appliance, all on loopback. The tool starts a fake Telnyx REST API, an echo
 //! agent (every caller frame comes straight back as agent audio) and the appliance
 //! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
@@ -379,10 +379,12 @@ fn main() {
     let bin = args[1].clone();
     let calls: usize = args[2].parse().unwrap_or(10);
     let seconds: u64 = args[3].parse().unwrap_or(10);
-    // `listen` (48 kHz) or `listen16` (16 kHz): one /monitor listener per call.
+    // `listen` (48 kHz), `listen16` (16 kHz) or `listen8` (the call's own 8 kHz, as the
+    // console asks): one /monitor listener per call.
     let listener_rate = match args.get(4).map(String::as_str) {
         Some("listen") => Some(48_000),
         Some("listen16") => Some(16_000),
+        Some("listen8") => Some(8_000),
         _ => None,
     };
     let soak = args.get(4).map(String::as_str) == Some("soak");
