@@ -7,6 +7,9 @@ import { html, useState, useEffect, useRef, useCallback } from "./vendor/preact-
 import { api, ErrorLine } from "./api.js";
 
 const RATE = 48000;
+// Listen-in comes at the call's own rate; the Speaker resamples (an operator's socket,
+// which also carries the microphone, stays at RATE).
+const LISTEN_RATE = 8000;
 const MIC_HELP = "The microphone works only on a secure page: open the console over HTTPS (the appliance's TLS or ACME) or on localhost.";
 
 const micUsable = () => Boolean(window.isSecureContext && navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
@@ -26,15 +29,60 @@ function base64Of(pcm) {
   return btoa(s);
 }
 
-/** PCM16 to floats at `factor` times the rate (linear interpolation). */
-function floatsOf(pcm, factor) {
-  const out = new Float32Array(pcm.length * factor);
-  for (let i = 0; i < pcm.length; i++) {
-    const a = pcm[i] / 32768;
-    const b = (i + 1 < pcm.length ? pcm[i + 1] : pcm[i]) / 32768;
-    for (let k = 0; k < factor; k++) out[i * factor + k] = a + ((b - a) * k) / factor;
+/**
+ * PCM16 at a rate that divides the context's, up to the context's rate: a polyphase
+ * windowed-sinc filter (Kaiser window, 16 taps of the lower rate per phase, cut-off at
+ * 0.95 of its Nyquist frequency), the appliance's own design (bridge/src/resample.rs).
+ * One per track and rate, so chunks join without a click. Listen-in asks for the call's
+ * own 8 kHz and resamples here: one browser resamples the calls it plays, the appliance
+ * none (that was most of what a listener cost it).
+ */
+class Upsampler {
+  constructor(factor, taps = 16) {
+    const i0 = (x) => {
+      let sum = 1, term = 1;
+      for (let k = 1; k < 50; k++) {
+        term *= x / 2 / k;
+        sum += term * term;
+        if (term * term < 1e-12 * sum) break;
+      }
+      return sum;
+    };
+    const len = taps * factor, cutoff = (0.5 / factor) * 0.95, beta = 7, center = (len - 1) / 2;
+    const h = new Float64Array(len);
+    for (let n = 0; n < len; n++) {
+      const x = n - center;
+      const sinc = x === 0 ? 2 * cutoff : Math.sin(2 * Math.PI * cutoff * x) / (Math.PI * x);
+      const r = x / Math.max(center, 1);
+      // Gain `factor` restores the level lost between the input samples.
+      h[n] = (sinc * i0(beta * Math.sqrt(Math.max(0, 1 - r * r))) / i0(beta)) * factor;
+    }
+    // coeffs[p * taps + k]: phase p's weight of the k-th oldest sample of the window.
+    this.coeffs = new Float32Array(factor * taps);
+    for (let p = 0; p < factor; p++) for (let k = 0; k < taps; k++) this.coeffs[p * taps + k] = h[(taps - 1 - k) * factor + p];
+    this.factor = factor;
+    this.taps = taps;
+    // The window twice over: the last `taps` samples are always one run.
+    this.history = new Float32Array(2 * taps);
+    this.next = 0;
   }
-  return out;
+  /** Int16Array in, Float32Array (-1..1) at `factor` times the rate out. */
+  process(pcm) {
+    const { factor, taps, coeffs, history } = this;
+    const out = new Float32Array(pcm.length * factor);
+    for (let i = 0; i < pcm.length; i++) {
+      const x = pcm[i] / 32768;
+      history[this.next] = x;
+      history[this.next + taps] = x;
+      this.next = (this.next + 1) % taps;
+      for (let p = 0; p < factor; p++) {
+        let acc = 0;
+        for (let k = 0, c = p * taps; k < taps; k++) acc += coeffs[c + k] * history[this.next + k];
+        out[i * factor + p] = acc;
+      }
+    }
+    return out;
+  }
 }
 
 /** One AudioContext at 48 kHz: the player of both sides and, when asked, the microphone. */
@@ -51,10 +99,19 @@ class Speaker {
   constructor(ctx, node) {
     this.ctx = ctx;
     this.node = node;
+    this.upsamplers = new Map();
   }
   /** `track` 0 caller, 1 agent; `pcm` PCM16 at `rate`. */
   play(track, pcm, rate) {
-    const samples = floatsOf(pcm, Math.max(1, Math.round(this.ctx.sampleRate / rate)));
+    const factor = Math.max(1, Math.round(this.ctx.sampleRate / rate));
+    let samples;
+    if (factor === 1) {
+      samples = Float32Array.from(pcm, (v) => v / 32768);
+    } else {
+      const key = `${track}/${factor}`;
+      if (!this.upsamplers.has(key)) this.upsamplers.set(key, new Upsampler(factor));
+      samples = this.upsamplers.get(key).process(pcm);
+    }
     this.node.port.postMessage({ type: "audio", track, samples }, [samples.buffer]);
   }
   gain(track, value) { this.node.port.postMessage({ type: "gain", track, value }); }
@@ -197,12 +254,12 @@ function LiveCall({ call, me }) {
   // The listen socket stays open while the call is shown (transcript, levels); it plays
   // only after Listen. Takeover and whisper replace it with the operator socket.
   const openMonitor = useCallback(() => {
-    const ws = new WebSocket(wsUrl(`/monitor?call=${encodeURIComponent(call.call_id)}&rate=${RATE}&binary=1`));
+    const ws = new WebSocket(wsUrl(`/monitor?call=${encodeURIComponent(call.call_id)}&rate=${LISTEN_RATE}&binary=1`));
     ws.binaryType = "arraybuffer";
     ws.onmessage = (e) => {
       if (typeof e.data !== "string") {
         const bytes = new Uint8Array(e.data);
-        onAudio(bytes[0], new Int16Array(e.data.slice(1, 1 + ((bytes.length - 1) & ~1))), RATE);
+        onAudio(bytes[0], new Int16Array(e.data.slice(1, 1 + ((bytes.length - 1) & ~1))), LISTEN_RATE);
         return;
       }
       const m = JSON.parse(e.data);
