@@ -111,10 +111,11 @@ fn to_i16(v: f32) -> i16 {
     // `max`/`min` (unlike `clamp`) also map NaN into range. Adding 1.5 * 2^23 rounds to
     // the nearest integer in the FPU and leaves it in the mantissa: plain integer
     // work, eight lanes at a time (`as` saturates, checks NaN and does not vectorise).
+    #[allow(clippy::manual_clamp)]
     let v = v.max(-32768.0).min(32767.0) + ROUND;
     // The sum's low mantissa bits now hold the integer: two's complement, offset by
-    // ROUND's own bits.
-    (v.to_bits().cast_signed() - ROUND.to_bits().cast_signed()) as i16
+    // ROUND's own bits (both below 2^31, so the casts keep their values).
+    (v.to_bits() as i32 - ROUND.to_bits() as i32) as i16
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -201,9 +202,13 @@ impl Resampler {
     /// [`Resampler::process_into`] compiled for AVX2: the eight lanes of the inner
     /// loops become one 256-bit register instead of two 128-bit ones. Multiplies and
     /// adds stay separate (no FMA), so the output is the same bit for bit.
+    ///
+    /// # Safety
+    /// Only where the CPU has AVX2.
     #[cfg(target_arch = "x86_64")]
+    #[allow(unsafe_code)]
     #[target_feature(enable = "avx2")]
-    fn process_avx2(&mut self, input: &[i16], out: &mut Vec<i16>) {
+    unsafe fn process_avx2(&mut self, input: &[i16], out: &mut Vec<i16>) {
         self.process_into(input, out);
     }
 
