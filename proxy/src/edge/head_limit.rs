@@ -91,7 +91,19 @@ impl AsyncRead for HeadLimited {
                 "request head over limits.max_head_bytes",
             )));
         }
-        // Read no more than the head may still take (a copy, during heads only).
+        if buf.remaining() <= left {
+            // The reader's room is within the cap (Pingora's head buffer usually is):
+            // read straight into it and count what arrived.
+            let before = buf.filled().len();
+            let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+            if let Poll::Ready(Ok(())) = read {
+                let got = buf.filled().len() - before;
+                self.phase.left.fetch_sub(got, Ordering::Relaxed);
+            }
+            return read;
+        }
+        // Read no more than the head may still take, through a copy. The buffer is
+        // zeroed on every call, so only the rare read that could pass the cap comes here.
         let mut tmp = [0u8; 8192];
         let n = left.min(buf.remaining()).min(tmp.len());
         let mut limited = ReadBuf::new(&mut tmp[..n]);
@@ -216,5 +228,28 @@ mod tests {
             .expect("write");
         let n = s.read(&mut buf).await.expect("head");
         assert_eq!(&buf[..n], b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn small_reads_go_straight_through_and_still_count_toward_the_limit() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut s = HeadLimited::new(Box::new(server), 100);
+        client.write_all(&[b'h'; 150]).await.expect("write");
+        // Each read has room for 30 bytes, under what the head may still take until
+        // the fourth: 30 + 30 + 30 + 10, then the cap.
+        let mut sizes = Vec::new();
+        let err = loop {
+            let mut buf = [0u8; 30];
+            match s.read(&mut buf).await {
+                Ok(n) => {
+                    assert!(buf[..n].iter().all(|b| *b == b'h'));
+                    sizes.push(n);
+                }
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(sizes, [30, 30, 30, 10]);
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(s.phase.exceeded());
     }
 }
