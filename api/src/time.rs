@@ -20,14 +20,50 @@ pub fn write_rfc3339(out: &mut String, at: SystemTime) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        since.subsec_micros()
-    );
+    if !(0..=9999).contains(&year) {
+        let _ = write!(
+            out,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60,
+            since.subsec_micros()
+        );
+        return;
+    }
+    // Digits pushed directly: this runs for every access-log line, and `write!` with
+    // seven padded fields was most of the line's cost.
+    let fields = [
+        (year.unsigned_abs(), 4, '-'),
+        (month.unsigned_abs(), 2, '-'),
+        (day.unsigned_abs(), 2, 'T'),
+        (rem / 3600, 2, ':'),
+        ((rem % 3600) / 60, 2, ':'),
+        (rem % 60, 2, '.'),
+        (u64::from(since.subsec_micros()), 6, 'Z'),
+    ];
+    for (value, width, then) in fields {
+        push_decimal(out, value, width);
+        out.push(then);
+    }
+}
+
+/// Appends `n` in decimal, zero-padded to at least `width` digits (at most 20).
+pub fn push_decimal(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789"[(n % 10) as usize];
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = at.min(digits.len().saturating_sub(width));
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
 }
 
 /// RFC 3339 text for a store timestamp (milliseconds since the epoch).
@@ -147,6 +183,30 @@ mod tests {
             "2000-02-29T00:00:00.000000Z"
         );
         assert_eq!(rfc3339_millis(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            rfc3339_millis(253_402_300_799_999),
+            "9999-12-31T23:59:59.999000Z"
+        );
+        let mut far = String::new();
+        write_rfc3339(&mut far, UNIX_EPOCH + Duration::from_secs(253_402_300_800));
+        assert_eq!(far, "10000-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn decimals_are_padded_to_their_width() {
+        let cases = [
+            (0, 0, "0"),
+            (0, 2, "00"),
+            (7, 4, "0007"),
+            (12_345, 2, "12345"),
+            (u64::MAX, 0, "18446744073709551615"),
+            (u64::MAX, 25, "18446744073709551615"),
+        ];
+        for (n, width, text) in cases {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n, width);
+            assert_eq!(out, format!("x{text}"), "{n} at width {width}");
+        }
     }
 
     #[test]

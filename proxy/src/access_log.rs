@@ -11,6 +11,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use agent5_api::time::push_decimal;
+
 const SECRET_HINTS: &[&str] = &[
     "token",
     "key",
@@ -65,16 +67,18 @@ pub fn format_line(e: &Entry<'_>, probe: bool, now: SystemTime) -> String {
         Some(q) if !q.is_empty() => json_str(&mut out, &format!("{}?{}", e.path, redact_query(q))),
         _ => json_str(&mut out, e.path),
     }
-    let micros = e.duration.as_micros();
-    let _ = write!(
-        out,
-        ",\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03},\"client_ip\":\"{}\",\"user_agent\":",
-        e.status,
-        e.bytes,
-        micros / 1000,
-        micros % 1000,
-        e.client_ip
-    );
+    let micros = u64::try_from(e.duration.as_micros()).unwrap_or(u64::MAX);
+    out.push_str(",\"status\":");
+    push_decimal(&mut out, u64::from(e.status), 0);
+    out.push_str(",\"bytes\":");
+    push_decimal(&mut out, e.bytes, 0);
+    out.push_str(",\"duration_ms\":");
+    push_decimal(&mut out, micros / 1000, 0);
+    out.push('.');
+    push_decimal(&mut out, micros % 1000, 3);
+    out.push_str(",\"client_ip\":\"");
+    push_ip(&mut out, e.client_ip);
+    out.push_str("\",\"user_agent\":");
     json_str(&mut out, e.user_agent.unwrap_or(""));
     out.push_str(",\"route\":");
     json_str(&mut out, e.route);
@@ -87,19 +91,48 @@ pub fn format_line(e: &Entry<'_>, probe: bool, now: SystemTime) -> String {
     out
 }
 
+/// `s` as a JSON string: runs of plain text are copied whole, only quotes,
+/// backslashes and control characters escaped.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        // `i` is at an ASCII byte, so both slices end on character boundaries.
+        out.push_str(&s[plain..i]);
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            _ => {
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
-            c => out.push(c),
+        }
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+    out.push('"');
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u64::from(octet), 0);
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
         }
     }
-    out.push('"');
 }
 
 /// Replaces the values of secret-looking query parameters with `[redacted]`.
@@ -156,6 +189,36 @@ mod tests {
         assert!(
             format_line(&e, true, leap).contains("\"timestamp\":\"2000-02-29T00:00:00.000000Z\"")
         );
+    }
+
+    #[test]
+    fn every_string_and_address_survives_a_json_parser() {
+        let texts = [
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\"b\\c\u{0}d\u{1f}e\u{7f}",
+            "\u{e9}t\u{e9} \u{1f4de}\n\t",
+            "ends with \\",
+        ];
+        for text in texts {
+            let mut out = String::new();
+            json_str(&mut out, text);
+            let back: String = serde_json::from_str(&out).expect("valid JSON string");
+            assert_eq!(back, text, "{out}");
+        }
+        for ip in [
+            "0.0.0.0",
+            "192.0.2.1",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:192.0.2.9",
+        ] {
+            let mut out = String::new();
+            push_ip(&mut out, ip.parse().expect("ip"));
+            assert_eq!(out, ip);
+        }
     }
 
     #[test]
