@@ -128,6 +128,22 @@ const H2_MAX_STREAMS: u32 = 100;
 /// connection table is nearly full (the configured idle timeout otherwise).
 const IDLE_UNDER_PRESSURE: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A response written: its status, and whether the connection may serve another
+/// request.
+struct Sent {
+    status: u16,
+    reusable: bool,
+}
+
+/// What answering a request came to.
+enum Answered {
+    Sent(Sent),
+    /// A WebSocket upgrade: the session is handed over for the socket's life.
+    Upgrade(agent5_bridge::SessionKind),
+    /// The internal listener's request: the hop takes the session over.
+    Internal,
+}
+
 /// Counts an HTTP/1.x connection while it is open; travels with the connection
 /// between keep-alive requests.
 struct ConnGuard(prometheus::IntGauge);
@@ -189,7 +205,14 @@ impl HttpServerApp for Edge {
         }
 
         let mut ctx = context(&session, &cfg.trust_proxy);
-        let (session, status) = self.answer(session, &mut ctx).await;
+        // The session is lent to the answer and handed over only to what keeps it (an
+        // upgrade, the internal hop): moving it into every level's future was copied
+        // at each level, for every request.
+        let (session, status) = match self.answer(&mut session, &mut ctx).await {
+            Answered::Sent(Sent { status, reusable }) => (reusable.then_some(session), status),
+            Answered::Upgrade(kind) => Box::pin(self.upgrade(session, &ctx, kind)).await,
+            Answered::Internal => Box::pin(self.internal(session, &mut ctx)).await,
+        };
         self.record(session.as_ref(), &ctx, status);
         let session = session?;
         let mut persistent = HttpPersistentSettings::for_session(&session);
@@ -259,8 +282,8 @@ impl Edge {
         true
     }
 
-    /// Answers by the listener's role.
-    async fn answer(&self, session: ServerSession, ctx: &mut Ctx) -> (Option<ServerSession>, u16) {
+    /// Answers by the listener's role, or says who takes the session over.
+    async fn answer(&self, session: &mut ServerSession, ctx: &mut Ctx) -> Answered {
         let shared = &self.shared;
         let cfg = &shared.config;
         match self.role {
@@ -276,7 +299,7 @@ impl Edge {
                     .unwrap_or_default();
                 let res =
                     Box::pin(redirect::answer(&cfg.data_dir, https_port, &names, &head)).await;
-                self.finish(session, ctx, res).await
+                Answered::Sent(self.finish(session, ctx, res).await)
             }
             Role::Metrics => {
                 let path = session.req_header().uri.path().to_owned();
@@ -291,12 +314,9 @@ impl Edge {
                         "this listener serves /metrics, /healthz and /readyz",
                     ),
                 };
-                self.finish(session, ctx, res).await
+                Answered::Sent(self.finish(session, ctx, res).await)
             }
-            // Boxed, like every rarely taken branch that awaits much: an async fn's
-            // future is as large as its largest branch, and the edge's is allocated and
-            // moved for every request (see `handle`).
-            Role::Internal => Box::pin(self.internal(session, ctx)).await,
+            Role::Internal => Answered::Internal,
         }
     }
 
@@ -327,7 +347,7 @@ impl Edge {
                 StatusCode::NOT_FOUND,
                 "the internal listener serves forwarded /monitor and /operator-bridge sockets only",
             );
-            return self.finish(session, ctx, res).await;
+            return self.finish_owned(session, ctx, res).await;
         };
         let Some(internal) = &shared.config.internal else {
             let res = refuse(
@@ -335,7 +355,7 @@ impl Edge {
                 StatusCode::UNAUTHORIZED,
                 "no shared secret configured",
             );
-            return self.finish(session, ctx, res).await;
+            return self.finish_owned(session, ctx, res).await;
         };
         let path_and_query = head
             .uri
@@ -355,23 +375,19 @@ impl Edge {
                     StatusCode::UNAUTHORIZED,
                     "the request is not signed with this cluster's secret, or too late",
                 );
-                return self.finish(session, ctx, res).await;
+                return self.finish_owned(session, ctx, res).await;
             }
         };
         let handshake = match websocket::validate(&session) {
             Ok(h) => h,
-            Err(res) => return self.finish(session, ctx, *res).await,
+            Err(res) => return self.finish_owned(session, ctx, *res).await,
         };
         self.run_socket(session, ctx, kind, handshake, actor).await
     }
 
-    /// The main listeners' pipeline: the filter chain, then the route. Returns the
-    /// session unless it was upgraded.
-    async fn handle(
-        &self,
-        mut session: ServerSession,
-        ctx: &mut Ctx,
-    ) -> (Option<ServerSession>, u16) {
+    /// The main listeners' pipeline: the filter chain, then the route (a WebSocket
+    /// route hands the session over to [`Self::upgrade`]).
+    async fn handle(&self, session: &mut ServerSession, ctx: &mut Ctx) -> Answered {
         let shared = &self.shared;
         ctx.route = router::classify(session.req_header().uri.path());
         let live = shared.live.load();
@@ -380,27 +396,27 @@ impl Edge {
                 if ctx.close {
                     session.set_keepalive(None);
                 }
-                return self.finish(session, ctx, res).await;
+                return Answered::Sent(self.finish(session, ctx, res).await);
             }
         }
         match ctx.route {
             Route::Api | Route::Upload | Route::Webhook | Route::Recording => {
-                let res = api::dispatch(&mut session, &shared.api, ctx).await;
-                self.finish(session, ctx, res).await
+                let res = api::dispatch(session, &shared.api, ctx).await;
+                Answered::Sent(self.finish(session, ctx, res).await)
             }
-            // The upgrade (the whole life of a call's socket) and files from disk are
-            // boxed: their futures are large and would otherwise make every request's
-            // future as large (9.9 KB, allocated and copied per request).
-            Route::WebSocket(kind) => Box::pin(self.upgrade(session, ctx, kind)).await,
+            // The upgrade (the whole life of a call's socket) takes the session over.
+            Route::WebSocket(kind) => Answered::Upgrade(kind),
             Route::Static | Route::Metrics | Route::Health | Route::Ready => {
                 let head = session.req_header();
+                // Files from disk are boxed: their future is large and would otherwise
+                // make every request's future as large (allocated and copied per request).
                 let res = match &shared.config.console_dir {
                     Some(dir) => {
                         Box::pin(static_files::serve(dir, &head.method, head.uri.path())).await
                     }
                     None => console::serve(&head.method, head.uri.path(), &head.headers),
                 };
-                self.finish(session, ctx, res).await
+                Answered::Sent(self.finish(session, ctx, res).await)
             }
         }
     }
@@ -413,7 +429,7 @@ impl Edge {
     ) -> (Option<ServerSession>, u16) {
         let handshake = match websocket::validate(&session) {
             Ok(h) => h,
-            Err(res) => return self.finish(session, ctx, *res).await,
+            Err(res) => return self.finish_owned(session, ctx, *res).await,
         };
         if matches!(
             kind,
@@ -431,7 +447,7 @@ impl Edge {
                 }
             }
             if let Some(res) = cluster::refusal(&location) {
-                return self.finish(session, ctx, res).await;
+                return self.finish_owned(session, ctx, res).await;
             }
         }
         let actor = actor_of(ctx);
@@ -536,13 +552,13 @@ impl Edge {
             Ok(hop::Answer::Switched(owner)) => owner,
             Ok(hop::Answer::Refused(res)) => {
                 count("refused");
-                return self.finish(session, ctx, res).await;
+                return self.finish_owned(session, ctx, res).await;
             }
             Err(e) => {
                 count("unreachable");
                 tracing::warn!(request_id = %ctx.request_id, node = %node.id, error = %e, "internal hop to the call's appliance failed");
                 return self
-                    .finish(session, ctx, hop::unreachable(&node.id, call_id))
+                    .finish_owned(session, ctx, hop::unreachable(&node.id, call_id))
                     .await;
             }
         };
@@ -568,13 +584,13 @@ impl Edge {
         (None, 101)
     }
 
-    /// Decorates and sends a response; returns the session for reuse.
+    /// Decorates and sends a response.
     async fn finish(
         &self,
-        mut session: ServerSession,
+        session: &mut ServerSession,
         ctx: &Ctx,
         res: http::Response<Body>,
-    ) -> (Option<ServerSession>, u16) {
+    ) -> Sent {
         let (mut parts, body) = res.into_parts();
         let mut h = headers::with_security(std::mem::take(&mut parts.headers), ctx.tls);
         if let Ok(v) = HeaderValue::from_str(&ctx.request_id) {
@@ -591,13 +607,31 @@ impl Edge {
             }
         }
         parts.headers = h;
-        match respond::send(&mut session, http::Response::from_parts(parts, body)).await {
-            Ok(status) => (Some(session), status),
+        match respond::send(session, http::Response::from_parts(parts, body)).await {
+            Ok(status) => Sent {
+                status,
+                reusable: true,
+            },
             Err(e) => {
                 tracing::debug!(request_id = %ctx.request_id, error = %e, "client went away while we answered");
-                (None, 499)
+                Sent {
+                    status: 499,
+                    reusable: false,
+                }
             }
         }
+    }
+
+    /// [`Self::finish`] for the paths that own the session (upgrades, the internal
+    /// hop): the session back when it can serve another request.
+    async fn finish_owned(
+        &self,
+        mut session: ServerSession,
+        ctx: &Ctx,
+        res: http::Response<Body>,
+    ) -> (Option<ServerSession>, u16) {
+        let sent = self.finish(&mut session, ctx, res).await;
+        (sent.reusable.then_some(session), sent.status)
     }
 
     fn record(&self, session: Option<&ServerSession>, ctx: &Ctx, status: u16) {
