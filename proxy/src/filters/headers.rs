@@ -38,6 +38,8 @@ fn template(https: bool) -> HeaderMap {
     h
 }
 
+const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
+
 /// The response headers: the security set first, then the handler's own, which win
 /// when they name the same header. Starting from a prebuilt template costs a copy
 /// instead of a dozen hash-and-insert steps per response.
@@ -58,7 +60,7 @@ pub fn with_security(own: HeaderMap, https: bool) -> HeaderMap {
         }
     }
     out.remove(http::header::SERVER);
-    out.remove("x-powered-by");
+    out.remove(X_POWERED_BY);
     out
 }
 
@@ -76,7 +78,7 @@ pub fn apply(headers: &mut HeaderMap, https: bool) {
             .or_insert_with(|| HeaderValue::from_static(STRICT_TRANSPORT_SECURITY));
     }
     headers.remove(http::header::SERVER);
-    headers.remove("x-powered-by");
+    headers.remove(X_POWERED_BY);
 }
 
 #[cfg(test)]

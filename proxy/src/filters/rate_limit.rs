@@ -47,12 +47,17 @@ pub struct Decision {
     pub reset_secs: u64,
 }
 
+// Names built once: a `&str` name is parsed and hashed again on every insert.
+const LIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit-limit");
+const REMAINING: http::HeaderName = http::HeaderName::from_static("ratelimit-remaining");
+const RESET: http::HeaderName = http::HeaderName::from_static("ratelimit-reset");
+
 impl Decision {
-    pub fn headers(&self) -> [(&'static str, u64); 3] {
+    pub fn headers(&self) -> [(http::HeaderName, u64); 3] {
         [
-            ("ratelimit-limit", u64::from(self.limit)),
-            ("ratelimit-remaining", u64::from(self.remaining)),
-            ("ratelimit-reset", self.reset_secs),
+            (LIMIT, u64::from(self.limit)),
+            (REMAINING, u64::from(self.remaining)),
+            (RESET, self.reset_secs),
         ]
     }
 }

@@ -1,9 +1,10 @@
 //! Request ids: keep a sane incoming `x-request-id` (so a trace spans the client, a
 //! load balancer and us), otherwise mint a random one. Echoed on every response.
 
-use std::fmt::Write;
+use http::HeaderName;
 
-pub const HEADER: &str = "x-request-id";
+/// Built once: a `&str` name is parsed and hashed again on every use.
+pub const HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 128;
 
 /// Returns the incoming id when it is 1..=128 characters of `[A-Za-z0-9._:-]`,
@@ -22,11 +23,14 @@ fn is_sane(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// 32 lowercase hex digits of a fresh random 128-bit number.
 pub fn generate() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let n: u128 = rand::random();
-    let mut s = String::with_capacity(32);
-    let _ = write!(s, "{n:032x}");
-    s
+    (0..32)
+        .rev()
+        .map(|i| char::from(HEX[((n >> (i * 4)) & 0xf) as usize]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -52,5 +56,20 @@ mod tests {
             assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
         }
         assert_ne!(accept_or_generate(None), accept_or_generate(None));
+    }
+
+    #[test]
+    fn minted_ids_are_32_hex_digits_with_every_digit_used() {
+        let mut seen = [false; 16];
+        for _ in 0..64 {
+            let id = generate();
+            assert_eq!(id.len(), 32);
+            for b in id.bytes() {
+                let d = char::from(b).to_digit(16).expect("a hex digit");
+                assert!(!b.is_ascii_uppercase());
+                seen[d as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|s| *s), "{seen:?}");
     }
 }
