@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use agent5_api::time::push_decimal;
 
+use crate::filters::request_id::HEX_DIGITS;
+
 const SECRET_HINTS: &[&str] = &[
     "token",
     "key",
@@ -107,8 +109,8 @@ fn json_str(out: &mut String, s: &str) {
             b'\\' => out.push_str("\\\\"),
             _ => {
                 out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
+                out.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
+                out.push(char::from(HEX_DIGITS[usize::from(b & 0xf)]));
             }
         }
         plain = i + 1;
@@ -116,8 +118,6 @@ fn json_str(out: &mut String, s: &str) {
     out.push_str(&s[plain..]);
     out.push('"');
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn push_ip(out: &mut String, ip: IpAddr) {
     match ip {

@@ -23,14 +23,18 @@ fn is_sane(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Lowercase hex digits by value (request ids, the access log's `\u00XX` escapes).
+pub(crate) const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// 32 lowercase hex digits of a fresh random 128-bit number.
 pub fn generate() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let n: u128 = rand::random();
-    (0..32)
-        .rev()
-        .map(|i| char::from(HEX[((n >> (i * 4)) & 0xf) as usize]))
-        .collect()
+    let mut id = [0u8; 32];
+    for (i, digit) in id.iter_mut().enumerate() {
+        *digit = HEX_DIGITS[((n >> ((31 - i) * 4)) & 0xf) as usize];
+    }
+    // Hex digits are ASCII: never the empty default.
+    String::from_utf8(id.to_vec()).unwrap_or_default()
 }
 
 #[cfg(test)]
