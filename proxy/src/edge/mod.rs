@@ -135,6 +135,13 @@ struct Sent {
     reusable: bool,
 }
 
+impl Sent {
+    /// The session back when it may serve another request, and the status sent.
+    fn keep(self, session: ServerSession) -> (Option<ServerSession>, u16) {
+        (self.reusable.then_some(session), self.status)
+    }
+}
+
 /// What answering a request came to.
 enum Answered {
     Sent(Sent),
@@ -207,9 +214,10 @@ impl HttpServerApp for Edge {
         let mut ctx = context(&session, &cfg.trust_proxy);
         // The session is lent to the answer and handed over only to what keeps it (an
         // upgrade, the internal hop): moving it into every level's future was copied
-        // at each level, for every request.
+        // at each level, for every request. Those two are boxed: their futures are
+        // large and would otherwise make every request's future as large.
         let (session, status) = match self.answer(&mut session, &mut ctx).await {
-            Answered::Sent(Sent { status, reusable }) => (reusable.then_some(session), status),
+            Answered::Sent(sent) => sent.keep(session),
             Answered::Upgrade(kind) => Box::pin(self.upgrade(session, &ctx, kind)).await,
             Answered::Internal => Box::pin(self.internal(session, &mut ctx)).await,
         };
@@ -630,8 +638,7 @@ impl Edge {
         ctx: &Ctx,
         res: http::Response<Body>,
     ) -> (Option<ServerSession>, u16) {
-        let sent = self.finish(&mut session, ctx, res).await;
-        (sent.reusable.then_some(session), sent.status)
+        self.finish(&mut session, ctx, res).await.keep(session)
     }
 
     fn record(&self, session: Option<&ServerSession>, ctx: &Ctx, status: u16) {
