@@ -27,6 +27,7 @@
 //! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
 //! Caller->agent = agent receipt - send; agent->caller = phone receipt - echo send.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -66,50 +67,94 @@ struct Stats {
     listeners_dropped: AtomicU64,
 }
 
-/// The load tool's sockets: tungstenite zeroes its read buffer on every read, and the
+/// The listeners' sockets: tungstenite zeroes its read buffer on every read, and the
 /// default 128 KiB would make the tool's own CPU (on the same cores) part of what is
-/// measured.
+/// measured; a listener's messages are ~19 KB.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(16 * 1024)
 }
+
+/// The phones' and the agent's sockets carry messages of a few hundred bytes: reads of
+/// the appliance's own size ([`agent5_bridge::SOCKET_READ_CHUNK`]).
+fn call_ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(agent5_bridge::SOCKET_READ_CHUNK)
+}
+
+/// What the echo agent reads: each event's type and, in an append, its audio. Borrowed
+/// from the message (neither field is ever escaped); anything else is skipped.
+#[derive(serde::Deserialize)]
+struct ToAgent<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(default)]
+    audio: Option<&'a str>,
+}
+
+/// What the fake phone reads: media (its payload) and marks (their name, to answer).
+#[derive(serde::Deserialize)]
+struct ToPhone<'a> {
+    event: &'a str,
+    #[serde(default, borrow)]
+    media: Option<PhoneMedia<'a>>,
+    #[serde(default, borrow)]
+    mark: Option<PhoneMark<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct PhoneMedia<'a> {
+    payload: &'a str,
+}
+
+#[derive(serde::Deserialize)]
+struct PhoneMark<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+}
+
+/// Decoded audio is at most this long (a 20 ms PCMU frame is 160 bytes).
+const MAX_FRAME: usize = 1024;
 
 fn us(ns: u64) -> u32 {
     u32::try_from(ns / 1000).unwrap_or(u32::MAX)
 }
 
-/// The echo agent: answers session.update, echoes every append as agent audio.
+/// The echo agent: answers session.update, echoes every append as agent audio. Its JSON
+/// is read into borrowed fields and written with `write!`, the audio decoded into a
+/// buffer of the connection's: what a real service does per frame is not the
+/// appliance's cost, and the tool shares the appliance's cores.
 async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
     while let Ok((stream, _)) = listener.accept().await {
         // Like a real service: no Nagle on a socket carrying 20 ms audio chunks.
         let _ = stream.set_nodelay(true);
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let Ok(ws) =
-                tokio_tungstenite::accept_async_with_config(stream, Some(ws_config())).await
+            let Ok(mut ws) =
+                tokio_tungstenite::accept_async_with_config(stream, Some(call_ws_config())).await
             else {
                 return;
             };
-            let (mut tx, mut rx) = ws.split();
             let mut item = 0u64;
-            while let Some(Ok(Message::Text(text))) = rx.next().await {
-                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+            let mut audio = [0u8; MAX_FRAME];
+            while let Some(Ok(Message::Text(text))) = ws.next().await {
+                let Ok(event) = serde_json::from_str::<ToAgent>(&text) else {
                     continue;
                 };
-                match v["type"].as_str() {
-                    Some("session.update") => {
-                        let _ = tx
+                match event.kind {
+                    "session.update" => {
+                        let _ = ws
                             .send(Message::text(r#"{"type":"session.updated","session":{}}"#))
                             .await;
                     }
-                    Some("input_audio_buffer.append") => {
-                        let Ok(mut audio) =
-                            STANDARD.decode(v["audio"].as_str().unwrap_or_default())
+                    "input_audio_buffer.append" => {
+                        let Some(Ok(len)) =
+                            event.audio.map(|a| STANDARD.decode_slice(a, &mut audio))
                         else {
                             continue;
                         };
-                        if audio.len() < 16 {
+                        if len < 16 {
                             continue;
                         }
+                        let audio = &mut audio[..len];
                         let sent = u64::from_le_bytes(audio[0..8].try_into().unwrap_or([0; 8]));
                         let t = now_ns();
                         stats.got_in.fetch_add(1, Ordering::Relaxed);
@@ -119,9 +164,16 @@ async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
                         audio[8..16].copy_from_slice(&now_ns().to_le_bytes());
                         item += 1;
                         // One item per 50 frames, like sentences of a reply.
-                        let delta = json!({"type": "response.output_audio.delta", "response_id": "r", "item_id": format!("echo-{}", item / 50), "output_index": 0, "content_index": 0, "delta": STANDARD.encode(&audio)});
+                        let mut delta = String::with_capacity(200 + len * 4 / 3);
+                        let _ = write!(
+                            delta,
+                            r#"{{"type":"response.output_audio.delta","response_id":"r","item_id":"echo-{}","output_index":0,"content_index":0,"delta":""#,
+                            item / 50
+                        );
+                        STANDARD.encode_string(&*audio, &mut delta);
+                        delta.push_str(r#""}"#);
                         stats.sent_out.fetch_add(1, Ordering::Relaxed);
-                        if tx.send(Message::text(delta.to_string())).await.is_err() {
+                        if ws.send(Message::text(delta)).await.is_err() {
                             return;
                         }
                     }
@@ -195,39 +247,128 @@ async fn listen_once(
     None
 }
 
-/// Reads what the appliance sends the fake phone: the agent's echoes (their latency
-/// from the timestamp inside the payload) and the marks to answer.
-async fn read_echoes(
-    mut rx: futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<TcpStream>>,
-    reader_stats: Arc<Stats>,
-    mark_tx: tokio::sync::mpsc::UnboundedSender<String>,
-) {
-    while let Some(Ok(msg)) = rx.next().await {
-        let Message::Text(text) = msg else { continue };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        match v["event"].as_str() {
-            Some("media") => {
-                let t = now_ns();
-                if let Ok(audio) =
-                    STANDARD.decode(v["media"]["payload"].as_str().unwrap_or_default())
-                {
-                    if audio.len() >= 16 {
-                        let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
-                        reader_stats.got_out.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut l) = reader_stats.outbound_us.lock() {
-                            l.push(us(t.saturating_sub(sent)));
-                        }
-                    }
+/// One message from the appliance to the fake phone: an agent echo (its latency from
+/// the timestamp inside the payload) or a mark, kept to be answered with the next frame.
+fn phone_heard(text: &str, stats: &Stats, marks: &mut Vec<String>) {
+    let Ok(msg) = serde_json::from_str::<ToPhone>(text) else {
+        return;
+    };
+    match (msg.event, msg.media, msg.mark) {
+        ("media", Some(media), _) => {
+            let t = now_ns();
+            let mut audio = [0u8; MAX_FRAME];
+            if let Ok(len @ 16..) = STANDARD.decode_slice(media.payload, &mut audio) {
+                debug_assert!(len <= MAX_FRAME);
+                let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
+                stats.got_out.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut l) = stats.outbound_us.lock() {
+                    l.push(us(t.saturating_sub(sent)));
                 }
             }
-            Some("mark") => {
-                let _ = mark_tx.send(v["mark"]["name"].as_str().unwrap_or_default().to_owned());
+        }
+        ("mark", _, Some(mark)) => marks.push(mark.name.into_owned()),
+        _ => {}
+    }
+}
+
+/// A phone's frame interval.
+const FRAME: Duration = Duration::from_millis(20);
+
+/// When phone `i` sends its first frame: on the next 20 ms boundary of the tool's clock,
+/// `i mod 20` ms past it. Real callers' clocks are independent, so their frames spread
+/// over each 20 ms; started in the ramp's steps alone, the calls would tick in as few
+/// phases as the step divides 20 ms (five for 4 ms) and send in bunches.
+fn first_tick(i: usize) -> tokio::time::Instant {
+    let frame_ns = FRAME.as_nanos() as u64;
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let next = (now_ns() / frame_ns + 1) * frame_ns + (i as u64 % 20) * 1_000_000;
+    tokio::time::Instant::from_std(epoch + Duration::from_nanos(next))
+}
+
+/// The fake phone on its media socket for `seconds`, then its hang-up. One task per
+/// phone, like one media loop per stream: every 20 ms it answers the marks heard since
+/// the last tick and sends the next frame, in one write; between ticks it reads the
+/// appliance's echoes and marks.
+async fn phone(
+    mut ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    i: usize,
+    call_control_id: Value,
+    seconds: u64,
+    stats: &Stats,
+) -> Result<(), String> {
+    let err = |e: tokio_tungstenite::tungstenite::Error| e.to_string();
+    let send = |v: Value| Message::text(v.to_string());
+    ws.send(send(json!({"event": "connected", "version": "1.0.0"})))
+        .await
+        .map_err(err)?;
+    ws.send(send(json!({"event": "start", "sequence_number": "1", "stream_id": "s",
+        "start": {"call_control_id": call_control_id, "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}})))
+        .await
+        .map_err(err)?;
+    let frames = seconds * 50;
+    let mut tick = tokio::time::interval_at(first_tick(i), FRAME);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut payload = [0xFFu8; 160];
+    let mut marks: Vec<String> = Vec::new();
+    let mut n = 0;
+    while n < frames {
+        tokio::select! {
+            _ = tick.tick() => {
+                for name in marks.drain(..) {
+                    let name = serde_json::to_string(&name).unwrap_or_default();
+                    ws.feed(Message::text(format!(
+                        r#"{{"event":"mark","sequence_number":"0","mark":{{"name":{name}}}}}"#
+                    )))
+                    .await
+                    .map_err(err)?;
+                }
+                payload[0..8].copy_from_slice(&now_ns().to_le_bytes());
+                let mut frame = String::with_capacity(400);
+                let _ = write!(
+                    frame,
+                    r#"{{"event":"media","sequence_number":"{}","stream_id":"s","media":{{"track":"inbound","chunk":"{}","timestamp":"{}","payload":""#,
+                    n + 2,
+                    n + 1,
+                    n * 20
+                );
+                STANDARD.encode_string(payload, &mut frame);
+                frame.push_str(r#""}}"#);
+                stats.sent_in.fetch_add(1, Ordering::Relaxed);
+                ws.send(Message::text(frame)).await.map_err(err)?;
+                n += 1;
             }
-            _ => {}
+            heard = ws.next() => match heard {
+                Some(Ok(Message::Text(text))) => phone_heard(&text, stats, &mut marks),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                None => return Err("the appliance closed the phone's socket".into()),
+            }
         }
     }
+    // Let the last echoes arrive, then hang up and read until the appliance closes.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(text) = m {
+                phone_heard(&text, stats, &mut marks);
+            }
+        }
+    })
+    .await;
+    let _ = ws
+        .send(send(
+            json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}),
+        ))
+        .await;
+    let _ = ws.close(None).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if let Message::Text(text) = m {
+                phone_heard(&text, stats, &mut marks);
+            }
+        }
+    })
+    .await;
+    Ok(())
 }
 
 async fn one_call(
@@ -272,51 +413,14 @@ async fn one_call(
         "x-telnyx-streaming-auth-token",
         HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
     );
-    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut tx, rx) = ws.split();
+    let (ws, _) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(call_ws_config()))
+            .await
+            .map_err(|e| e.to_string())?;
     if let Some(rate) = listener_rate {
         tokio::spawn(listen(addr, id.clone(), rate, Arc::clone(&stats)));
     }
-    let (mark_tx, mut mark_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let reader = tokio::spawn(read_echoes(rx, Arc::clone(&stats), mark_tx));
-    let send = |v: Value| Message::text(v.to_string());
-    tx.send(send(json!({"event": "connected", "version": "1.0.0"})))
-        .await
-        .map_err(|e| e.to_string())?;
-    tx.send(send(json!({"event": "start", "sequence_number": "1", "stream_id": "s",
-        "start": {"call_control_id": dial.body["to"], "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1}}})))
-        .await
-        .map_err(|e| e.to_string())?;
-    let frames = seconds * 50;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut payload = vec![0xFFu8; 160];
-    for n in 0..frames {
-        tick.tick().await;
-        while let Ok(name) = mark_rx.try_recv() {
-            let _ = tx
-                .send(send(
-                    json!({"event": "mark", "sequence_number": "0", "mark": {"name": name}}),
-                ))
-                .await;
-        }
-        payload[0..8].copy_from_slice(&now_ns().to_le_bytes());
-        let frame = json!({"event": "media", "sequence_number": (n + 2).to_string(), "stream_id": "s",
-            "media": {"track": "inbound", "chunk": (n + 1).to_string(), "timestamp": (n * 20).to_string(), "payload": STANDARD.encode(&payload)}});
-        stats.sent_in.fetch_add(1, Ordering::Relaxed);
-        tx.send(send(frame)).await.map_err(|e| e.to_string())?;
-    }
-    // Let the last echoes arrive, then hang up.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = tx
-        .send(send(
-            json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}),
-        ))
-        .await;
-    let _ = tx.close().await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+    phone(ws, i, dial.body["to"].clone(), seconds, &stats).await?;
     Ok(call["call_control_id"]
         .as_str()
         .unwrap_or_default()
@@ -499,6 +603,7 @@ async fn run(
     let mut app = start_appliance(&bin, &telnyx, agent_addr, calls).await;
     let (pid, addr) = (app.child.id(), app.addr);
     let cpu0 = agent5_e2e::proc_cpu_ticks(pid);
+    let tool_cpu0 = agent5_e2e::proc_cpu_ticks(std::process::id());
     let started = Instant::now();
     let dialler_dials = Arc::new(AtomicU64::new(0));
     if std::env::var("AGENT5_LOAD_DB").is_ok() {
@@ -536,6 +641,7 @@ async fn run(
     }
     let wall = started.elapsed().as_secs_f64();
     let cpu = (agent5_e2e::proc_cpu_ticks(pid) - cpu0) as f64 / 100.0;
+    let tool_cpu = (agent5_e2e::proc_cpu_ticks(std::process::id()) - tool_cpu0) as f64 / 100.0;
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
     // Recordings are finished when the calls end; give the writers a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -566,7 +672,7 @@ async fn run(
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={}",
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={}",
         if listener_rate.is_some() { calls } else { 0 },
         listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
@@ -576,6 +682,7 @@ async fn run(
         pct(&mut outbound, 0.99),
         so.saturating_sub(go),
         cpu / wall * 100.0,
+        tool_cpu / wall * 100.0,
         stats.listened.load(Ordering::Relaxed),
         stats.listeners_dropped.load(Ordering::Relaxed),
         dialler_dials.load(Ordering::Relaxed),
