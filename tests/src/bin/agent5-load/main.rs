@@ -2,8 +2,9 @@
 //! real appliance, all on loopback. The tool starts a fake Telnyx REST API, an echo
 //! agent (every caller frame comes straight back as agent audio) and the appliance
 //! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
-//! seconds, and prints the added latency per direction (p50/p99), frames lost, the
-//! appliance's CPU and RSS, and the recording bytes written.
+//! seconds (answering each mark with its next frame), and prints the added latency per
+//! direction (p50/p99), frames lost, the appliance's CPU and RSS, the tool's own CPU,
+//! and the recording bytes written.
 //!
 //! `soak`: for SECONDS, CALLS call slots each place one 60 s call after another (every
 //! fourth with a `/monitor` listener; each ends with a signed `call.hangup` webhook), while one of
