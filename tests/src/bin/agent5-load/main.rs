@@ -258,8 +258,7 @@ fn phone_heard(text: &str, stats: &Stats, marks: &mut Vec<String>) {
         ("media", Some(media), _) => {
             let t = now_ns();
             let mut audio = [0u8; MAX_FRAME];
-            if let Ok(len @ 16..) = STANDARD.decode_slice(media.payload, &mut audio) {
-                debug_assert!(len <= MAX_FRAME);
+            if let Ok(16..) = STANDARD.decode_slice(media.payload, &mut audio) {
                 let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
                 stats.got_out.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut l) = stats.outbound_us.lock() {
@@ -269,6 +268,16 @@ fn phone_heard(text: &str, stats: &Stats, marks: &mut Vec<String>) {
         }
         ("mark", _, Some(mark)) => marks.push(mark.name.into_owned()),
         _ => {}
+    }
+}
+
+/// The phone reads until its socket ends: echoes counted, marks no longer answered.
+async fn hear(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>, stats: &Stats) {
+    let mut marks = Vec::new();
+    while let Some(Ok(m)) = ws.next().await {
+        if let Message::Text(text) = m {
+            phone_heard(&text, stats, &mut marks);
+        }
     }
 }
 
@@ -347,28 +356,14 @@ async fn phone(
         }
     }
     // Let the last echoes arrive, then hang up and read until the appliance closes.
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(text) = m {
-                phone_heard(&text, stats, &mut marks);
-            }
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), hear(&mut ws, stats)).await;
     let _ = ws
         .send(send(
             json!({"event": "stop", "sequence_number": (frames + 2).to_string(), "stream_id": "s"}),
         ))
         .await;
     let _ = ws.close(None).await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(m)) = ws.next().await {
-            if let Message::Text(text) = m {
-                phone_heard(&text, stats, &mut marks);
-            }
-        }
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), hear(&mut ws, stats)).await;
     Ok(())
 }
 
