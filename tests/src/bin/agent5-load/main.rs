@@ -284,14 +284,17 @@ async fn hear(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>, stats: &St
 /// A phone's frame interval.
 const FRAME: Duration = Duration::from_millis(20);
 
+/// The phones start their frames in this many phases of [`FRAME`] (1 ms apart).
+const PHASES: u64 = 20;
+
 /// When phone `i` sends its first frame: on the next 20 ms boundary of the tool's clock,
-/// `i mod 20` ms past it. Real callers' clocks are independent, so their frames spread
+/// `i mod PHASES` ms past it. Real callers' clocks are independent, so their frames spread
 /// over each 20 ms; started in the ramp's steps alone, the calls would tick in as few
 /// phases as the step divides 20 ms (five for 4 ms) and send in bunches.
 fn first_tick(i: usize) -> tokio::time::Instant {
     let frame_ns = FRAME.as_nanos() as u64;
     let epoch = *EPOCH.get_or_init(Instant::now);
-    let next = (now_ns() / frame_ns + 1) * frame_ns + (i as u64 % 20) * 1_000_000;
+    let next = (now_ns() / frame_ns + 1) * frame_ns + (i as u64 % PHASES) * (frame_ns / PHASES);
     tokio::time::Instant::from_std(epoch + Duration::from_nanos(next))
 }
 
