@@ -25,7 +25,7 @@ help:
 	@echo "make bench-store store upserts and list queries, SQLite (100k, 1M) and SecantusDB"
 	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
 	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
-	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500"
+	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500, each also through agent5-floor"
 	@echo "make bench-console the console's sizes, first load, Monitor at 200 calls, listen-in gaps"
 	@echo "make bench-listen 200 calls without, then with, one /monitor listener each (48, 16 and 8 kHz)"
 	@echo "make bench-dialer the dialler over 1M contacts, and 200 calls with and without it beside them"
@@ -149,8 +149,8 @@ clean:
 	$(CARGO) clean
 
 bench-calls: build
-	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
-	scripts/bench-calls.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load 15 50 100 200 300 500
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load --bin agent5-floor
+	FLOOR=$(CARGO_TARGET_DIR)/release/agent5-floor scripts/bench-calls.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load 15 50 100 200 300 500
 
 # The dialler over 1M contacts on SQLite (first dial, decisions/s, peak RSS), then 200
 # calls without and with that campaign dialling beside them (p99 per direction).

@@ -378,6 +378,17 @@ async fn one_call(
     stats: Arc<Stats>,
     listener_rate: Option<u32>,
 ) -> Result<String, String> {
+    if floor_mode() {
+        let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let url = format!("ws://agent5.load/websocket?call=floor-{i}");
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(url, stream, Some(call_ws_config()))
+                .await
+                .map_err(|e| e.to_string())?;
+        phone(ws, i, json!(format!("floor-{i}")), seconds, &stats).await?;
+        return Ok(String::new());
+    }
     let req = hyper::Request::post("/api/calls")
         .header("host", "agent5.load")
         .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
@@ -581,6 +592,38 @@ async fn start_appliance(
     Running { child, addr, work }
 }
 
+/// `AGENT5_LOAD_FLOOR=1`: BIN is `agent5-floor`, the least a bridge can do per frame;
+/// the same phones and agent run against it, without dialling (it has no API).
+fn floor_mode() -> bool {
+    std::env::var("AGENT5_LOAD_FLOOR").is_ok_and(|v| v == "1")
+}
+
+/// Starts `agent5-floor` towards the echo agent; its address from its first line.
+fn start_floor(bin: &str, agent_addr: std::net::SocketAddr) -> Running {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(bin)
+        .arg(format!("ws://{agent_addr}/v1/realtime"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start agent5-floor");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("floor stdout");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("floor address");
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|a| a.parse().ok())
+        .expect("agent5-floor prints `listening ADDR`");
+    Running {
+        child,
+        addr,
+        work: tempfile::tempdir().expect("tmp"),
+    }
+}
+
 async fn run(
     bin: String,
     calls: usize,
@@ -599,7 +642,11 @@ async fn run(
     let agent_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind agent");
     let agent_addr = agent_listener.local_addr().expect("addr");
     tokio::spawn(echo_agent(agent_listener, Arc::clone(&stats)));
-    let mut app = start_appliance(&bin, &telnyx, agent_addr, calls).await;
+    let mut app = if floor_mode() {
+        start_floor(&bin, agent_addr)
+    } else {
+        start_appliance(&bin, &telnyx, agent_addr, calls).await
+    };
     let (pid, addr) = (app.child.id(), app.addr);
     let cpu0 = agent5_e2e::proc_cpu_ticks(pid);
     let tool_cpu0 = agent5_e2e::proc_cpu_ticks(std::process::id());
