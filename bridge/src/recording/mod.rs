@@ -1,28 +1,32 @@
 //! Call recordings: one µ-law stereo WAV per call, written off the hot path. The call
-//! task batches placed audio and hands a batch to the writer every clock tick through a
-//! bounded channel (a full channel drops audio for the recording only, and counts it); a writer thread interleaves the two tracks on the
-//! 8 kHz clock with silence where a side is quiet, and rewrites the header sizes every
-//! few seconds; the audio itself reaches the file within a second, so a crash loses
-//! about a second ([`wav::repair`] fixes the header at start-up).
+//! task batches placed audio and queues a batch for the process's recording writer
+//! every clock tick (at most [`QUEUE`] batches of a recording wait; past that its audio
+//! is dropped, for the recording only, and counted); the writer ([`writer`], one
+//! thread for all recordings) interleaves the two tracks on the 8 kHz clock with
+//! silence where a side is quiet, and rewrites the header sizes every few seconds; the
+//! audio itself reaches the file within about a second and a half, so a crash loses
+//! that much ([`wav::repair`] fixes the header at start-up).
 
 pub mod wav;
+mod writer;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::call::core::Track;
+use writer::{Item, Writer};
 
 /// µ-law silence.
 const SILENCE: u8 = 0xFF;
+/// Batches of one recording that may wait for the writer (16 s of audio at one batch
+/// per 250 ms tick).
 const QUEUE: usize = 64;
-/// Header sizes are rewritten at least this often.
-const HEADER_EVERY: Duration = Duration::from_secs(3);
-/// Audio may still be placed this far behind the call's clock (jitter, late frames).
-const LAG_FRAMES: u64 = 8000;
 /// Audio is never placed further than this ahead of what is on disk (60 s): a track's
 /// buffer is sized by where audio lands, so this bounds it whatever a caller sends
 /// (the call core already refuses frames far from the call's clock).
@@ -43,7 +47,7 @@ enum Msg {
     Clock(u64),
 }
 
-/// Messages go to the writer in batches (one wake-up per clock tick, not per frame).
+/// Messages go to the writer in batches (one per clock tick, not per frame).
 const BATCH_LIMIT: usize = 256;
 
 /// What a finished recording holds.
@@ -65,9 +69,13 @@ impl RecordingInfo {
 
 /// The call task's end of a recording.
 pub struct Recorder {
-    tx: mpsc::Sender<Vec<Msg>>,
+    writer: &'static Writer,
+    id: u64,
     batch: Vec<Msg>,
-    done: tokio::task::JoinHandle<std::io::Result<RecordingInfo>>,
+    /// This recording's batches waiting for the writer.
+    pending: Arc<AtomicUsize>,
+    /// Finished (or handed over to finish): nothing more is queued.
+    closed: bool,
     /// Messages dropped because the writer fell behind.
     pub dropped: u64,
 }
@@ -75,41 +83,56 @@ pub struct Recorder {
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
+            .field("id", &self.id)
             .field("dropped", &self.dropped)
             .finish()
     }
 }
 
 impl Recorder {
-    /// Creates `path` and starts its writer on a blocking thread.
+    /// Creates `path` (its header written) and opens it on the writer.
     pub fn create(path: &Path) -> std::io::Result<Self> {
+        let writer = Writer::get()
+            .ok_or_else(|| std::io::Error::other("the recording writer is not running"))?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         let mut file = File::create(path)?;
         file.write_all(&wav::header(0))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let path = path.to_path_buf();
-        let done = tokio::task::spawn_blocking(move || write_loop(file, path, rx));
+        let id = writer.next_id();
+        let pending = Arc::new(AtomicUsize::new(0));
+        writer.push(
+            Item::Open {
+                id,
+                file,
+                path: path.to_path_buf(),
+                pending: Arc::clone(&pending),
+            },
+            false,
+        );
         Ok(Self {
-            tx,
+            writer,
+            id,
             batch: Vec::new(),
-            done,
+            pending,
+            closed: false,
             dropped: 0,
         })
     }
 
-    /// Hands the batch to the writer; a full queue drops it (counted in `dropped`).
+    /// Queues the batch for the writer; when [`QUEUE`] of this recording's batches
+    /// already wait, drops it instead (counted in `dropped`).
     fn flush(&mut self) -> bool {
         if self.batch.is_empty() {
             return true;
         }
-        let batch = std::mem::take(&mut self.batch);
-        let n = batch.len() as u64;
-        if self.tx.try_send(batch).is_err() {
-            self.dropped += n;
+        let msgs = std::mem::take(&mut self.batch);
+        if self.pending.load(Ordering::Relaxed) >= QUEUE {
+            self.dropped += msgs.len() as u64;
             return false;
         }
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        self.writer.push(Item::Batch { id: self.id, msgs }, false);
         true
     }
 
@@ -132,139 +155,34 @@ impl Recorder {
         self.flush();
     }
 
+    /// Queues what is left (never dropped: the end waits for the writer) and the
+    /// close, and wakes the writer.
+    fn close(&mut self, done: Option<oneshot::Sender<std::io::Result<RecordingInfo>>>) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        if !self.batch.is_empty() {
+            let msgs = std::mem::take(&mut self.batch);
+            self.writer.push(Item::Batch { id: self.id, msgs }, false);
+        }
+        self.writer.push(Item::Finish { id: self.id, done }, true);
+    }
+
     /// Writes everything out and closes the file.
     pub async fn finish(mut self) -> std::io::Result<RecordingInfo> {
-        if !self.batch.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
-            // The last batch waits for room: nothing is dropped at the end.
-            let _ = self.tx.send(batch).await;
-        }
-        drop(self.tx);
-        self.done
+        let (done, result) = oneshot::channel();
+        self.close(Some(done));
+        result
             .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
+            .map_err(|_| std::io::Error::other("the recording writer stopped"))?
     }
 }
 
-struct Tracks {
-    /// Frame index of `buf[..][0]`: everything before is on disk.
-    flushed: u64,
-    buf: [Vec<u8>; 2],
-    unplaced_bytes: u64,
-}
-
-impl Tracks {
-    fn index(track: Track) -> usize {
-        match track {
-            Track::Caller => 0,
-            Track::Agent => 1,
-        }
+impl Drop for Recorder {
+    /// A recorder dropped unfinished (its call task cancelled) still closes its file.
+    fn drop(&mut self) {
+        self.close(None);
     }
-
-    fn place(&mut self, track: Track, at: u64, audio: &[u8]) {
-        let (at, audio) = if at < self.flushed {
-            let skip = usize::try_from(self.flushed - at)
-                .unwrap_or(usize::MAX)
-                .min(audio.len());
-            self.unplaced_bytes += skip as u64;
-            (self.flushed, &audio[skip..])
-        } else {
-            (at, audio)
-        };
-        if audio.is_empty() {
-            return;
-        }
-        let ahead = at - self.flushed;
-        if ahead.saturating_add(audio.len() as u64) > AHEAD_LIMIT_FRAMES {
-            self.unplaced_bytes += audio.len() as u64;
-            return;
-        }
-        let buf = &mut self.buf[Self::index(track)];
-        let start = usize::try_from(ahead).unwrap_or(usize::MAX);
-        let end = start + audio.len();
-        if buf.len() < end {
-            buf.resize(end, SILENCE);
-        }
-        buf[start..end].copy_from_slice(audio);
-    }
-
-    fn cut(&mut self, track: Track, from: u64) {
-        let buf = &mut self.buf[Self::index(track)];
-        let start = usize::try_from(from.saturating_sub(self.flushed)).unwrap_or(usize::MAX);
-        if start < buf.len() {
-            buf.truncate(start);
-        }
-    }
-
-    /// Interleaves frames up to `until` (exclusive) into `out`.
-    fn drain(&mut self, until: u64, out: &mut Vec<u8>) -> u64 {
-        let n = until.saturating_sub(self.flushed);
-        let n_us = usize::try_from(n).unwrap_or(usize::MAX);
-        out.reserve(n_us * 2);
-        for i in 0..n_us {
-            out.push(self.buf[0].get(i).copied().unwrap_or(SILENCE));
-            out.push(self.buf[1].get(i).copied().unwrap_or(SILENCE));
-        }
-        for b in &mut self.buf {
-            let k = n_us.min(b.len());
-            b.drain(..k);
-        }
-        self.flushed += n;
-        n
-    }
-
-    fn end(&self) -> u64 {
-        self.flushed + self.buf.iter().map(Vec::len).max().unwrap_or(0) as u64
-    }
-}
-
-fn write_loop(
-    file: File,
-    path: PathBuf,
-    mut rx: mpsc::Receiver<Vec<Msg>>,
-) -> std::io::Result<RecordingInfo> {
-    let mut out = BufWriter::with_capacity(64 * 1024, file);
-    let mut tracks = Tracks {
-        flushed: 0,
-        buf: [Vec::new(), Vec::new()],
-        unplaced_bytes: 0,
-    };
-    let mut frames = 0u64;
-    let mut last_header = Instant::now();
-    let mut chunk = Vec::new();
-    while let Some(batch) = rx.blocking_recv() {
-        for msg in batch {
-            match msg {
-                Msg::Audio { track, at, audio } => tracks.place(track, at, &audio),
-                Msg::Cut { track, from } => tracks.cut(track, from),
-                Msg::Clock(now) => {
-                    chunk.clear();
-                    frames += tracks.drain(now.saturating_sub(LAG_FRAMES), &mut chunk);
-                    out.write_all(&chunk)?;
-                    // On disk (page cache) at once: a crash then loses only the lag.
-                    out.flush()?;
-                    if last_header.elapsed() >= HEADER_EVERY {
-                        wav::update_header(out.get_mut(), frames)?;
-                        last_header = Instant::now();
-                    }
-                }
-            }
-        }
-    }
-    chunk.clear();
-    let end = tracks.end();
-    frames += tracks.drain(end, &mut chunk);
-    out.write_all(&chunk)?;
-    out.flush()?;
-    let mut file = out.into_inner().map_err(|e| e.into_error())?;
-    wav::update_header(&mut file, frames)?;
-    file.sync_all()?;
-    Ok(RecordingInfo {
-        path,
-        bytes: wav::HEADER_LEN + frames * u64::from(wav::BLOCK_ALIGN),
-        frames,
-        unplaced_bytes: tracks.unplaced_bytes,
-    })
 }
 
 /// Repairs every recording in `dir` left unfinished by a crash; returns how many.
@@ -369,6 +287,42 @@ mod tests {
         assert_eq!(
             info.frames, AHEAD_LIMIT_FRAMES,
             "the last placeable frame is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_recorder_dropped_unfinished_still_closes_its_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c.wav");
+        let mut r = Recorder::create(&path).expect("create");
+        r.audio(Track::Caller, 0, vec![1; 160]);
+        r.audio(Track::Agent, 0, vec![2; 80]);
+        drop(r);
+        // The writer takes its queue in order: once a recording queued after the drop
+        // is finished, the dropped one has been closed.
+        let later = Recorder::create(&dir.path().join("later.wav")).expect("create");
+        later.finish().await.expect("finish");
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len() as u64, wav::HEADER_LEN + 320);
+        assert_eq!(bytes[..58], wav::header(160)[..], "final header sizes");
+        assert_eq!(&bytes[58..62], &[1, 2, 1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_recording_whose_writer_is_behind_drops_its_audio_and_counts_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut r = Recorder::create(&dir.path().join("c.wav")).expect("create");
+        // As if QUEUE batches of this recording were still waiting for the writer.
+        r.pending.fetch_add(QUEUE, Ordering::Relaxed);
+        r.audio(Track::Caller, 0, vec![1; 160]);
+        r.clock(160);
+        assert_eq!(r.dropped, 2, "the audio and the clock tick");
+        r.pending.fetch_sub(QUEUE, Ordering::Relaxed);
+        r.audio(Track::Caller, 160, vec![2; 160]);
+        let info = r.finish().await.expect("finish");
+        assert_eq!(
+            info.frames, 320,
+            "what was dropped is silence, what came later is kept"
         );
     }
 
