@@ -188,7 +188,7 @@ impl StudioSession {
                 Action::ConnectAgent => self.agent.connect(),
                 Action::Record { track, at, audio } => {
                     if let Some(r) = self.recorder.as_mut() {
-                        r.audio(track, at, audio);
+                        r.audio(track, at, &audio);
                     }
                 }
                 Action::RecordCut { track, from } => {

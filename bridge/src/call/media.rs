@@ -456,7 +456,7 @@ impl Io<'_> {
                     }
                 }
                 if let Some(r) = self.recorder.as_mut() {
-                    if !r.audio(track, at, audio) {
+                    if !r.audio(track, at, &audio) {
                         self.metrics.recording_dropped.inc();
                     }
                 }

@@ -34,10 +34,11 @@ pub const AHEAD_LIMIT_FRAMES: u64 = 60 * 8000;
 
 #[derive(Debug)]
 enum Msg {
+    /// The next `len` bytes of the batch's audio.
     Audio {
         track: Track,
         at: u64,
-        audio: Vec<u8>,
+        len: usize,
     },
     Cut {
         track: Track,
@@ -49,6 +50,25 @@ enum Msg {
 
 /// Messages go to the writer in batches (one per clock tick, not per frame).
 const BATCH_LIMIT: usize = 256;
+
+/// A tick's messages, their audio in one buffer: the call's frames are copied in and
+/// freed where they were made, and the writer frees two buffers a tick, not one per
+/// frame.
+#[derive(Debug, Default)]
+struct Batch {
+    msgs: Vec<Msg>,
+    audio: Vec<u8>,
+}
+
+impl Batch {
+    /// An empty batch sized like `last`, so that a tick's batch is not grown step by step.
+    fn like(last: &Batch) -> Self {
+        Self {
+            msgs: Vec::with_capacity(last.msgs.len()),
+            audio: Vec::with_capacity(last.audio.len()),
+        }
+    }
+}
 
 /// What a finished recording holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +91,7 @@ impl RecordingInfo {
 pub struct Recorder {
     writer: &'static Writer,
     id: u64,
-    batch: Vec<Msg>,
+    batch: Batch,
     /// This recording's batches waiting for the writer.
     pending: Arc<AtomicUsize>,
     /// Finished (or handed over to finish): nothing more is queued.
@@ -113,7 +133,7 @@ impl Recorder {
         Ok(Self {
             writer,
             id,
-            batch: Vec::new(),
+            batch: Batch::default(),
             pending,
             closed: false,
             dropped: 0,
@@ -123,27 +143,33 @@ impl Recorder {
     /// Queues the batch for the writer; when [`QUEUE`] of this recording's batches
     /// already wait, drops it instead (counted in `dropped`).
     fn flush(&mut self) -> bool {
-        if self.batch.is_empty() {
+        if self.batch.msgs.is_empty() {
             return true;
         }
-        let msgs = std::mem::take(&mut self.batch);
         if self.pending.load(Ordering::Relaxed) >= QUEUE {
-            self.dropped += msgs.len() as u64;
+            self.dropped += self.batch.msgs.len() as u64;
+            self.batch.msgs.clear();
+            self.batch.audio.clear();
             return false;
         }
+        let next = Batch::like(&self.batch);
+        let batch = std::mem::replace(&mut self.batch, next);
         self.pending.fetch_add(1, Ordering::Relaxed);
-        self.writer.push(Item::Batch { id: self.id, msgs }, false);
+        self.writer.push(Item::Batch { id: self.id, batch }, false);
         true
     }
 
     fn send(&mut self, msg: Msg) -> bool {
-        self.batch.push(msg);
-        self.batch.len() < BATCH_LIMIT || self.flush()
+        self.batch.msgs.push(msg);
+        self.batch.msgs.len() < BATCH_LIMIT || self.flush()
     }
 
-    /// Places audio; `false` when it was dropped (the writer is behind).
-    pub fn audio(&mut self, track: Track, at: u64, audio: Vec<u8>) -> bool {
-        self.send(Msg::Audio { track, at, audio })
+    /// Places audio (copied into the batch); `false` when it was dropped (the writer
+    /// is behind).
+    pub fn audio(&mut self, track: Track, at: u64, audio: &[u8]) -> bool {
+        self.batch.audio.extend_from_slice(audio);
+        let len = audio.len();
+        self.send(Msg::Audio { track, at, len })
     }
 
     pub fn cut(&mut self, track: Track, from: u64) {
@@ -151,7 +177,7 @@ impl Recorder {
     }
 
     pub fn clock(&mut self, now: u64) {
-        self.batch.push(Msg::Clock(now));
+        self.batch.msgs.push(Msg::Clock(now));
         self.flush();
     }
 
@@ -161,9 +187,9 @@ impl Recorder {
         if std::mem::replace(&mut self.closed, true) {
             return;
         }
-        if !self.batch.is_empty() {
-            let msgs = std::mem::take(&mut self.batch);
-            self.writer.push(Item::Batch { id: self.id, msgs }, false);
+        if !self.batch.msgs.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            self.writer.push(Item::Batch { id: self.id, batch }, false);
         }
         self.writer.push(Item::Finish { id: self.id, done }, true);
     }
@@ -256,10 +282,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("c.wav");
         let mut r = Recorder::create(&path).expect("create");
-        r.audio(Track::Caller, 0, vec![1; 4]);
-        r.audio(Track::Agent, 2, vec![9; 6]);
+        r.audio(Track::Caller, 0, &[1; 4]);
+        r.audio(Track::Agent, 2, &[9; 6]);
         r.cut(Track::Agent, 5);
-        r.audio(Track::Caller, 6, vec![2; 2]);
+        r.audio(Track::Caller, 6, &[2; 2]);
         let info = r.finish().await.expect("finish");
         assert_eq!(info.frames, 8);
         let bytes = std::fs::read(&path).expect("read");
@@ -277,11 +303,11 @@ mod tests {
     async fn audio_far_ahead_is_not_placed_and_memory_stays_bounded() {
         let dir = tempfile::tempdir().expect("tmp");
         let mut r = Recorder::create(&dir.path().join("c.wav")).expect("create");
-        r.audio(Track::Caller, 0, vec![1; 160]);
+        r.audio(Track::Caller, 0, &[1; 160]);
         // What a timestamp of 1e10 ms would ask for, and a wrapped one.
-        r.audio(Track::Caller, 80_000_000_000, vec![2; 160]);
-        r.audio(Track::Agent, u64::MAX - 10, vec![3; 160]);
-        r.audio(Track::Agent, AHEAD_LIMIT_FRAMES - 160, vec![4; 160]);
+        r.audio(Track::Caller, 80_000_000_000, &[2; 160]);
+        r.audio(Track::Agent, u64::MAX - 10, &[3; 160]);
+        r.audio(Track::Agent, AHEAD_LIMIT_FRAMES - 160, &[4; 160]);
         let info = r.finish().await.expect("finish");
         assert_eq!(info.unplaced_bytes, 320);
         assert_eq!(
@@ -295,8 +321,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("c.wav");
         let mut r = Recorder::create(&path).expect("create");
-        r.audio(Track::Caller, 0, vec![1; 160]);
-        r.audio(Track::Agent, 0, vec![2; 80]);
+        r.audio(Track::Caller, 0, &[1; 160]);
+        r.audio(Track::Agent, 0, &[2; 80]);
         drop(r);
         // The writer takes its queue in order: once a recording queued after the drop
         // is finished, the dropped one has been closed.
@@ -314,11 +340,11 @@ mod tests {
         let mut r = Recorder::create(&dir.path().join("c.wav")).expect("create");
         // As if QUEUE batches of this recording were still waiting for the writer.
         r.pending.fetch_add(QUEUE, Ordering::Relaxed);
-        r.audio(Track::Caller, 0, vec![1; 160]);
+        r.audio(Track::Caller, 0, &[1; 160]);
         r.clock(160);
         assert_eq!(r.dropped, 2, "the audio and the clock tick");
         r.pending.fetch_sub(QUEUE, Ordering::Relaxed);
-        r.audio(Track::Caller, 160, vec![2; 160]);
+        r.audio(Track::Caller, 160, &[2; 160]);
         let info = r.finish().await.expect("finish");
         assert_eq!(
             info.frames, 320,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{wav, Msg, RecordingInfo, AHEAD_LIMIT_FRAMES, SILENCE};
+use super::{wav, Batch, Msg, RecordingInfo, AHEAD_LIMIT_FRAMES, SILENCE};
 use crate::call::core::Track;
 
 /// How long the writer sleeps when no recording ends sooner: the recorders' clock tick.
@@ -37,7 +37,7 @@ pub(super) enum Item {
     },
     Batch {
         id: u64,
-        msgs: Vec<Msg>,
+        batch: Batch,
     },
     /// Write everything out and close; the result to `done` (none when the recorder
     /// was dropped without finishing).
@@ -108,10 +108,10 @@ fn run(queue: &Mutex<Vec<Item>>) {
                 } => {
                     open.insert(id, Recording::new(file, path, pending));
                 }
-                Item::Batch { id, msgs } => {
+                Item::Batch { id, batch } => {
                     if let Some(r) = open.get_mut(&id) {
                         r.pending.fetch_sub(1, Ordering::Relaxed);
-                        r.apply(msgs);
+                        r.apply(&batch);
                     }
                 }
                 Item::Finish { id, done } => {
@@ -156,10 +156,15 @@ impl Recording {
         }
     }
 
-    fn apply(&mut self, msgs: Vec<Msg>) {
-        for msg in msgs {
-            match msg {
-                Msg::Audio { track, at, audio } => self.tracks.place(track, at, &audio),
+    fn apply(&mut self, batch: &Batch) {
+        let mut audio = &batch.audio[..];
+        for msg in &batch.msgs {
+            match *msg {
+                Msg::Audio { track, at, len } => {
+                    let (this, rest) = audio.split_at(len.min(audio.len()));
+                    self.tracks.place(track, at, this);
+                    audio = rest;
+                }
                 Msg::Cut { track, from } => self.tracks.cut(track, from),
                 Msg::Clock(now) => {
                     if self.failed.is_none() {
