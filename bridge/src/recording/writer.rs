@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -130,7 +130,9 @@ fn run(queue: &Mutex<Vec<Item>>) {
 
 /// One recording on the writer's side.
 struct Recording {
-    out: BufWriter<File>,
+    /// Written a tick's interleaved chunk at a time (no buffer of its own: each chunk
+    /// goes to the page cache at once).
+    out: File,
     path: PathBuf,
     tracks: Tracks,
     frames: u64,
@@ -145,7 +147,7 @@ struct Recording {
 impl Recording {
     fn new(file: File, path: PathBuf, pending: Arc<AtomicUsize>) -> Self {
         Self {
-            out: BufWriter::with_capacity(16 * 1024, file),
+            out: file,
             path,
             tracks: Tracks::default(),
             frames: 0,
@@ -182,7 +184,7 @@ impl Recording {
     fn write_until(&mut self, until: u64) -> std::io::Result<()> {
         self.write_frames(until)?;
         if self.last_header.elapsed() >= HEADER_EVERY {
-            wav::update_header(self.out.get_mut(), self.frames)?;
+            wav::update_header(&mut self.out, self.frames)?;
             self.last_header = Instant::now();
         }
         Ok(())
@@ -193,9 +195,8 @@ impl Recording {
             return Err(e);
         }
         self.write_frames(self.tracks.end())?;
-        let mut file = self.out.into_inner().map_err(|e| e.into_error())?;
-        wav::update_header(&mut file, self.frames)?;
-        file.sync_all()?;
+        wav::update_header(&mut self.out, self.frames)?;
+        self.out.sync_all()?;
         Ok(RecordingInfo {
             path: self.path,
             bytes: wav::HEADER_LEN + self.frames * u64::from(wav::BLOCK_ALIGN),
@@ -208,8 +209,7 @@ impl Recording {
     fn write_frames(&mut self, until: u64) -> std::io::Result<()> {
         self.chunk.clear();
         self.frames += self.tracks.drain(until, &mut self.chunk);
-        self.out.write_all(&self.chunk)?;
-        self.out.flush()
+        self.out.write_all(&self.chunk)
     }
 }
 
