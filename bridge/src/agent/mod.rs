@@ -1,11 +1,17 @@
 //! OpenAI Realtime (GA protocol) events, typed both ways, and the session
 //! configuration sent first. Server events we do not use are [`AgentIn::Other`]
 //! (counted, ignored).
+//!
+//! The audio delta (50 a second while the agent speaks) is read straight into its
+//! fields; every other event goes through serde's internally tagged enum, which first
+//! buffers the whole event. Both paths give the same result for the same text.
 
 pub mod client;
 pub mod tools;
 
 pub use tools::{Tool, ToolCall, ToolError};
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -47,12 +53,7 @@ pub enum AgentIn {
         response: Option<Value>,
     },
     #[serde(rename = "response.output_audio.delta")]
-    AudioDelta {
-        #[serde(default)]
-        response_id: Option<String>,
-        item_id: String,
-        delta: String,
-    },
+    AudioDelta { item_id: String, delta: String },
     #[serde(rename = "response.output_audio_transcript.delta")]
     TranscriptDelta {
         #[serde(default)]
@@ -98,8 +99,32 @@ pub struct AgentErrorBody {
     pub message: Option<String>,
 }
 
+const AUDIO_DELTA: &str = "response.output_audio.delta";
+
+/// The fields of an audio delta, read without buffering the event; the event type
+/// borrowed from the text.
+#[derive(Deserialize)]
+struct Frequent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    item_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    delta: Option<Cow<'a, str>>,
+}
+
 impl AgentIn {
     pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        if let Ok(event) = serde_json::from_str::<Frequent>(text) {
+            if let (AUDIO_DELTA, Some(item_id), Some(delta)) =
+                (&*event.kind, event.item_id, event.delta)
+            {
+                return Ok(Self::AudioDelta {
+                    item_id: item_id.into_owned(),
+                    delta: delta.into_owned(),
+                });
+            }
+        }
         serde_json::from_str(text)
     }
 }
@@ -254,6 +279,34 @@ mod tests {
             ),
             Ok(AgentIn::Error { error: Some(_) })
         ));
+    }
+
+    /// The audio delta's direct read gives what the tagged enum gives, for good events
+    /// and broken ones alike.
+    #[test]
+    fn the_direct_read_agrees_with_the_tagged_enum() {
+        let tagged = |text: &str| serde_json::from_str::<AgentIn>(text).map_err(|e| e.to_string());
+        for text in [
+            r#"{"type":"response.output_audio.delta","event_id":"e","response_id":"r","item_id":"i2","output_index":0,"content_index":0,"delta":"/w=="}"#,
+            r#"{"delta":"/w==","item_id":"i\u0032","type":"response.output_audio.delta"}"#,
+            r#"{"type":"response.output_audio.delta","item_id":"i2"}"#,
+            r#"{"type":"response.output_audio.delta","delta":"/w=="}"#,
+            r#"{"type":"response.output_audio.delta","item_id":7,"delta":"/w=="}"#,
+            r#"{"type":"response.output_audio.delta","item_id":null,"delta":"/w=="}"#,
+            r#"{"type":"response.output_audio_transcript.delta","item_id":"i2","delta":"Hal"}"#,
+            r#"{"type":"response.function_call_arguments.delta","item_id":"i2","delta":"{"}"#,
+            r#"{"type":"input_audio_buffer.speech_started","audio_start_ms":1200,"item_id":"i1"}"#,
+            r#"{"type":"rate_limits.updated","rate_limits":[],"delta":5}"#,
+            r#"{"type":"response.output_audio.delta","item_id":"i2","delta":"/w=="} x"#,
+            r#"{"item_id":"i2","delta":"/w=="}"#,
+            "[]",
+        ] {
+            assert_eq!(
+                AgentIn::parse(text).map_err(|e| e.to_string()),
+                tagged(text),
+                "{text}"
+            );
+        }
     }
 
     #[test]

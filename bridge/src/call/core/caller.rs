@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{Action, CallCore, Measure, Rejection, Track};
 use crate::agent::AgentOut;
 use crate::browser::studio::StudioIn;
-use crate::carrier::{number, payload, CarrierIn};
+use crate::carrier::{payload, CarrierIn, Decimal};
 use crate::g711::Codec;
 
 /// How far behind the call's clock browser audio may land (Studio: one second).
@@ -27,8 +27,8 @@ impl CallCore {
                 if self.answered_at.is_some() {
                     return;
                 }
-                if let Some(seq) = number(sequence_number.as_ref()) {
-                    self.jitter.expect(seq + 1);
+                if let Some(seq) = sequence_number.0 {
+                    self.jitter.expect(seq.saturating_add(1));
                 }
                 if let Some(c) = Codec::parse(&start.media_format.encoding) {
                     if c != self.codec {
@@ -43,16 +43,15 @@ impl CallCore {
                 media,
                 ..
             } => {
-                if media.track.as_deref().is_some_and(|t| t != "inbound") {
+                if !media.is_inbound() {
                     return;
                 }
                 let Ok(bytes) = payload(&media) else {
                     self.reject(Rejection::Payload);
                     return;
                 };
-                let ts = number(media.timestamp.as_ref());
-                let frame = (ts, media.payload, bytes);
-                let released = match number(sequence_number.as_ref()) {
+                let frame = (media.timestamp.0, media.payload, bytes);
+                let released = match sequence_number.0 {
                     Some(seq) if !self.jitter.admits(seq) => {
                         self.reject(Rejection::Sequence);
                         return;
@@ -68,7 +67,7 @@ impl CallCore {
                 dtmf,
                 sequence_number,
             } => {
-                self.skip(sequence_number.as_ref());
+                self.skip(sequence_number);
                 let text = format!("(The caller pressed {} on the phone keypad.)", dtmf.digit);
                 self.agent(AgentOut::user_text(&text));
                 self.ask_agent(now);
@@ -77,7 +76,7 @@ impl CallCore {
                 mark,
                 sequence_number,
             } => {
-                self.skip(sequence_number.as_ref());
+                self.skip(sequence_number);
                 self.marked(&mark.name);
             }
             CarrierIn::Stop { .. } => self.end(),
@@ -112,8 +111,8 @@ impl CallCore {
     }
 
     /// A non-media frame's sequence number: not a gap in the audio.
-    fn skip(&mut self, seq: Option<&String>) {
-        if let Some(seq) = number(seq) {
+    fn skip(&mut self, seq: Decimal) {
+        if let Some(seq) = seq.0 {
             for (_, (ts, b64, bytes)) in self.jitter.skip(seq) {
                 self.caller_audio(ts, b64, bytes);
             }

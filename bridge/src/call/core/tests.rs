@@ -33,7 +33,6 @@ fn mark(name: &str) -> CarrierIn {
 
 fn delta(item: &str, bytes: usize) -> AgentIn {
     AgentIn::AudioDelta {
-        response_id: None,
         item_id: item.into(),
         delta: STANDARD.encode(vec![0x55; bytes]),
     }

@@ -16,7 +16,6 @@ fn pcm24(ms: usize) -> String {
 
 fn delta(item: &str, ms: usize) -> AgentIn {
     AgentIn::AudioDelta {
-        response_id: None,
         item_id: item.into(),
         delta: pcm24(ms),
     }
