@@ -14,6 +14,7 @@ pub mod call;
 pub mod carrier;
 pub mod g711;
 pub mod hooks;
+mod json_text;
 pub mod live;
 pub mod metrics;
 pub mod monitor;

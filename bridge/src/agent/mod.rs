@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::g711::Codec;
+use crate::json_text::around;
 
 /// A server event.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -158,7 +159,15 @@ pub enum AgentOut {
 
 impl AgentOut {
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let framed = match self {
+            Self::Append { audio } => around(
+                r#"{"type":"input_audio_buffer.append","audio":""#,
+                audio,
+                r#""}"#,
+            ),
+            _ => None,
+        };
+        framed.unwrap_or_else(|| serde_json::to_string(self).unwrap_or_default())
     }
 
     /// A user text item (DTMF, operator notes, hand-back summaries).
@@ -351,5 +360,16 @@ mod tests {
             AgentOut::ResponseCreate { response: None }.to_json(),
             r#"{"type":"response.create"}"#
         );
+        // Written by hand or by serde, the same text.
+        for audio in ["/38=", "", "q\"uote", "\u{0}"] {
+            let append = AgentOut::Append {
+                audio: audio.into(),
+            };
+            assert_eq!(
+                append.to_json(),
+                serde_json::to_string(&append).expect("json"),
+                "{audio:?}"
+            );
+        }
     }
 }

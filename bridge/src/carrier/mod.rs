@@ -19,6 +19,8 @@ use base64::Engine;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
+use crate::json_text::around;
+
 /// A decimal number Telnyx sends as a string (`"42"`; a JSON integer is read too).
 /// Text that is not a number reads as `None`, as if the field were absent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -267,7 +269,12 @@ impl CarrierOut {
     }
 
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        let framed = match self {
+            Self::Media { media } => around(r#"{"event":"media","media":{"payload":""#, &media.payload, r#""}}"#),
+            Self::Mark { mark } => around(r#"{"event":"mark","mark":{"name":""#, &mark.name, r#""}}"#),
+            Self::Clear => None,
+        };
+        framed.unwrap_or_else(|| serde_json::to_string(self).unwrap_or_default())
     }
 }
 
@@ -381,5 +388,18 @@ mod tests {
             CarrierOut::mark("m-42".into()).to_json(),
             r#"{"event":"mark","mark":{"name":"m-42"}}"#
         );
+        // Written by hand or by serde, the same text.
+        for value in ["/38=", "a1", "", "é", "q\"uote", "back\\slash", "\u{7}"] {
+            for frame in [
+                CarrierOut::media_b64(value.into()),
+                CarrierOut::mark(value.into()),
+            ] {
+                assert_eq!(
+                    frame.to_json(),
+                    serde_json::to_string(&frame).expect("json"),
+                    "{value:?}"
+                );
+            }
+        }
     }
 }
