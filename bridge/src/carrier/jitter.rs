@@ -7,8 +7,12 @@
 //! the next expected one makes no sense and is refused ([`Jitter::admits`]), so the
 //! held map stays bounded whatever the carrier sends; a steady run of such numbers
 //! means the stream's numbering restarted, and the buffer follows it.
+//!
+//! Frames that may go on are queued in the buffer and taken with [`Jitter::ready`]:
+//! the queue is reused, and a frame that comes in order while nothing is held goes
+//! straight to it, so the usual frame costs no allocation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// How far ahead of the next expected frame a number may be: 10 s of 20 ms frames.
 pub const MAX_AHEAD: u64 = 500;
@@ -32,6 +36,8 @@ pub struct Jitter<T> {
     held: BTreeMap<u64, Option<T>>,
     /// The last refused number and how many refused numbers ran in a row up to it.
     refused_run: Option<(u64, u32)>,
+    /// Released frames, in order, until [`Jitter::ready`] takes them.
+    ready: VecDeque<(u64, T)>,
     pub stats: JitterStats,
 }
 
@@ -42,6 +48,7 @@ impl<T> Jitter<T> {
             next: None,
             held: BTreeMap::new(),
             refused_run: None,
+            ready: VecDeque::new(),
             stats: JitterStats::default(),
         }
     }
@@ -81,50 +88,61 @@ impl<T> Jitter<T> {
         false
     }
 
-    /// Consumes the number of a non-media frame; returns media now releasable.
-    pub fn skip(&mut self, seq: u64) -> Vec<(u64, T)> {
+    /// Consumes the number of a non-media frame (media it was holding back becomes
+    /// [`Jitter::ready`]).
+    pub fn skip(&mut self, seq: u64) {
         if !self.admits(seq) {
-            return Vec::new();
+            return;
         }
         match self.next {
+            Some(next) if seq == next && self.held.is_empty() => self.next = Some(next + 1),
             Some(next) if seq >= next && !self.held.contains_key(&seq) => {
                 self.held.insert(seq, None);
-                self.release(false)
+                self.release(false);
             }
-            _ => Vec::new(),
+            _ => {}
         }
     }
 
-    /// Adds frame `seq`; returns the frames now releasable, in order.
-    pub fn push(&mut self, seq: u64, frame: T) -> Vec<(u64, T)> {
+    /// Adds frame `seq`; the frames it lets go are [`Jitter::ready`], in order.
+    pub fn push(&mut self, seq: u64, frame: T) {
         let next = *self.next.get_or_insert(seq);
         if seq < next {
             self.stats.late += 1;
-            return Vec::new();
+            return;
+        }
+        if seq == next && self.held.is_empty() {
+            self.ready.push_back((seq, frame));
+            self.next = Some(next + 1);
+            return;
         }
         if self.held.contains_key(&seq) {
             self.stats.duplicates += 1;
-            return Vec::new();
+            return;
         }
         if seq > next {
             // Ahead of a frame that has not arrived (yet).
             self.stats.reordered += 1;
         }
         self.held.insert(seq, Some(frame));
-        self.release(false)
+        self.release(false);
     }
 
     /// Releases everything held, skipping gaps (end of stream).
-    pub fn flush(&mut self) -> Vec<(u64, T)> {
-        self.release(true)
+    pub fn flush(&mut self) {
+        self.release(true);
     }
 
-    fn release(&mut self, all: bool) -> Vec<(u64, T)> {
-        let mut out = Vec::new();
+    /// The next released frame, in order.
+    pub fn ready(&mut self) -> Option<(u64, T)> {
+        self.ready.pop_front()
+    }
+
+    fn release(&mut self, all: bool) {
         while let Some(next) = self.next {
             if let Some(frame) = self.held.remove(&next) {
                 if let Some(frame) = frame {
-                    out.push((next, frame));
+                    self.ready.push_back((next, frame));
                 }
                 self.next = Some(next + 1);
                 continue;
@@ -141,7 +159,6 @@ impl<T> Jitter<T> {
             }
             break;
         }
-        out
     }
 }
 
@@ -149,24 +166,40 @@ impl<T> Jitter<T> {
 mod tests {
     use super::*;
 
-    fn seqs(v: Vec<(u64, ())>) -> Vec<u64> {
-        v.into_iter().map(|(s, ())| s).collect()
+    /// The numbers of the frames ready now.
+    fn ready(j: &mut Jitter<()>) -> Vec<u64> {
+        std::iter::from_fn(|| j.ready()).map(|(s, ())| s).collect()
+    }
+
+    fn push(j: &mut Jitter<()>, seq: u64) -> Vec<u64> {
+        j.push(seq, ());
+        ready(j)
+    }
+
+    fn skip(j: &mut Jitter<()>, seq: u64) -> Vec<u64> {
+        j.skip(seq);
+        ready(j)
+    }
+
+    fn flush(j: &mut Jitter<()>) -> Vec<u64> {
+        j.flush();
+        ready(j)
     }
 
     #[test]
     fn other_frames_numbers_are_no_gaps() {
         let mut j = Jitter::new(2);
         j.expect(2);
-        assert_eq!(seqs(j.push(2, ())), vec![2]);
-        assert!(j.push(4, ()).is_empty(), "3 not seen yet");
-        assert_eq!(seqs(j.skip(3)), vec![4], "3 was a dtmf frame");
-        assert!(j.skip(1).is_empty());
+        assert_eq!(push(&mut j, 2), vec![2]);
+        assert!(push(&mut j, 4).is_empty(), "3 not seen yet");
+        assert_eq!(skip(&mut j, 3), vec![4], "3 was a dtmf frame");
+        assert!(skip(&mut j, 1).is_empty());
         assert_eq!(j.stats.lost, 0);
         // The first media frame arriving second is not late.
         let mut j = Jitter::new(3);
         j.expect(3);
-        assert!(j.push(4, ()).is_empty());
-        assert_eq!(seqs(j.push(3, ())), vec![3, 4]);
+        assert!(push(&mut j, 4).is_empty());
+        assert_eq!(push(&mut j, 3), vec![3, 4]);
         assert_eq!(j.stats.late, 0);
     }
 
@@ -174,7 +207,7 @@ mod tests {
     fn in_order_passes_straight_through() {
         let mut j = Jitter::new(3);
         for s in 1..=5 {
-            assert_eq!(seqs(j.push(s, ())), vec![s]);
+            assert_eq!(push(&mut j, s), vec![s]);
         }
         assert_eq!(j.stats, JitterStats::default());
     }
@@ -182,9 +215,9 @@ mod tests {
     #[test]
     fn reordered_frames_come_out_in_order() {
         let mut j = Jitter::new(3);
-        assert_eq!(seqs(j.push(1, ())), vec![1]);
-        assert!(j.push(3, ()).is_empty());
-        assert_eq!(seqs(j.push(2, ())), vec![2, 3]);
+        assert_eq!(push(&mut j, 1), vec![1]);
+        assert!(push(&mut j, 3).is_empty());
+        assert_eq!(push(&mut j, 2), vec![2, 3]);
         assert_eq!(j.stats.reordered, 1);
         assert_eq!(j.stats.lost, 0);
     }
@@ -192,17 +225,17 @@ mod tests {
     #[test]
     fn a_lasting_gap_is_skipped_and_late_frames_dropped() {
         let mut j = Jitter::new(3);
-        assert_eq!(seqs(j.push(1, ())), vec![1]);
-        assert!(j.push(3, ()).is_empty());
-        assert!(j.push(4, ()).is_empty());
-        assert_eq!(seqs(j.push(5, ())), vec![3, 4, 5]);
+        assert_eq!(push(&mut j, 1), vec![1]);
+        assert!(push(&mut j, 3).is_empty());
+        assert!(push(&mut j, 4).is_empty());
+        assert_eq!(push(&mut j, 5), vec![3, 4, 5]);
         assert_eq!(j.stats.lost, 1);
-        assert!(j.push(2, ()).is_empty(), "too late");
+        assert!(push(&mut j, 2).is_empty(), "too late");
         assert_eq!(j.stats.late, 1);
-        assert!(j.push(5, ()).is_empty());
+        assert!(push(&mut j, 5).is_empty());
         assert_eq!(j.stats.late, 2);
-        assert!(j.push(8, ()).is_empty());
-        assert_eq!(seqs(j.flush()), vec![8]);
+        assert!(push(&mut j, 8).is_empty());
+        assert_eq!(flush(&mut j), vec![8]);
         assert_eq!(j.stats.lost, 3);
     }
 
@@ -210,23 +243,23 @@ mod tests {
     fn numbers_far_ahead_are_refused_and_the_held_map_stays_bounded() {
         let mut j = Jitter::new(4);
         j.expect(2);
-        assert_eq!(seqs(j.push(2, ())), vec![2]);
+        assert_eq!(push(&mut j, 2), vec![2]);
         assert!(!j.admits(3 + MAX_AHEAD + 1));
         assert!(j.admits(3 + MAX_AHEAD));
         // Non-media numbers far ahead are ignored, not held.
         for k in 0..10_000u64 {
-            assert!(j.skip(1_000_000 + k * 7).is_empty());
+            assert!(skip(&mut j, 1_000_000 + k * 7).is_empty());
         }
         assert_eq!(j.held.len(), 0);
-        assert_eq!(seqs(j.push(3, ())), vec![3]);
+        assert_eq!(push(&mut j, 3), vec![3]);
     }
 
     #[test]
     fn a_steady_run_of_new_numbers_restarts_the_numbering() {
         let mut j = Jitter::new(4);
         j.expect(10);
-        assert_eq!(seqs(j.push(10, ())), vec![10]);
-        assert!(j.push(12, ()).is_empty(), "11 missing: 12 is held");
+        assert_eq!(push(&mut j, 10), vec![10]);
+        assert!(push(&mut j, 12).is_empty(), "11 missing: 12 is held");
         let base = 9_000_000;
         for k in 0..u64::from(RESYNC_AFTER) - 1 {
             assert!(!j.admits(base + k));
@@ -234,7 +267,7 @@ mod tests {
         assert!(j.admits(base + u64::from(RESYNC_AFTER) - 1));
         assert_eq!(j.stats.lost, 1, "the held frame of the old numbering");
         assert_eq!(
-            seqs(j.push(base + u64::from(RESYNC_AFTER) - 1, ())),
+            push(&mut j, base + u64::from(RESYNC_AFTER) - 1),
             vec![base + u64::from(RESYNC_AFTER) - 1]
         );
     }

@@ -182,7 +182,7 @@ impl CallCore {
         let play_at = self.play.play_cursor.filter(|c| *c > now).unwrap_or(now);
         self.play.play_cursor = Some(play_at + Duration::from_millis(ms));
         let at = self.sample_at(play_at);
-        let audio = self.leg.agent_ulaw(self.codec, &bytes);
+        let audio = self.leg.agent_ulaw(self.codec, bytes);
         if self.leg.is_browser() {
             if !self.play.speaking {
                 self.browser_out(StudioOut::AgentSpeaking { speaking: true });
@@ -194,9 +194,9 @@ impl CallCore {
                 .push_back(Action::Carrier(CarrierOut::media_b64(delta)));
             self.out.push_back(Action::Measure(Measure::FramesOut(1)));
             self.play.next_mark += 1;
-            let mark = format!("a{}", self.play.next_mark);
+            let mark = self.play.next_mark;
             self.out
-                .push_back(Action::Carrier(CarrierOut::mark(mark.clone())));
+                .push_back(Action::Carrier(CarrierOut::mark(format!("a{mark}"))));
             self.play.marks.push_back(Pending {
                 mark,
                 item: item_id,

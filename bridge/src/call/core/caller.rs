@@ -50,17 +50,14 @@ impl CallCore {
                     self.reject(Rejection::Payload);
                     return;
                 };
-                let frame = (media.timestamp.0, media.payload, bytes);
-                let released = match sequence_number.0 {
-                    Some(seq) if !self.jitter.admits(seq) => {
-                        self.reject(Rejection::Sequence);
-                        return;
+                let ts = media.timestamp.0;
+                match sequence_number.0 {
+                    Some(seq) if !self.jitter.admits(seq) => self.reject(Rejection::Sequence),
+                    Some(seq) => {
+                        self.jitter.push(seq, (ts, media.payload, bytes));
+                        self.caller_ready();
                     }
-                    Some(seq) => self.jitter.push(seq, frame),
-                    None => vec![(0, frame)],
-                };
-                for (_, (ts, b64, bytes)) in released {
-                    self.caller_audio(ts, b64, bytes);
+                    None => self.caller_audio(ts, media.payload, bytes),
                 }
             }
             CarrierIn::Dtmf {
@@ -98,7 +95,7 @@ impl CallCore {
                 let at = self
                     .caller_cursor
                     .max(self.now_sample.saturating_sub(BROWSER_LAG_SAMPLES));
-                self.caller_at(at, audio, &bytes);
+                self.caller_at(at, audio, bytes);
             }
             // The browser decided the person stopped speaking: the agent answers now.
             StudioIn::Commit => {
@@ -113,9 +110,15 @@ impl CallCore {
     /// A non-media frame's sequence number: not a gap in the audio.
     fn skip(&mut self, seq: Decimal) {
         if let Some(seq) = seq.0 {
-            for (_, (ts, b64, bytes)) in self.jitter.skip(seq) {
-                self.caller_audio(ts, b64, bytes);
-            }
+            self.jitter.skip(seq);
+            self.caller_ready();
+        }
+    }
+
+    /// The caller's frames the jitter buffer let go, in order.
+    pub(super) fn caller_ready(&mut self) {
+        while let Some((_, (ts, b64, bytes))) = self.jitter.ready() {
+            self.caller_audio(ts, b64, bytes);
         }
     }
 
@@ -134,10 +137,10 @@ impl CallCore {
                 None => return self.reject(Rejection::Timestamp),
             },
         };
-        self.caller_at(at, b64, &bytes);
+        self.caller_at(at, b64, bytes);
     }
 
-    fn caller_at(&mut self, at: u64, b64: String, bytes: &[u8]) {
+    fn caller_at(&mut self, at: u64, b64: String, bytes: Vec<u8>) {
         self.out.push_back(Action::Measure(Measure::FramesIn(1)));
         // Also during a takeover: the agent keeps listening, so it knows what was said.
         self.agent(AgentOut::Append { audio: b64 });
@@ -152,14 +155,19 @@ impl CallCore {
 
     /// The carrier played the agent's audio up to mark `name`.
     fn marked(&mut self, name: &str) {
-        if !self.play.marks.iter().any(|p| p.mark == name) {
+        // Ours are `a1`, `a2`, ...: exactly that text, no sign or leading zero.
+        let number = name.strip_prefix('a').filter(|n| !n.starts_with(['+', '0']));
+        let Some(mark) = number.and_then(|n| n.parse::<u64>().ok()) else {
+            return;
+        };
+        if !self.play.marks.iter().any(|p| p.mark == mark) {
             return;
         }
         while let Some(p) = self.play.marks.pop_front() {
             if p.item == self.play.item.id {
                 self.play.item.heard_ms = self.play.item.heard_ms.max(p.generated_ms);
             }
-            if p.mark == name {
+            if p.mark == mark {
                 break;
             }
         }

@@ -56,32 +56,31 @@ impl Leg {
         }
     }
 
-    /// The caller's audio as the recording's µ-law 8 kHz.
-    pub(super) fn caller_ulaw(&mut self, codec: Codec, bytes: &[u8]) -> Vec<u8> {
+    /// The caller's audio as the recording's µ-law 8 kHz (a phone's, in place).
+    pub(super) fn caller_ulaw(&mut self, codec: Codec, bytes: Vec<u8>) -> Vec<u8> {
         match self {
             Self::Phone => to_ulaw(codec, bytes),
-            Self::Browser { caller_down, .. } => down(caller_down, bytes),
+            Self::Browser { caller_down, .. } => down(caller_down, &bytes),
         }
     }
 
-    /// The agent's audio as the recording's µ-law 8 kHz.
-    pub(super) fn agent_ulaw(&mut self, codec: Codec, bytes: &[u8]) -> Vec<u8> {
+    /// The agent's audio as the recording's µ-law 8 kHz (a phone's, in place).
+    pub(super) fn agent_ulaw(&mut self, codec: Codec, bytes: Vec<u8>) -> Vec<u8> {
         match self {
             Self::Phone => to_ulaw(codec, bytes),
-            Self::Browser { agent_down, .. } => down(agent_down, bytes),
+            Self::Browser { agent_down, .. } => down(agent_down, &bytes),
         }
     }
 }
 
-/// The call's codec bytes as µ-law.
-pub(super) fn to_ulaw(codec: Codec, bytes: &[u8]) -> Vec<u8> {
-    match codec {
-        Codec::Pcmu => bytes.to_vec(),
-        Codec::Pcma => bytes
-            .iter()
-            .map(|b| g711::linear_to_ulaw(g711::alaw_to_linear(*b)))
-            .collect(),
+/// The call's codec bytes as µ-law, in place.
+pub(super) fn to_ulaw(codec: Codec, mut bytes: Vec<u8>) -> Vec<u8> {
+    if codec == Codec::Pcma {
+        for b in &mut bytes {
+            *b = g711::linear_to_ulaw(g711::alaw_to_linear(*b));
+        }
     }
+    bytes
 }
 
 /// 24 kHz PCM16 (little-endian) to 8 kHz µ-law.

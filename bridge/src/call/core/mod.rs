@@ -91,7 +91,8 @@ const AGENT_RECONNECTS: u8 = 1;
 /// An agent chunk sent to the caller's side, awaiting its mark.
 #[derive(Debug, Clone)]
 struct Pending {
-    mark: String,
+    /// The mark's number: it is named `a<number>` on the wire.
+    mark: u64,
     item: String,
     /// Milliseconds of the item generated up to and including this chunk.
     generated_ms: u64,
@@ -349,9 +350,8 @@ impl CallCore {
         if self.phase == Phase::Ended {
             return;
         }
-        for (_, (ts, b64, bytes)) in self.jitter.flush() {
-            self.caller_audio(ts, b64, bytes);
-        }
+        self.jitter.flush();
+        self.caller_ready();
         self.settle_turns(true);
         self.phase = Phase::Ended;
         self.silence = Silence::Idle;

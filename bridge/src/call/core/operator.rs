@@ -61,9 +61,9 @@ impl CallCore {
         }
         let pcm: Vec<i16> = self.operator.queue.drain(..FRAME).collect();
         let bytes: Vec<u8> = pcm.iter().map(|s| self.codec.encode(*s)).collect();
-        let audio = to_ulaw(self.codec, &bytes);
         self.out
             .push_back(Action::Carrier(CarrierOut::media(&bytes)));
+        let audio = to_ulaw(self.codec, bytes);
         self.out.push_back(Action::Measure(Measure::FramesOut(1)));
         let at = self.sample_at(now);
         self.out.push_back(Action::Record {
