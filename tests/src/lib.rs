@@ -43,9 +43,16 @@ pub fn shared_store_section(dir: &std::path::Path, prefix: &str) -> String {
 /// User plus system CPU time of process `pid` so far, in clock ticks (`USER_HZ`, 100
 /// a second), from `/proc/<pid>/stat`; 0 when it cannot be read.
 pub fn proc_cpu_ticks(pid: u32) -> u64 {
+    let (user, system) = proc_cpu_split(pid);
+    user + system
+}
+
+/// The CPU ticks (1/100 s) process `pid` has used so far, in user space and in the
+/// kernel, from `/proc/PID/stat` (0 if unreadable).
+pub fn proc_cpu_split(pid: u32) -> (u64, u64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (field(11), field(12))
 }

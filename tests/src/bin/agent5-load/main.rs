@@ -648,7 +648,7 @@ async fn run(
         start_appliance(&bin, &telnyx, agent_addr, calls).await
     };
     let (pid, addr) = (app.child.id(), app.addr);
-    let cpu0 = agent5_e2e::proc_cpu_ticks(pid);
+    let cpu0 = agent5_e2e::proc_cpu_split(pid);
     let tool_cpu0 = agent5_e2e::proc_cpu_ticks(std::process::id());
     let started = Instant::now();
     let dialler_dials = Arc::new(AtomicU64::new(0));
@@ -686,7 +686,9 @@ async fn run(
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu = (agent5_e2e::proc_cpu_ticks(pid) - cpu0) as f64 / 100.0;
+    let cpu1 = agent5_e2e::proc_cpu_split(pid);
+    let user = (cpu1.0 - cpu0.0) as f64 / 100.0;
+    let cpu = user + (cpu1.1 - cpu0.1) as f64 / 100.0;
     let tool_cpu = (agent5_e2e::proc_cpu_ticks(std::process::id()) - tool_cpu0) as f64 / 100.0;
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
     // Recordings are finished when the calls end; give the writers a moment.
@@ -718,7 +720,7 @@ async fn run(
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={}",
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% appliance_user={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={}",
         if listener_rate.is_some() { calls } else { 0 },
         listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
@@ -728,6 +730,7 @@ async fn run(
         pct(&mut outbound, 0.99),
         so.saturating_sub(go),
         cpu / wall * 100.0,
+        user / wall * 100.0,
         tool_cpu / wall * 100.0,
         stats.listened.load(Ordering::Relaxed),
         stats.listeners_dropped.load(Ordering::Relaxed),
