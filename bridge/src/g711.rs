@@ -72,15 +72,28 @@ pub fn linear_to_ulaw(sample: i16) -> u8 {
     !(sign | (exponent << 4) | mantissa) as u8
 }
 
-pub fn ulaw_to_linear(byte: u8) -> i16 {
+pub const fn ulaw_to_linear(byte: u8) -> i16 {
     let u = !byte;
     let sign = u & 0x80;
-    let exponent = i32::from((u >> 4) & 0x07);
-    let mantissa = i32::from(u & 0x0F);
+    let exponent = ((u >> 4) & 0x07) as i32;
+    let mantissa = (u & 0x0F) as i32;
     let magnitude = (((mantissa << 3) + BIAS) << exponent) - BIAS;
     let v = if sign != 0 { -magnitude } else { magnitude };
     v as i16
 }
+
+/// The square of each µ-law byte's linear sample (for levels: a lookup and an integer
+/// sum per sample instead of a decode and a float multiply).
+pub const ULAW_SQUARES: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        let s = ulaw_to_linear(b as u8) as i32;
+        table[b] = (s * s) as u32;
+        b += 1;
+    }
+    table
+};
 
 pub fn linear_to_alaw(sample: i16) -> u8 {
     let mut s = i32::from(sample) >> 3;

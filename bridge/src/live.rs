@@ -433,25 +433,27 @@ impl Drop for TapFeed {
 /// RMS of µ-law audio accumulated over a window.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Level {
-    sum_sq: f64,
+    /// Sum of the squared linear samples (at most 2^30 each: a u64 holds 2^33 of them).
+    sum_sq: u64,
     n: u64,
 }
 
 impl Level {
     pub(crate) fn add_ulaw(&mut self, audio: &[u8]) {
-        for b in audio {
-            let s = f64::from(crate::g711::ulaw_to_linear(*b)) / 32768.0;
-            self.sum_sq += s * s;
-        }
+        let squares = &crate::g711::ULAW_SQUARES;
+        self.sum_sq += audio
+            .iter()
+            .map(|b| u64::from(squares[usize::from(*b)]))
+            .sum::<u64>();
         self.n += audio.len() as u64;
     }
 
-    /// The window's RMS, and a new window.
+    /// The window's RMS (full scale 1.0), and a new window.
     pub(crate) fn take(&mut self) -> f32 {
         let rms = if self.n == 0 {
             0.0
         } else {
-            (self.sum_sq / self.n as f64).sqrt()
+            (self.sum_sq as f64 / self.n as f64).sqrt() / 32768.0
         };
         *self = Self::default();
         rms as f32
