@@ -546,12 +546,14 @@ async fn start_appliance(
     };
     let work = tempfile::tempdir().expect("tmp");
     let config = format!(
-        "[server]\nlisten = [\"127.0.0.1:{port}\"]\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"load-token-aaaaaaaaaaaa\"]\n\
+        "[server]\nlisten = [\"127.0.0.1:{port}\"]\n{}\n[metrics]\nlisten = \"\"\n[auth]\ntokens = [\"load-token-aaaaaaaaaaaa\"]\n\
          [log]\naccess_log = false\n\
          [rate_limit]\napi = {{ per_minute = 1000000, burst = 100000 }}\nwebsocket = {{ per_minute = 1000000, burst = 100000 }}\nwebhook = {{ per_minute = 1000000, burst = 100000 }}\n\
          [openai]\napi_key = \"sk-load\"\nrealtime_url = \"ws://{agent_addr}/v1/realtime?model=gpt-realtime\"\n\
          [telnyx]\napi_key = \"KEYload\"\napi_base = \"{}\"\nconnection_id = \"c\"\nphone_number = \"+3225550000\"\n\
          public_key_pem = \"{}\"\nstream_url = \"ws://agent5.load/websocket\"\nmax_concurrent_calls = {}\n",
+        // `AGENT5_LOAD_SERVER`: more `[server]` settings, e.g. `work_stealing = true`.
+        std::env::var("AGENT5_LOAD_SERVER").unwrap_or_default(),
         telnyx.url,
         agent5_e2e::fake_telnyx::TEST_PUBLIC_KEY_B64,
         calls + 10
