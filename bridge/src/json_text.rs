@@ -10,9 +10,9 @@
 /// never have one). `None`: the caller serialises it the ordinary way.
 pub fn around(prefix: &str, value: &str, suffix: &str) -> Option<String> {
     // Without an early exit the check compiles to a few vector compares per 32 bytes.
-    let escaped = value
-        .bytes()
-        .fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    let escaped = value.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
     if escaped {
         return None;
     }

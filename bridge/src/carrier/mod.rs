@@ -270,8 +270,14 @@ impl CarrierOut {
 
     pub fn to_json(&self) -> String {
         let framed = match self {
-            Self::Media { media } => around(r#"{"event":"media","media":{"payload":""#, &media.payload, r#""}}"#),
-            Self::Mark { mark } => around(r#"{"event":"mark","mark":{"name":""#, &mark.name, r#""}}"#),
+            Self::Media { media } => around(
+                r#"{"event":"media","media":{"payload":""#,
+                &media.payload,
+                r#""}}"#,
+            ),
+            Self::Mark { mark } => {
+                around(r#"{"event":"mark","mark":{"name":""#, &mark.name, r#""}}"#)
+            }
             Self::Clear => None,
         };
         framed.unwrap_or_else(|| serde_json::to_string(self).unwrap_or_default())

@@ -156,7 +156,9 @@ impl CallCore {
     /// The carrier played the agent's audio up to mark `name`.
     fn marked(&mut self, name: &str) {
         // Ours are `a1`, `a2`, ...: exactly that text, no sign or leading zero.
-        let number = name.strip_prefix('a').filter(|n| !n.starts_with(['+', '0']));
+        let number = name
+            .strip_prefix('a')
+            .filter(|n| !n.starts_with(['+', '0']));
         let Some(mark) = number.and_then(|n| n.parse::<u64>().ok()) else {
             return;
         };

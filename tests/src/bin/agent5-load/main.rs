@@ -626,6 +626,13 @@ fn start_floor(bin: &str, agent_addr: std::net::SocketAddr) -> Running {
     }
 }
 
+/// CPU seconds (in all, in user space) process `pid` used since `before`.
+fn cpu_since(pid: u32, before: (u64, u64)) -> (f64, f64) {
+    let (user, system) = agent5_e2e::proc_cpu_split(pid);
+    let user = user.saturating_sub(before.0) as f64 / 100.0;
+    (user + system.saturating_sub(before.1) as f64 / 100.0, user)
+}
+
 async fn run(
     bin: String,
     calls: usize,
@@ -688,9 +695,7 @@ async fn run(
         }
     }
     let wall = started.elapsed().as_secs_f64();
-    let cpu1 = agent5_e2e::proc_cpu_split(pid);
-    let user = (cpu1.0 - cpu0.0) as f64 / 100.0;
-    let cpu = user + (cpu1.1 - cpu0.1) as f64 / 100.0;
+    let (cpu, user) = cpu_since(pid, cpu0);
     let tool_cpu = (agent5_e2e::proc_cpu_ticks(std::process::id()) - tool_cpu0) as f64 / 100.0;
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
     // Recordings are finished when the calls end; give the writers a moment.
