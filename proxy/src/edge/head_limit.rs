@@ -65,6 +65,11 @@ impl HeadLimited {
         Self { inner, phase }
     }
 
+    /// The stream under the cap.
+    pub fn into_inner(self) -> Stream {
+        self.inner
+    }
+
     /// The phase of `stream` if it is a [`HeadLimited`].
     pub fn phase_of(stream: &Stream) -> Option<Arc<HeadPhase>> {
         stream

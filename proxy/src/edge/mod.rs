@@ -12,6 +12,7 @@ pub mod head_limit;
 pub(crate) mod hop;
 pub(crate) mod probes;
 pub(crate) mod redirect;
+mod rehome;
 pub(crate) mod respond;
 mod static_files;
 mod stream_wrap;

@@ -112,8 +112,14 @@ impl TlsConn {
         }
     }
 
-    fn tcp(&self) -> &Stream {
+    /// The transport under rustls.
+    pub fn transport(&self) -> &Stream {
         self.inner.get_ref().0
+    }
+
+    /// The transport under rustls, to replace (see [`super::rehome`]).
+    pub fn transport_mut(&mut self) -> &mut Stream {
+        self.inner.get_mut().0
     }
 }
 
@@ -138,7 +144,7 @@ impl Shutdown for TlsConn {
 
 impl UniqueID for TlsConn {
     fn id(&self) -> UniqueIDType {
-        self.tcp().id()
+        self.transport().id()
     }
 }
 
@@ -154,19 +160,19 @@ impl Ssl for TlsConn {
 
 impl GetTimingDigest for TlsConn {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.tcp().get_timing_digest()
+        self.transport().get_timing_digest()
     }
 }
 
 impl GetProxyDigest for TlsConn {
     fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.tcp().get_proxy_digest()
+        self.transport().get_proxy_digest()
     }
 }
 
 impl GetSocketDigest for TlsConn {
     fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.tcp().get_socket_digest()
+        self.transport().get_socket_digest()
     }
 }
 

@@ -8,6 +8,7 @@ use http::header::{HeaderMap, HeaderValue};
 use http::StatusCode;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::OrErr;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -133,9 +134,14 @@ pub async fn accept(
     max_message: u64,
     decorate: impl FnOnce(&mut HeaderMap),
 ) -> pingora::Result<()> {
-    let Some(stream) = switch(session, handshake, decorate).await? else {
+    let Some(mut stream) = switch(session, handshake, decorate).await? else {
         return Ok(());
     };
+    // The 101 must be on the wire before the socket leaves Pingora's buffers.
+    tokio::io::AsyncWriteExt::flush(&mut stream)
+        .await
+        .or_err(pingora::ErrorType::WriteError, "flushing the 101")?;
+    let stream = super::rehome::rehome(stream);
     let limit = usize::try_from(max_message).unwrap_or(usize::MAX);
     // A small read size: tungstenite zeroes that much on every read (128 KiB cost 15%
     // of a core at 200 calls, 8 KiB still 4%).
