@@ -87,6 +87,9 @@ impl Rehomed {
             .downcast_ref::<pingora::protocols::l4::stream::Stream>()?;
         let owned = duplicate(l4.as_raw_fd()).ok()?;
         let std = std::net::TcpStream::from(owned);
+        // Pingora's stream may be a Unix socket (the internal listener can be one):
+        // only an internet socket has an internet address.
+        std.local_addr().ok()?;
         std.set_nonblocking(true).ok()?;
         let inner = tokio::net::TcpStream::from_std(std).ok()?;
         Some(Self {
@@ -345,6 +348,19 @@ mod tests {
         exchange(&mut moved, &mut client)
             .await
             .expect("after the move");
+    }
+
+    #[tokio::test]
+    async fn a_unix_socket_is_left_in_pingoras_stream() {
+        let (server, mut client) = tokio::net::UnixStream::pair().expect("pair");
+        let l4 = pingora::protocols::l4::stream::Stream::from(server);
+        let mut moved = rehome(Box::new(HeadLimited::new(Box::new(l4), 1024)));
+        assert!(moved
+            .as_any()
+            .is::<pingora::protocols::l4::stream::Stream>());
+        exchange(&mut moved, &mut client)
+            .await
+            .expect("still works");
     }
 
     #[tokio::test]

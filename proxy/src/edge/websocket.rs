@@ -98,8 +98,9 @@ impl Handshake {
     }
 }
 
-/// Answers 101 and takes the connection's stream from Pingora. `Ok(None)`: not an
-/// HTTP/1.1 session (refused earlier by [`validate`]).
+/// Answers 101 and takes the connection's stream from Pingora, moved onto this runtime
+/// ([`super::rehome`]). `Ok(None)`: not an HTTP/1.1 session (refused earlier by
+/// [`validate`]).
 pub async fn switch(
     mut session: ServerSession,
     handshake: Handshake,
@@ -121,7 +122,12 @@ pub async fn switch(
     let ServerSession::H1(h1) = session else {
         return Ok(None);
     };
-    Ok(Some(h1.into_inner()))
+    let mut stream = h1.into_inner();
+    // The 101 must be on the wire before the socket leaves Pingora's buffers.
+    tokio::io::AsyncWriteExt::flush(&mut stream)
+        .await
+        .or_err(pingora::ErrorType::WriteError, "flushing the 101")?;
+    Ok(Some(super::rehome::rehome(stream)))
 }
 
 /// Answers 101 and runs the bridge session until it ends.
@@ -134,14 +140,9 @@ pub async fn accept(
     max_message: u64,
     decorate: impl FnOnce(&mut HeaderMap),
 ) -> pingora::Result<()> {
-    let Some(mut stream) = switch(session, handshake, decorate).await? else {
+    let Some(stream) = switch(session, handshake, decorate).await? else {
         return Ok(());
     };
-    // The 101 must be on the wire before the socket leaves Pingora's buffers.
-    tokio::io::AsyncWriteExt::flush(&mut stream)
-        .await
-        .or_err(pingora::ErrorType::WriteError, "flushing the 101")?;
-    let stream = super::rehome::rehome(stream);
     let limit = usize::try_from(max_message).unwrap_or(usize::MAX);
     // A small read size: tungstenite zeroes that much on every read (128 KiB cost 15%
     // of a core at 200 calls, 8 KiB still 4%).
