@@ -151,13 +151,51 @@ pub async fn accept(
         .max_frame_size(Some(limit))
         .read_buffer_size(agent5_bridge::SOCKET_READ_CHUNK);
     let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
-    bridge.run_session(kind, ws, meta).await;
+    // The session runs as a task of its own, so a frame's wake-up polls the session
+    // alone rather than the connection's whole chain of futures down to it (Pingora's
+    // endpoint, the connection layer, the HTTP session, the upgrade). It stays on this
+    // runtime (Pingora's are one per thread, where the socket was just registered) and
+    // ends with the connection's task if that is dropped first.
+    let bridge = bridge.clone();
+    let mut task = Owned(tokio::spawn(async move {
+        bridge.run_session(kind, ws, meta).await;
+    }));
+    if let Err(e) = (&mut task.0).await {
+        if e.is_panic() {
+            tracing::error!(kind = kind.label(), error = %e, "websocket session panicked");
+        }
+    }
     Ok(())
+}
+
+/// A task that is aborted when its owner goes away.
+struct Owned(tokio::task::JoinHandle<()>);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_task_ends_with_the_connection_that_owns_it() {
+        let (alive, gone) = tokio::sync::oneshot::channel::<()>();
+        let owned = Owned(tokio::spawn(async move {
+            let _alive = alive;
+            std::future::pending::<()>().await;
+        }));
+        drop(owned);
+        // Paused time: a task left running would let the timeout pass at once.
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), gone).await;
+        assert!(
+            matches!(ended, Ok(Err(_))),
+            "the task was aborted and dropped what it held"
+        );
+    }
 
     #[test]
     fn protocol_selection_prefers_a_real_protocol() {
