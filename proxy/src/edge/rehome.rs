@@ -18,17 +18,13 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use async_trait::async_trait;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, SocketDigest, Ssl, Stream,
     TimingDigest, UniqueID, UniqueIDType, IO,
 };
-use tokio::io::{AsyncRead, ReadBuf};
 
 use super::head_limit::HeadLimited;
 use super::tls_accept::TlsConn;
@@ -110,24 +106,7 @@ fn duplicate(fd: RawFd) -> io::Result<OwnedFd> {
     borrowed.try_clone_to_owned()
 }
 
-impl AsyncRead for Rehomed {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-super::stream_wrap::delegate_async_write!(Rehomed);
-
-#[async_trait]
-impl Shutdown for Rehomed {
-    async fn shutdown(&mut self) {
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.inner).await;
-    }
-}
+super::stream_wrap::delegate_tokio_io!(Rehomed);
 
 impl UniqueID for Rehomed {
     fn id(&self) -> UniqueIDType {

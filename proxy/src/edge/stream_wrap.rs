@@ -1,5 +1,6 @@
 //! What the edge's stream wrappers ([`super::head_limit::HeadLimited`],
-//! [`super::tls_accept::TlsConn`]) share: writes go straight to the wrapped stream.
+//! [`super::tls_accept::TlsConn`], [`super::rehome::Rehomed`]) share: writes go straight
+//! to the wrapped stream; over a tokio stream, reads and the shutdown too.
 
 /// Implements `tokio::io::AsyncWrite` for `$ty` by delegating to its `inner` field.
 macro_rules! delegate_async_write {
@@ -42,4 +43,30 @@ macro_rules! delegate_async_write {
     };
 }
 
+/// Implements `tokio::io::AsyncRead`, `tokio::io::AsyncWrite` and Pingora's `Shutdown`
+/// for `$ty` by delegating to its `inner` field, a tokio stream.
+macro_rules! delegate_tokio_io {
+    ($ty:ty) => {
+        impl tokio::io::AsyncRead for $ty {
+            fn poll_read(
+                mut self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+            }
+        }
+
+        super::stream_wrap::delegate_async_write!($ty);
+
+        #[async_trait::async_trait]
+        impl pingora::protocols::Shutdown for $ty {
+            async fn shutdown(&mut self) {
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.inner).await;
+            }
+        }
+    };
+}
+
 pub(crate) use delegate_async_write;
+pub(crate) use delegate_tokio_io;

@@ -9,20 +9,16 @@
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::SslDigest;
 use pingora::protocols::{
-    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, SocketDigest, Ssl, Stream,
     TimingDigest, UniqueID, UniqueIDType, ALPN,
 };
-use tokio::io::{AsyncRead, ReadBuf};
 use tokio_rustls::server::TlsStream;
 
 use crate::tls::{CertStore, SniResolver};
@@ -123,24 +119,7 @@ impl TlsConn {
     }
 }
 
-impl AsyncRead for TlsConn {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-super::stream_wrap::delegate_async_write!(TlsConn);
-
-#[async_trait]
-impl Shutdown for TlsConn {
-    async fn shutdown(&mut self) {
-        let _ = tokio::io::AsyncWriteExt::shutdown(&mut self.inner).await;
-    }
-}
+super::stream_wrap::delegate_tokio_io!(TlsConn);
 
 impl UniqueID for TlsConn {
     fn id(&self) -> UniqueIDType {
