@@ -1,7 +1,7 @@
 //! Live audio: everything that touches a call's WebSocket streams.
 //!
-//! The edge (`agent5-proxy`) answers the upgrade and hands a
-//! [`tokio_tungstenite::WebSocketStream`] to [`Bridge::run_session`]. The bridge owns
+//! The edge (`agent5-proxy`) answers the upgrade and hands a [`ws::WsStream`] (the
+//! bridge's own RFC 6455 framing) to [`Bridge::run_session`]. The bridge owns
 //! the session from then on, including its own ping/idle timers and draining on
 //! shutdown. A media session is one call: Telnyx frames (`carrier/`) in and out, the
 //! OpenAI Realtime agent (`agent/`), the sans-IO call core and its task (`call/`), and
@@ -23,16 +23,13 @@ pub mod recording;
 pub mod resample;
 mod session;
 pub mod studio;
+pub mod ws;
 
 pub use call::media::MediaOptions;
 pub use hooks::{Actor, CallHooks, MediaAuthError, MediaCall, Studio};
 pub use session::{Bridge, BridgeOptions, SessionKind, SessionMeta};
 
-/// How much a WebSocket read asks for at most (tungstenite's `read_buffer_size`), on the
-/// phone's and the agent's sockets. tungstenite zeroes that much of its buffer before
-/// every read, including the reads that find nothing: a call polls its agent socket at
-/// every wake-up, so 8 KiB here was 4% of the appliance's CPU at 200 calls (memset).
-/// A media frame is a few hundred bytes and the agent's deltas a few KiB; a longer
-/// message takes more reads (from Pingora's buffer on the phone's side, from rustls's
-/// on the agent's).
+/// The read buffer of a call's sockets to start with ([`ws::WsStream`]'s, grown only for
+/// a longer frame) and the agent socket's read size while it is opened by tungstenite.
+/// A media frame is a few hundred bytes and the agent's deltas a few KiB.
 pub const SOCKET_READ_CHUNK: usize = 2 * 1024;

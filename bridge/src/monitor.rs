@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use crate::ws::WsStream;
 
 use crate::browser::listen::{rounded, ListenOut};
 use crate::live::{Listening, Tap};
@@ -198,7 +198,7 @@ fn gather(
 }
 
 pub async fn run<S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WsStream<S>,
     meta: &SessionMeta,
     bridge: &crate::Bridge,
 ) -> WsResult
@@ -321,7 +321,7 @@ mod tests {
         let mut tap = bridge.live().tap("c1").expect("tap");
         // The listener's socket holds 4 KiB and is never read.
         let (server, _silent) = tokio::io::duplex(4096);
-        let ws = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let ws = WsStream::new(server, Role::Server, 1 << 20, &[]);
         let meta = SessionMeta {
             request_id: "r".into(),
             query: "call=c1&rate=48000".into(),

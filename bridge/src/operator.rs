@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use crate::ws::WsStream;
 
 use crate::browser::listen::{rounded, ListenOut, OperatorIn};
 use crate::call::core::OperatorMode;
@@ -54,7 +54,7 @@ fn rms(samples: &[i16]) -> f64 {
 /// stalled page must not stall the takeover (their microphone is read meanwhile).
 const SEND_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
 
-async fn offer<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, m: Message) -> bool {
+async fn offer<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WsStream<S>, m: Message) -> bool {
     match tokio::time::timeout(SEND_DEADLINE, ws.send(m)).await {
         Ok(r) => r.is_ok(),
         Err(_) => true,
@@ -63,7 +63,7 @@ async fn offer<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, m
 
 /// Claims the call for this operator (one per call) and audits it.
 async fn join<S>(
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WsStream<S>,
     meta: &SessionMeta,
     bridge: &crate::Bridge,
 ) -> Result<(Listen, OperatorMode, ControlSender), &'static str>
@@ -141,7 +141,7 @@ fn leave(
 }
 
 pub async fn run<S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WsStream<S>,
     meta: &SessionMeta,
     bridge: &crate::Bridge,
 ) -> WsResult

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use crate::ws::WsStream;
 
 use crate::call::media::MediaOptions;
 use crate::hooks::CallHooks;
@@ -168,7 +168,7 @@ impl Bridge {
     }
 
     /// Runs one session to its end.
-    pub async fn run_session<S>(&self, kind: SessionKind, ws: WebSocketStream<S>, meta: SessionMeta)
+    pub async fn run_session<S>(&self, kind: SessionKind, ws: WsStream<S>, meta: SessionMeta)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -228,7 +228,7 @@ impl Drop for OpenGuard<'_> {
 
 type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;
 
-async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocketStream<S>) -> WsResult {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WsStream<S>) -> WsResult {
     ws.close(Some(CloseFrame {
         code: CloseCode::Again,
         reason: "bridge_unavailable".into(),
@@ -238,7 +238,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut ws: WebSocketStream<S>) -
 }
 
 async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WsStream<S>,
     mut drain: watch::Receiver<bool>,
     options: BridgeOptions,
 ) -> WsResult {
@@ -286,7 +286,7 @@ async fn wait_drain(drain: &mut watch::Receiver<bool>) -> bool {
 
 /// Closes a session's socket with `code` and `reason` (errors: the peer is gone).
 pub(crate) async fn close<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
+    ws: &mut WsStream<S>,
     code: CloseCode,
     reason: &str,
 ) {
@@ -304,13 +304,13 @@ mod tests {
     use tokio_tungstenite::tungstenite::protocol::Role;
 
     async fn pair() -> (
-        WebSocketStream<tokio::io::DuplexStream>,
-        WebSocketStream<tokio::io::DuplexStream>,
+        WsStream<tokio::io::DuplexStream>,
+        tokio_tungstenite::WebSocketStream<tokio::io::DuplexStream>,
     ) {
         let (a, b) = tokio::io::duplex(64 * 1024);
         (
-            WebSocketStream::from_raw_socket(a, Role::Server, None).await,
-            WebSocketStream::from_raw_socket(b, Role::Client, None).await,
+            WsStream::new(a, Role::Server, 1 << 20, &[]),
+            tokio_tungstenite::WebSocketStream::from_raw_socket(b, Role::Client, None).await,
         )
     }
 
@@ -357,7 +357,7 @@ mod tests {
             ..BridgeOptions::default()
         });
         let (server, mut silent_peer) = tokio::io::duplex(64 * 1024);
-        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let server = WsStream::new(server, Role::Server, 1 << 20, &[]);
         let b = bridge.clone();
         // The peer reads nothing and answers no ping until the server gave up.
         b.run_session(SessionKind::Monitor, server, meta()).await;

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use crate::ws::WsStream;
 
 use crate::agent::session_update_with;
 use crate::browser::studio::StudioIn;
@@ -48,7 +48,7 @@ pub fn parse(query: &str) -> Studio {
 }
 
 pub async fn run<S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WsStream<S>,
     meta: &SessionMeta,
     hooks: Arc<dyn CallHooks>,
     options: &MediaOptions,
@@ -111,7 +111,7 @@ enum Wake {
 }
 
 impl StudioSession {
-    async fn run<S>(&mut self, ws: &mut WebSocketStream<S>, metrics: &BridgeMetrics) -> &'static str
+    async fn run<S>(&mut self, ws: &mut WsStream<S>, metrics: &BridgeMetrics) -> &'static str
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -174,7 +174,7 @@ impl StudioSession {
     }
 
     /// Carries out what the core decided; `false` when the browser is gone.
-    async fn carry_out<S>(&mut self, ws: &mut WebSocketStream<S>) -> bool
+    async fn carry_out<S>(&mut self, ws: &mut WsStream<S>) -> bool
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -217,7 +217,7 @@ impl StudioSession {
         browser_ok
     }
 
-    async fn finish<S>(self, ws: WebSocketStream<S>)
+    async fn finish<S>(self, ws: WsStream<S>)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {

@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use crate::ws::WsStream;
 
 use super::agent_link::{AgentEvent, AgentLink};
 use super::core::{Action, CallCore, CoreConfig, Input, Measure, Track};
@@ -54,7 +54,7 @@ pub fn call_id(query: &str) -> Option<String> {
 }
 
 pub async fn run<S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WsStream<S>,
     meta: &SessionMeta,
     hooks: Arc<dyn CallHooks>,
     options: &MediaOptions,
@@ -141,7 +141,7 @@ struct Session<'a> {
 }
 
 async fn bridge_call<S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: WsStream<S>,
     call: MediaCall,
     hooks: Arc<dyn CallHooks>,
     options: &MediaOptions,
@@ -223,7 +223,7 @@ fn setup(call: &MediaCall, codec: crate::g711::Codec, options: &MediaOptions) ->
 impl Session<'_> {
     async fn run<S>(
         &mut self,
-        ws: &mut WebSocketStream<S>,
+        ws: &mut WsStream<S>,
         controls: &mut mpsc::UnboundedReceiver<Control>,
     ) -> &'static str
     where
@@ -368,7 +368,7 @@ impl Session<'_> {
 
     /// Carries out what the core decided. Carrier frames are queued and flushed once
     /// (a media frame and its mark share a write).
-    async fn carry_out<S>(&mut self, ws: &mut WebSocketStream<S>)
+    async fn carry_out<S>(&mut self, ws: &mut WsStream<S>)
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {

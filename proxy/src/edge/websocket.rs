@@ -1,5 +1,5 @@
 //! WebSocket upgrades: validate the handshake, answer 101, take the raw stream from
-//! Pingora and hand a `WebSocketStream` to the bridge. Pingora's timeouts stop applying
+//! Pingora and hand a `WsStream` to the bridge. Pingora's timeouts stop applying
 //! here; the bridge runs its own ping and idle timers. HTTP/1.1 only.
 
 use agent5_bridge::{SessionKind, SessionMeta};
@@ -10,8 +10,8 @@ use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 use pingora::OrErr;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use agent5_bridge::ws::WsStream;
 
 use super::respond;
 use crate::filters::auth::WS_PROTOCOL_PREFIX;
@@ -144,13 +144,7 @@ pub async fn accept(
         return Ok(());
     };
     let limit = usize::try_from(max_message).unwrap_or(usize::MAX);
-    // A small read size: tungstenite zeroes that much on every read (128 KiB cost 15%
-    // of a core at 200 calls, 8 KiB still 4%).
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(limit))
-        .max_frame_size(Some(limit))
-        .read_buffer_size(agent5_bridge::SOCKET_READ_CHUNK);
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
+    let ws = WsStream::new(stream, Role::Server, limit, &[]);
     // The session runs as a task of its own, so a frame's wake-up polls the session
     // alone rather than the connection's whole chain of futures down to it (Pingora's
     // endpoint, the connection layer, the HTTP session, the upgrade). It stays on this
