@@ -14,6 +14,7 @@
 
 use std::time::Duration;
 
+use crate::ws::WsStream;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
@@ -21,7 +22,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use crate::ws::WsStream;
 
 use crate::browser::listen::{rounded, ListenOut};
 use crate::live::{Listening, Tap};
@@ -197,11 +197,7 @@ fn gather(
     (messages, None)
 }
 
-pub async fn run<S>(
-    mut ws: WsStream<S>,
-    meta: &SessionMeta,
-    bridge: &crate::Bridge,
-) -> WsResult
+pub async fn run<S>(mut ws: WsStream<S>, meta: &SessionMeta, bridge: &crate::Bridge) -> WsResult
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -11,6 +11,7 @@
 //! when the socket closes). One operator per call: a second one is closed with 4409
 //! `call_already_taken`. Every takeover and whisper is audited.
 
+use crate::ws::WsStream;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
@@ -18,7 +19,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use crate::ws::WsStream;
 
 use crate::browser::listen::{rounded, ListenOut, OperatorIn};
 use crate::call::core::OperatorMode;
@@ -140,11 +140,7 @@ fn leave(
     }
 }
 
-pub async fn run<S>(
-    mut ws: WsStream<S>,
-    meta: &SessionMeta,
-    bridge: &crate::Bridge,
-) -> WsResult
+pub async fn run<S>(mut ws: WsStream<S>, meta: &SessionMeta, bridge: &crate::Bridge) -> WsResult
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

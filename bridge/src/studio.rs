@@ -10,12 +10,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::ws::WsStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use crate::ws::WsStream;
 
 use crate::agent::session_update_with;
 use crate::browser::studio::StudioIn;

@@ -1,14 +1,32 @@
 //! Connecting to the OpenAI Realtime endpoint: the configured URL, `Authorization:
 //! Bearer`, nothing else (the GA protocol; the beta header is refused by the server).
+//! tungstenite writes the upgrade request and checks the answer; the socket then runs
+//! on the bridge's own framing ([`WsStream`]), with whatever the server sent right
+//! behind its answer (`session.created` may share the first read).
 
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::MaybeTlsStream;
+
+use crate::ws::WsStream;
 
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime?model=gpt-realtime";
+
+/// The longest message taken from the agent (its events are a few KiB; a session's
+/// instructions echoed back the longest).
+const MAX_AGENT_MESSAGE: usize = 16 * 1024 * 1024;
+
+/// The upgrade's answer is refused past this length.
+const MAX_ANSWER_HEAD: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct AgentConfig {
@@ -28,7 +46,7 @@ impl std::fmt::Debug for AgentConfig {
     }
 }
 
-pub type AgentSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type AgentSocket = WsStream<MaybeTlsStream<TcpStream>>;
 
 /// Why the agent socket did not open (the text never holds the key).
 #[derive(Debug, thiserror::Error)]
@@ -53,13 +71,246 @@ pub async fn connect(config: &AgentConfig) -> Result<AgentSocket, ConnectError> 
     let auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key))
         .map_err(|_| ConnectError::Key)?;
     request.headers_mut().insert("authorization", auth);
-    // No Nagle: audio chunks are small and must not wait for ACKs.
-    let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(crate::SOCKET_READ_CHUNK);
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true);
-    match tokio::time::timeout(config.connect_timeout, connecting).await {
-        Ok(Ok((socket, _))) => Ok(socket),
-        Ok(Err(e)) => Err(ConnectError::Failed(e.to_string())),
+    match tokio::time::timeout(config.connect_timeout, open(request)).await {
+        Ok(result) => result,
         Err(_) => Err(ConnectError::Timeout),
+    }
+}
+
+async fn open(request: Request) -> Result<AgentSocket, ConnectError> {
+    let uri = request.uri();
+    let tls = match uri.scheme_str() {
+        Some("wss") => true,
+        Some("ws") => false,
+        _ => return Err(ConnectError::Url("the scheme is not ws or wss".into())),
+    };
+    let host = uri
+        .host()
+        .ok_or_else(|| ConnectError::Url("no host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let failed = |e: std::io::Error| ConnectError::Failed(e.to_string());
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(failed)?;
+    // No Nagle: audio chunks are small and must not wait for ACKs.
+    tcp.set_nodelay(true).map_err(failed)?;
+    let stream = if tls {
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| ConnectError::Url(e.to_string()))?;
+        let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+            .connect(name, tcp)
+            .await
+            .map_err(failed)?;
+        MaybeTlsStream::Rustls(tls)
+    } else {
+        MaybeTlsStream::Plain(tcp)
+    };
+    let (ws, _) = tokio_tungstenite::client_async(request, HeadOnly::new(stream))
+        .await
+        .map_err(|e| ConnectError::Failed(e.to_string()))?;
+    let (stream, leftover) = ws.into_inner().into_parts();
+    Ok(WsStream::new(
+        stream,
+        Role::Client,
+        MAX_AGENT_MESSAGE,
+        &leftover,
+    ))
+}
+
+/// The web's roots (webpki-roots, the set tokio-tungstenite used), built once.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, ConnectError> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(Arc::clone(config));
+    }
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Failed(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::clone(CONFIG.get_or_init(|| Arc::new(config))))
+}
+
+/// The socket while tungstenite reads the upgrade's answer: it hands over bytes only up
+/// to the end of the answer's head, so that nothing the server sent after it stays in
+/// tungstenite's buffer when the socket is taken back ([`HeadOnly::into_parts`]).
+struct HeadOnly<S> {
+    io: S,
+    /// Bytes read from `io`; `buf[..given]` went to tungstenite.
+    buf: Vec<u8>,
+    given: usize,
+    /// Where the head ends in `buf` (just past its blank line), once read.
+    head_end: Option<usize>,
+}
+
+impl<S> HeadOnly<S> {
+    fn new(io: S) -> Self {
+        Self {
+            io,
+            buf: Vec::new(),
+            given: 0,
+            head_end: None,
+        }
+    }
+
+    /// The socket and what was read past the head.
+    fn into_parts(self) -> (S, Vec<u8>) {
+        let rest = self.buf[self.head_end.unwrap_or(self.given)..].to_vec();
+        (self.io, rest)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for HeadOnly<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            let limit = this.head_end.unwrap_or(this.buf.len());
+            if this.given < limit {
+                let n = (limit - this.given).min(out.remaining());
+                out.put_slice(&this.buf[this.given..this.given + n]);
+                this.given += n;
+                return Poll::Ready(Ok(()));
+            }
+            if this.head_end.is_some() {
+                // tungstenite has the whole head and does not read again.
+                return Poll::Ready(Ok(()));
+            }
+            if this.buf.len() >= MAX_ANSWER_HEAD {
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the upgrade's answer is too long",
+                )));
+            }
+            let mut chunk = [0u8; 1024];
+            let mut read = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
+            if read.filled().is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let from = this.buf.len().saturating_sub(3);
+            this.buf.extend_from_slice(read.filled());
+            this.head_end = this.buf[from..]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .map(|i| from + i + 4);
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for HeadOnly<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    use tokio_tungstenite::tungstenite::Message;
+
+    fn config(url: String) -> AgentConfig {
+        AgentConfig {
+            url,
+            api_key: "sk-test".into(),
+            model: "m".into(),
+            transcription_model: "t".into(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A server that answers the upgrade and sends its first event in the same write.
+    #[tokio::test]
+    async fn an_event_sent_with_the_answer_is_the_first_message() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/v1/realtime", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await.unwrap();
+                head.push(b[0]);
+            }
+            let head = String::from_utf8(head).unwrap();
+            let header = |name: &str| {
+                head.lines().find_map(|l| {
+                    let (n, v) = l.split_once(':')?;
+                    n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                })
+            };
+            assert_eq!(header("authorization").as_deref(), Some("Bearer sk-test"));
+            let key = header("sec-websocket-key").unwrap();
+            let event = br#"{"type":"session.created"}"#;
+            let mut answer = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+                derive_accept_key(key.as_bytes())
+            )
+            .into_bytes();
+            answer.extend_from_slice(&[0x81, event.len() as u8]);
+            answer.extend_from_slice(event);
+            s.write_all(&answer).await.unwrap();
+            s
+        });
+        let mut socket = connect(&config(url)).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(5), socket.next()).await;
+        assert_eq!(
+            first.expect("the event was not lost").unwrap().unwrap(),
+            Message::text(r#"{"type":"session.created"}"#)
+        );
+        drop(server.await.unwrap());
+    }
+
+    #[test]
+    fn the_tls_configuration_builds_with_the_web_roots() {
+        let config = tls_config().unwrap();
+        assert!(Arc::ptr_eq(&config, &tls_config().unwrap()), "built once");
+    }
+
+    #[tokio::test]
+    async fn a_refused_upgrade_and_a_bad_scheme_are_errors() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/v1/realtime", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut b = [0u8; 2048];
+            let _ = s.read(&mut b).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        });
+        assert!(matches!(
+            connect(&config(url)).await,
+            Err(ConnectError::Failed(_))
+        ));
+        assert!(matches!(
+            connect(&config("http://example.invalid/".into())).await,
+            Err(ConnectError::Url(_))
+        ));
     }
 }

@@ -237,7 +237,7 @@ impl<S> WsStream<S> {
     fn data(&mut self, header: Header, payload: Range<usize>) -> Result<Step, Error> {
         let text = match header.opcode {
             frame::CONTINUATION => {
-                let Some(partial) = self.partial.as_mut() else {
+                let Some(mut partial) = self.partial.take() else {
                     return Err(Error::Protocol(ProtocolError::UnexpectedContinueFrame));
                 };
                 let size = partial.data.len() + payload.len();
@@ -246,10 +246,10 @@ impl<S> WsStream<S> {
                 }
                 partial.data.extend_from_slice(&self.inb[payload]);
                 if !header.fin {
+                    self.partial = Some(partial);
                     return Ok(Step::Taken);
                 }
-                let Partial { text, data } = self.partial.take().expect("checked above");
-                return message(text, Bytes::from(data)).map(Step::Message);
+                return message(partial.text, Bytes::from(partial.data)).map(Step::Message);
             }
             frame::TEXT => true,
             frame::BINARY => false,
@@ -362,7 +362,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             if self.inb.len() > SHRINK_ABOVE && need <= READ_START {
                 self.inb = vec![0; READ_START];
             }
-        } else if self.head > 0 && (self.head + need > self.inb.len() || self.tail == self.inb.len())
+        } else if self.head > 0
+            && (self.head + need > self.inb.len() || self.tail == self.inb.len())
         {
             self.inb.copy_within(self.head..self.tail, 0);
             self.tail -= self.head;

@@ -130,13 +130,19 @@ async fn bytes_read_past_the_handshake_are_the_first_frames() {
 #[tokio::test]
 async fn a_ping_is_answered_with_its_payload_and_also_reported() {
     let (mut server, mut client) = server_and_client(64).await;
-    client.send(Message::Ping(b"are you there".to_vec().into())).await.unwrap();
+    client
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .unwrap();
     client.send(Message::text("then this")).await.unwrap();
     assert_eq!(
         server.next().await.unwrap().unwrap(),
         Message::Ping(b"are you there".to_vec().into())
     );
-    assert_eq!(server.next().await.unwrap().unwrap(), Message::text("then this"));
+    assert_eq!(
+        server.next().await.unwrap().unwrap(),
+        Message::text("then this")
+    );
     // The pong went out while reading, before anything else was sent.
     assert_eq!(
         client.next().await.unwrap().unwrap(),
@@ -177,7 +183,9 @@ async fn the_peer_closing_is_answered_with_its_code_and_ends_the_stream() {
         .await
         .unwrap();
     match server.next().await.unwrap().unwrap() {
-        Message::Close(Some(c)) => assert_eq!((c.code, c.reason.as_str()), (CloseCode::Away, "bye")),
+        Message::Close(Some(c)) => {
+            assert_eq!((c.code, c.reason.as_str()), (CloseCode::Away, "bye"))
+        }
         other => panic!("{other:?}"),
     }
     assert!(server.next().await.is_none());
@@ -207,7 +215,10 @@ async fn closing_first_waits_for_the_answer_and_refuses_to_send_after() {
     ));
     match client.next().await.unwrap().unwrap() {
         Message::Close(Some(c)) => {
-            assert_eq!((c.code, c.reason.as_str()), (CloseCode::Policy, "unauthorized"))
+            assert_eq!(
+                (c.code, c.reason.as_str()),
+                (CloseCode::Policy, "unauthorized")
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -300,7 +311,8 @@ async fn fragments_adding_up_past_the_limit_are_refused() {
 
 #[tokio::test]
 async fn protocol_violations_are_errors_that_end_the_stream() {
-    let cases: Vec<(Vec<u8>, fn(&Error) -> bool)> = vec![
+    type Expected = fn(&Error) -> bool;
+    let cases: Vec<(Vec<u8>, Expected)> = vec![
         (
             vec![0x81, 0x02, b'h', b'i'], // unmasked from a client
             |e| matches!(e, Error::Protocol(ProtocolError::UnmaskedFrameFromClient)),
@@ -315,7 +327,10 @@ async fn protocol_violations_are_errors_that_end_the_stream() {
             matches!(e, Error::Protocol(ProtocolError::ControlFrameTooBig))
         }),
         (client_frame(0x8B, b""), |e| {
-            matches!(e, Error::Protocol(ProtocolError::UnknownControlFrameType(0xB)))
+            matches!(
+                e,
+                Error::Protocol(ProtocolError::UnknownControlFrameType(0xB))
+            )
         }),
         (client_frame(0x83, b""), |e| {
             matches!(e, Error::Protocol(ProtocolError::UnknownDataFrameType(3)))
@@ -323,13 +338,18 @@ async fn protocol_violations_are_errors_that_end_the_stream() {
         (client_frame(0x80, b"x"), |e| {
             matches!(e, Error::Protocol(ProtocolError::UnexpectedContinueFrame))
         }),
-        ([client_frame(0x01, b"a"), client_frame(0x82, b"b")].concat(), |e| {
-            matches!(
-                e,
-                Error::Protocol(ProtocolError::ExpectedFragment(Data::Binary))
-            )
+        (
+            [client_frame(0x01, b"a"), client_frame(0x82, b"b")].concat(),
+            |e| {
+                matches!(
+                    e,
+                    Error::Protocol(ProtocolError::ExpectedFragment(Data::Binary))
+                )
+            },
+        ),
+        (client_frame(0x81, &[0xC3, 0x28]), |e| {
+            matches!(e, Error::Utf8(_))
         }),
-        (client_frame(0x81, &[0xC3, 0x28]), |e| matches!(e, Error::Utf8(_))),
         (client_frame(0x88, &[0x03]), |e| {
             matches!(e, Error::Protocol(ProtocolError::InvalidCloseSequence))
         }),

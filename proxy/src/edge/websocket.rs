@@ -2,6 +2,7 @@
 //! Pingora and hand a `WsStream` to the bridge. Pingora's timeouts stop applying
 //! here; the bridge runs its own ping and idle timers. HTTP/1.1 only.
 
+use agent5_bridge::ws::WsStream;
 use agent5_bridge::{SessionKind, SessionMeta};
 use axum::body::Body;
 use http::header::{HeaderMap, HeaderValue};
@@ -11,7 +12,6 @@ use pingora::protocols::http::ServerSession;
 use pingora::OrErr;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
-use agent5_bridge::ws::WsStream;
 
 use super::respond;
 use crate::filters::auth::WS_PROTOCOL_PREFIX;
