@@ -2,19 +2,15 @@
 //! Bearer`, nothing else (the GA protocol; the beta header is refused by the server).
 //! tungstenite writes the upgrade request and checks the answer; the socket then runs
 //! on the bridge's own framing ([`WsStream`]), with whatever the server sent right
-//! behind its answer (`session.created` may share the first read).
+//! behind its answer (`session.created` may share the first read): [`crate::ws::client`].
 
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::MaybeTlsStream;
 
 use crate::ws::WsStream;
@@ -24,9 +20,6 @@ pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime?model=gpt-realti
 /// The longest message taken from the agent (its events are a few KiB; a session's
 /// instructions echoed back the longest).
 const MAX_AGENT_MESSAGE: usize = 16 * 1024 * 1024;
-
-/// The upgrade's answer is refused past this length.
-const MAX_ANSWER_HEAD: usize = 16 * 1024;
 
 #[derive(Clone)]
 pub struct AgentConfig {
@@ -108,16 +101,10 @@ async fn open(request: Request) -> Result<AgentSocket, ConnectError> {
     } else {
         MaybeTlsStream::Plain(tcp)
     };
-    let (ws, _) = tokio_tungstenite::client_async(request, HeadOnly::new(stream))
+    let (socket, _) = crate::ws::client(request, stream, MAX_AGENT_MESSAGE)
         .await
         .map_err(|e| ConnectError::Failed(e.to_string()))?;
-    let (stream, leftover) = ws.into_inner().into_parts();
-    Ok(WsStream::new(
-        stream,
-        Role::Client,
-        MAX_AGENT_MESSAGE,
-        &leftover,
-    ))
+    Ok(socket)
 }
 
 /// The web's roots (webpki-roots, the set tokio-tungstenite used), built once.
@@ -136,94 +123,6 @@ fn tls_config() -> Result<Arc<rustls::ClientConfig>, ConnectError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::clone(CONFIG.get_or_init(|| Arc::new(config))))
-}
-
-/// The socket while tungstenite reads the upgrade's answer: it hands over bytes only up
-/// to the end of the answer's head, so that nothing the server sent after it stays in
-/// tungstenite's buffer when the socket is taken back ([`HeadOnly::into_parts`]).
-struct HeadOnly<S> {
-    io: S,
-    /// Bytes read from `io`; `buf[..given]` went to tungstenite.
-    buf: Vec<u8>,
-    given: usize,
-    /// Where the head ends in `buf` (just past its blank line), once read.
-    head_end: Option<usize>,
-}
-
-impl<S> HeadOnly<S> {
-    fn new(io: S) -> Self {
-        Self {
-            io,
-            buf: Vec::new(),
-            given: 0,
-            head_end: None,
-        }
-    }
-
-    /// The socket and what was read past the head.
-    fn into_parts(self) -> (S, Vec<u8>) {
-        let rest = self.buf[self.head_end.unwrap_or(self.given)..].to_vec();
-        (self.io, rest)
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for HeadOnly<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        loop {
-            let limit = this.head_end.unwrap_or(this.buf.len());
-            if this.given < limit {
-                let n = (limit - this.given).min(out.remaining());
-                out.put_slice(&this.buf[this.given..this.given + n]);
-                this.given += n;
-                return Poll::Ready(Ok(()));
-            }
-            if this.head_end.is_some() {
-                // tungstenite has the whole head and does not read again.
-                return Poll::Ready(Ok(()));
-            }
-            if this.buf.len() >= MAX_ANSWER_HEAD {
-                return Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "the upgrade's answer is too long",
-                )));
-            }
-            let mut chunk = [0u8; 1024];
-            let mut read = ReadBuf::new(&mut chunk);
-            ready!(Pin::new(&mut this.io).poll_read(cx, &mut read))?;
-            if read.filled().is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            let from = this.buf.len().saturating_sub(3);
-            this.buf.extend_from_slice(read.filled());
-            this.head_end = this.buf[from..]
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .map(|i| from + i + 4);
-        }
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for HeadOnly<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@
 //! that goes out in one call.
 
 mod frame;
+mod handshake;
 #[cfg(test)]
 mod tests;
+
+pub use handshake::{accept, client};
 
 use std::io;
 use std::ops::Range;

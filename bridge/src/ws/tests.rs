@@ -485,3 +485,22 @@ proptest! {
         })?;
     }
 }
+
+#[tokio::test]
+async fn the_handshake_hands_over_to_ws_stream_on_both_sides() {
+    let (a, b) = tokio::io::duplex(1024);
+    let server = tokio::spawn(async move {
+        let mut ws = super::accept(a, MAX).await.unwrap();
+        let m = ws.next().await.unwrap().unwrap();
+        ws.send(m).await.unwrap();
+        ws
+    });
+    let (mut client, response) = super::client("ws://agent5.test/x", b, MAX).await.unwrap();
+    assert_eq!(response.status(), 101);
+    client.send(Message::text("echo me")).await.unwrap();
+    assert_eq!(
+        client.next().await.unwrap().unwrap(),
+        Message::text("echo me")
+    );
+    drop(server.await.unwrap());
+}

@@ -24,6 +24,11 @@
 //! thread of its own, apart from the phones, the agent and the clocks that measure
 //! them.
 //!
+//! Every socket of the tool (phones, the echo agent, listeners) runs on the appliance's
+//! own WebSocket framing (`agent5_bridge::ws`) after a tungstenite handshake: the tool
+//! shares the appliance's cores, and tungstenite's per-read costs were 5-7 points of a
+//! core at 300-500 calls. Interoperability with tungstenite is what the e2e tests check.
+//!
 //! Latency is carried in the audio: bytes 0..8 of each caller frame hold its send time
 //! (ns since the tool's epoch); the echo agent stamps bytes 8..16 when it sends the echo.
 //! Caller->agent = agent receipt - send; agent->caller = phone receipt - echo send.
@@ -33,6 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use agent5_bridge::ws::WsStream;
 use agent5_e2e::fake_telnyx::FakeTelnyx;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -43,7 +49,6 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 mod soak;
@@ -68,18 +73,8 @@ struct Stats {
     listeners_dropped: AtomicU64,
 }
 
-/// The listeners' sockets: tungstenite zeroes its read buffer on every read, and the
-/// default 128 KiB would make the tool's own CPU (on the same cores) part of what is
-/// measured; a listener's messages are ~19 KB.
-fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(16 * 1024)
-}
-
-/// The phones' and the agent's sockets carry messages of a few hundred bytes: reads of
-/// the appliance's own size ([`agent5_bridge::SOCKET_READ_CHUNK`]).
-fn call_ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().read_buffer_size(agent5_bridge::SOCKET_READ_CHUNK)
-}
+/// The longest message the tool's sockets take (a listener's is ~19 KB).
+const MAX_MESSAGE: usize = 1 << 20;
 
 /// What the echo agent reads: each event's type and, in an append, its audio. Borrowed
 /// from the message (neither field is ever escaped); anything else is skipped.
@@ -129,9 +124,7 @@ async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
         let _ = stream.set_nodelay(true);
         let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let Ok(mut ws) =
-                tokio_tungstenite::accept_async_with_config(stream, Some(call_ws_config())).await
-            else {
+            let Ok(mut ws) = agent5_bridge::ws::accept(stream, MAX_MESSAGE).await else {
                 return;
             };
             let mut item = 0u64;
@@ -230,10 +223,9 @@ async fn listen_once(
     if let Ok(v) = HeaderValue::from_str("Bearer load-token-aaaaaaaaaaaa") {
         request.headers_mut().insert("authorization", v);
     }
-    let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
-            .await
-            .ok()?;
+    let (mut ws, _) = agent5_bridge::ws::client(request, stream, MAX_MESSAGE)
+        .await
+        .ok()?;
     while let Some(Ok(m)) = ws.next().await {
         match m {
             Message::Binary(b) => {
@@ -272,7 +264,7 @@ fn phone_heard(text: &str, stats: &Stats, marks: &mut Vec<String>) {
 }
 
 /// The phone reads until its socket ends: echoes counted, marks no longer answered.
-async fn hear(ws: &mut tokio_tungstenite::WebSocketStream<TcpStream>, stats: &Stats) {
+async fn hear(ws: &mut WsStream<TcpStream>, stats: &Stats) {
     let mut marks = Vec::new();
     while let Some(Ok(m)) = ws.next().await {
         if let Message::Text(text) = m {
@@ -303,7 +295,7 @@ fn first_tick(i: usize) -> tokio::time::Instant {
 /// the last tick and sends the next frame, in one write; between ticks it reads the
 /// appliance's echoes and marks.
 async fn phone(
-    mut ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    mut ws: WsStream<TcpStream>,
     i: usize,
     call_control_id: Value,
     seconds: u64,
@@ -382,10 +374,9 @@ async fn one_call(
         let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         let _ = stream.set_nodelay(true);
         let url = format!("ws://agent5.load/websocket?call=floor-{i}");
-        let (ws, _) =
-            tokio_tungstenite::client_async_with_config(url, stream, Some(call_ws_config()))
-                .await
-                .map_err(|e| e.to_string())?;
+        let (ws, _) = agent5_bridge::ws::client(url, stream, MAX_MESSAGE)
+            .await
+            .map_err(|e| e.to_string())?;
         phone(ws, i, json!(format!("floor-{i}")), seconds, &stats).await?;
         return Ok(String::new());
     }
@@ -423,10 +414,9 @@ async fn one_call(
         "x-telnyx-streaming-auth-token",
         HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
     );
-    let (ws, _) =
-        tokio_tungstenite::client_async_with_config(request, stream, Some(call_ws_config()))
-            .await
-            .map_err(|e| e.to_string())?;
+    let (ws, _) = agent5_bridge::ws::client(request, stream, MAX_MESSAGE)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(rate) = listener_rate {
         tokio::spawn(listen(addr, id.clone(), rate, Arc::clone(&stats)));
     }
