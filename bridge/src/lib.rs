@@ -12,6 +12,7 @@ pub mod agent;
 pub mod browser;
 pub mod call;
 pub mod carrier;
+pub mod controls;
 pub mod g711;
 pub mod hooks;
 mod json_text;

@@ -144,7 +144,7 @@ impl Drop for Listening {
 pub struct LiveCalls {
     calls: Mutex<HashMap<String, LiveCall>>,
     taps: Mutex<HashMap<String, Taps>>,
-    controls: Mutex<HashMap<String, tokio::sync::mpsc::UnboundedSender<Control>>>,
+    controls: Mutex<HashMap<String, crate::controls::ControlSender>>,
     events: broadcast::Sender<LiveEvent>,
 }
 
@@ -235,7 +235,7 @@ impl LiveCalls {
         &self,
         call_id: &str,
         operator: &str,
-    ) -> Result<tokio::sync::mpsc::UnboundedSender<Control>, ClaimError> {
+    ) -> Result<crate::controls::ControlSender, ClaimError> {
         let control = self
             .controls
             .lock()
@@ -268,8 +268,8 @@ impl LiveCalls {
     }
 
     /// Registers a new call; the receiver is the call task's end of its controls.
-    pub(crate) fn start(&self, call_id: &str) -> tokio::sync::mpsc::UnboundedReceiver<Control> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    pub(crate) fn start(&self, call_id: &str) -> crate::controls::ControlReceiver {
+        let (tx, rx) = crate::controls::channel();
         self.controls
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

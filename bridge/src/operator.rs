@@ -26,7 +26,7 @@ use crate::live::{ClaimError, Control, Tap};
 use crate::monitor::Listen;
 use crate::session::close;
 
-type ControlSender = tokio::sync::mpsc::UnboundedSender<Control>;
+use crate::controls::ControlSender;
 use crate::resample::Resampler;
 use crate::SessionMeta;
 

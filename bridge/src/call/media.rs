@@ -21,6 +21,7 @@ use crate::agent::client::AgentConfig;
 use crate::agent::{session_update, AgentIn, AgentOut};
 use crate::call::core::OperatorMode;
 use crate::carrier::CarrierIn;
+use crate::controls::ControlReceiver;
 use crate::hooks::{CallHooks, MediaCall};
 use crate::live::{Control, Level, LiveCalls, TapFeed};
 use crate::metrics::BridgeMetrics;
@@ -147,7 +148,7 @@ async fn bridge_call<S>(
     options: &MediaOptions,
     metrics: &BridgeMetrics,
     live: &LiveCalls,
-    mut controls: mpsc::UnboundedReceiver<Control>,
+    mut controls: ControlReceiver,
 ) -> WsResult
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -221,11 +222,7 @@ fn setup(call: &MediaCall, codec: crate::g711::Codec, options: &MediaOptions) ->
 }
 
 impl Session<'_> {
-    async fn run<S>(
-        &mut self,
-        ws: &mut WsStream<S>,
-        controls: &mut mpsc::UnboundedReceiver<Control>,
-    ) -> &'static str
+    async fn run<S>(&mut self, ws: &mut WsStream<S>, controls: &mut ControlReceiver) -> &'static str
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -236,7 +233,7 @@ impl Session<'_> {
                 msg = ws.next() => Wake::Carrier(msg),
                 event = self.agent.next() => Wake::Agent(event),
                 Some((id, output)) = self.tool_rx.recv(), if self.tools_running > 0 => Wake::ToolDone(id, output),
-                Some(control) = controls.recv() => Wake::Control(control),
+                control = controls.recv() => Wake::Control(control),
                 () = super::tick(self.operator_clock.as_mut()) => Wake::OperatorTick,
                 () = super::sleep_until(deadline) => Wake::Deadline,
                 _ = self.clock.tick() => Wake::Clock,
