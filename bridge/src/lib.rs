@@ -30,7 +30,7 @@ pub use call::media::MediaOptions;
 pub use hooks::{Actor, CallHooks, MediaAuthError, MediaCall, Studio};
 pub use session::{Bridge, BridgeOptions, SessionKind, SessionMeta};
 
-/// The read buffer of a call's sockets to start with ([`ws::WsStream`]'s, grown only for
-/// a longer frame) and the agent socket's read size while it is opened by tungstenite.
-/// A media frame is a few hundred bytes and the agent's deltas a few KiB.
+/// The read buffer a WebSocket starts with ([`ws::WsStream`]'s, grown only for a longer
+/// frame; also `agent5-floor`'s tungstenite read size). A media frame is a few hundred
+/// bytes and the agent's deltas a few KiB.
 pub const SOCKET_READ_CHUNK: usize = 2 * 1024;
