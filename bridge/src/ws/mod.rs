@@ -373,7 +373,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             self.head = 0;
         }
         if need > self.inb.len() {
-            self.inb.resize(need, 0);
+            // Grown with what arrives (at most doubled per read), not to what a header
+            // claims: a peer cannot make it much larger than what it actually sent.
+            let grown = (self.inb.len() * 2).max(self.tail + READ_START).min(need);
+            self.inb.resize(grown, 0);
         }
         let mut room = ReadBuf::new(&mut self.inb[self.tail..]);
         ready!(Pin::new(&mut self.io).poll_read(cx, &mut room))?;

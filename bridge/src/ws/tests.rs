@@ -504,3 +504,29 @@ async fn the_handshake_hands_over_to_ws_stream_on_both_sides() {
     );
     drop(server.await.unwrap());
 }
+
+#[tokio::test]
+async fn a_long_frame_claimed_by_its_header_grows_the_buffer_only_with_what_arrives() {
+    use futures_util::FutureExt;
+    let (mut server, mut raw) = raw_server();
+    let mut bytes = vec![0x82, 0x80 | 126];
+    bytes.extend_from_slice(&60_000u16.to_be_bytes());
+    bytes.extend_from_slice(&[0, 0, 0, 0]);
+    bytes.extend_from_slice(&[7; 10]);
+    raw.write_all(&bytes).await.unwrap();
+    assert!(
+        server.next().now_or_never().is_none(),
+        "the frame is incomplete"
+    );
+    assert!(
+        server.inb.len() <= 2 * super::READ_START,
+        "{} bytes held for 18 received",
+        server.inb.len()
+    );
+    // The rest arrives: the frame is whole.
+    raw.write_all(&[7; 59_990]).await.unwrap();
+    assert_eq!(
+        server.next().await.unwrap().unwrap(),
+        Message::binary(vec![7u8; 60_000])
+    );
+}
