@@ -14,7 +14,6 @@
 
 use std::time::Duration;
 
-use crate::ws::WsStream;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
@@ -27,6 +26,7 @@ use crate::browser::listen::{rounded, ListenOut};
 use crate::live::{Listening, Tap};
 use crate::resample::Resampler;
 use crate::session::close;
+use crate::ws::WsStream;
 use crate::SessionMeta;
 
 /// A send that takes longer than this means the listener cannot keep up.

@@ -11,7 +11,6 @@
 //! when the socket closes). One operator per call: a second one is closed with 4409
 //! `call_already_taken`. Every takeover and whisper is audited.
 
-use crate::ws::WsStream;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::{SinkExt, StreamExt};
@@ -22,12 +21,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::browser::listen::{rounded, ListenOut, OperatorIn};
 use crate::call::core::OperatorMode;
+use crate::controls::ControlSender;
 use crate::live::{ClaimError, Control, Tap};
 use crate::monitor::Listen;
-use crate::session::close;
-
-use crate::controls::ControlSender;
 use crate::resample::Resampler;
+use crate::session::close;
+use crate::ws::WsStream;
 use crate::SessionMeta;
 
 type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;

@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::ws::WsStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -20,6 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::call::media::MediaOptions;
 use crate::hooks::CallHooks;
 use crate::metrics::BridgeMetrics;
+use crate::ws::WsStream;
 
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(5);
 

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ws::WsStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -25,6 +24,7 @@ use crate::hooks::{CallHooks, MediaCall, Studio};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
 use crate::session::close;
+use crate::ws::WsStream;
 use crate::{MediaOptions, SessionMeta};
 
 type WsResult = Result<&'static str, tokio_tungstenite::tungstenite::Error>;

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ws::WsStream;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -26,6 +25,7 @@ use crate::hooks::{CallHooks, MediaCall};
 use crate::live::{Control, Level, LiveCalls, TapFeed};
 use crate::metrics::BridgeMetrics;
 use crate::recording::Recorder;
+use crate::ws::WsStream;
 use crate::SessionMeta;
 
 /// How often the recorder learns the call's clock.
