@@ -142,7 +142,15 @@ impl FakeTelnyx {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let notified = self.changed.notified();
-            let found: Vec<Recorded> = self.requests().into_iter().filter(|r| pred(r)).collect();
+            // Only the matches are copied: with hundreds of dials recorded (the load
+            // tool's ramp), copying them all for every waiting call grew with the square.
+            let found: Vec<Recorded> = self
+                .lock()
+                .requests
+                .iter()
+                .filter(|r| pred(r))
+                .cloned()
+                .collect();
             if found.len() >= count {
                 return found;
             }

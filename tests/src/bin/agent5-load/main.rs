@@ -4,7 +4,10 @@
 //! itself, dials N calls, streams 20 ms PCMU frames on each in real time for the given
 //! seconds (answering each mark with its next frame), and prints the added latency per
 //! direction (p50/p99), frames lost, the appliance's CPU and RSS, the tool's own CPU,
-//! and the recording bytes written.
+//! and the recording bytes written. The CPU figures cover the whole run (ramp and
+//! hang-ups included); the `steady_` ones only the window in which every call streams
+//! (from the last phone's first frame to the first phone's last), what the machine
+//! carries at that many calls.
 //!
 //! `soak`: for SECONDS, CALLS call slots each place one 60 s call after another (every
 //! fourth with a `/monitor` listener; each ends with a signed `call.hangup` webhook), while one of
@@ -61,8 +64,9 @@ fn now_ns() -> u64 {
 
 #[derive(Default)]
 struct Stats {
-    inbound_us: Mutex<Vec<u32>>,
-    outbound_us: Mutex<Vec<u32>>,
+    /// Each echo's latency in µs, with its frame's send time (ns since [`EPOCH`]).
+    inbound_us: Mutex<Vec<(u64, u32)>>,
+    outbound_us: Mutex<Vec<(u64, u32)>>,
     sent_in: AtomicU64,
     got_in: AtomicU64,
     sent_out: AtomicU64,
@@ -71,6 +75,55 @@ struct Stats {
     listened: AtomicU64,
     /// Listeners closed before the call ended (`slow_listener`), or never let in.
     listeners_dropped: AtomicU64,
+    /// Phones that sent their first frame / their last one.
+    streaming: AtomicU64,
+    finished: AtomicU64,
+    /// When every call streams: the latest first frame's send time and the earliest
+    /// last frame's (ns since [`EPOCH`]).
+    window: Mutex<(u64, Option<u64>)>,
+}
+
+impl Stats {
+    fn first_frame_sent(&self, at: u64) {
+        self.streaming.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut w) = self.window.lock() {
+            w.0 = w.0.max(at);
+        }
+    }
+
+    fn last_frame_sent(&self, at: u64) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut w) = self.window.lock() {
+            w.1 = Some(w.1.map_or(at, |t| t.min(at)));
+        }
+    }
+
+    /// Every latency of one direction, in µs.
+    fn latencies(of: &Mutex<Vec<(u64, u32)>>) -> Vec<u32> {
+        of.lock()
+            .map(|v| v.iter().map(|(_, us)| *us).collect())
+            .unwrap_or_default()
+    }
+
+    /// The latencies of one direction's frames sent while every call streamed; empty
+    /// if that window never opened (a call failed before its first frame).
+    fn steady_latencies(&self, of: &Mutex<Vec<(u64, u32)>>, calls: usize) -> Vec<u32> {
+        let window = self.window.lock().map(|w| *w).unwrap_or_default();
+        let (from, Some(to)) = window else {
+            return Vec::new();
+        };
+        if self.streaming.load(Ordering::Relaxed) < calls as u64 {
+            return Vec::new();
+        }
+        of.lock()
+            .map(|v| {
+                v.iter()
+                    .filter(|(sent, _)| (from..to).contains(sent))
+                    .map(|(_, us)| *us)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The longest message the tool's sockets take (a listener's is ~19 KB).
@@ -153,7 +206,7 @@ async fn echo_agent(listener: TcpListener, stats: Arc<Stats>) {
                         let t = now_ns();
                         stats.got_in.fetch_add(1, Ordering::Relaxed);
                         if let Ok(mut l) = stats.inbound_us.lock() {
-                            l.push(us(t.saturating_sub(sent)));
+                            l.push((sent, us(t.saturating_sub(sent))));
                         }
                         audio[8..16].copy_from_slice(&now_ns().to_le_bytes());
                         item += 1;
@@ -254,7 +307,7 @@ fn phone_heard(text: &str, stats: &Stats, marks: &mut Vec<String>) {
                 let sent = u64::from_le_bytes(audio[8..16].try_into().unwrap_or([0; 8]));
                 stats.got_out.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut l) = stats.outbound_us.lock() {
-                    l.push(us(t.saturating_sub(sent)));
+                    l.push((sent, us(t.saturating_sub(sent))));
                 }
             }
         }
@@ -327,7 +380,8 @@ async fn phone(
                     .await
                     .map_err(err)?;
                 }
-                payload[0..8].copy_from_slice(&now_ns().to_le_bytes());
+                let sent = now_ns();
+                payload[0..8].copy_from_slice(&sent.to_le_bytes());
                 let mut frame = String::with_capacity(400);
                 let _ = write!(
                     frame,
@@ -341,6 +395,12 @@ async fn phone(
                 stats.sent_in.fetch_add(1, Ordering::Relaxed);
                 ws.send(Message::text(frame)).await.map_err(err)?;
                 n += 1;
+                if n == 1 {
+                    stats.first_frame_sent(sent);
+                }
+                if n == frames {
+                    stats.last_frame_sent(sent);
+                }
             }
             heard = ws.next() => match heard {
                 Some(Ok(Message::Text(text))) => phone_heard(&text, stats, &mut marks),
@@ -623,6 +683,68 @@ fn cpu_since(pid: u32, before: (u64, u64)) -> (f64, f64) {
     (user + system.saturating_sub(before.1) as f64 / 100.0, user)
 }
 
+/// CPU in % of one core while every call streams: the appliance's (in all, in user
+/// space) and the tool's, from the moment the last phone sent its first frame until
+/// the first phone sent its last; `None` if that window never opened.
+struct Steady {
+    cpu: f64,
+    user: f64,
+    tool: f64,
+}
+
+impl Steady {
+    /// The window's figures, if it closed by the time the calls ended.
+    async fn taken(window: tokio::task::JoinHandle<Option<Steady>>) -> Option<Steady> {
+        if window.is_finished() {
+            window.await.ok().flatten()
+        } else {
+            window.abort();
+            None
+        }
+    }
+
+    /// The `steady_` fields of the report line.
+    fn describe(steady: Option<&Steady>, stats: &Stats, calls: usize) -> String {
+        let Some(s) = steady else {
+            return "steady_cpu=none".to_owned();
+        };
+        let mut steady_in = stats.steady_latencies(&stats.inbound_us, calls);
+        let mut steady_out = stats.steady_latencies(&stats.outbound_us, calls);
+        format!(
+            "steady_cpu={:.0}% steady_user={:.0}% steady_tool_cpu={:.0}% steady_frames={} steady_p99={:.2}ms/{:.2}ms",
+            s.cpu,
+            s.user,
+            s.tool,
+            steady_in.len() + steady_out.len(),
+            pct(&mut steady_in, 0.99),
+            pct(&mut steady_out, 0.99)
+        )
+    }
+}
+
+async fn steady_window(pid: u32, calls: u64, stats: Arc<Stats>) -> Option<Steady> {
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
+    while stats.streaming.load(Ordering::Relaxed) < calls {
+        poll.tick().await;
+    }
+    let (app0, tool0, t0) = (
+        agent5_e2e::proc_cpu_split(pid),
+        agent5_e2e::proc_cpu_ticks(std::process::id()),
+        Instant::now(),
+    );
+    while stats.finished.load(Ordering::Relaxed) == 0 {
+        poll.tick().await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let (cpu, user) = cpu_since(pid, app0);
+    let tool = agent5_e2e::proc_cpu_ticks(std::process::id()).saturating_sub(tool0) as f64 / 100.0;
+    (secs >= 1.0).then(|| Steady {
+        cpu: cpu / secs * 100.0,
+        user: user / secs * 100.0,
+        tool: tool / secs * 100.0,
+    })
+}
+
 async fn run(
     bin: String,
     calls: usize,
@@ -648,6 +770,7 @@ async fn run(
     };
     let (pid, addr) = (app.child.id(), app.addr);
     let cpu0 = agent5_e2e::proc_cpu_split(pid);
+    let steady = tokio::spawn(steady_window(pid, calls as u64, Arc::clone(&stats)));
     let tool_cpu0 = agent5_e2e::proc_cpu_ticks(std::process::id());
     let started = Instant::now();
     let dialler_dials = Arc::new(AtomicU64::new(0));
@@ -688,6 +811,7 @@ async fn run(
     let (cpu, user) = cpu_since(pid, cpu0);
     let tool_cpu = (agent5_e2e::proc_cpu_ticks(std::process::id()) - tool_cpu0) as f64 / 100.0;
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
+    let steady = Steady::taken(steady).await;
     // Recordings are finished when the calls end; give the writers a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rec_bytes: u64 = std::fs::read_dir(app.work.path().join("data/recordings"))
@@ -700,16 +824,11 @@ async fn run(
         .unwrap_or(0);
     let _ = app.child.kill();
     let _ = app.child.wait();
-    let mut inbound = stats
-        .inbound_us
-        .lock()
-        .map(|v| v.clone())
-        .unwrap_or_default();
-    let mut outbound = stats
-        .outbound_us
-        .lock()
-        .map(|v| v.clone())
-        .unwrap_or_default();
+    let (mut inbound, mut outbound) = (
+        Stats::latencies(&stats.inbound_us),
+        Stats::latencies(&stats.outbound_us),
+    );
+    let steady = Steady::describe(steady.as_ref(), &stats, calls);
     let (si, gi, so, go) = (
         stats.sent_in.load(Ordering::Relaxed),
         stats.got_in.load(Ordering::Relaxed),
@@ -717,7 +836,7 @@ async fn run(
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% appliance_user={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={}",
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% appliance_user={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={} {steady}",
         if listener_rate.is_some() { calls } else { 0 },
         listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
