@@ -460,7 +460,7 @@ impl Io<'_> {
                     match Recorder::create(&path) {
                         Ok(r) => self.recorder = Some(r),
                         Err(e) => {
-                            tracing::error!(call_id = %self.call.call_id, error = %e, "cannot create the recording")
+                            tracing::error!(call_id = %self.call.call_id, error = %e, "cannot start the recording")
                         }
                     }
                 }

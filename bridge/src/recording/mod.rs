@@ -1,4 +1,5 @@
-//! Call recordings: one µ-law stereo WAV per call, written off the hot path. The call
+//! Call recordings: one µ-law stereo WAV per call, written off the hot path (the file
+//! is created, written and closed by the writer thread, never on a call's). The call
 //! task batches placed audio and queues a batch for the process's recording writer
 //! every clock tick (at most [`QUEUE`] batches of a recording wait; past that its audio
 //! is dropped, for the recording only, and counted); the writer ([`writer`], one
@@ -10,8 +11,6 @@
 pub mod wav;
 mod writer;
 
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -110,21 +109,18 @@ impl std::fmt::Debug for Recorder {
 }
 
 impl Recorder {
-    /// Creates `path` (its header written) and opens it on the writer.
+    /// Starts a recording at `path`: the writer creates the file (its directory, the
+    /// header) at its next tick, so no file system call waits on a call's thread; if it
+    /// cannot, the writer logs it and [`Recorder::finish`] returns the error. Fails
+    /// only when the writer is not running.
     pub fn create(path: &Path) -> std::io::Result<Self> {
         let writer = Writer::get()
             .ok_or_else(|| std::io::Error::other("the recording writer is not running"))?;
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut file = File::create(path)?;
-        file.write_all(&wav::header(0))?;
         let id = writer.next_id();
         let pending = Arc::new(AtomicUsize::new(0));
         writer.push(
             Item::Open {
                 id,
-                file,
                 path: path.to_path_buf(),
                 pending: Arc::clone(&pending),
             },
@@ -313,6 +309,27 @@ mod tests {
         assert_eq!(
             info.frames, AHEAD_LIMIT_FRAMES,
             "the last placeable frame is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_recording_that_cannot_be_created_fails_at_its_finish_and_frees_its_queue() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, b"x").expect("write");
+        // The writer creates the file; the call's side learns of the failure at the end.
+        let mut r = Recorder::create(&not_a_dir.join("c.wav")).expect("create");
+        let pending = Arc::clone(&r.pending);
+        for i in 0..4 {
+            r.audio(Track::Caller, i * 160, &[1; 160]);
+            r.clock(i * 160 + 160);
+        }
+        assert_eq!(r.dropped, 0);
+        assert!(r.finish().await.is_err(), "the creation's error at the end");
+        assert_eq!(
+            pending.load(Ordering::Relaxed),
+            0,
+            "its batches were taken, not left counting against the queue"
         );
     }
 

@@ -28,9 +28,9 @@ const LAG_FRAMES: u64 = 8000;
 
 /// What a recorder asks of the writer, in order.
 pub(super) enum Item {
+    /// Create the file at `path` (and its directory) with an empty header.
     Open {
         id: u64,
-        file: File,
         path: PathBuf,
         /// Batches of this recording queued and not yet written.
         pending: Arc<AtomicUsize>,
@@ -92,6 +92,9 @@ impl Writer {
 
 fn run(queue: &Mutex<Vec<Item>>) {
     let mut open: HashMap<u64, Recording> = HashMap::new();
+    // Recordings whose file could not be created: their batches are discarded and
+    // finishing returns the error.
+    let mut failed: HashMap<u64, (std::io::Error, Arc<AtomicUsize>)> = HashMap::new();
     let mut items = Vec::new();
     loop {
         std::mem::swap(
@@ -100,32 +103,46 @@ fn run(queue: &Mutex<Vec<Item>>) {
         );
         for item in items.drain(..) {
             match item {
-                Item::Open {
-                    id,
-                    file,
-                    path,
-                    pending,
-                } => {
-                    open.insert(id, Recording::new(file, path, pending));
-                }
+                Item::Open { id, path, pending } => match create(&path) {
+                    Ok(file) => {
+                        open.insert(id, Recording::new(file, path, pending));
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "cannot create the recording");
+                        failed.insert(id, (e, pending));
+                    }
+                },
                 Item::Batch { id, batch } => {
                     if let Some(r) = open.get_mut(&id) {
                         r.pending.fetch_sub(1, Ordering::Relaxed);
                         r.apply(&batch);
+                    } else if let Some((_, pending)) = failed.get(&id) {
+                        pending.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
                 Item::Finish { id, done } => {
-                    if let Some(r) = open.remove(&id) {
-                        let result = r.finish();
-                        if let Some(done) = done {
-                            let _ = done.send(result);
-                        }
+                    let result = match open.remove(&id) {
+                        Some(r) => Some(r.finish()),
+                        None => failed.remove(&id).map(|(e, _)| Err(e)),
+                    };
+                    if let (Some(result), Some(done)) = (result, done) {
+                        let _ = done.send(result);
                     }
                 }
             }
         }
         std::thread::park_timeout(TICK);
     }
+}
+
+/// A recording's file, its directory created if needed and an empty header written.
+fn create(path: &std::path::Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut file = File::create(path)?;
+    file.write_all(&wav::header(0))?;
+    Ok(file)
 }
 
 /// One recording on the writer's side.
