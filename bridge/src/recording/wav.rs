@@ -4,7 +4,8 @@
 //! grows; [`repair`] fixes them after a crash from the file's real length.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 pub const CHANNELS: u16 = 2;
@@ -44,13 +45,11 @@ pub fn header(frames: u64) -> [u8; HEADER_LEN as usize] {
     h
 }
 
-/// Rewrites the header of an open recording for `frames` frames (position kept).
-pub fn update_header(file: &mut File, frames: u64) -> std::io::Result<()> {
-    let pos = file.stream_position()?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(&header(frames))?;
-    file.seek(SeekFrom::Start(pos))?;
-    Ok(())
+/// Rewrites the header of an open recording for `frames` frames: one positioned write
+/// (`pwrite`), the file's position untouched (the file is not opened for appending,
+/// where Linux would ignore the offset).
+pub fn update_header(file: &File, frames: u64) -> std::io::Result<()> {
+    file.write_all_at(&header(frames), 0)
 }
 
 /// Whether the file is one of ours and what its header says: `Some(frames)`.
@@ -88,8 +87,7 @@ pub fn repair(path: &Path) -> std::io::Result<bool> {
         return Ok(false);
     }
     file.set_len(HEADER_LEN + frames * u64::from(BLOCK_ALIGN))?;
-    file.seek(SeekFrom::Start(0))?;
-    file.write_all(&header(frames))?;
+    update_header(&file, frames)?;
     file.sync_all()?;
     Ok(true)
 }
@@ -97,6 +95,22 @@ pub fn repair(path: &Path) -> std::io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_header_update_leaves_the_write_position_where_it_was() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("r.wav");
+        let mut file = File::create(&path).expect("create");
+        file.write_all(&header(0)).expect("header");
+        file.write_all(&[1, 2, 3, 4]).expect("audio");
+        update_header(&file, 2).expect("update");
+        file.write_all(&[5, 6, 7, 8]).expect("more audio");
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len() as u64, HEADER_LEN + 8);
+        assert_eq!(bytes[..HEADER_LEN as usize], header(2)[..]);
+        assert_eq!(&bytes[HEADER_LEN as usize..], &[1, 2, 3, 4, 5, 6, 7, 8]);
+    }
 
     #[test]
     fn header_fields_are_the_ulaw_layout() {

@@ -201,7 +201,7 @@ impl Recording {
     fn write_until(&mut self, until: u64) -> std::io::Result<()> {
         self.write_frames(until)?;
         if self.last_header.elapsed() >= HEADER_EVERY {
-            wav::update_header(&mut self.out, self.frames)?;
+            wav::update_header(&self.out, self.frames)?;
             self.last_header = Instant::now();
         }
         Ok(())
@@ -212,7 +212,7 @@ impl Recording {
             return Err(e);
         }
         self.write_frames(self.tracks.end())?;
-        wav::update_header(&mut self.out, self.frames)?;
+        wav::update_header(&self.out, self.frames)?;
         self.out.sync_all()?;
         Ok(RecordingInfo {
             path: self.path,
