@@ -248,7 +248,7 @@ pub async fn assemble(
             break;
         }
     }
-    wav::update_header(&mut out, at / u64::from(wav::BLOCK_ALIGN)).map_err(io)?;
+    wav::update_header(&out, at / u64::from(wav::BLOCK_ALIGN)).map_err(io)?;
     out.flush().map_err(io)?;
     out.seek(SeekFrom::Start(0)).map_err(io)?;
     Ok(Some(tokio::fs::File::from_std(out)))
