@@ -12,7 +12,8 @@ use serde_json::json;
 
 use tokio::net::TcpListener;
 
-use crate::{echo_agent, http, one_call, proc_status_kb, start_appliance, webhook, Stats};
+use crate::measure::{proc_status_kb, Stats};
+use crate::{echo_agent, http, one_call, start_appliance, webhook};
 
 fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
