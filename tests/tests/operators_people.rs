@@ -77,3 +77,41 @@ async fn the_audit_names_the_person_who_listened_and_who_took_over() {
     );
     assert_eq!(entry("call.place")["actor"], "env:AUTH_TOKEN");
 }
+
+/// A takeover is on record before it reaches the call: while another connection holds
+/// the embedded store's write lock, the operator's socket opens but the agent is not
+/// cancelled; once the lock goes, the audit entry is stored and the takeover follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_is_audited_before_the_agent_is_muted() {
+    let rig = rig(Script::default(), "").await;
+    let (id, _phone) = answered(&rig, true, 5).await;
+    let db = rusqlite::Connection::open(rig.app.dir().join("data/agent5.db")).expect("db");
+    db.execute_batch("BEGIN IMMEDIATE").expect("the write lock");
+    let sock = rig.sock();
+    let operator = tokio::spawn(async move {
+        client::websocket(
+            &sock,
+            &format!("/operator-bridge?room={id}&operator=bob"),
+            Some(TOKEN),
+        )
+        .await
+        .expect("operator")
+    });
+    let cancelled = || rig.agent.wait_event(0, |e| e["type"] == "response.cancel");
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), cancelled())
+            .await
+            .is_err(),
+        "the agent was muted before the takeover was on record"
+    );
+    db.execute_batch("ROLLBACK").expect("release");
+    cancelled().await;
+    let _operator = operator.await.expect("operator task");
+    let audit = rig.get("/api/audit", true).await.json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["action"] == "call.takeover")),
+        "{audit}"
+    );
+}
