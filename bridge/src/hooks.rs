@@ -72,6 +72,30 @@ pub trait CallHooks: Send + Sync + 'static {
     async fn studio_ended(&self, call_id: &str);
 }
 
+/// How long listening in, taking over or whispering waits for its audit entry.
+const AUDIT_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Stores the audit entry for `action` before it happens: no one hears or steers a call
+/// before the log names them. The write runs in a task of its own and is waited for up
+/// to [`AUDIT_FIRST`]; a slower store delays the operator by no more than that (the
+/// entry is stored when it answers; logged).
+pub(crate) async fn audit_first(
+    hooks: std::sync::Arc<dyn CallHooks>,
+    actor: Actor,
+    action: &'static str,
+    call_id: &str,
+) {
+    let id = call_id.to_owned();
+    let stored = tokio::spawn(async move { hooks.audit(&actor, action, &id).await });
+    if tokio::time::timeout(AUDIT_FIRST, stored).await.is_err() {
+        tracing::warn!(
+            call_id,
+            action,
+            "audit entry still being stored; the operator goes ahead"
+        );
+    }
+}
+
 /// Who opened a browser session, as the audit log names them: the edge fills it in
 /// from the session cookie or token it checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

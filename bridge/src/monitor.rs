@@ -215,11 +215,10 @@ where
     let metrics = bridge.metrics();
     metrics.monitor_listeners.inc();
     if let Some(hooks) = bridge.hooks() {
-        let (actor, id) = (
-            meta.actor.or_named(&listen.operator),
-            listen.call_id.clone(),
-        );
-        tokio::spawn(async move { hooks.audit(&actor, "call.listen", &id).await });
+        // Before the listener hears anything (the call's audio waits in `rx`, which
+        // holds longer than the audit may take).
+        let actor = meta.actor.or_named(&listen.operator);
+        crate::hooks::audit_first(hooks, actor, "call.listen", &listen.call_id).await;
     }
     tracing::info!(call_id = %listen.call_id, request_id = %meta.request_id, rate = listen.rate, "listen-in started");
     let mut tracks = [

@@ -52,8 +52,6 @@ fn rms(samples: &[i16]) -> f64 {
 /// What the operator hears and sees is skipped while their socket is backed up: a
 /// stalled page must not stall the takeover (their microphone is read meanwhile).
 const SEND_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
-/// How long a takeover or whisper waits for its audit entry to be stored.
-const AUDIT_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn offer<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WsStream<S>, m: Message) -> bool {
     match tokio::time::timeout(SEND_DEADLINE, ws.send(m)).await {
@@ -106,14 +104,8 @@ where
         "call.takeover"
     };
     if let Some(hooks) = bridge.hooks() {
-        // On record before the operator's first word reaches the call (or the agent is
-        // cancelled): the store write runs in its own task and is waited for up to
-        // AUDIT_FIRST; a store slower than that does not hold the takeover back.
-        let id = listen.call_id.clone();
-        let stored = tokio::spawn(async move { hooks.audit(&actor, action, &id).await });
-        if tokio::time::timeout(AUDIT_FIRST, stored).await.is_err() {
-            tracing::warn!(call_id = %listen.call_id, action, "audit entry still being stored; the operator goes ahead");
-        }
+        // Before the operator's first word reaches the call, or the agent is muted.
+        crate::hooks::audit_first(hooks, actor, action, &listen.call_id).await;
     }
     tracing::info!(call_id = %listen.call_id, operator = %listen.operator, action, "operator joined");
     Ok((listen, mode, control))

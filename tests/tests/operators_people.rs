@@ -85,8 +85,7 @@ async fn the_audit_names_the_person_who_listened_and_who_took_over() {
 async fn a_takeover_is_audited_before_the_agent_is_muted() {
     let rig = rig(Script::default(), "").await;
     let (id, _phone) = answered(&rig, true, 5).await;
-    let db = rusqlite::Connection::open(rig.app.dir().join("data/agent5.db")).expect("db");
-    db.execute_batch("BEGIN IMMEDIATE").expect("the write lock");
+    let db = store_writes_held(&rig);
     let sock = rig.sock();
     let operator = tokio::spawn(async move {
         client::websocket(
@@ -114,4 +113,45 @@ async fn a_takeover_is_audited_before_the_agent_is_muted() {
             .is_some_and(|a| a.iter().any(|e| e["action"] == "call.takeover")),
         "{audit}"
     );
+}
+
+/// Listening in is on record before the listener hears anything: with the store's
+/// writes held, the caller speaks and nothing reaches the listener; once they go, the
+/// entry is stored and the call's audio follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_hears_nothing_before_the_listen_in_is_audited() {
+    use futures_util::StreamExt;
+    let rig = rig(Script::default(), "").await;
+    let (id, mut phone) = answered(&rig, true, 5).await;
+    let db = store_writes_held(&rig);
+    let query = format!("/monitor?call={id}&operator=bob");
+    let mut listener = client::websocket(&rig.sock(), &query, Some(TOKEN))
+        .await
+        .expect("monitor");
+    let end = phone.talk(0x10, 15, 200, None).await;
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(200), listener.next())
+            .await
+            .is_err(),
+        "the listener heard the call before the listen-in was on record"
+    );
+    db.execute_batch("ROLLBACK").expect("release");
+    phone.talk(0x20, 10, end, None).await;
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.next()).await;
+    assert!(matches!(heard, Ok(Some(Ok(_)))), "{heard:?}");
+    let audit = rig.get("/api/audit", true).await.json();
+    assert!(
+        audit["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["action"] == "call.listen")),
+        "{audit}"
+    );
+}
+
+/// Holds the embedded store's write lock (WAL: one writer at a time) until the
+/// returned connection rolls back or is dropped; reads go on.
+fn store_writes_held(rig: &Rig) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(rig.app.dir().join("data/agent5.db")).expect("db");
+    db.execute_batch("BEGIN IMMEDIATE").expect("the write lock");
+    db
 }
