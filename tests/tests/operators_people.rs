@@ -106,13 +106,7 @@ async fn a_takeover_is_audited_before_the_agent_is_muted() {
     db.execute_batch("ROLLBACK").expect("release");
     cancelled().await;
     let _operator = operator.await.expect("operator task");
-    let audit = rig.get("/api/audit", true).await.json();
-    assert!(
-        audit["items"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|e| e["action"] == "call.takeover")),
-        "{audit}"
-    );
+    assert_audited(&rig, "call.takeover").await;
 }
 
 /// Listening in is on record before the listener hears anything: with the store's
@@ -139,12 +133,17 @@ async fn a_listener_hears_nothing_before_the_listen_in_is_audited() {
     phone.talk(0x20, 10, end, None).await;
     let heard = tokio::time::timeout(std::time::Duration::from_secs(10), listener.next()).await;
     assert!(matches!(heard, Ok(Some(Ok(_)))), "{heard:?}");
+    assert_audited(&rig, "call.listen").await;
+}
+
+/// The audit log holds an entry for `action`.
+async fn assert_audited(rig: &Rig, action: &str) {
     let audit = rig.get("/api/audit", true).await.json();
     assert!(
         audit["items"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|e| e["action"] == "call.listen")),
-        "{audit}"
+            .is_some_and(|a| a.iter().any(|e| e["action"] == action)),
+        "{action}: {audit}"
     );
 }
 
