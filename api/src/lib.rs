@@ -5,6 +5,7 @@
 pub mod access;
 pub mod accounts;
 mod audit;
+pub mod background;
 pub mod calls;
 pub mod campaigns;
 pub mod cluster;

@@ -268,8 +268,18 @@ impl SignalWatch {
         }
         tracing::info!("upgrade requested: starting the new process");
         let sock = self.upgrade_sock.clone();
-        match tokio::task::spawn_blocking(move || crate::ops::upgrade::spawn_successor(&sock)).await
-        {
+        // A thread of its own, started from this one: a process inherits the priority of
+        // the thread that forks it, and the blocking pool's threads run lowered
+        // (`agent5_api::background`); the successor must start at the service's own.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name("agent5-upgrade".into())
+            .spawn(move || tx.send(crate::ops::upgrade::spawn_successor(&sock)));
+        if let Err(e) = started {
+            tracing::error!(error = %e, "upgrade aborted; this process keeps serving");
+            return false;
+        }
+        match rx.await {
             Ok(Ok(child)) => {
                 tracing::info!(
                     successor = child.id(),

@@ -168,6 +168,8 @@ fn build_api(
     metrics: &metrics::Metrics,
     bridge: &agent5_bridge::Bridge,
 ) -> Result<BuiltApi, RunError> {
+    // Before the store opens: its work runs at this priority from its first call.
+    agent5_api::background::set_nice(config.background_nice);
     let (store, work) = open_store(config)?;
     let api_metrics = agent5_api::metrics::ApiMetrics::new();
     api_metrics.register(metrics.registry())?;
@@ -560,10 +562,11 @@ fn start_calls(
         work.spawn(async move {
             loop {
                 let d = dir.clone();
-                let removed =
-                    tokio::task::spawn_blocking(move || agent5_bridge::recording::sweep(&d, days))
-                        .await
-                        .unwrap_or(0);
+                let removed = agent5_api::background::spawn(move || {
+                    agent5_bridge::recording::sweep(&d, days)
+                })
+                .await
+                .unwrap_or(0);
                 if removed > 0 {
                     tracing::info!(removed, days, "old recordings deleted");
                 }

@@ -138,6 +138,63 @@ async fn upload_import_report_and_limits() {
     assert_eq!(r.json()["error"]["code"], "invalid_upload");
 }
 
+/// A task's name and `nice` from its `stat` file (the name in parentheses, then
+/// fields 3.., of which `nice` is the 19th).
+fn name_and_nice(stat_path: &std::path::Path) -> (String, i32) {
+    let stat = std::fs::read_to_string(stat_path).expect("stat");
+    let open = stat.find('(').expect("(");
+    let close = stat.rfind(')').expect(")");
+    let nice = stat[close + 2..]
+        .split(' ')
+        .nth(16)
+        .and_then(|f| f.parse().ok())
+        .expect("nice field");
+    (stat[open + 1..close].to_owned(), nice)
+}
+
+/// Every thread of `pid`: its name and its `nice`.
+fn threads_nice(pid: i32) -> Vec<(String, i32)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir");
+    tasks
+        .flatten()
+        .map(|t| name_and_nice(&t.path().join("stat")))
+        .collect()
+}
+
+/// The store's and the importer's work runs on blocking threads lowered to
+/// `background_nice`; the edge's threads (and the process's own) keep the priority the
+/// service started with, so under a full CPU the calls' audio goes first.
+#[tokio::test]
+async fn store_and_import_run_below_the_edge_priority() {
+    let app = start();
+    let r = upload(
+        &app,
+        "",
+        multipart("csv", &fixture("excel_semicolon_bom_crlf.csv")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let threads = threads_nice(app.pid());
+    let base = name_and_nice(std::path::Path::new(&format!("/proc/{}/stat", app.pid()))).1;
+    assert!(
+        threads.iter().any(|(_, n)| *n == base.max(10)),
+        "no thread at the background priority: {threads:?}"
+    );
+    for (name, nice) in &threads {
+        assert!(
+            *nice == base || *nice == base.max(10),
+            "{name} at {nice}: {threads:?}"
+        );
+    }
+    // The threads that carry connections and calls, and the log's writer, are not.
+    let edge: Vec<_> = threads
+        .iter()
+        .filter(|(name, _)| name == "agent5 edge" || name == "agent5-log")
+        .collect();
+    assert!(edge.len() >= 2, "{threads:?}");
+    assert!(edge.iter().all(|(_, n)| *n == base), "{threads:?}");
+}
+
 fn cli_import(data: &std::path::Path, file: &str, extra: &[&str]) -> (i32, serde_json::Value) {
     let path = format!(
         "{}/../api/tests/fixtures/csv/{file}",

@@ -138,7 +138,7 @@ pub async fn hash_off_thread(password: String) -> Result<String, HashError> {
         .acquire()
         .await
         .map_err(|e| HashError(e.to_string()))?;
-    tokio::task::spawn_blocking(move || hash(&password))
+    crate::background::spawn(move || hash(&password))
         .await
         .map_err(|e| HashError(e.to_string()))?
 }
@@ -149,7 +149,7 @@ pub async fn verify_off_thread(password: String, phc: Option<String>) -> bool {
     let Ok(_permit) = hashing().acquire().await else {
         return false;
     };
-    tokio::task::spawn_blocking(move || match phc {
+    crate::background::spawn(move || match phc {
         Some(phc) => verify(&password, &phc),
         None => {
             let _ = verify(&password, dummy_hash());

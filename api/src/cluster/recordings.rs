@@ -161,7 +161,7 @@ impl RecordingCopies {
         let mut at = from;
         loop {
             let (p, want) = (path.to_owned(), at);
-            let chunk = tokio::task::spawn_blocking(move || read_frames(&p, want, PART_MAX))
+            let chunk = crate::background::spawn(move || read_frames(&p, want, PART_MAX))
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?
                 .map_err(|e| StoreError::Unavailable(format!("reading the recording: {e}")))?;

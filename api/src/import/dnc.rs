@@ -140,7 +140,7 @@ where
     R: Read + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
-    let parser = tokio::task::spawn_blocking(move || parse_stream(source, region, max_rows, &tx));
+    let parser = crate::background::spawn(move || parse_stream(source, region, max_rows, &tx));
     let mut report = DncReport::default();
     let mut outcome = Ok(());
     while let Some(msg) = rx.recv().await {

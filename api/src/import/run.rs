@@ -307,8 +307,7 @@ where
     let defs = Definitions::new(store.list_field_defs().await?);
     let (tx, mut rx) = mpsc::channel::<Msg>(4);
     let parse_options = options.clone();
-    let parser =
-        tokio::task::spawn_blocking(move || parse_stream(source, &defs, &parse_options, &tx));
+    let parser = crate::background::spawn(move || parse_stream(source, &defs, &parse_options, &tx));
     let mut report = Report {
         dry_run: options.dry_run,
         ..Report::default()

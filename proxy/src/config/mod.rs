@@ -95,6 +95,8 @@ pub struct Config {
     pub console_dir: Option<PathBuf>,
     pub threads: usize,
     pub work_stealing: bool,
+    /// The `nice` of the blocking pool's work (`agent5_api::background`); 0 is off.
+    pub background_nice: i32,
     pub grace_period: Duration,
     pub header_timeout: Duration,
     pub idle_timeout: Duration,
@@ -239,6 +241,7 @@ fn validate(file: FileConfig, path: Option<&Path>) -> Result<Config, ConfigError
             .map(PathBuf::from),
         threads: file.server.threads,
         work_stealing: file.server.work_stealing,
+        background_nice: file.server.background_nice,
         grace_period: Duration::from_secs(file.server.grace_period_secs),
         header_timeout: Duration::from_secs(file.server.header_timeout_secs),
         idle_timeout: Duration::from_secs(file.server.idle_timeout_secs),

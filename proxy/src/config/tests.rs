@@ -26,6 +26,8 @@ fn example_config_parses_and_matches_defaults() {
     );
     assert_eq!(from_example.metrics_listen, defaults.metrics_listen);
     assert_eq!(from_example.grace_period, defaults.grace_period);
+    assert_eq!(from_example.background_nice, 10);
+    assert_eq!(defaults.background_nice, 10);
     assert_eq!(from_example.rate_limits.api, defaults.rate_limits.api);
     assert_eq!(
         from_example.rate_limits.webhook,
@@ -109,6 +111,8 @@ fn bad_values_name_their_key() {
             "cors.origins",
         ),
         ("[server]\ntrust_proxy = \"nonsense\"", "server.trust_proxy"),
+        ("[server]\nbackground_nice = 20", "server.background_nice"),
+        ("[server]\nbackground_nice = -1", "server.background_nice"),
         (
             "[rate_limit]\napi = { per_minute = 0, burst = 1 }",
             "rate_limit.api",

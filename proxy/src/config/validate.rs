@@ -97,7 +97,7 @@ pub(super) fn listeners(file: &FileConfig) -> Result<Listeners, ConfigError> {
     })
 }
 
-/// `[server]`: grace period, timeouts, threads.
+/// `[server]`: grace period, timeouts, threads, background priority.
 pub(super) fn server(section: &ServerSection) -> Result<(), ConfigError> {
     let grace = section.grace_period_secs;
     if grace > 3600 {
@@ -116,6 +116,13 @@ pub(super) fn server(section: &ServerSection) -> Result<(), ConfigError> {
     }
     if section.threads > 256 {
         return Err(ConfigError::new("server.threads", "more than 256 threads"));
+    }
+    let nice = section.background_nice;
+    if !(0..=agent5_api::background::MAX_NICE).contains(&nice) {
+        return Err(ConfigError::new(
+            "server.background_nice",
+            format!("{nice} is not within 0..=19"),
+        ));
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL` (an acknowledged
 //! write survives a crash), a migration table, one writer connection and a few reader
-//! connections. Every call runs on tokio's blocking pool, never on the async runtime.
+//! connections. Every call runs on tokio's blocking pool at the background priority
+//! ([`crate::background`]), never on the async runtime.
 
 mod access;
 mod agents;
@@ -45,7 +46,7 @@ struct Inner {
 impl SqliteStore {
     pub async fn open(path: &Path) -> StoreResult<Self> {
         let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
+        crate::background::spawn(move || Self::open_blocking(&path))
             .await
             .map_err(|e| StoreError::Unavailable(format!("open task failed: {e}")))?
     }
@@ -74,14 +75,14 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `f` with the writer connection on the blocking pool.
+    /// Runs `f` with the writer connection on the blocking pool (background priority).
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        crate::background::spawn(move || {
             let mut conn = inner
                 .writer
                 .lock()
@@ -92,14 +93,14 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
     }
 
-    /// Runs `f` with a reader connection on the blocking pool.
+    /// Runs `f` with a reader connection on the blocking pool (background priority).
     async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        crate::background::spawn(move || {
             let start = inner.next_reader.fetch_add(1, Ordering::Relaxed);
             let n = inner.readers.len();
             let conn = (0..n)
