@@ -16,6 +16,10 @@
 //! are sampled every 10 s, and the run fails (exit 1) if either peaked after the first
 //! fifth of the run (the warm-up) more than 20% + 16 MB, or 32 files, above its value then.
 //!
+//! `AGENT5_LOAD_IMPORT=ROWS`: once every call streams, one CSV of ROWS prospects is
+//! uploaded through the API (`import_rows`, `import_secs` in the output), so the
+//! `steady_` figures show what an operator's import does to the live calls.
+//!
 //! `AGENT5_LOAD_DB=path`: the appliance runs on that SQLite database (made by
 //! `agent5-dialer-bench --db`, with a running campaign), so its dialler plans and dials
 //! beside the calls: the fake carrier lets each of its dials ring for a second and
@@ -56,6 +60,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod measure;
 mod soak;
+mod upload;
 
 use measure::{cpu_since, now_ns, pct, proc_status_kb, steady_window, us, Stats, Steady, EPOCH};
 
@@ -622,6 +627,14 @@ async fn run(
             Arc::clone(&dialler_dials),
         ));
     }
+    let import = upload::rows_beside().map(|rows| {
+        tokio::spawn(upload::import_beside(
+            addr,
+            calls as u64,
+            rows,
+            Arc::clone(&stats),
+        ))
+    });
     let mut tasks = Vec::new();
     for i in 0..calls {
         let (telnyx, stats) = (telnyx.clone(), Arc::clone(&stats));
@@ -650,16 +663,10 @@ async fn run(
     let tool_cpu = (agent5_e2e::proc_cpu_ticks(std::process::id()) - tool_cpu0) as f64 / 100.0;
     let hwm_mb = proc_status_kb(pid, "VmHWM:") as f64 / 1024.0;
     let steady = Steady::taken(steady).await;
+    let import = upload::describe(import).await;
     // Recordings are finished when the calls end; give the writers a moment.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let rec_bytes: u64 = std::fs::read_dir(app.work.path().join("data/recordings"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0);
+    let rec_bytes = bytes_in(&app.work.path().join("data/recordings"));
     let _ = app.child.kill();
     let _ = app.child.wait();
     let (mut inbound, mut outbound) = (
@@ -674,7 +681,7 @@ async fn run(
         stats.got_out.load(Ordering::Relaxed),
     );
     println!(
-        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% appliance_user={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={} {steady}",
+        "calls={calls} listeners={} listener_rate={} failed={failed} seconds={seconds} wall={wall:.1}s caller->agent p50={:.2}ms p99={:.2}ms lost={} agent->caller p50={:.2}ms p99={:.2}ms lost={} appliance_cpu={:.0}% appliance_user={:.0}% tool_cpu={:.0}% peak_rss={hwm_mb:.0}MB recording_bytes={rec_bytes} listened_bytes={} listeners_dropped={} dialler_dials={} {steady}{import}",
         if listener_rate.is_some() { calls } else { 0 },
         listener_rate.unwrap_or(0),
         pct(&mut inbound, 0.5),
@@ -690,6 +697,18 @@ async fn run(
         stats.listeners_dropped.load(Ordering::Relaxed),
         dialler_dials.load(Ordering::Relaxed),
     );
+}
+
+/// The bytes of the files in `dir` (the recordings).
+fn bytes_in(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// The carrier's side of the dialler's calls (with `AGENT5_LOAD_DB`): every dial that

@@ -6,55 +6,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent5_e2e::fake_telnyx::FakeTelnyx;
-use bytes::Bytes;
-use http_body_util::Full;
 use serde_json::json;
 
 use tokio::net::TcpListener;
 
 use crate::measure::{proc_status_kb, Stats};
-use crate::{echo_agent, http, one_call, start_appliance, webhook};
+use crate::upload::upload;
+use crate::{echo_agent, one_call, start_appliance, webhook};
 
 fn open_files(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
-/// A CSV of `rows` prospects, as a multipart body.
-fn upload_body(round: u64, rows: u64) -> (String, Bytes) {
-    let boundary = "agent5-soak-boundary";
-    let mut csv =
-        String::from("invoice_contact_name,invoice_company,invoice_phone,invoice_tags\r\n");
-    for r in 0..rows {
-        csv.push_str(&format!(
-            "Soak {}-{r},Soak NV,+3247{:07},soak\r\n",
-            round % 20,
-            // Twenty files in turn: the store reaches its size, then uploads update.
-            ((round % 20) * rows + r) % 10_000_000
-        ));
-    }
-    let body = format!(
-        "--{boundary}\r\ncontent-disposition: form-data; name=\"csv\"; filename=\"soak.csv\"\r\ncontent-type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
-    );
-    (
-        format!("multipart/form-data; boundary={boundary}"),
-        Bytes::from(body),
-    )
 }
 
 /// A 500-row prospects upload every 10 s until `deadline`; counts the complete ones.
 async fn soak_uploads(addr: std::net::SocketAddr, deadline: Instant, up: Arc<AtomicU64>) {
     let mut round = 0;
     while Instant::now() < deadline {
-        let (ctype, body) = upload_body(round, 500);
-        let req = hyper::Request::post("/api/prospects/upload")
-            .header("host", "agent5.load")
-            .header("authorization", "Bearer load-token-aaaaaaaaaaaa")
-            .header("content-type", ctype)
-            .body(Full::new(body));
-        if let Ok(req) = req {
-            if http(addr, req).await.is_some_and(|r| r["total"] == 500) {
-                up.fetch_add(1, Ordering::Relaxed);
-            }
+        if upload(addr, round, 500).await == Some(500) {
+            up.fetch_add(1, Ordering::Relaxed);
         }
         round += 1;
         tokio::time::sleep(Duration::from_secs(10)).await;
