@@ -9,7 +9,10 @@
 //! A thread stays lowered once lowered (raising a priority back needs a privilege): the
 //! blocking pool holds nothing else that a live call waits on frame by frame. Threads
 //! of their own (the recordings' writer, the log sink) keep the normal priority: a
-//! recording or a log line must not fall behind the calls.
+//! recording or a log line must not fall behind the calls. A thread or a process
+//! inherits the priority of the thread that starts it, so neither is started from
+//! background work: the writer starts at start-up, the upgrade's successor from a
+//! thread of its own.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, Ordering};

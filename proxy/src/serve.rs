@@ -527,6 +527,10 @@ fn start_calls(
     work: &tokio::runtime::Handle,
 ) {
     let c = &config.calls;
+    // From this thread, at the service's priority (threads inherit their creator's).
+    if !agent5_bridge::recording::start_writer() {
+        tracing::error!("the recordings' writer thread did not start: calls are not recorded");
+    }
     let repaired = agent5_bridge::recording::repair_dir(&c.recordings_dir);
     if repaired > 0 {
         tracing::warn!(repaired, dir = %c.recordings_dir.display(), "recordings repaired at start-up");

@@ -186,12 +186,15 @@ async fn store_and_import_run_below_the_edge_priority() {
             "{name} at {nice}: {threads:?}"
         );
     }
-    // The threads that carry connections and calls, and the log's writer, are not.
+    // The threads that carry connections and calls, and the log's and the recordings'
+    // writers, are not.
     let edge: Vec<_> = threads
         .iter()
-        .filter(|(name, _)| name == "agent5 edge" || name == "agent5-log")
+        .filter(|(name, _)| {
+            ["agent5 edge", "agent5-log", "agent5-recordin"].contains(&name.as_str())
+        })
         .collect();
-    assert!(edge.len() >= 2, "{threads:?}");
+    assert!(edge.len() >= 3, "{threads:?}");
     assert!(edge.iter().all(|(_, n)| *n == base), "{threads:?}");
 }
 

@@ -207,6 +207,14 @@ impl Drop for Recorder {
     }
 }
 
+/// Starts the recordings' writer thread now, from the calling thread (it starts on
+/// first use otherwise): a thread inherits its creator's scheduling priority, and the
+/// writer must keep the service's own, not the blocking pool's lowered one. `false`
+/// when the thread cannot start.
+pub fn start_writer() -> bool {
+    Writer::get().is_some()
+}
+
 /// Repairs every recording in `dir` left unfinished by a crash; returns how many.
 pub fn repair_dir(dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
