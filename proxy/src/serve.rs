@@ -168,8 +168,6 @@ fn build_api(
     metrics: &metrics::Metrics,
     bridge: &agent5_bridge::Bridge,
 ) -> Result<BuiltApi, RunError> {
-    // Before the store opens: its work runs at this priority from its first call.
-    agent5_api::background::set_nice(config.background_nice);
     let (store, work) = open_store(config)?;
     let api_metrics = agent5_api::metrics::ApiMetrics::new();
     api_metrics.register(metrics.registry())?;
@@ -665,6 +663,9 @@ pub fn open_store_in(
     config: &Config,
 ) -> Result<agent5_api::store::SharedStore, RunError> {
     use agent5_api::store::{self, StoreConfig};
+    // Before the store opens: its work (and the CLI's imports) runs at this priority
+    // from its first call.
+    agent5_api::background::set_nice(config.background_nice);
     let choice = match &config.integrations.mongo_uri {
         Some(uri) => StoreConfig::Mongo {
             uri: uri.expose().to_owned(),
