@@ -10,7 +10,7 @@ CONFIG ?= conf/agent5.toml
 RELEASE_BIN := $(CARGO_TARGET_DIR)/release/agent5
 DEBUG_BIN := $(CARGO_TARGET_DIR)/debug/agent5
 
-.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-listen bench-dialer bench-cluster install uninstall dist clean
+.PHONY: help deps build run demo bench-console test test-console test-timeshift fuzz soak lint check-config bench-edge bench-upgrade bench-store bench-import bench-webhooks bench-calls bench-import-beside bench-listen bench-dialer bench-cluster install uninstall dist clean
 
 help:
 	@echo "make run         build (release) and start agent5 on http://127.0.0.1:3000"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-import CSV import of 100k and 1M rows via the CLI and HTTP"
 	@echo "make bench-webhooks signed Telnyx webhooks/s end to end on SQLite"
 	@echo "make bench-calls concurrent simulated calls (agent5-load), 50 to 500, each also through agent5-floor"
+	@echo "make bench-import-beside 500 calls with a 100k-row upload beside them, background_nice 10 vs 0"
 	@echo "make bench-console the console's sizes, first load, Monitor at 200 calls, listen-in gaps"
 	@echo "make bench-listen 200 calls without, then with, one /monitor listener each (48, 16 and 8 kHz)"
 	@echo "make bench-dialer the dialler over 1M contacts, and 200 calls with and without it beside them"
@@ -151,6 +152,12 @@ clean:
 bench-calls: build
 	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load --bin agent5-floor
 	FLOOR=$(CARGO_TARGET_DIR)/release/agent5-floor scripts/bench-calls.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load 15 50 100 200 300 500
+
+# 500 calls with one 100k-row CSV upload once they all stream: the calls' steady p99
+# with the store and import work below the calls' priority (10) and beside it (0).
+bench-import-beside: build
+	$(CARGO) build --release --locked -p agent5-e2e --bin agent5-load
+	scripts/bench-import-beside.sh $(RELEASE_BIN) $(CARGO_TARGET_DIR)/release/agent5-load $(or $(RUNS),4)
 
 # The dialler over 1M contacts on SQLite (first dial, decisions/s, peak RSS), then 200
 # calls without and with that campaign dialling beside them (p99 per direction).
