@@ -99,7 +99,8 @@ test("an admin adds a user, a token is shown once, the audit log names them", as
     await auditor.waitFor({ state: "detached" });
 
     await page.getByRole("link", { name: "API tokens" }).click();
-    await page.getByLabel("Name").fill("laptop");
+    // Within the tokens page: until it renders, the users page's "Name" fields match too.
+    await page.getByRole("region", { name: "API tokens" }).getByLabel("Name").fill("laptop");
     await page.getByRole("button", { name: "Create" }).click();
     const secret = (await page.locator(".secret").textContent()).trim();
     assert.match(secret, /^a5_[A-Za-z0-9_-]{43}$/);
