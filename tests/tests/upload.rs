@@ -39,6 +39,18 @@ async fn upload(app: &Appliance, query: &str, payload: Vec<u8>) -> client::Reply
     client::send(client::unix(&app.unix_socket("http")).await, req).await
 }
 
+/// Uploads the sample file (three rows, two opt-outs); its report, once accepted.
+async fn upload_sample(app: &Appliance) -> serde_json::Value {
+    let r = upload(
+        app,
+        "",
+        multipart("csv", &fixture("excel_semicolon_bom_crlf.csv")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    r.json()
+}
+
 fn start() -> Appliance {
     Appliance::start(Spec::new(
         agent5_bin!(),
@@ -51,14 +63,7 @@ fn start() -> Appliance {
 #[tokio::test]
 async fn upload_import_report_and_limits() {
     let app = start();
-    let r = upload(
-        &app,
-        "",
-        multipart("csv", &fixture("excel_semicolon_bom_crlf.csv")),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{:?}", r.json());
-    let report = r.json();
+    let report = upload_sample(&app).await;
     assert_eq!(report["imported"], 3);
     assert_eq!(report["created"], 3);
     assert_eq!(report["encoding"], "utf-8 (bom)");
@@ -167,13 +172,7 @@ fn threads_nice(pid: i32) -> Vec<(String, i32)> {
 #[tokio::test]
 async fn store_and_import_run_below_the_edge_priority() {
     let app = start();
-    let r = upload(
-        &app,
-        "",
-        multipart("csv", &fixture("excel_semicolon_bom_crlf.csv")),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{:?}", r.json());
+    upload_sample(&app).await;
     let threads = threads_nice(app.pid());
     let base = name_and_nice(std::path::Path::new(&format!("/proc/{}/stat", app.pid()))).1;
     assert!(
