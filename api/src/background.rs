@@ -39,11 +39,6 @@ pub fn set_nice(nice: i32) {
     NICE.store(nice.clamp(0, MAX_NICE), Ordering::Relaxed);
 }
 
-/// The configured `nice` for background work.
-pub fn nice() -> i32 {
-    NICE.load(Ordering::Relaxed)
-}
-
 /// Runs `f` on tokio's blocking pool at the background priority.
 pub fn spawn<T, F>(f: F) -> JoinHandle<T>
 where
@@ -51,35 +46,30 @@ where
     F: FnOnce() -> T + Send + 'static,
 {
     tokio::task::spawn_blocking(move || {
-        lower_this_thread();
+        lower_to(NICE.load(Ordering::Relaxed));
         f()
     })
 }
 
-/// Lowers the calling thread to the configured background priority, once per thread
-/// and value. A thread already at that `nice` or above (the whole service started
-/// with a higher one) is left as it is. A failure (a sandbox that forbids
-/// `setpriority`) is logged and the work runs at the priority it has.
-pub fn lower_this_thread() {
-    lower_to(nice());
-}
-
+/// Lowers the calling thread to `want`, once per thread and value. A thread already at
+/// that `nice` or above (the whole service started with a higher one) is left as it
+/// is. A failure (a sandbox that forbids `setpriority`) is logged and the work runs at
+/// the priority it has.
 fn lower_to(want: i32) {
     if want == 0 || APPLIED.get().is_some_and(|have| have >= want) {
         return;
     }
     APPLIED.set(Some(want));
-    let tid = rustix::thread::gettid();
-    if rustix::process::getpriority_process(Some(tid)).is_ok_and(|have| have >= want) {
+    if this_thread_nice().is_ok_and(|have| have >= want) {
         return;
     }
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), want) {
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), want) {
         tracing::warn!(nice = want, error = %e, "background thread priority not lowered");
     }
 }
 
 /// The calling thread's `nice` as the kernel reports it.
-pub fn this_thread_nice() -> std::io::Result<i32> {
+fn this_thread_nice() -> std::io::Result<i32> {
     rustix::process::getpriority_process(Some(rustix::thread::gettid())).map_err(Into::into)
 }
 

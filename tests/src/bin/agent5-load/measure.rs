@@ -147,11 +147,24 @@ impl Steady {
     }
 }
 
-pub(crate) async fn steady_window(pid: u32, calls: u64, stats: Arc<Stats>) -> Option<Steady> {
+/// Waits until all `calls` stream; `false` if one ends before the last starts (there is
+/// no window in which every call streams).
+pub(crate) async fn all_streaming(stats: &Stats, calls: u64) -> bool {
     let mut poll = tokio::time::interval(Duration::from_millis(10));
     while stats.streaming.load(Ordering::Relaxed) < calls {
+        if stats.finished.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
         poll.tick().await;
     }
+    true
+}
+
+pub(crate) async fn steady_window(pid: u32, calls: u64, stats: Arc<Stats>) -> Option<Steady> {
+    if !all_streaming(&stats, calls).await {
+        return None;
+    }
+    let mut poll = tokio::time::interval(Duration::from_millis(10));
     let (app0, tool0, t0) = (
         agent5_e2e::proc_cpu_split(pid),
         agent5_e2e::proc_cpu_ticks(std::process::id()),

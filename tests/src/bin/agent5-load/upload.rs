@@ -2,15 +2,14 @@
 //! `AGENT5_LOAD_IMPORT=ROWS`, one large upload while every call streams (what an
 //! operator importing a list does to the live calls).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::Full;
 
 use crate::http;
-use crate::measure::Stats;
+use crate::measure::{all_streaming, Stats};
 
 /// A CSV of `rows` prospects, as a multipart body (content type, body). `round` picks
 /// one of twenty sets of numbers, so repeated uploads update what the first created.
@@ -65,12 +64,8 @@ pub(crate) async fn import_beside(
     stats: Arc<Stats>,
 ) -> (u64, f64) {
     let (ctype, body) = upload_body(0, rows);
-    let mut poll = tokio::time::interval(Duration::from_millis(10));
-    while stats.streaming.load(Ordering::Relaxed) < calls {
-        if stats.finished.load(Ordering::Relaxed) > 0 {
-            return (0, 0.0); // a call ended before the last one streamed: no window
-        }
-        poll.tick().await;
+    if !all_streaming(&stats, calls).await {
+        return (0, 0.0);
     }
     let t0 = Instant::now();
     let done = upload_prepared(addr, ctype, body).await.unwrap_or(0);
